@@ -1,0 +1,27 @@
+#![doc = include_str!("../README.md")]
+#![warn(missing_docs, unreachable_pub)]
+#![cfg_attr(not(test), warn(clippy::unwrap_used))]
+
+pub mod approval;
+pub mod billing;
+pub mod buffer;
+pub mod channels;
+pub mod conversation;
+pub mod email;
+pub mod engine;
+pub mod ids;
+pub mod memory;
+pub mod persona;
+pub mod ports;
+pub mod prompt;
+pub mod rules;
+pub mod safety;
+pub mod tenant;
+pub mod time;
+
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
+
+pub use engine::{Engine, EngineConfig};
+pub use ids::{Channel, ChannelAccount, ConversationId, ConversationKey, Currency, Milli, TenantId};
+pub use time::Timestamp;
