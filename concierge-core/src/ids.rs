@@ -217,7 +217,10 @@ impl ConversationKey {
 
     /// The storage key `convsession:{tenant}:{channel}:{sender}`.
     pub fn storage_key(&self) -> String {
-        format!("convsession:{}:{}:{}", self.tenant, self.channel, self.sender)
+        format!(
+            "convsession:{}:{}:{}",
+            self.tenant, self.channel, self.sender
+        )
     }
 }
 

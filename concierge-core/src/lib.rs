@@ -23,5 +23,7 @@ pub mod time;
 pub mod testing;
 
 pub use engine::{Engine, EngineConfig};
-pub use ids::{Channel, ChannelAccount, ConversationId, ConversationKey, Currency, Milli, TenantId};
+pub use ids::{
+    Channel, ChannelAccount, ConversationId, ConversationKey, Currency, Milli, TenantId,
+};
 pub use time::Timestamp;

@@ -9,7 +9,9 @@ use std::ops::{Add, Sub};
 use serde::{Deserialize, Serialize};
 
 /// A point in time: milliseconds since the Unix epoch (UTC).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Default)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Default,
+)]
 #[serde(transparent)]
 pub struct Timestamp(pub i64);
 
@@ -50,7 +52,9 @@ impl fmt::Display for Timestamp {
 }
 
 /// A signed length of time in milliseconds.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Default)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Default,
+)]
 #[serde(transparent)]
 pub struct Span(pub i64);
 
@@ -99,7 +103,9 @@ impl Span {
                 digits.push(ch);
                 continue;
             }
-            let n: i64 = digits.parse().map_err(|_| SpanParseError(text.to_owned()))?;
+            let n: i64 = digits
+                .parse()
+                .map_err(|_| SpanParseError(text.to_owned()))?;
             digits.clear();
             let unit = match ch {
                 's' => 1_000,

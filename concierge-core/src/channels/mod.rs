@@ -191,19 +191,22 @@ impl MessageContent {
                 Some(c) if !c.trim().is_empty() => c.clone(),
                 _ => format!("[{media:?} sent]").to_lowercase(),
             }),
-            MessageContent::Location { name, address, latitude, longitude } => {
+            MessageContent::Location {
+                name,
+                address,
+                latitude,
+                longitude,
+            } => {
                 let place = name.as_deref().or(address.as_deref()).unwrap_or("");
                 Some(format!("[location {place} {latitude},{longitude}]").replace("  ", " "))
             }
             MessageContent::Contacts { names } => Some(format!("[contacts: {}]", names.join(", "))),
             MessageContent::Choice { title, .. } => Some(title.clone()),
-            MessageContent::Email { subject, body, .. } => {
-                Some(if subject.trim().is_empty() {
-                    body.clone()
-                } else {
-                    format!("{subject}\n\n{body}")
-                })
-            }
+            MessageContent::Email { subject, body, .. } => Some(if subject.trim().is_empty() {
+                body.clone()
+            } else {
+                format!("{subject}\n\n{body}")
+            }),
             MessageContent::Reaction { .. } | MessageContent::Unsupported { .. } => None,
         }
     }
