@@ -24,26 +24,47 @@ fn default_cadence() -> u32 {
     DEFAULT_DIGEST_CADENCE_MINS
 }
 
-/// Where AI drafts go.
+/// Whether AI replies wait for the owner's approval.
+///
+/// Drafts go to the owner through [`NotificationConfig`]: a Discord card with buttons when a
+/// Discord channel is set, else an email digest every `digest_cadence_mins`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApprovalConfig {
+    /// AI replies become drafts that the owner approves or rejects.
+    #[serde(default)]
+    pub required: bool,
+    /// Minutes between email digests.
+    #[serde(default = "default_cadence")]
+    pub digest_cadence_mins: u32,
+}
+
+impl Default for ApprovalConfig {
+    fn default() -> Self {
+        ApprovalConfig {
+            required: false,
+            digest_cadence_mins: DEFAULT_DIGEST_CADENCE_MINS,
+        }
+    }
+}
+
+/// Where the owner is reached: handoff pages and approval requests.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(tag = "mode", rename_all = "snake_case", deny_unknown_fields)]
-pub enum ApprovalConfig {
-    /// AI replies go straight to the customer.
-    #[default]
-    Off,
-    /// Drafts are posted to a Discord channel with Approve / Reject buttons.
-    Discord {
-        /// The approval channel.
-        channel_id: String,
-    },
-    /// Drafts are collected into an email digest with signed approve/reject links.
-    EmailDigest {
-        /// The owner's address.
-        to: String,
-        /// Minutes between digests.
-        #[serde(default = "default_cadence")]
-        cadence_mins: u32,
-    },
+#[serde(deny_unknown_fields)]
+pub struct NotificationConfig {
+    /// A Discord channel the bot posts to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub discord_channel_id: Option<String>,
+    /// An email address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+}
+
+impl NotificationConfig {
+    /// Whether any target is set.
+    pub fn is_empty(&self) -> bool {
+        self.discord_channel_id.is_none() && self.email.is_none()
+    }
 }
 
 /// An AI reply waiting for approval.

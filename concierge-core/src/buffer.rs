@@ -9,6 +9,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::channels::ReplyRoute;
+use crate::ids::ChannelAccount;
 use crate::time::{Span, Timestamp};
 
 /// A message waiting in the buffer.
@@ -20,6 +22,10 @@ pub struct BufferedMessage {
     pub text: String,
     /// When it arrived.
     pub received_at: Timestamp,
+    /// The business account it arrived on.
+    pub account: ChannelAccount,
+    /// Where a reply to it goes.
+    pub route: ReplyRoute,
 }
 
 /// The buffer's state; kept with the conversation session.
@@ -76,6 +82,8 @@ mod tests {
             provider_id: id.into(),
             text: id.into(),
             received_at: Timestamp(at),
+            account: ChannelAccount::WhatsAppPhone("1".into()),
+            route: ReplyRoute::Direct,
         }
     }
 

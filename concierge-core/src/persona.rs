@@ -78,6 +78,7 @@ pub struct PersonaBuilder {
 }
 
 /// Where the persona text comes from.
+#[allow(clippy::large_enum_variant)] // configuration data, read far more than moved
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum PersonaSource {

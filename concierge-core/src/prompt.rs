@@ -87,10 +87,7 @@ pub fn middle(persona_prompt: &str, rule_prompt: &str) -> String {
 pub fn detect_and_strip_handoff(text: &str) -> (String, bool) {
     let mut current = text.to_owned();
     let mut found = false;
-    loop {
-        let Some(pos) = find_ascii_case_insensitive(&current, HANDOFF) else {
-            break;
-        };
+    while let Some(pos) = find_ascii_case_insensitive(&current, HANDOFF) {
         found = true;
         current.replace_range(pos..pos + HANDOFF.len(), "");
     }

@@ -6,7 +6,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::approval::ApprovalConfig;
+use crate::approval::{ApprovalConfig, NotificationConfig};
 use crate::conversation::{ConversationConfig, FieldError};
 use crate::ids::{Channel, ChannelAccount, Currency, Locale, Milli, TenantId};
 use crate::persona::{PersonaConfig, PersonaSource};
@@ -171,8 +171,10 @@ pub struct Tenant {
     pub persona: PersonaConfig,
     /// Conversation knobs.
     pub conversation: ConversationConfig,
-    /// Where AI drafts go.
+    /// Whether AI drafts wait for approval.
     pub approval: ApprovalConfig,
+    /// Where the owner is reached.
+    pub notifications: NotificationConfig,
     /// Connected channels.
     pub channels: ChannelConfigs,
     /// The stored revision (0 for a tenant not stored yet).
@@ -204,6 +206,9 @@ pub struct TenantFile {
     /// Approval relay.
     #[serde(default)]
     pub approval: ApprovalConfig,
+    /// Where the owner gets handoff pages and approval requests.
+    #[serde(default)]
+    pub notifications: NotificationConfig,
     /// Connected channels.
     #[serde(default)]
     pub channels: ChannelConfigs,
@@ -271,22 +276,33 @@ impl TenantFile {
                     .map(|e| FieldError::new(format!("conversation.{}", e.field), e.message)),
             );
         }
-        match &self.approval {
-            ApprovalConfig::Discord { channel_id } if channel_id.trim().is_empty() => {
-                errors.push(FieldError::new("approval.channel_id", "must not be empty"));
+        if let Some(email) = &self.notifications.email {
+            if !email.contains('@') || email.contains(char::is_whitespace) {
+                errors.push(FieldError::new(
+                    "notifications.email",
+                    "must be an email address",
+                ));
             }
-            ApprovalConfig::EmailDigest { to, cadence_mins } => {
-                if !to.contains('@') {
-                    errors.push(FieldError::new("approval.to", "must be an email address"));
-                }
-                if !(5..=1440).contains(cadence_mins) {
-                    errors.push(FieldError::new(
-                        "approval.cadence_mins",
-                        "must be between 5 and 1440 minutes",
-                    ));
-                }
+        }
+        if let Some(channel) = &self.notifications.discord_channel_id {
+            if channel.trim().is_empty() {
+                errors.push(FieldError::new(
+                    "notifications.discord_channel_id",
+                    "must not be empty",
+                ));
             }
-            _ => {}
+        }
+        if self.approval.required && self.notifications.is_empty() {
+            errors.push(FieldError::new(
+                "approval.required",
+                "needs notifications.discord_channel_id or notifications.email to send drafts to",
+            ));
+        }
+        if !(5..=1440).contains(&self.approval.digest_cadence_mins) {
+            errors.push(FieldError::new(
+                "approval.digest_cadence_mins",
+                "must be between 5 and 1440 minutes",
+            ));
         }
         if let Some(credits) = self.starting_credits {
             if credits.0 <= 0 {
@@ -368,6 +384,7 @@ impl TenantFile {
             persona: PersonaConfig::new(self.persona),
             conversation: self.conversation,
             approval: self.approval,
+            notifications: self.notifications,
             channels: self.channels,
             revision: 0,
         }
@@ -383,7 +400,8 @@ impl TenantFile {
             starting_credits: None,
             persona: tenant.persona.source.clone(),
             conversation: tenant.conversation,
-            approval: tenant.approval.clone(),
+            approval: tenant.approval,
+            notifications: tenant.notifications.clone(),
             channels: tenant.channels.clone(),
         }
     }

@@ -381,8 +381,9 @@ pub struct OutboundMessage {
     pub tenant: TenantId,
     /// The channel to send on.
     pub channel: Channel,
-    /// The business account to send from (the bot for Discord pages, our domain for email).
-    pub account: ChannelAccount,
+    /// The business account to send from; `None` for the shared system sender (the Discord bot,
+    /// the operator's mail domain) used for pages and approval requests.
+    pub account: Option<ChannelAccount>,
     /// The recipient: customer id, Discord channel id, or email address.
     pub to: String,
     /// Threading information.
