@@ -708,6 +708,21 @@ fn an_attachment_becomes_media_with_the_text_as_caption() {
 }
 
 #[test]
+fn a_bare_message_object_parses_like_the_event() {
+    // A Gateway MESSAGE_CREATE dispatch carries the same object as the webhook event's `data`.
+    let event: Value = serde_json::from_slice(fixture!("event_message_mention.json")).unwrap();
+    let data = serde_json::to_vec(&event["event"]["data"]).unwrap();
+    assert_eq!(
+        parse_message(&data),
+        Ok(message_of(fixture!("event_message_mention.json")))
+    );
+    assert!(matches!(
+        parse_message(b"{}"),
+        Err(ChannelError::Malformed(_))
+    ));
+}
+
+#[test]
 fn broken_events_are_malformed() {
     for body in [
         &b"{"[..],
@@ -1020,6 +1035,7 @@ proptest! {
         let _ = parse_interaction(&data);
         let _ = parse_interaction_with_key(&data, BUTTON_KEY);
         let _ = parse_event(&data);
+        let _ = parse_message(&data);
         let _ = parse_create_message_response(&data);
         let _ = parse_api_error(&data);
         let text = String::from_utf8_lossy(&data);

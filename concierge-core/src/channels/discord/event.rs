@@ -165,35 +165,54 @@ pub fn parse_event(body: &[u8]) -> Result<DiscordEvent, ChannelError> {
                 .ok_or_else(|| ChannelError::Malformed("MESSAGE_CREATE without `data`".into()))?;
             let m: RawMessage = serde_json::from_value(data)
                 .map_err(|e| ChannelError::Malformed(format!("MESSAGE_CREATE data: {e}")))?;
-            Ok(DiscordEvent::Message(Box::new(DiscordMessage {
-                timestamp: snowflake_time(&m.id),
-                id: m.id,
-                channel_id: m.channel_id,
-                guild_id: m.guild_id,
-                author: DiscordAuthor {
-                    id: m.author.id,
-                    username: m.author.username,
-                    bot: m.author.bot,
-                },
-                content: m.content,
-                mentions: m.mentions.into_iter().map(|u| u.id).collect(),
-                kind: m.kind,
-                webhook_id: m.webhook_id,
-                reply_to: m.message_reference.and_then(|r| r.message_id),
-                attachments: m
-                    .attachments
-                    .into_iter()
-                    .map(|a| DiscordAttachment {
-                        url: a.url,
-                        filename: a.filename,
-                        content_type: a.content_type,
-                    })
-                    .collect(),
-            })))
+            Ok(DiscordEvent::Message(Box::new(m.into())))
         }
         n => Ok(DiscordEvent::Other {
             event_type: format!("webhook type {n}"),
         }),
+    }
+}
+
+/// Parses a bare Discord message object: the `data` of a `MESSAGE_CREATE` webhook event, or
+/// the `d` of a Gateway `MESSAGE_CREATE` dispatch (same shape), for a Gateway-fed adapter.
+///
+/// # Errors
+/// [`ChannelError::TooLarge`] for an oversized body; [`ChannelError::Malformed`] if it is not a
+/// message object (no id, channel or author).
+pub fn parse_message(body: &[u8]) -> Result<DiscordMessage, ChannelError> {
+    check_size(body)?;
+    serde_json::from_slice::<RawMessage>(body)
+        .map(DiscordMessage::from)
+        .map_err(|e| ChannelError::Malformed(format!("Discord message: {e}")))
+}
+
+impl From<RawMessage> for DiscordMessage {
+    fn from(m: RawMessage) -> Self {
+        DiscordMessage {
+            timestamp: snowflake_time(&m.id),
+            id: m.id,
+            channel_id: m.channel_id,
+            guild_id: m.guild_id,
+            author: DiscordAuthor {
+                id: m.author.id,
+                username: m.author.username,
+                bot: m.author.bot,
+            },
+            content: m.content,
+            mentions: m.mentions.into_iter().map(|u| u.id).collect(),
+            kind: m.kind,
+            webhook_id: m.webhook_id,
+            reply_to: m.message_reference.and_then(|r| r.message_id),
+            attachments: m
+                .attachments
+                .into_iter()
+                .map(|a| DiscordAttachment {
+                    url: a.url,
+                    filename: a.filename,
+                    content_type: a.content_type,
+                })
+                .collect(),
+        }
     }
 }
 

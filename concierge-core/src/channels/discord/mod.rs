@@ -29,7 +29,7 @@ pub use custom_id::{
     MAX_DRAFT_ID_LEN,
 };
 pub use event::{
-    message_to_inbound, parse_event, DiscordAttachment, DiscordAuthor, DiscordEvent,
+    message_to_inbound, parse_event, parse_message, DiscordAttachment, DiscordAuthor, DiscordEvent,
     DiscordMessage, DiscordTriggers, IgnoredReason,
 };
 pub use interaction::{
