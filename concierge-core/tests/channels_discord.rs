@@ -884,6 +884,38 @@ fn the_approval_card_is_an_embed_with_signed_buttons() {
 }
 
 #[test]
+fn an_engine_draft_becomes_a_card() {
+    use concierge_core::approval::Draft;
+    use concierge_core::{ConversationId, ConversationKey, TenantId};
+    let key = ConversationKey::new(
+        TenantId::parse("bakery").unwrap(),
+        Channel::WhatsApp,
+        "919800000021",
+    );
+    let draft = Draft {
+        id: "d_0123456789abcdef01234567".into(),
+        conversation_id: ConversationId::derive(&key, Timestamp::from_secs(1)),
+        key,
+        account: ChannelAccount::WhatsAppPhone("106540352242922".into()),
+        route: ReplyRoute::Direct,
+        reply_to: None,
+        inbound_excerpt: "Do you deliver on Sundays?".into(),
+        text: "Yes, from 9 to 1.".into(),
+        turn_key: "t".into(),
+        created_at: Timestamp::from_secs(1),
+    };
+    let card = ApprovalCard::from_draft(&draft);
+    assert_eq!(card.draft_id, draft.id);
+    assert_eq!(card.customer_channel, "whatsapp");
+    assert_eq!(card.customer, "919800000021");
+    assert_eq!(card.draft_text, "Yes, from 9 to 1.");
+    assert_eq!(
+        card.conversation_id.as_deref(),
+        Some(draft.conversation_id.as_str())
+    );
+}
+
+#[test]
 fn the_approval_buttons_verify_back_to_the_draft() {
     let body = body_of(&approval_request(APPROVAL_CHANNEL, &card(), BUTTON_KEY));
     let buttons = body["components"][0]["components"].as_array().unwrap();

@@ -5,6 +5,7 @@ use serde_json::{json, Value};
 
 use super::custom_id::{sign_custom_id, ButtonAction};
 use super::{path_segment, truncate_chars};
+use crate::approval::Draft;
 use crate::channels::split::{split_message, DISCORD_MAX_CHARS};
 use crate::channels::{check_size, ChannelError, HttpRequest};
 use crate::time::Span;
@@ -35,6 +36,21 @@ pub struct ApprovalCard {
     pub draft_text: String,
     /// The conversation, when known.
     pub conversation_id: Option<String>,
+}
+
+impl ApprovalCard {
+    /// The card for an engine draft: the customer is shown by their channel id (number, IGSID,
+    /// Discord user id or address).
+    pub fn from_draft(draft: &Draft) -> Self {
+        ApprovalCard {
+            draft_id: draft.id.clone(),
+            customer_channel: draft.key.channel.to_string(),
+            customer: draft.key.sender.clone(),
+            inbound_excerpt: draft.inbound_excerpt.clone(),
+            draft_text: draft.text.clone(),
+            conversation_id: Some(draft.conversation_id.to_string()),
+        }
+    }
 }
 
 fn messages_path(channel_id: &str) -> String {
