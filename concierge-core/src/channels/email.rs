@@ -201,7 +201,7 @@ pub fn parse_email(raw: &[u8]) -> Result<ParsedEmail, ChannelError> {
 
     let text = (0..message.text_body_count())
         .filter_map(|i| message.body_text(i))
-        .map(|t| t.trim_end().to_owned())
+        .map(|t| t.replace("\r\n", "\n").trim_end().to_owned())
         .filter(|t| !t.is_empty())
         .collect::<Vec<_>>()
         .join("\n\n");
@@ -282,14 +282,11 @@ fn return_path(message: &Message<'_>) -> Option<String> {
 }
 
 /// A header's raw text, unfolded and trimmed (for headers mail-parser keeps raw).
-fn raw_header<'m>(message: &'m Message<'_>, name: &'static str) -> Option<String> {
-    let name = HeaderName::Other(name.into());
+/// Works for registered names (`Auto-Submitted` has its own [`HeaderName`]) and others alike.
+fn raw_header(message: &Message<'_>, name: &'static str) -> Option<String> {
     message
-        .headers()
-        .iter()
-        .rev()
-        .find(|h| h.name == name)
-        .map(|h| match h.value() {
+        .header(HeaderName::from(name))
+        .map(|value| match value {
             HeaderValue::Text(t) => clean_line(t),
             HeaderValue::TextList(l) => clean_line(&l.join(", ")),
             _ => String::new(),
@@ -573,9 +570,9 @@ fn check_address(field: &'static str, addr: &str) -> Result<String, EmailBuildEr
         && trimmed
             .split_once('@')
             .is_some_and(|(l, d)| !l.is_empty() && !d.is_empty() && !d.contains('@'))
-        && !trimmed.chars().any(|c| {
-            c.is_whitespace() || c.is_control() || "<>,;:\"()[]\\".contains(c)
-        });
+        && !trimmed
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || "<>,;:\"()[]\\".contains(c));
     if ok {
         Ok(trimmed.to_owned())
     } else {
@@ -602,9 +599,7 @@ fn check_id(id: &str) -> Result<String, EmailBuildError> {
 /// `Re: ` + the subject, unless it already starts with `Re:` (any case).
 pub fn reply_subject(subject: &str) -> String {
     let s = subject.trim();
-    let already = s
-        .get(..3)
-        .is_some_and(|p| p.eq_ignore_ascii_case("re:"));
+    let already = s.get(..3).is_some_and(|p| p.eq_ignore_ascii_case("re:"));
     if already {
         s.to_owned()
     } else if s.is_empty() {
@@ -629,7 +624,10 @@ pub fn reply_to(parsed: &ParsedEmail, our_address: &str, text: &str) -> Outgoing
     }
     OutgoingEmail {
         from: (None, our_address.to_owned()),
-        to: vec![parsed.reply_to.clone().unwrap_or_else(|| parsed.from.clone())],
+        to: vec![parsed
+            .reply_to
+            .clone()
+            .unwrap_or_else(|| parsed.from.clone())],
         reply_to: None,
         subject: reply_subject(&parsed.subject),
         text: text.to_owned(),
@@ -642,6 +640,7 @@ pub fn reply_to(parsed: &ParsedEmail, our_address: &str, text: &str) -> Outgoing
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

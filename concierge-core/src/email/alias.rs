@@ -154,6 +154,7 @@ pub fn deliver_reply_via_alias(
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

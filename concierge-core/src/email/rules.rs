@@ -197,16 +197,17 @@ impl CompiledRules {
             .chain(email.cc.iter().map(String::as_str))
             .map(|a| a.trim().to_lowercase())
             .collect();
-        let matches = |m: &Option<GlobMatcher>, text: &str| m.as_ref().is_none_or(|m| m.is_match(text));
+        let matches =
+            |m: &Option<GlobMatcher>, text: &str| m.as_ref().is_none_or(|m| m.is_match(text));
         self.rules
             .iter()
             .enumerate()
             .find(|(_, r)| {
-                r.has_attachment.is_none_or(|want| want == email.has_attachments)
+                r.has_attachment
+                    .is_none_or(|want| want == email.has_attachments)
                     && matches(&r.from, &from)
                     && matches(&r.subject, &subject)
-                    && r
-                        .to
+                    && r.to
                         .as_ref()
                         .is_none_or(|m| recipients.iter().any(|a| m.is_match(a)))
                     && matches(&r.body, &body)
