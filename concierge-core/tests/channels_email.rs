@@ -6,7 +6,8 @@
 #![allow(clippy::unwrap_used)]
 
 use concierge_core::channels::email::{
-    build_email, parse_email, reply_to, NoReplyReason, OutgoingEmail, ParsedEmail, FORWARDED_HEADER,
+    build_email, parse_email, reply_for_route, reply_to, NoReplyReason, OutgoingEmail, ParsedEmail,
+    FORWARDED_HEADER,
 };
 use concierge_core::channels::{ChannelError, MessageContent, ReplyRoute, MAX_BODY_BYTES};
 use concierge_core::email::{
@@ -427,6 +428,18 @@ fn replies_thread_and_never_double_the_re() {
     assert_eq!(g.subject, "Re: Cake order for Saturday");
     assert_eq!(g.references, vec![g.in_reply_to.clone().unwrap()]);
 
+    // The engine, holding only the normalized message, makes the same reply.
+    let cake = parsed("gmail_alternative.eml");
+    let inbound = cake.to_inbound(US);
+    assert_eq!(
+        reply_for_route(&inbound.route, &inbound.sender, "Booked!"),
+        Some(g.clone())
+    );
+    assert_eq!(
+        reply_for_route(&ReplyRoute::Direct, &inbound.sender, "x"),
+        None
+    );
+
     // Round trip: the reply is well-formed and would be recognized as ours if it came back.
     let raw = build_email(&g, Timestamp::from_secs(1_710_240_000)).unwrap();
     let back = parse_email(raw.as_bytes()).unwrap();
@@ -695,8 +708,8 @@ fn reverse_alias_round_trip_reaches_the_original_sender() {
     assert!(fwd.forwarded);
     let fwd_raw = build_email(&fwd, now).unwrap();
     assert!(
-        !fwd_raw.contains("priya.sharma@gmail.com"),
-        "the customer's address is hidden"
+        !fwd_raw.contains("<priya.sharma@gmail.com>"),
+        "replies cannot bypass Concierge"
     );
 
     // 2. The owner's mail client receives it...
@@ -761,6 +774,14 @@ fn forwarding_loops_are_broken() {
     );
     let came_back = parse_email(build_email(&fwd, Timestamp::EPOCH).unwrap().as_bytes()).unwrap();
     assert_eq!(came_back.auto, Some(NoReplyReason::OurOwnForward));
+
+    // Without a display name the forward says who wrote, without an address-shaped name.
+    let anonymous = parsed("no_message_id.eml");
+    let fwd = forward(&anonymous, &alias, "owner@bakery.example", Timestamp::EPOCH);
+    assert_eq!(
+        fwd.from.0.as_deref(),
+        Some("sam at example.org via Concierge")
+    );
 
     // A vacation responder answering the alias is automatic too: never delivered on.
     let vacation = "From: owner@bakery.example\r\nTo: r-0123456789abcdef0123456789abcdef@bakery.cncg.email\r\n\

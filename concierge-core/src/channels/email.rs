@@ -391,8 +391,8 @@ pub struct OutgoingEmail {
 
 impl OutgoingEmail {
     /// The Message-ID [`build_email`] gives this message at `now` (no angle brackets):
-    /// a sha256 of the content and time at the sender's domain, so a retry of the same send
-    /// produces the same id.
+    /// 128 bits of a sha256 over every field and the time, at the sender's domain, so a retry of
+    /// the same send produces the same id and any other message a different one.
     pub fn message_id(&self, now: Timestamp) -> String {
         let domain = match domain_of(&self.from.1) {
             "" => "concierge.invalid",
@@ -417,6 +417,15 @@ impl OutgoingEmail {
         field(self.text.as_bytes());
         field(self.html.as_deref().unwrap_or_default().as_bytes());
         field(self.in_reply_to.as_deref().unwrap_or_default().as_bytes());
+        field(self.reply_to.as_deref().unwrap_or_default().as_bytes());
+        for r in &self.references {
+            field(r.as_bytes());
+        }
+        for (name, value) in &self.extra_headers {
+            field(name.as_bytes());
+            field(value.as_bytes());
+        }
+        field(&[u8::from(self.forwarded)]);
         field(&now.as_millis().to_be_bytes());
         h.finalize().into()
     }
@@ -616,27 +625,47 @@ pub fn reply_subject(subject: &str) -> String {
 /// Message-ID. It is always marked [`OutgoingEmail::forwarded`] and `Auto-Submitted:
 /// auto-replied` (RFC 3834) so neither we nor the customer's autoresponder answer it in a loop.
 pub fn reply_to(parsed: &ParsedEmail, our_address: &str, text: &str) -> OutgoingEmail {
-    let mut references = parsed.references.clone();
-    if let Some(id) = &parsed.message_id {
+    let route = ReplyRoute::EmailThread {
+        to_address: our_address.to_owned(),
+        subject: parsed.subject.clone(),
+        message_id: parsed.message_id.clone(),
+        references: parsed.references.clone(),
+    };
+    let customer = parsed.reply_to.as_deref().unwrap_or(&parsed.from);
+    reply_for_route(&route, customer, text).unwrap_or_default()
+}
+
+/// The reply to a normalized email for the engine, which keeps only the [`InboundMessage`]:
+/// the same message [`reply_to`] makes, from the thread's `to_address` to `customer` (the
+/// inbound `sender`). `None` when `route` is not an email thread.
+pub fn reply_for_route(route: &ReplyRoute, customer: &str, text: &str) -> Option<OutgoingEmail> {
+    let ReplyRoute::EmailThread {
+        to_address,
+        subject,
+        message_id,
+        references,
+    } = route
+    else {
+        return None;
+    };
+    let mut references = references.clone();
+    if let Some(id) = message_id {
         if !references.contains(id) {
             references.push(id.clone());
         }
     }
-    OutgoingEmail {
-        from: (None, our_address.to_owned()),
-        to: vec![parsed
-            .reply_to
-            .clone()
-            .unwrap_or_else(|| parsed.from.clone())],
+    Some(OutgoingEmail {
+        from: (None, to_address.clone()),
+        to: vec![customer.to_owned()],
         reply_to: None,
-        subject: reply_subject(&parsed.subject),
+        subject: reply_subject(subject),
         text: text.to_owned(),
         html: None,
-        in_reply_to: parsed.message_id.clone(),
+        in_reply_to: message_id.clone(),
         references,
         forwarded: true,
         extra_headers: vec![("Auto-Submitted".into(), "auto-replied".into())],
-    }
+    })
 }
 
 #[cfg(test)]

@@ -98,7 +98,7 @@ impl ReverseAlias {
 /// The forward of `parsed` to `to`, from the reverse `alias`.
 ///
 /// Subject and text are kept; `From` is the alias with the display name
-/// `"<original name or address> via Concierge"`, `Reply-To` is the alias, and the message is
+/// `"<original name> via Concierge"` (`"jane at example.com via Concierge"` without a name), `Reply-To` is the alias, and the message is
 /// marked forwarded (loop prevention). It threads under the customer's message: `In-Reply-To`
 /// is their Message-ID and `References` their chain plus that id, so the tenant's reply carries
 /// the customer's ids on to [`deliver_reply_via_alias`]. `now` is unused beyond documenting that
@@ -106,7 +106,12 @@ impl ReverseAlias {
 /// [`build_email`](crate::channels::email::build_email).
 pub fn forward(parsed: &ParsedEmail, alias: &str, to: &str, now: Timestamp) -> OutgoingEmail {
     let _ = now;
-    let who = parsed.from_name.as_deref().unwrap_or(&parsed.from);
+    // Without a name, `jane at example.com`: an address-shaped display name that differs from
+    // the real address looks like spoofing to spam filters.
+    let who = parsed
+        .from_name
+        .clone()
+        .unwrap_or_else(|| parsed.from.replace('@', " at "));
     let mut references = parsed.references.clone();
     if let Some(id) = &parsed.message_id {
         if !references.contains(id) {
