@@ -20,7 +20,8 @@
 //! 2. if [`ParsedEmail::auto`] is `Some`, log the [`NoReplyReason`] and stop: no rule, no reply;
 //! 3. route it (see [`crate::email`]), and for an AI reply, [`ParsedEmail::to_inbound`] with the
 //!    envelope recipient gives the engine its normalized message;
-//! 4. replies are made with [`reply_to`] and serialized with [`build_email`].
+//! 4. replies are made with [`reply_to`] (or [`reply_for_route`] from the normalized message)
+//!    and serialized with [`build_email`].
 
 use std::fmt;
 
