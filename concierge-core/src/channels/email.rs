@@ -125,7 +125,8 @@ impl ParsedEmail {
     }
 
     /// The normalized message for the engine, as received by `recipient` (the envelope `RCPT TO`,
-    /// our address on the tenant's domain).
+    /// our address on the tenant's domain). The sender is the `Reply-To` address when there is
+    /// one (contact forms), else `From`.
     ///
     /// The account is the recipient's domain, lower-case; the reply route is the email thread
     /// (From = `recipient`, In-Reply-To = this Message-ID). Check [`ParsedEmail::auto`] first:
@@ -135,7 +136,9 @@ impl ParsedEmail {
         InboundMessage {
             channel: Channel::Email,
             account: ChannelAccount::EmailDomain(domain_of(&recipient).to_owned()),
-            sender: self.from.clone(),
+            // Contact forms send From: no-reply@service with Reply-To: the customer; the customer
+            // is whoever replies should reach.
+            sender: self.reply_to.clone().unwrap_or_else(|| self.from.clone()),
             sender_name: self.from_name.clone(),
             provider_id: self.idempotency_id(),
             sent_at: self.date,
