@@ -1,5 +1,7 @@
 //! Email through the engine: loop prevention, routing rules, reverse aliases, AI replies.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may unwrap
+
 use concierge_core::channels::email::{build_email, OutgoingEmail};
 use concierge_core::engine::{EmailOutcome, EngineError, InboundOutcome};
 use concierge_core::ports::{OutboundBody, Purpose};
