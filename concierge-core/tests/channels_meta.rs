@@ -465,6 +465,21 @@ fn whatsapp_sender_name_comes_from_the_matching_contact() {
 }
 
 #[test]
+fn whatsapp_customers_with_a_username_are_keyed_by_their_bsuid() {
+    // Meta withholds the phone number of some customers who adopted a WhatsApp username and
+    // sends their business-scoped user id instead.
+    let m = wa_message("text_username");
+    assert_eq!(m.sender, "US.13491208655302741918");
+    assert_eq!(m.sender_name.as_deref(), Some("Sheena Nelson"));
+    assert_eq!(
+        m.content,
+        MessageContent::Text {
+            body: "Do you deliver on weekends?".into()
+        }
+    );
+}
+
+#[test]
 fn whatsapp_statuses_report_delivery_of_our_messages() {
     let events = wa_events("statuses");
     let status = |suffix: &str, state, error: Option<&str>| {

@@ -52,8 +52,12 @@ pub enum WhatsAppEvent {
 /// - [`ChannelError::TooLarge`] for bodies over [`MAX_BODY_BYTES`](super::MAX_BODY_BYTES).
 /// - [`ChannelError::Malformed`] when the body is not JSON, `object` is not
 ///   `whatsapp_business_account`, or a `messages` change lacks a required field
-///   (`metadata.phone_number_id`, a message's `from`, `id` or `type`, the object its `type`
-///   names, a status's `id`, `status` or `recipient_id`) or has a non-numeric `timestamp`.
+///   (`metadata.phone_number_id`, a message's sender, `id` or `type`, the object its `type`
+///   names, a status's `id`, `status` or recipient) or has a non-numeric `timestamp`.
+///
+/// The sender is `from` (the wa_id, a phone number). For customers who hide their number
+/// behind a WhatsApp username, Meta may send only their business-scoped user id (BSUID,
+/// `from_user_id`, or `user_id` of the change's only contact); that id is then the sender.
 pub fn parse_webhook(body: &[u8]) -> Result<Vec<WhatsAppEvent>, ChannelError> {
     check_size(body)?;
     let envelope: Envelope = serde_json::from_slice(body).map_err(malformed)?;
@@ -91,12 +95,13 @@ fn parse_messages_value(
             });
             continue;
         }
-        let sender_name = sender_name(&value.contacts, &message.from);
+        let sender = message_sender(&message, &value.contacts)?;
+        let sender_name = sender_name(&value.contacts, &sender);
         let content = message_content(&message)?;
         events.push(WhatsAppEvent::Message(InboundMessage {
             channel: Channel::WhatsApp,
             account: account.clone(),
-            sender: message.from,
+            sender,
             sender_name,
             provider_id: message.id,
             sent_at: parse_timestamp(message.timestamp.as_deref())?,
@@ -125,7 +130,10 @@ fn parse_messages_value(
             at: parse_timestamp(status.timestamp.as_deref())?,
             error: status.errors.first().map(WaError::describe),
             provider_id: status.id,
-            recipient: status.recipient_id,
+            recipient: status
+                .recipient_id
+                .or(status.recipient_user_id)
+                .ok_or_else(|| ChannelError::Malformed("status without `recipient_id`".into()))?,
             state,
         }));
     }
@@ -137,12 +145,28 @@ fn parse_messages_value(
     Ok(())
 }
 
-/// The profile name of the sender: the contact whose `wa_id` is `from`, or the only contact of
-/// the change (Meta normalizes some numbers, so `wa_id` and `from` can differ in form).
-fn sender_name(contacts: &[WaContact], from: &str) -> Option<String> {
+/// The customer's id: `from` (wa_id), else their BSUID (`from_user_id`, or the `user_id` of
+/// the only contact when Meta withholds the phone number).
+fn message_sender(m: &WaMessage, contacts: &[WaContact]) -> Result<String, ChannelError> {
+    let only_contact = match contacts {
+        [only] => only.user_id.clone(),
+        _ => None,
+    };
+    m.from
+        .clone()
+        .or_else(|| m.from_user_id.clone())
+        .or(only_contact)
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| ChannelError::Malformed("message without `from`".into()))
+}
+
+/// The profile name of the sender: the contact whose `wa_id` (or BSUID) is the sender, or the
+/// only contact of the change (Meta normalizes some numbers, so `wa_id` and `from` can differ
+/// in form).
+fn sender_name(contacts: &[WaContact], sender: &str) -> Option<String> {
     let contact = contacts
         .iter()
-        .find(|c| c.wa_id.as_deref() == Some(from))
+        .find(|c| c.wa_id.as_deref() == Some(sender) || c.user_id.as_deref() == Some(sender))
         .or(match contacts {
             [only] => Some(only),
             _ => None,
@@ -379,6 +403,8 @@ struct WaContact {
     #[serde(default)]
     wa_id: Option<String>,
     #[serde(default)]
+    user_id: Option<String>,
+    #[serde(default)]
     profile: Option<Profile>,
 }
 
@@ -390,7 +416,10 @@ struct Profile {
 
 #[derive(Deserialize)]
 struct WaMessage {
-    from: String,
+    #[serde(default)]
+    from: Option<String>,
+    #[serde(default)]
+    from_user_id: Option<String>,
     id: String,
     #[serde(default)]
     timestamp: Option<String>,
@@ -534,7 +563,10 @@ struct WaStatus {
     status: String,
     #[serde(default)]
     timestamp: Option<String>,
-    recipient_id: String,
+    #[serde(default)]
+    recipient_id: Option<String>,
+    #[serde(default)]
+    recipient_user_id: Option<String>,
     #[serde(default)]
     errors: Vec<WaError>,
 }
