@@ -1,7 +1,7 @@
 //! Instagram direct messages (Messenger platform / Instagram API) wire format.
 //!
 //! Inbound: [`parse_webhook`] turns a verified webhook body (check it first with
-//! [`meta::verify_signature`](super::meta::verify_signature)) into [`InstagramEvent`]s.
+//! [`meta::verify_signature`]) into [`InstagramEvent`]s.
 //!
 //! The business account of every event is `entry[].id`, which Meta documents as the Instagram
 //! professional account id; for a customer's message it is also `recipient.id` (for our own
@@ -11,9 +11,9 @@
 //! Outbound: [`text_message`] builds `POST /{GRAPH_API_VERSION}/me/messages` requests (the
 //! adapter picks the host, `graph.facebook.com` with a page token or `graph.instagram.com` with
 //! an Instagram token); [`parse_send_response`] reads the accepted message id and
-//! [`meta::parse_graph_error`](super::meta::parse_graph_error) a refusal. Replies are only
+//! [`meta::parse_graph_error`] a refusal. Replies are only
 //! accepted within the customer service window
-//! ([`meta::check_service_window`](super::meta::check_service_window)).
+//! ([`meta::check_service_window`]).
 
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -241,7 +241,7 @@ fn malformed(e: serde_json::Error) -> ChannelError {
 }
 
 /// Builds the requests that send `text` to the customer `recipient_id` (their IGSID), split
-/// into parts of at most [`INSTAGRAM_MAX_CHARS`](super::split::INSTAGRAM_MAX_CHARS)
+/// into parts of at most [`INSTAGRAM_MAX_CHARS`]
 /// characters, as `RESPONSE` messages (inside the customer service window). Empty text yields
 /// no request. Send them in order and stop at the first failure.
 pub fn text_message(recipient_id: &str, text: &str) -> Vec<HttpRequest> {
@@ -262,7 +262,7 @@ pub fn text_message(recipient_id: &str, text: &str) -> Vec<HttpRequest> {
 /// Reads the id of the message the Send API accepted (`{"recipient_id":..,"message_id":..}`).
 ///
 /// Call it on 2xx answers; on others call
-/// [`meta::parse_graph_error`](super::meta::parse_graph_error).
+/// [`meta::parse_graph_error`].
 ///
 /// # Errors
 /// [`ChannelError::Malformed`] when the body has no `message_id`; if it is a Graph error body,

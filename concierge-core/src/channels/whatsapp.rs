@@ -1,14 +1,14 @@
 //! WhatsApp Business (Meta Cloud API) wire format.
 //!
 //! Inbound: [`parse_webhook`] turns a verified webhook body (check it first with
-//! [`meta::verify_signature`](super::meta::verify_signature)) into [`WhatsAppEvent`]s: customer
+//! [`meta::verify_signature`]) into [`WhatsAppEvent`]s: customer
 //! messages, delivery statuses of our messages, and events deliberately ignored.
 //!
 //! Outbound: [`text_message`] and [`template_message`] build `POST
 //! /{GRAPH_API_VERSION}/{phone_number_id}/messages` requests; [`parse_send_response`] reads the
-//! wamid of an accepted message, [`meta::parse_graph_error`](super::meta::parse_graph_error)
+//! wamid of an accepted message, [`meta::parse_graph_error`]
 //! reads a refusal. Free-form text is only accepted within the customer service window
-//! ([`meta::check_service_window`](super::meta::check_service_window)); outside it, send a
+//! ([`meta::check_service_window`]); outside it, send a
 //! template.
 
 use serde::Deserialize;
@@ -283,7 +283,7 @@ fn messages_path(phone_number_id: &str) -> String {
 
 /// Builds the requests that send `text` to the customer `to` (their wa_id) from the business
 /// number `phone_number_id`, split into parts of at most
-/// [`WHATSAPP_MAX_CHARS`](super::split::WHATSAPP_MAX_CHARS) characters.
+/// [`WHATSAPP_MAX_CHARS`] characters.
 ///
 /// `reply_to` (a wamid) quotes the customer's message on the first part only. Link previews are
 /// off. Empty text yields no request. Only valid within the customer service window; send them
@@ -336,7 +336,7 @@ pub fn template_message(
 /// Reads the wamid of the message the Cloud API accepted (`{"messages":[{"id":"wamid..."}]}`).
 ///
 /// Call it on 2xx answers; on others call
-/// [`meta::parse_graph_error`](super::meta::parse_graph_error).
+/// [`meta::parse_graph_error`].
 ///
 /// # Errors
 /// [`ChannelError::Malformed`] when the body has no message id; if it is a Graph error body,
