@@ -1,1 +1,377 @@
-//! (being written)
+//! Conversation sessions: idle-gap rotation, bounded history and the handoff state.
+//!
+//! One [`Session`] per customer per channel per tenant. When the customer has been silent
+//! longer than the idle gap, the next message starts a new conversation: a new id, empty
+//! history, no handoff. After a `[[HANDOFF]]`, the conversation is in the holding pattern for
+//! the cooldown, then silent until the idle gap rotates it.
+
+use serde::{Deserialize, Serialize};
+
+use crate::buffer::ReplyBuffer;
+use crate::ids::{ConversationId, ConversationKey};
+use crate::prompt::{
+    DEFAULT_CONVERSATION_IDLE_GAP_MINS, DEFAULT_HANDOFF_COOLDOWN_MINS, DEFAULT_MAX_HISTORY_MESSAGES,
+};
+use crate::time::{Span, Timestamp};
+
+/// The tenant's conversation knobs; `None` means the in-code default.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ConversationConfig {
+    /// Minutes of customer silence after which a new conversation starts (5..=1440).
+    #[serde(default)]
+    pub idle_gap_mins: Option<u32>,
+    /// Minutes of holding pattern after a handoff (5..=1440, less than the idle gap).
+    #[serde(default)]
+    pub handoff_cooldown_mins: Option<u32>,
+    /// Turns of history kept and sent to the model (1..=200).
+    #[serde(default)]
+    pub max_history_messages: Option<u32>,
+}
+
+/// A field-level validation error, for forms and 422 responses.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[error("{field}: {message}")]
+pub struct FieldError {
+    /// The field's name.
+    pub field: String,
+    /// What is wrong, in words for the tenant.
+    pub message: String,
+}
+
+impl FieldError {
+    /// A field error.
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        FieldError {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
+
+impl ConversationConfig {
+    /// The idle gap in minutes, resolved.
+    pub fn idle_gap_mins(&self) -> u32 {
+        self.idle_gap_mins
+            .unwrap_or(DEFAULT_CONVERSATION_IDLE_GAP_MINS)
+    }
+    /// The handoff cooldown in minutes, resolved.
+    pub fn handoff_cooldown_mins(&self) -> u32 {
+        self.handoff_cooldown_mins
+            .unwrap_or(DEFAULT_HANDOFF_COOLDOWN_MINS)
+    }
+    /// The history cap, resolved.
+    pub fn max_history(&self) -> usize {
+        self.max_history_messages
+            .unwrap_or(DEFAULT_MAX_HISTORY_MESSAGES) as usize
+    }
+    /// The idle gap as a span.
+    pub fn idle_gap(&self) -> Span {
+        Span::minutes(i64::from(self.idle_gap_mins()))
+    }
+    /// The cooldown as a span.
+    pub fn handoff_cooldown(&self) -> Span {
+        Span::minutes(i64::from(self.handoff_cooldown_mins()))
+    }
+
+    /// Checks the bounds and the cross-field invariant (idle gap > cooldown, on resolved values).
+    ///
+    /// # Errors
+    /// Every problem, one [`FieldError`] each.
+    pub fn validate(&self) -> Result<(), Vec<FieldError>> {
+        let mut errors = Vec::new();
+        let mut range = |field: &str, value: Option<u32>, lo: u32, hi: u32, unit: &str| {
+            if let Some(v) = value {
+                if !(lo..=hi).contains(&v) {
+                    errors.push(FieldError::new(
+                        field,
+                        format!("must be between {lo} and {hi} {unit}, got {v}"),
+                    ));
+                    return false;
+                }
+            }
+            true
+        };
+        let gap_ok = range("idle_gap_mins", self.idle_gap_mins, 5, 1440, "minutes");
+        let cool_ok = range(
+            "handoff_cooldown_mins",
+            self.handoff_cooldown_mins,
+            5,
+            1440,
+            "minutes",
+        );
+        range(
+            "max_history_messages",
+            self.max_history_messages,
+            1,
+            200,
+            "turns",
+        );
+        if gap_ok && cool_ok && self.idle_gap_mins() <= self.handoff_cooldown_mins() {
+            errors.push(FieldError::new(
+                "idle_gap_mins",
+                format!(
+                    "must be longer than the handoff cooldown ({} minutes), got {}",
+                    self.handoff_cooldown_mins(),
+                    self.idle_gap_mins()
+                ),
+            ));
+        }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors)
+        }
+    }
+}
+
+/// Who said a turn.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// The customer.
+    User,
+    /// Concierge (after the reply was sent).
+    Assistant,
+}
+
+/// One turn of history.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Turn {
+    /// Who said it.
+    pub role: Role,
+    /// What was said.
+    pub content: String,
+}
+
+impl Turn {
+    /// A customer turn.
+    pub fn user(content: impl Into<String>) -> Self {
+        Turn {
+            role: Role::User,
+            content: content.into(),
+        }
+    }
+    /// An assistant turn.
+    pub fn assistant(content: impl Into<String>) -> Self {
+        Turn {
+            role: Role::Assistant,
+            content: content.into(),
+        }
+    }
+}
+
+/// The handoff sub-record.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HandoffState {
+    /// When the model asked for a human.
+    pub since: Timestamp,
+}
+
+/// Where a conversation stands with respect to a handoff.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HandoffPhase {
+    /// No handoff: the persona answers.
+    None,
+    /// Within the cooldown: the holding pattern answers.
+    Holding,
+    /// Past the cooldown: silence until the idle gap starts a new conversation.
+    Silent,
+}
+
+/// A customer's conversation session.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Session {
+    /// The current conversation's id.
+    pub conversation_id: ConversationId,
+    /// When the current conversation started.
+    pub started_at: Timestamp,
+    /// When the customer last wrote (opens the 24-hour window on Meta channels).
+    pub last_inbound_at: Timestamp,
+    /// Recent turns, oldest first, at most the configured cap.
+    #[serde(default)]
+    pub history: Vec<Turn>,
+    /// Set after a `[[HANDOFF]]`.
+    #[serde(default)]
+    pub handoff: Option<HandoffState>,
+    /// Messages waiting for the reply buffer to fire.
+    #[serde(default)]
+    pub buffer: ReplyBuffer,
+}
+
+/// What [`Session::observe_inbound`] did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Rotation {
+    /// The first message from this customer.
+    Started,
+    /// Within the idle gap: same conversation.
+    Continued,
+    /// Past the idle gap: a new conversation replaced `previous`.
+    Rotated {
+        /// The conversation that ended.
+        previous: ConversationId,
+    },
+}
+
+impl Session {
+    /// A new session whose conversation starts at `now`.
+    pub fn start(key: &ConversationKey, now: Timestamp) -> Self {
+        Session {
+            conversation_id: ConversationId::derive(key, now),
+            started_at: now,
+            last_inbound_at: now,
+            history: Vec::new(),
+            handoff: None,
+            buffer: ReplyBuffer::default(),
+        }
+    }
+
+    /// Records an inbound message at `now` on an existing session (or `None` for a new
+    /// customer), rotating to a new conversation when the idle gap has passed.
+    pub fn observe_inbound(
+        existing: Option<Session>,
+        key: &ConversationKey,
+        now: Timestamp,
+        config: &ConversationConfig,
+    ) -> (Session, Rotation) {
+        match existing {
+            None => (Session::start(key, now), Rotation::Started),
+            Some(mut s) if now.since(s.last_inbound_at) > config.idle_gap() => {
+                let previous = s.conversation_id.clone();
+                let buffer = std::mem::take(&mut s.buffer);
+                let mut fresh = Session::start(key, now);
+                fresh.buffer = buffer;
+                (fresh, Rotation::Rotated { previous })
+            }
+            Some(mut s) => {
+                s.last_inbound_at = s.last_inbound_at.max(now);
+                (s, Rotation::Continued)
+            }
+        }
+    }
+
+    /// Appends a turn, dropping the oldest turns beyond `cap`.
+    pub fn push_turn(&mut self, turn: Turn, cap: usize) {
+        self.history.push(turn);
+        if self.history.len() > cap {
+            let excess = self.history.len() - cap;
+            self.history.drain(..excess);
+        }
+    }
+
+    /// The handoff phase at `now`.
+    pub fn handoff_phase(&self, now: Timestamp, config: &ConversationConfig) -> HandoffPhase {
+        match &self.handoff {
+            None => HandoffPhase::None,
+            Some(h) if now.since(h.since) < config.handoff_cooldown() => HandoffPhase::Holding,
+            Some(_) => HandoffPhase::Silent,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ids::{Channel, TenantId};
+    use proptest::prelude::*;
+
+    fn key() -> ConversationKey {
+        ConversationKey::new(TenantId::parse("t").unwrap(), Channel::WhatsApp, "15551234")
+    }
+
+    #[test]
+    fn bounds_are_checked_field_by_field() {
+        let bad = ConversationConfig {
+            idle_gap_mins: Some(4),
+            handoff_cooldown_mins: Some(2000),
+            max_history_messages: Some(0),
+        };
+        let fields: Vec<String> = bad
+            .validate()
+            .unwrap_err()
+            .into_iter()
+            .map(|e| e.field)
+            .collect();
+        assert_eq!(
+            fields,
+            [
+                "idle_gap_mins",
+                "handoff_cooldown_mins",
+                "max_history_messages"
+            ]
+        );
+        assert!(ConversationConfig::default().validate().is_ok());
+    }
+
+    #[test]
+    fn the_idle_gap_must_exceed_the_cooldown() {
+        let c = ConversationConfig {
+            idle_gap_mins: Some(60),
+            handoff_cooldown_mins: Some(60),
+            max_history_messages: None,
+        };
+        assert_eq!(c.validate().unwrap_err()[0].field, "idle_gap_mins");
+        let c = ConversationConfig {
+            idle_gap_mins: Some(30),
+            ..Default::default()
+        };
+        assert!(c.validate().is_err(), "30 < default cooldown of 60");
+    }
+
+    #[test]
+    fn idle_gap_rotates_the_conversation() {
+        let cfg = ConversationConfig::default();
+        let (mut s, r) = Session::observe_inbound(None, &key(), Timestamp(0), &cfg);
+        assert_eq!(r, Rotation::Started);
+        s.push_turn(Turn::user("hi"), 20);
+        s.handoff = Some(HandoffState {
+            since: Timestamp(0),
+        });
+        let first = s.conversation_id.clone();
+        let (s, r) = Session::observe_inbound(Some(s), &key(), Timestamp(0) + Span::hours(5), &cfg);
+        assert_eq!(r, Rotation::Continued);
+        let later = s.last_inbound_at + Span::hours(6) + Span::millis(1);
+        let (s, r) = Session::observe_inbound(Some(s), &key(), later, &cfg);
+        assert_eq!(
+            r,
+            Rotation::Rotated {
+                previous: first.clone()
+            }
+        );
+        assert_ne!(s.conversation_id, first);
+        assert!(s.history.is_empty() && s.handoff.is_none());
+    }
+
+    #[test]
+    fn handoff_holds_for_the_cooldown_then_goes_silent() {
+        let cfg = ConversationConfig::default();
+        let mut s = Session::start(&key(), Timestamp(0));
+        assert_eq!(s.handoff_phase(Timestamp(0), &cfg), HandoffPhase::None);
+        s.handoff = Some(HandoffState {
+            since: Timestamp(0),
+        });
+        assert_eq!(
+            s.handoff_phase(Timestamp(0) + Span::minutes(59), &cfg),
+            HandoffPhase::Holding
+        );
+        assert_eq!(
+            s.handoff_phase(Timestamp(0) + Span::minutes(60), &cfg),
+            HandoffPhase::Silent
+        );
+    }
+
+    proptest! {
+        #[test]
+        fn history_never_exceeds_the_cap(cap in 1usize..30, n in 0usize..100) {
+            let mut s = Session::start(&key(), Timestamp(0));
+            for i in 0..n {
+                s.push_turn(Turn::user(i.to_string()), cap);
+                prop_assert!(s.history.len() <= cap);
+            }
+            if n > 0 {
+                prop_assert_eq!(&s.history.last().unwrap().content, &(n - 1).to_string());
+            }
+        }
+    }
+}

@@ -395,6 +395,59 @@ impl<'de> Deserialize<'de> for Milli {
     }
 }
 
+/// A BCP-47 language tag such as `en-IN` (the tenant's locale).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(transparent)]
+pub struct Locale(String);
+
+impl Locale {
+    /// Checks the tag's shape: a 2–3 letter language, then `-`-separated subtags of 1–8
+    /// letters or digits.
+    ///
+    /// # Errors
+    /// [`IdError::Other`] when the shape is wrong.
+    pub fn parse(raw: &str) -> Result<Self, IdError> {
+        let mut parts = raw.split('-');
+        let lang_ok = parts.next().is_some_and(|l| {
+            (2..=3).contains(&l.len()) && l.bytes().all(|b| b.is_ascii_alphabetic())
+        });
+        let rest_ok = parts
+            .all(|p| (1..=8).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_alphanumeric()));
+        if lang_ok && rest_ok {
+            Ok(Locale(raw.to_owned()))
+        } else {
+            Err(IdError::Other {
+                what: "locale",
+                reason: format!("`{raw}` is not a BCP-47 tag such as en-IN or en-US"),
+            })
+        }
+    }
+
+    /// The tag as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl Default for Locale {
+    fn default() -> Self {
+        Locale("en-IN".to_owned())
+    }
+}
+
+impl<'de> Deserialize<'de> for Locale {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let raw = String::deserialize(d)?;
+        Locale::parse(&raw).map_err(serde::de::Error::custom)
+    }
+}
+
+impl fmt::Display for Locale {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,1 +1,306 @@
-//! (being written)
+//! An in-memory implementation of every storage port.
+//!
+//! Always compiled: embedders use it for prototypes and single-process bots, and test authors
+//! use it with the harness. Each port's atomic section is one mutex, so it keeps the same
+//! promises as the SQL stores (it passes the same contract tests). Data is lost when the
+//! process exits.
+
+use std::collections::BTreeMap;
+use std::sync::{Mutex, MutexGuard};
+
+use async_trait::async_trait;
+
+use crate::approval::Draft;
+use crate::billing::{DebitOutcome, Grant, GrantOutcome, LedgerBook, RefundOutcome};
+use crate::conversation::Session;
+use crate::ids::{ChannelAccount, ConversationId, ConversationKey, Milli, TenantId};
+use crate::ports::{
+    DraftStore, IdempotencyStore, Job, JobQueue, Ledger, MessageLog, MessageRecord, SessionStore,
+    StoreError, StoreResult, TenantStore,
+};
+use crate::tenant::Tenant;
+use crate::time::{Span, Timestamp};
+
+#[derive(Debug, Default)]
+struct State {
+    tenants: BTreeMap<TenantId, Tenant>,
+    index: BTreeMap<ChannelAccount, TenantId>,
+    sessions: BTreeMap<ConversationKey, Session>,
+    books: BTreeMap<TenantId, LedgerBook>,
+    seen: BTreeMap<String, Timestamp>,
+    messages: Vec<MessageRecord>,
+    jobs: BTreeMap<String, (Timestamp, Job)>,
+    drafts: BTreeMap<(TenantId, String), Draft>,
+}
+
+/// Every storage port, in memory.
+#[derive(Debug, Default)]
+pub struct MemoryStore {
+    state: Mutex<State>,
+}
+
+impl MemoryStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        MemoryStore::default()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic while holding the lock leaves plain data behind; keep going.
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Removes and returns the jobs due at `now`, earliest first.
+    pub fn take_due_jobs(&self, now: Timestamp) -> Vec<Job> {
+        let mut state = self.lock();
+        let mut due: Vec<(Timestamp, String)> = state
+            .jobs
+            .iter()
+            .filter(|(_, (at, _))| *at <= now)
+            .map(|(k, (at, _))| (*at, k.clone()))
+            .collect();
+        due.sort();
+        due.into_iter()
+            .filter_map(|(_, k)| state.jobs.remove(&k).map(|(_, job)| job))
+            .collect()
+    }
+
+    /// The earliest pending job's run time.
+    pub fn next_job_at(&self) -> Option<Timestamp> {
+        self.lock().jobs.values().map(|(at, _)| *at).min()
+    }
+
+    /// Pending jobs with their run times, earliest first.
+    pub fn pending_jobs(&self) -> Vec<(Timestamp, Job)> {
+        let mut jobs: Vec<_> = self.lock().jobs.values().cloned().collect();
+        jobs.sort_by_key(|(at, _)| *at);
+        jobs
+    }
+
+    /// Every logged message row, in order.
+    pub fn message_log(&self) -> Vec<MessageRecord> {
+        self.lock().messages.clone()
+    }
+}
+
+#[cfg_attr(target_family = "wasm", async_trait(?Send))]
+#[cfg_attr(not(target_family = "wasm"), async_trait)]
+impl TenantStore for MemoryStore {
+    async fn get_tenant(&self, id: &TenantId) -> StoreResult<Option<Tenant>> {
+        Ok(self.lock().tenants.get(id).cloned())
+    }
+
+    async fn find_tenant(&self, account: &ChannelAccount) -> StoreResult<Option<TenantId>> {
+        Ok(self.lock().index.get(account).cloned())
+    }
+
+    async fn put_tenant(
+        &self,
+        tenant: &Tenant,
+        expected_revision: Option<u64>,
+    ) -> StoreResult<u64> {
+        let mut state = self.lock();
+        let current = state.tenants.get(&tenant.id).map(|t| t.revision);
+        if current != expected_revision {
+            return Err(StoreError::Conflict(format!("tenant {}", tenant.id)));
+        }
+        let accounts = tenant.channels.accounts();
+        for account in &accounts {
+            if let Some(owner) = state.index.get(account) {
+                if owner != &tenant.id {
+                    return Err(StoreError::Conflict(format!(
+                        "{} belongs to another tenant",
+                        account.index_key()
+                    )));
+                }
+            }
+        }
+        state.index.retain(|_, owner| owner != &tenant.id);
+        for account in accounts {
+            state.index.insert(account, tenant.id.clone());
+        }
+        let revision = current.unwrap_or(0) + 1;
+        let mut stored = tenant.clone();
+        stored.revision = revision;
+        state.tenants.insert(tenant.id.clone(), stored);
+        Ok(revision)
+    }
+
+    async fn list_tenants(&self) -> StoreResult<Vec<TenantId>> {
+        Ok(self.lock().tenants.keys().cloned().collect())
+    }
+}
+
+#[cfg_attr(target_family = "wasm", async_trait(?Send))]
+#[cfg_attr(not(target_family = "wasm"), async_trait)]
+impl SessionStore for MemoryStore {
+    async fn load_session(&self, key: &ConversationKey) -> StoreResult<Option<Session>> {
+        Ok(self.lock().sessions.get(key).cloned())
+    }
+
+    async fn save_session(&self, key: &ConversationKey, session: &Session) -> StoreResult<()> {
+        self.lock().sessions.insert(key.clone(), session.clone());
+        Ok(())
+    }
+}
+
+#[cfg_attr(target_family = "wasm", async_trait(?Send))]
+#[cfg_attr(not(target_family = "wasm"), async_trait)]
+impl Ledger for MemoryStore {
+    async fn balance(&self, tenant: &TenantId, now: Timestamp) -> StoreResult<Milli> {
+        Ok(self
+            .lock()
+            .books
+            .get(tenant)
+            .map_or(Milli::ZERO, |b| b.balance(now)))
+    }
+
+    async fn try_debit(
+        &self,
+        tenant: &TenantId,
+        key: &str,
+        amount: Milli,
+        now: Timestamp,
+    ) -> StoreResult<DebitOutcome> {
+        let mut state = self.lock();
+        let book = state.books.entry(tenant.clone()).or_default();
+        book.prune(now);
+        book.try_debit(key, amount, now)
+            .map_err(|e| StoreError::Corrupt {
+                key: key.to_owned(),
+                reason: e.to_string(),
+            })
+    }
+
+    async fn refund(
+        &self,
+        tenant: &TenantId,
+        key: &str,
+        _now: Timestamp,
+    ) -> StoreResult<RefundOutcome> {
+        let mut state = self.lock();
+        Ok(state
+            .books
+            .get_mut(tenant)
+            .map_or(RefundOutcome::UnknownKey, |b| b.refund(key)))
+    }
+
+    async fn grant(&self, tenant: &TenantId, grant: Grant) -> StoreResult<GrantOutcome> {
+        let mut state = self.lock();
+        state
+            .books
+            .entry(tenant.clone())
+            .or_default()
+            .grant(grant)
+            .map_err(|e| StoreError::Corrupt {
+                key: tenant.to_string(),
+                reason: e.to_string(),
+            })
+    }
+}
+
+#[cfg_attr(target_family = "wasm", async_trait(?Send))]
+#[cfg_attr(not(target_family = "wasm"), async_trait)]
+impl IdempotencyStore for MemoryStore {
+    async fn first_seen(&self, key: &str, now: Timestamp, ttl: Span) -> StoreResult<bool> {
+        let mut state = self.lock();
+        state.seen.retain(|_, expires| *expires > now);
+        if state.seen.contains_key(key) {
+            return Ok(false);
+        }
+        state.seen.insert(key.to_owned(), now + ttl);
+        Ok(true)
+    }
+
+    async fn forget(&self, key: &str) -> StoreResult<()> {
+        self.lock().seen.remove(key);
+        Ok(())
+    }
+}
+
+#[cfg_attr(target_family = "wasm", async_trait(?Send))]
+#[cfg_attr(not(target_family = "wasm"), async_trait)]
+impl MessageLog for MemoryStore {
+    async fn record_message(&self, record: &MessageRecord) -> StoreResult<()> {
+        let mut state = self.lock();
+        let existing = state.messages.iter_mut().find(|m| {
+            m.tenant == record.tenant
+                && m.direction == record.direction
+                && m.message_id == record.message_id
+        });
+        match existing {
+            Some(row) => {
+                row.action_taken.clone_from(&record.action_taken);
+                if record.conversation_id.is_some() {
+                    row.conversation_id.clone_from(&record.conversation_id);
+                }
+            }
+            None => state.messages.push(record.clone()),
+        }
+        Ok(())
+    }
+
+    async fn conversation_messages(
+        &self,
+        tenant: &TenantId,
+        conversation: &ConversationId,
+    ) -> StoreResult<Vec<MessageRecord>> {
+        let state = self.lock();
+        let mut rows: Vec<MessageRecord> = state
+            .messages
+            .iter()
+            .filter(|m| &m.tenant == tenant && m.conversation_id.as_ref() == Some(conversation))
+            .cloned()
+            .collect();
+        rows.sort_by_key(|m| m.at);
+        Ok(rows)
+    }
+}
+
+#[cfg_attr(target_family = "wasm", async_trait(?Send))]
+#[cfg_attr(not(target_family = "wasm"), async_trait)]
+impl JobQueue for MemoryStore {
+    async fn schedule(&self, job: &Job, run_at: Timestamp) -> StoreResult<()> {
+        self.lock()
+            .jobs
+            .insert(job.dedupe_key(), (run_at, job.clone()));
+        Ok(())
+    }
+}
+
+#[cfg_attr(target_family = "wasm", async_trait(?Send))]
+#[cfg_attr(not(target_family = "wasm"), async_trait)]
+impl DraftStore for MemoryStore {
+    async fn put_draft(&self, tenant: &TenantId, draft: &Draft) -> StoreResult<()> {
+        self.lock()
+            .drafts
+            .insert((tenant.clone(), draft.id.clone()), draft.clone());
+        Ok(())
+    }
+
+    async fn take_draft(
+        &self,
+        tenant: &TenantId,
+        id: &str,
+        now: Timestamp,
+    ) -> StoreResult<Option<Draft>> {
+        let mut state = self.lock();
+        let draft = state.drafts.remove(&(tenant.clone(), id.to_owned()));
+        Ok(draft.filter(|d| d.expires_at() > now))
+    }
+
+    async fn list_drafts(&self, tenant: &TenantId, now: Timestamp) -> StoreResult<Vec<Draft>> {
+        let mut state = self.lock();
+        state.drafts.retain(|_, d| d.expires_at() > now);
+        let mut drafts: Vec<Draft> = state
+            .drafts
+            .iter()
+            .filter(|((t, _), _)| t == tenant)
+            .map(|(_, d)| d.clone())
+            .collect();
+        drafts.sort_by_key(|d| d.created_at);
+        Ok(drafts)
+    }
+}

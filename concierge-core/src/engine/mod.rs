@@ -1,7 +1,154 @@
-//! (being written)
-/// The engine.
-#[derive(Debug)]
-pub struct Engine;
-/// Engine configuration.
-#[derive(Debug)]
-pub struct EngineConfig;
+//! The engine: one entry point per event, each running the turn of DESIGN.md over the ports.
+//!
+//! | event | entry |
+//! |---|---|
+//! | a customer message (parsed by [`channels`](crate::channels)) | [`Engine::handle_inbound`], or [`Engine::process_inbound`] after the adapter's own durable dedupe |
+//! | a due job (buffer flush, safety review, approval digest) | [`Engine::run_job`] |
+//! | the owner approves / edits / rejects a draft | [`Engine::decide_approval`] |
+//! | persona save, rules save, conversation settings, tenant import, credit grant | [`Engine::save_persona`], [`Engine::save_reply_config`], [`Engine::update_conversation_settings`], [`Engine::import_tenant`], [`Engine::grant_credits`] |
+//!
+//! Every effect is keyed so that running an event twice (a redelivery, a retried job, a crash
+//! between two steps) has the effect once: the debit and the send are keyed by the turn, the
+//! page by the handoff, the draft by the turn. The engine loads a conversation's session, decides
+//! and saves it once per event; the adapter runs one event per conversation at a time.
+
+mod admin;
+mod jobs;
+mod outcome;
+mod turn;
+
+use std::sync::Arc;
+
+use crate::billing::Pricing;
+use crate::channels::InboundMessage;
+use crate::ports::{AiProvider, Clock, Outbound, Ports, Store};
+use crate::time::Span;
+
+pub use admin::STARTING_CREDITS_GRANT;
+pub use outcome::{
+    ApprovalOutcome, EngineError, FlushOutcome, IgnoreReason, ImportOutcome, InboundOutcome,
+    JobOutcome, NoReplyReason, PersonaSaveOutcome, Reply, SafetyOutcome, TurnReport,
+};
+
+/// Default reply model (Workers AI id; any OpenAI-compatible id works with the server).
+pub const DEFAULT_AI_MODEL: &str = "@cf/meta/llama-4-scout-17b-16e-instruct";
+/// Default fast model for the injection scan and persona review.
+pub const DEFAULT_AI_FAST_MODEL: &str = "@cf/meta/llama-3.1-8b-instruct-fast";
+/// Default embedding model.
+pub const DEFAULT_EMBEDDING_MODEL: &str = "@cf/baai/bge-base-en-v1.5";
+
+/// How the engine behaves; adapters fill it from their configuration.
+#[derive(Clone, Debug)]
+pub struct EngineConfig {
+    /// The reply model (`AI_MODEL`).
+    pub reply_model: String,
+    /// The fast classifier model (`AI_FAST_MODEL`).
+    pub fast_model: String,
+    /// The embedding model (`EMBEDDING_MODEL`).
+    pub embedding_model: String,
+    /// The price of an AI reply per currency.
+    pub pricing: Pricing,
+    /// How long provider message ids are remembered (Meta redelivers for days).
+    pub idempotency_ttl: Span,
+    /// Upper bound on reply tokens.
+    pub max_reply_tokens: u32,
+    /// Key for approval links and Discord button ids (keep it secret, 32 random bytes).
+    pub signing_key: Vec<u8>,
+    /// Public base URL for approval links in digests (`https://concierge.example.com`).
+    pub public_base_url: String,
+    /// Whether to run the injection scan on inbound messages.
+    pub injection_scan: bool,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            reply_model: DEFAULT_AI_MODEL.to_owned(),
+            fast_model: DEFAULT_AI_FAST_MODEL.to_owned(),
+            embedding_model: DEFAULT_EMBEDDING_MODEL.to_owned(),
+            pricing: Pricing::default(),
+            idempotency_ttl: Span::days(7),
+            max_reply_tokens: 400,
+            signing_key: Vec::new(),
+            public_base_url: "http://127.0.0.1:8080".to_owned(),
+            injection_scan: true,
+        }
+    }
+}
+
+/// The Concierge engine. Cheap to clone; holds the ports behind `Arc`s.
+#[derive(Clone, Debug)]
+pub struct Engine {
+    ports: Ports,
+    config: Arc<EngineConfig>,
+}
+
+impl Engine {
+    /// An engine over these ports.
+    pub fn new(ports: Ports, config: EngineConfig) -> Self {
+        Engine {
+            ports,
+            config: Arc::new(config),
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &EngineConfig {
+        &self.config
+    }
+
+    /// The ports.
+    pub fn ports(&self) -> &Ports {
+        &self.ports
+    }
+
+    fn store(&self) -> &dyn Store {
+        &*self.ports.store
+    }
+
+    fn ai(&self) -> &dyn AiProvider {
+        &*self.ports.ai
+    }
+
+    fn outbound(&self) -> &dyn Outbound {
+        &*self.ports.outbound
+    }
+
+    fn clock(&self) -> &dyn Clock {
+        &*self.ports.clock
+    }
+
+    /// Handles a customer message end to end: idempotency on the provider message id, then
+    /// [`process_inbound`](Self::process_inbound).
+    ///
+    /// For adapters that acknowledge the platform only after this returns: on a retryable
+    /// error the id is forgotten again, so the platform's redelivery is processed.
+    ///
+    /// # Errors
+    /// [`EngineError`]; see [`EngineError::is_retryable`].
+    pub async fn handle_inbound(
+        &self,
+        message: InboundMessage,
+    ) -> Result<InboundOutcome, EngineError> {
+        let key = message.idempotency_key();
+        let now = self.clock().now();
+        if !self
+            .store()
+            .first_seen(&key, now, self.config.idempotency_ttl)
+            .await?
+        {
+            tracing::debug!(key = %key, "duplicate delivery ignored");
+            return Ok(InboundOutcome::Duplicate);
+        }
+        match self.process_inbound(message).await {
+            Err(e) if e.is_retryable() => {
+                // Nothing was committed for this message; let the redelivery run it.
+                if let Err(forget) = self.store().forget(&key).await {
+                    tracing::warn!(key = %key, error = %forget, "could not release idempotency key");
+                }
+                Err(e)
+            }
+            other => other,
+        }
+    }
+}

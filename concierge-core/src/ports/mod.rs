@@ -1,1 +1,443 @@
-//! (being written)
+//! The ports: what the engine needs from the outside world.
+//!
+//! Storage, AI, transport and time are async traits. On native targets their futures are
+//! `Send` (the server runs them on tokio's thread pool); on wasm they are not (Workers' futures
+//! hold JS values), following matrix-rust-sdk's [`SendOutsideWasm`] pattern.
+//!
+//! Every storage trait is implemented by [`MemoryStore`](crate::memory::MemoryStore), and by
+//! the SQLite, Postgres and D1 stores in the adapters; all of them pass the contract tests in
+//! [`testing::contract`](crate::testing) (feature `testing`).
+//!
+//! **Architecture Invariant:** a port call for tenant A never returns tenant B's data: every
+//! storage method is keyed by the tenant (or by a key that embeds it).
+
+mod sendness;
+
+use std::fmt::Debug;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+use crate::approval::Draft;
+use crate::billing::{DebitOutcome, Grant, GrantOutcome, RefundOutcome};
+use crate::channels::ReplyRoute;
+use crate::conversation::{Session, Turn};
+use crate::ids::{Channel, ChannelAccount, ConversationId, ConversationKey, Milli, TenantId};
+use crate::safety::SafetyJob;
+use crate::tenant::Tenant;
+use crate::time::{Span, Timestamp};
+
+pub use sendness::{AsyncTraitDeps, SendOutsideWasm, SyncOutsideWasm};
+
+/// A boxed error from a backend (a database driver, a JS binding), already copied into an
+/// owned, thread-safe value.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// A storage failure.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// An optimistic write lost a race (the record changed since it was read).
+    #[error("conflicting concurrent update of {0}")]
+    Conflict(String),
+    /// The record a write needs does not exist.
+    #[error("{0} not found")]
+    NotFound(String),
+    /// A stored record could not be decoded.
+    #[error("stored record {key} is corrupt: {reason}")]
+    Corrupt {
+        /// The record.
+        key: String,
+        /// Why it could not be read.
+        reason: String,
+    },
+    /// The backend failed (connection, I/O, binding error). Usually worth a retry.
+    #[error("storage backend error: {0}")]
+    Backend(#[source] BoxError),
+}
+
+impl StoreError {
+    /// Wraps any backend error.
+    pub fn backend(e: impl Into<BoxError>) -> Self {
+        StoreError::Backend(e.into())
+    }
+}
+
+/// Result of a storage call.
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Tenants and their configuration, with the reverse indexes from channel accounts.
+#[cfg_attr(target_family = "wasm", async_trait(?Send))]
+#[cfg_attr(not(target_family = "wasm"), async_trait)]
+pub trait TenantStore: AsyncTraitDeps {
+    /// The tenant, if it exists.
+    async fn get_tenant(&self, id: &TenantId) -> StoreResult<Option<Tenant>>;
+
+    /// The tenant that owns a channel account (`wa_phone:`, `ig_page:`, ... reverse index).
+    async fn find_tenant(&self, account: &ChannelAccount) -> StoreResult<Option<TenantId>>;
+
+    /// Creates or replaces a tenant and its reverse indexes.
+    ///
+    /// `expected_revision` is the revision the caller read (`None` to create). The write fails
+    /// with [`StoreError::Conflict`] if the stored revision differs, or if one of the tenant's
+    /// accounts is already indexed to another tenant. On success the tenant's revision is the
+    /// returned value (the previous one plus one, or 1).
+    async fn put_tenant(&self, tenant: &Tenant, expected_revision: Option<u64>)
+        -> StoreResult<u64>;
+
+    /// All tenant ids, sorted.
+    async fn list_tenants(&self) -> StoreResult<Vec<TenantId>>;
+}
+
+/// Conversation sessions (`convsession:{tenant}:{channel}:{sender}`).
+///
+/// The adapter guarantees one writer per conversation at a time (a row lock, a Durable Object,
+/// a per-key queue); the engine loads, decides and saves once per event.
+#[cfg_attr(target_family = "wasm", async_trait(?Send))]
+#[cfg_attr(not(target_family = "wasm"), async_trait)]
+pub trait SessionStore: AsyncTraitDeps {
+    /// The session, if any.
+    async fn load_session(&self, key: &ConversationKey) -> StoreResult<Option<Session>>;
+    /// Stores the session.
+    async fn save_session(&self, key: &ConversationKey, session: &Session) -> StoreResult<()>;
+}
+
+/// The credit ledger. Implementations apply [`LedgerBook`](crate::billing::LedgerBook)'s
+/// arithmetic atomically per tenant.
+#[cfg_attr(target_family = "wasm", async_trait(?Send))]
+#[cfg_attr(not(target_family = "wasm"), async_trait)]
+pub trait Ledger: AsyncTraitDeps {
+    /// The live balance.
+    async fn balance(&self, tenant: &TenantId, now: Timestamp) -> StoreResult<Milli>;
+    /// Charges `amount` under `key` unless already charged; never overdraws.
+    async fn try_debit(
+        &self,
+        tenant: &TenantId,
+        key: &str,
+        amount: Milli,
+        now: Timestamp,
+    ) -> StoreResult<DebitOutcome>;
+    /// Returns the charge made under `key`; idempotent.
+    async fn refund(
+        &self,
+        tenant: &TenantId,
+        key: &str,
+        now: Timestamp,
+    ) -> StoreResult<RefundOutcome>;
+    /// Adds a grant unless one with its id exists. Zero or negative grants are refused with
+    /// [`StoreError::Conflict`]-free validation by the engine before this is called.
+    async fn grant(&self, tenant: &TenantId, grant: Grant) -> StoreResult<GrantOutcome>;
+}
+
+/// Remembers which provider message ids were seen.
+#[cfg_attr(target_family = "wasm", async_trait(?Send))]
+#[cfg_attr(not(target_family = "wasm"), async_trait)]
+pub trait IdempotencyStore: AsyncTraitDeps {
+    /// Records `key` and returns `true` if it was not seen within its TTL; atomic, so two
+    /// concurrent calls with one key return `true` exactly once.
+    async fn first_seen(&self, key: &str, now: Timestamp, ttl: Span) -> StoreResult<bool>;
+    /// Forgets `key`, so a redelivery is processed again (used when processing failed before
+    /// any effect and the platform will retry).
+    async fn forget(&self, key: &str) -> StoreResult<()>;
+}
+
+/// Direction of a logged message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Direction {
+    /// From the customer.
+    Inbound,
+    /// To the customer (or the tenant).
+    Outbound,
+}
+
+/// A metadata row for the unified `messages` log. There is no body: message content is never
+/// stored beyond the session history and the buffer window.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MessageRecord {
+    /// The tenant.
+    pub tenant: TenantId,
+    /// The channel.
+    pub channel: Channel,
+    /// Inbound or outbound.
+    pub direction: Direction,
+    /// Who sent it (customer id, or our account id).
+    pub sender: String,
+    /// Who received it.
+    pub recipient: String,
+    /// The provider or idempotency id of the message.
+    pub message_id: String,
+    /// What Concierge did (`canned:hours`, `ai:default`, `buffered`, `injection_rejected`, ...).
+    pub action_taken: String,
+    /// The conversation, for AI flows; `None` for canned-only flows.
+    pub conversation_id: Option<ConversationId>,
+    /// When.
+    pub at: Timestamp,
+}
+
+/// The metadata log of messages.
+#[cfg_attr(target_family = "wasm", async_trait(?Send))]
+#[cfg_attr(not(target_family = "wasm"), async_trait)]
+pub trait MessageLog: AsyncTraitDeps {
+    /// Appends a row (idempotent on `(tenant, direction, message_id)`: a replayed turn does not
+    /// log twice; a later write updates `action_taken` and `conversation_id`).
+    async fn record_message(&self, record: &MessageRecord) -> StoreResult<()>;
+    /// The rows of one conversation, oldest first (for audit).
+    async fn conversation_messages(
+        &self,
+        tenant: &TenantId,
+        conversation: &ConversationId,
+    ) -> StoreResult<Vec<MessageRecord>>;
+}
+
+/// Durable delayed work.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "job", rename_all = "snake_case")]
+pub enum Job {
+    /// Fire a conversation's reply buffer.
+    FlushBuffer {
+        /// The conversation.
+        key: ConversationKey,
+    },
+    /// Review a persona.
+    SafetyCheck(SafetyJob),
+    /// Send a tenant's approval digest.
+    ApprovalDigest {
+        /// The tenant.
+        tenant: TenantId,
+    },
+}
+
+impl Job {
+    /// The job's dedupe key: scheduling a job whose key is pending moves its run time instead
+    /// of adding a second job (so a burst leaves one flush at the last deadline).
+    pub fn dedupe_key(&self) -> String {
+        match self {
+            Job::FlushBuffer { key } => format!("flush:{}", key.storage_key()),
+            Job::SafetyCheck(j) => format!("safety:{}:{}", j.tenant, j.prompt_hash),
+            Job::ApprovalDigest { tenant } => format!("digest:{tenant}"),
+        }
+    }
+
+    /// The tenant the job belongs to.
+    pub fn tenant(&self) -> &TenantId {
+        match self {
+            Job::FlushBuffer { key } => &key.tenant,
+            Job::SafetyCheck(j) => &j.tenant,
+            Job::ApprovalDigest { tenant } => tenant,
+        }
+    }
+}
+
+/// Durable job scheduling. The adapter's worker runs due jobs through
+/// [`Engine::run_job`](crate::Engine::run_job), retrying failures with backoff.
+#[cfg_attr(target_family = "wasm", async_trait(?Send))]
+#[cfg_attr(not(target_family = "wasm"), async_trait)]
+pub trait JobQueue: AsyncTraitDeps {
+    /// Schedules `job` to run at `run_at`. If a job with the same
+    /// [`dedupe_key`](Job::dedupe_key) is pending, its run time becomes `run_at`.
+    async fn schedule(&self, job: &Job, run_at: Timestamp) -> StoreResult<()>;
+}
+
+/// Drafts awaiting approval (`conv:{id}` with a 7-day TTL).
+#[cfg_attr(target_family = "wasm", async_trait(?Send))]
+#[cfg_attr(not(target_family = "wasm"), async_trait)]
+pub trait DraftStore: AsyncTraitDeps {
+    /// Stores a draft (replacing one with the same id).
+    async fn put_draft(&self, tenant: &TenantId, draft: &Draft) -> StoreResult<()>;
+    /// Removes and returns a live draft, atomically: two concurrent approvals get it once.
+    async fn take_draft(
+        &self,
+        tenant: &TenantId,
+        id: &str,
+        now: Timestamp,
+    ) -> StoreResult<Option<Draft>>;
+    /// The tenant's live drafts, oldest first.
+    async fn list_drafts(&self, tenant: &TenantId, now: Timestamp) -> StoreResult<Vec<Draft>>;
+}
+
+/// Every storage port in one object, as the engine holds it.
+pub trait Store:
+    TenantStore + SessionStore + Ledger + IdempotencyStore + MessageLog + JobQueue + DraftStore
+{
+}
+
+impl<T> Store for T where
+    T: TenantStore + SessionStore + Ledger + IdempotencyStore + MessageLog + JobQueue + DraftStore
+{
+}
+
+/// A chat request for the model.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChatRequest {
+    /// The model id.
+    pub model: String,
+    /// The system prompt (always a wrapped envelope for replies, or a classifier prompt).
+    pub system: String,
+    /// Prior turns, oldest first.
+    pub history: Vec<Turn>,
+    /// The latest user message.
+    pub user: String,
+    /// An upper bound on generated tokens.
+    pub max_tokens: u32,
+}
+
+/// What went wrong with the model.
+#[derive(Debug, thiserror::Error)]
+pub enum AiError {
+    /// No AI provider is configured.
+    #[error("no AI provider is configured")]
+    NotConfigured,
+    /// The provider refused or failed the call.
+    #[error("AI provider error: {0}")]
+    Provider(String),
+    /// The call timed out.
+    #[error("AI provider timed out")]
+    Timeout,
+    /// The provider answered something unusable (empty, malformed).
+    #[error("AI provider returned an unusable answer: {0}")]
+    BadResponse(String),
+}
+
+/// The model provider.
+#[cfg_attr(target_family = "wasm", async_trait(?Send))]
+#[cfg_attr(not(target_family = "wasm"), async_trait)]
+pub trait AiProvider: AsyncTraitDeps {
+    /// Generates a chat reply.
+    async fn chat(&self, request: &ChatRequest) -> Result<String, AiError>;
+    /// Embeds texts with `model`; one vector per text, in order.
+    async fn embed(&self, model: &str, texts: &[String]) -> Result<Vec<Vec<f32>>, AiError>;
+}
+
+/// An AI provider for deployments without one: every call is [`AiError::NotConfigured`], so
+/// canned rules still answer and AI rules record a clear outcome.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct NoAi;
+
+#[cfg_attr(target_family = "wasm", async_trait(?Send))]
+#[cfg_attr(not(target_family = "wasm"), async_trait)]
+impl AiProvider for NoAi {
+    async fn chat(&self, _: &ChatRequest) -> Result<String, AiError> {
+        Err(AiError::NotConfigured)
+    }
+    async fn embed(&self, _: &str, _: &[String]) -> Result<Vec<Vec<f32>>, AiError> {
+        Err(AiError::NotConfigured)
+    }
+}
+
+/// Why a message is being sent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Purpose {
+    /// A reply to a customer.
+    Reply,
+    /// A page to the tenant after a handoff.
+    HandoffPage,
+    /// A draft posted for approval.
+    ApprovalRequest,
+    /// The approval digest email.
+    ApprovalDigest,
+}
+
+/// What to send.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum OutboundBody {
+    /// Text to a customer or a tenant channel; the adapter splits it with the channel's builder.
+    Text {
+        /// The text.
+        text: String,
+        /// The provider id of the message being answered (WhatsApp context, Discord reference).
+        reply_to: Option<String>,
+    },
+    /// A draft for approval (a Discord embed with buttons).
+    ApprovalCard {
+        /// The draft.
+        draft_id: String,
+        /// The customer's channel.
+        customer_channel: Channel,
+        /// The customer.
+        customer: String,
+        /// The start of the customer's message.
+        inbound_excerpt: String,
+        /// The drafted reply.
+        draft_text: String,
+    },
+    /// An email (subject and text; threading comes from the route).
+    Email {
+        /// Subject.
+        subject: String,
+        /// Plain-text body.
+        text: String,
+    },
+}
+
+/// A message for the [`Outbound`] port.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutboundMessage {
+    /// Idempotency key: sending the same key twice delivers once.
+    pub key: String,
+    /// The tenant on whose behalf it is sent.
+    pub tenant: TenantId,
+    /// The channel to send on.
+    pub channel: Channel,
+    /// The business account to send from; `None` for the shared system sender (the Discord bot,
+    /// the operator's mail domain) used for pages and approval requests.
+    pub account: Option<ChannelAccount>,
+    /// The recipient: customer id, Discord channel id, or email address.
+    pub to: String,
+    /// Threading information.
+    pub route: ReplyRoute,
+    /// What to send.
+    pub body: OutboundBody,
+    /// Why.
+    pub purpose: Purpose,
+    /// The conversation it belongs to, stamped on the log row.
+    pub conversation_id: Option<ConversationId>,
+}
+
+/// What the platform said about a send.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SendReceipt {
+    /// The provider's ids of the sent message(s) (one per part).
+    pub provider_ids: Vec<String>,
+}
+
+/// A failed send.
+#[derive(Debug, thiserror::Error)]
+pub enum OutboundError {
+    /// Worth retrying later (network, 5xx, rate limit).
+    #[error("send failed, will retry: {0}")]
+    Retryable(String),
+    /// Will never succeed as is (bad recipient, revoked token, closed window).
+    #[error("send failed permanently: {0}")]
+    Permanent(String),
+}
+
+/// Sends messages. Implementations are idempotent per [`OutboundMessage::key`] (an outbox keyed
+/// by it, or a record of sent keys), so a retried turn never delivers twice.
+#[cfg_attr(target_family = "wasm", async_trait(?Send))]
+#[cfg_attr(not(target_family = "wasm"), async_trait)]
+pub trait Outbound: AsyncTraitDeps {
+    /// Sends (or durably enqueues) the message.
+    async fn send(&self, message: &OutboundMessage) -> Result<SendReceipt, OutboundError>;
+}
+
+/// The time source.
+pub trait Clock: Debug + SendOutsideWasm + SyncOutsideWasm {
+    /// Now.
+    fn now(&self) -> Timestamp;
+}
+
+/// Shared handles to every port, as the engine holds them.
+#[derive(Clone, Debug)]
+pub struct Ports {
+    /// Storage.
+    pub store: Arc<dyn Store>,
+    /// The model.
+    pub ai: Arc<dyn AiProvider>,
+    /// Sending.
+    pub outbound: Arc<dyn Outbound>,
+    /// Time.
+    pub clock: Arc<dyn Clock>,
+}

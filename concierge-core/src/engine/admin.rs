@@ -1,0 +1,358 @@
+//! Owner and operator events: persona saves, rules, conversation settings, tenant import,
+//! credit grants and approval decisions.
+
+use super::outcome::{ApprovalOutcome, ImportOutcome, NoReplyReason, PersonaSaveOutcome};
+use super::turn::{window_closed, Target};
+use super::{Engine, EngineError};
+use crate::approval::ApprovalDecision;
+use crate::billing::{Grant, GrantOutcome};
+use crate::conversation::{ConversationConfig, FieldError, Turn};
+use crate::ids::{Channel, Milli, TenantId};
+use crate::persona::PersonaSource;
+use crate::ports::{Job, OutboundError, StoreError};
+use crate::rules::{Matcher, ReplyConfig};
+use crate::safety::SafetyJob;
+use crate::tenant::{Tenant, TenantFile};
+use crate::time::Timestamp;
+
+/// The grant id of a tenant file's starting credits (granted once).
+pub const STARTING_CREDITS_GRANT: &str = "starting-credits";
+
+impl Engine {
+    async fn load_tenant(&self, id: &TenantId) -> Result<Tenant, EngineError> {
+        self.store()
+            .get_tenant(id)
+            .await?
+            .ok_or_else(|| EngineError::UnknownTenant(id.to_string()))
+    }
+
+    async fn queue_review(&self, tenant: &Tenant, now: Timestamp) -> Result<(), EngineError> {
+        let job = Job::SafetyCheck(SafetyJob {
+            tenant: tenant.id.clone(),
+            prompt_hash: tenant.persona.prompt_hash(),
+        });
+        self.store().schedule(&job, now).await?;
+        Ok(())
+    }
+
+    /// Saves a persona. If its text changed since the last review, the status becomes Pending
+    /// (blocking AI replies, not canned ones) and a safety job is queued.
+    ///
+    /// # Errors
+    /// [`EngineError::Invalid`] for an empty persona, [`EngineError::UnknownTenant`], or storage
+    /// errors ([`StoreError::Conflict`] when the tenant changed concurrently: retry).
+    pub async fn save_persona(
+        &self,
+        tenant_id: &TenantId,
+        source: PersonaSource,
+    ) -> Result<PersonaSaveOutcome, EngineError> {
+        let empty = match &source {
+            PersonaSource::Custom(text) => text.trim().is_empty(),
+            PersonaSource::Builder(b) => {
+                b.business_name.trim().is_empty() || b.goal.trim().is_empty()
+            }
+        };
+        if empty {
+            return Err(EngineError::Invalid(vec![FieldError::new(
+                "persona",
+                "must describe the business and its goal",
+            )]));
+        }
+        let mut tenant = self.load_tenant(tenant_id).await?;
+        let review_queued = tenant.persona.replace_source(source);
+        tenant.revision = self
+            .store()
+            .put_tenant(&tenant, Some(tenant.revision))
+            .await?;
+        if review_queued {
+            self.queue_review(&tenant, self.clock().now()).await?;
+        }
+        Ok(PersonaSaveOutcome {
+            status: tenant.persona.safety,
+            review_queued,
+        })
+    }
+
+    /// Updates the conversation knobs after validating them.
+    ///
+    /// # Errors
+    /// [`EngineError::Invalid`] with one [`FieldError`] per bad field (render as 422); nothing
+    /// is saved then.
+    pub async fn update_conversation_settings(
+        &self,
+        tenant_id: &TenantId,
+        config: ConversationConfig,
+    ) -> Result<(), EngineError> {
+        config.validate().map_err(EngineError::Invalid)?;
+        let mut tenant = self.load_tenant(tenant_id).await?;
+        tenant.conversation = config;
+        self.store()
+            .put_tenant(&tenant, Some(tenant.revision))
+            .await?;
+        Ok(())
+    }
+
+    /// Saves a channel's reply rules, embedding every intent rule whose stored embedding is
+    /// missing or was made by another model. Returns the names of intent rules left without an
+    /// embedding (the model was unavailable); they are skipped until saved again.
+    ///
+    /// # Errors
+    /// [`EngineError::Invalid`] for invalid rules or a channel the tenant has not connected.
+    pub async fn save_reply_config(
+        &self,
+        tenant_id: &TenantId,
+        channel: Channel,
+        mut config: ReplyConfig,
+    ) -> Result<Vec<String>, EngineError> {
+        config.validate().map_err(|errors| {
+            EngineError::Invalid(
+                errors
+                    .into_iter()
+                    .map(|e| FieldError::new(format!("{channel}.replies"), e))
+                    .collect(),
+            )
+        })?;
+        let unembedded = self.embed_rules(&mut config).await;
+        let mut tenant = self.load_tenant(tenant_id).await?;
+        let Some(slot) = tenant.channels.replies_mut(channel) else {
+            return Err(EngineError::Invalid(vec![FieldError::new(
+                "channel",
+                format!("{channel} is not connected"),
+            )]));
+        };
+        *slot = config;
+        self.store()
+            .put_tenant(&tenant, Some(tenant.revision))
+            .await?;
+        Ok(unembedded)
+    }
+
+    /// Embeds intent rules that need it; returns the names of those that could not be embedded.
+    async fn embed_rules(&self, config: &mut ReplyConfig) -> Vec<String> {
+        let model = self.config.embedding_model.clone();
+        let stale: Vec<usize> = config
+            .rules
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| matches!(&r.matcher, Matcher::Intent { embedding, model: m, .. } if embedding.is_none() || m.as_deref() != Some(model.as_str())))
+            .map(|(i, _)| i)
+            .collect();
+        if stale.is_empty() {
+            return Vec::new();
+        }
+        let texts: Vec<String> = stale
+            .iter()
+            .filter_map(|&i| match &config.rules[i].matcher {
+                Matcher::Intent { description, .. } => Some(description.clone()),
+                Matcher::Keywords { .. } => None,
+            })
+            .collect();
+        match self.ai().embed(&model, &texts).await {
+            Ok(vectors) if vectors.len() == stale.len() => {
+                for (i, vector) in stale.into_iter().zip(vectors) {
+                    if let Matcher::Intent {
+                        embedding,
+                        model: m,
+                        ..
+                    } = &mut config.rules[i].matcher
+                    {
+                        *embedding = Some(vector);
+                        *m = Some(model.clone());
+                    }
+                }
+                Vec::new()
+            }
+            other => {
+                if let Err(e) = other {
+                    tracing::warn!(error = %e, "could not embed intent rules");
+                }
+                stale
+                    .into_iter()
+                    .map(|i| config.rules[i].name.clone())
+                    .collect()
+            }
+        }
+    }
+
+    /// Creates or updates a tenant from its file. A persona whose text is unchanged keeps its
+    /// review; a new or changed one is queued for review. Starting credits are granted once.
+    /// Intent rules are embedded.
+    ///
+    /// # Errors
+    /// [`EngineError::Invalid`] when the file is invalid or one of its channel accounts belongs
+    /// to another tenant; storage errors otherwise.
+    pub async fn import_tenant(&self, file: TenantFile) -> Result<ImportOutcome, EngineError> {
+        file.validate().map_err(EngineError::Invalid)?;
+        let now = self.clock().now();
+        let starting_credits = file.starting_credits;
+        let mut incoming = file.into_tenant();
+        for channel in Channel::ALL {
+            if let Some(replies) = incoming.channels.replies_mut(channel) {
+                let _ = self.embed_rules(replies).await;
+            }
+        }
+        let existing = self.store().get_tenant(&incoming.id).await?;
+        let created = existing.is_none();
+        let (expected, review_queued) = match existing {
+            Some(old) => {
+                let mut persona = old.persona;
+                let changed = persona.replace_source(incoming.persona.source.clone());
+                incoming.persona = persona;
+                (Some(old.revision), changed)
+            }
+            None => (None, true),
+        };
+        let revision = match self.store().put_tenant(&incoming, expected).await {
+            Ok(r) => r,
+            Err(StoreError::Conflict(what)) if what.contains("another tenant") => {
+                return Err(EngineError::Invalid(vec![FieldError::new(
+                    "channels", what,
+                )]));
+            }
+            Err(e) => return Err(e.into()),
+        };
+        incoming.revision = revision;
+        let mut credits_granted = false;
+        if let Some(amount) = starting_credits {
+            let grant = Grant::new(
+                STARTING_CREDITS_GRANT,
+                amount,
+                now,
+                None,
+                "starting credits",
+            );
+            credits_granted =
+                self.store().grant(&incoming.id, grant).await? == GrantOutcome::Granted;
+        }
+        if review_queued {
+            self.queue_review(&incoming, now).await?;
+        }
+        Ok(ImportOutcome {
+            created,
+            revision,
+            credits_granted,
+            review_queued,
+        })
+    }
+
+    /// Grants credit to a tenant (an operator action or a payment), once per grant id.
+    ///
+    /// # Errors
+    /// [`EngineError::Invalid`] for a non-positive amount or an expiry in the past;
+    /// [`EngineError::UnknownTenant`].
+    pub async fn grant_credits(
+        &self,
+        tenant_id: &TenantId,
+        grant_id: &str,
+        amount: Milli,
+        expires_at: Option<Timestamp>,
+        reason: &str,
+    ) -> Result<GrantOutcome, EngineError> {
+        let now = self.clock().now();
+        let mut errors = Vec::new();
+        if amount.0 <= 0 {
+            errors.push(FieldError::new("amount", "must be positive"));
+        }
+        if expires_at.is_some_and(|e| e <= now) {
+            errors.push(FieldError::new("expires_at", "must be in the future"));
+        }
+        if grant_id.trim().is_empty() {
+            errors.push(FieldError::new("grant_id", "must not be empty"));
+        }
+        if !errors.is_empty() {
+            return Err(EngineError::Invalid(errors));
+        }
+        self.load_tenant(tenant_id).await?;
+        let outcome = self
+            .store()
+            .grant(
+                tenant_id,
+                Grant::new(grant_id, amount, now, expires_at, reason),
+            )
+            .await?;
+        Ok(outcome)
+    }
+
+    /// Applies the owner's decision on a draft. Approving (or editing) sends it through the
+    /// originating channel, stamps the conversation id and appends it to the history (if the
+    /// conversation is still the same); rejecting drops it. A draft is decided once.
+    ///
+    /// # Errors
+    /// Storage errors, or a retryable send failure (the draft is kept for a retry).
+    pub async fn decide_approval(
+        &self,
+        tenant_id: &TenantId,
+        draft_id: &str,
+        decision: ApprovalDecision,
+    ) -> Result<ApprovalOutcome, EngineError> {
+        let now = self.clock().now();
+        let tenant = self.load_tenant(tenant_id).await?;
+        let Some(draft) = self.store().take_draft(tenant_id, draft_id, now).await? else {
+            return Ok(ApprovalOutcome::NotFound);
+        };
+        let text = match decision {
+            ApprovalDecision::Reject => {
+                tracing::info!(tenant = %tenant_id, draft = draft_id, "draft rejected");
+                return Ok(ApprovalOutcome::Rejected);
+            }
+            ApprovalDecision::Approve => draft.text.clone(),
+            ApprovalDecision::Edit { text } if !text.trim().is_empty() => text,
+            ApprovalDecision::Edit { .. } => {
+                self.store().put_draft(tenant_id, &draft).await?;
+                return Err(EngineError::Invalid(vec![FieldError::new(
+                    "text",
+                    "an edited reply must not be empty",
+                )]));
+            }
+        };
+        let session = self.store().load_session(&draft.key).await?;
+        if let Some(reason) = session
+            .as_ref()
+            .and_then(|s| window_closed(draft.key.channel, s, now))
+        {
+            return Ok(ApprovalOutcome::NotSent { reason });
+        }
+        let target = Target {
+            account: draft.account.clone(),
+            route: draft.route.clone(),
+            reply_to: draft.reply_to.clone(),
+        };
+        let send_key = format!("approved:{}", draft.id);
+        match self
+            .send_reply(
+                &tenant,
+                &draft.key,
+                &target,
+                &text,
+                &send_key,
+                Some(&draft.conversation_id),
+                now,
+            )
+            .await
+        {
+            Ok(()) => {}
+            Err(OutboundError::Permanent(reason)) => {
+                return Ok(ApprovalOutcome::NotSent {
+                    reason: NoReplyReason::SendFailed { error: reason },
+                });
+            }
+            Err(e) => {
+                self.store().put_draft(tenant_id, &draft).await?;
+                return Err(e.into());
+            }
+        }
+        if let Some(mut session) = session {
+            if session.conversation_id == draft.conversation_id {
+                session.push_turn(
+                    Turn::assistant(text.clone()),
+                    tenant.conversation.max_history(),
+                );
+                self.store().save_session(&draft.key, &session).await?;
+            }
+        }
+        Ok(ApprovalOutcome::Sent {
+            text,
+            conversation_id: draft.conversation_id,
+        })
+    }
+}

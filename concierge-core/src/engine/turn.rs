@@ -1,0 +1,766 @@
+//! The turn: from a customer message to a reply (seed 000, "AI reply pipeline").
+
+use sha2::{Digest, Sha256};
+
+use super::outcome::{IgnoreReason, InboundOutcome, NoReplyReason, Reply, TurnReport};
+use super::{Engine, EngineError};
+use crate::approval::Draft;
+use crate::buffer::BufferedMessage;
+use crate::channels::{InboundMessage, ReplyRoute};
+use crate::conversation::{HandoffPhase, HandoffState, Rotation, Session, Turn};
+use crate::ids::{Channel, ChannelAccount, ConversationKey};
+use crate::ports::{
+    AiError, ChatRequest, Direction, Job, MessageRecord, OutboundBody, OutboundError,
+    OutboundMessage, Purpose,
+};
+use crate::prompt::{self, HOLDING_PATTERN_MIDDLE};
+use crate::rules::{InboundEmbedding, ReplyResponse, RuleRef};
+use crate::safety::{self, Verdict, INJECTION_CLASSIFIER_PROMPT};
+use crate::tenant::Tenant;
+use crate::time::{Span, Timestamp};
+
+/// The 24-hour customer-service window of WhatsApp and Instagram.
+const SERVICE_WINDOW: Span = Span::hours(24);
+
+/// Sent when the model asks for a human but writes nothing else.
+const HANDOFF_FALLBACK_TEXT: &str =
+    "Thanks for your message. A member of our team will get back to you shortly.";
+
+enum Scan {
+    Allowed,
+    Rejected(Option<String>),
+}
+
+impl Engine {
+    /// Runs a customer message through the pipeline without the idempotency check: tenant
+    /// lookup, injection scan, session rotation, reply buffer, then the turn.
+    ///
+    /// For adapters that deduplicate durably themselves (the server records the provider id and
+    /// a job in one transaction). Running the same message twice is safe for the debit and the
+    /// send (both keyed by the turn), but appends it to the history twice: deduplicate first.
+    ///
+    /// # Errors
+    /// [`EngineError`]; nothing is saved for this message when an error is returned.
+    pub async fn process_inbound(
+        &self,
+        message: InboundMessage,
+    ) -> Result<InboundOutcome, EngineError> {
+        let now = self.clock().now();
+        let Some(tenant_id) = self.store().find_tenant(&message.account).await? else {
+            tracing::info!(account = %message.account.index_key(), "message for an unknown account dropped");
+            return Ok(InboundOutcome::UnknownAccount {
+                account: message.account,
+            });
+        };
+        let Some(tenant) = self.store().get_tenant(&tenant_id).await? else {
+            return Ok(InboundOutcome::UnknownAccount {
+                account: message.account,
+            });
+        };
+        let Some(replies) = tenant.channels.replies(message.channel) else {
+            return Ok(InboundOutcome::Ignored {
+                reason: IgnoreReason::ChannelNotConfigured,
+            });
+        };
+        let key = ConversationKey::new(tenant.id.clone(), message.channel, message.sender.clone());
+        let Some(text) = message.content.text_for_reply() else {
+            self.log_inbound(&tenant, &message, "ignored:nothing_to_answer", now)
+                .await?;
+            return Ok(InboundOutcome::Ignored {
+                reason: IgnoreReason::NothingToAnswer,
+            });
+        };
+
+        if let Scan::Rejected(category) = self.scan_injection(&text).await {
+            tracing::warn!(tenant = %tenant.id, category = category.as_deref().unwrap_or("-"), "inbound message rejected by the injection scan");
+            self.log_inbound(&tenant, &message, "injection_rejected", now)
+                .await?;
+            return Ok(InboundOutcome::InjectionRejected);
+        }
+
+        let existing = self.store().load_session(&key).await?;
+        let (mut session, rotation) =
+            Session::observe_inbound(existing, &key, now, &tenant.conversation);
+        let buffered = BufferedMessage {
+            provider_id: message.provider_id.clone(),
+            text,
+            received_at: now,
+            account: message.account.clone(),
+            route: message.route.clone(),
+        };
+        if !replies.enabled {
+            self.store().save_session(&key, &session).await?;
+            self.log_inbound(&tenant, &message, "ignored:replies_disabled", now)
+                .await?;
+            return Ok(InboundOutcome::Ignored {
+                reason: IgnoreReason::RepliesDisabled,
+            });
+        }
+        if replies.wait_seconds > 0 {
+            let wait = Span::seconds(i64::from(replies.wait_seconds));
+            let until = session.buffer.push(buffered, now, wait);
+            self.store().save_session(&key, &session).await?;
+            self.store()
+                .schedule(&Job::FlushBuffer { key: key.clone() }, until)
+                .await?;
+            self.log_inbound(&tenant, &message, "buffered", now).await?;
+            return Ok(InboundOutcome::Buffered { key, until });
+        }
+        let new_conversation = !matches!(rotation, Rotation::Continued);
+        let report = self
+            .run_turn(
+                &tenant,
+                &key,
+                session,
+                vec![buffered],
+                new_conversation,
+                now,
+            )
+            .await?;
+        Ok(InboundOutcome::Turn(report))
+    }
+
+    /// The injection scan. A classifier that is unavailable or answers garbage lets the
+    /// message through (logged): an AI outage must not silence canned rules, and the envelope's
+    /// house rules still stand.
+    async fn scan_injection(&self, text: &str) -> Scan {
+        if !self.config.injection_scan {
+            return Scan::Allowed;
+        }
+        let request = ChatRequest {
+            model: self.config.fast_model.clone(),
+            system: INJECTION_CLASSIFIER_PROMPT.to_owned(),
+            history: Vec::new(),
+            user: safety::injection_scan_input(text).to_owned(),
+            max_tokens: 40,
+        };
+        match self.ai().chat(&request).await {
+            Ok(answer) => match safety::parse_injection_verdict(&answer) {
+                Ok(Verdict::Pass) => Scan::Allowed,
+                Ok(Verdict::Reject { category }) => Scan::Rejected(category),
+                Err(e) => {
+                    tracing::warn!(error = %e, "injection scan unreadable; message allowed");
+                    Scan::Allowed
+                }
+            },
+            Err(AiError::NotConfigured) => Scan::Allowed,
+            Err(e) => {
+                tracing::warn!(error = %e, "injection scan unavailable; message allowed");
+                Scan::Allowed
+            }
+        }
+    }
+
+    /// Runs one turn for a batch of messages (one, or a buffered burst) and saves the session.
+    pub(super) async fn run_turn(
+        &self,
+        tenant: &Tenant,
+        key: &ConversationKey,
+        mut session: Session,
+        batch: Vec<BufferedMessage>,
+        new_conversation: bool,
+        now: Timestamp,
+    ) -> Result<TurnReport, EngineError> {
+        let Some(last) = batch.last().cloned() else {
+            return Err(EngineError::Invalid(Vec::new()));
+        };
+        let text = batch
+            .iter()
+            .map(|m| m.text.as_str())
+            .collect::<Vec<_>>()
+            .join("\n");
+        let turn_key = format!("turn:{}:{}", key.channel, last.provider_id);
+        let conversation = tenant.conversation;
+        let cap = conversation.max_history();
+        let prior_history = session.history.clone();
+        session.push_turn(Turn::user(text.clone()), cap);
+
+        let mut report = TurnReport {
+            key: key.clone(),
+            conversation_id: session.conversation_id.clone(),
+            new_conversation,
+            answered: batch.iter().map(|m| m.provider_id.clone()).collect(),
+            rule: None,
+            reply: Reply::None {
+                reason: NoReplyReason::HandoffSilence,
+            },
+            charged: None,
+            handoff: false,
+            paged: false,
+            notes: Vec::new(),
+        };
+        let target = Target {
+            account: last.account.clone(),
+            route: last.route.clone(),
+            reply_to: Some(last.provider_id.clone()),
+        };
+
+        let ai_middle = match session.handoff_phase(now, &conversation) {
+            HandoffPhase::Silent => None,
+            HandoffPhase::Holding => Some((HOLDING_PATTERN_MIDDLE.to_owned(), true)),
+            HandoffPhase::None => {
+                let replies = tenant
+                    .channels
+                    .replies(key.channel)
+                    .ok_or_else(|| EngineError::UnknownTenant(tenant.id.to_string()))?;
+                let vector = if replies.needs_embedding() {
+                    self.embed_inbound(&text).await
+                } else {
+                    None
+                };
+                let selection = replies.select(
+                    &text,
+                    vector.as_deref().map(|v| InboundEmbedding {
+                        vector: v,
+                        model: &self.config.embedding_model,
+                    }),
+                );
+                report.rule = Some(selection.rule.clone());
+                report.notes = selection.notes;
+                match selection.response {
+                    ReplyResponse::Canned { text: canned } => {
+                        report.reply = self
+                            .deliver_canned(
+                                tenant,
+                                key,
+                                &mut session,
+                                &target,
+                                canned,
+                                &turn_key,
+                                &selection.rule,
+                                now,
+                            )
+                            .await?;
+                        None
+                    }
+                    ReplyResponse::Prompt { text: rule_prompt } => Some((
+                        prompt::middle(&tenant.persona.active_prompt(), rule_prompt),
+                        false,
+                    )),
+                }
+            }
+        };
+
+        if let Some((middle, holding)) = ai_middle {
+            self.ai_turn(
+                tenant,
+                key,
+                &mut session,
+                &prior_history,
+                &text,
+                &target,
+                &middle,
+                holding,
+                &turn_key,
+                now,
+                &mut report,
+            )
+            .await?;
+        }
+
+        self.store().save_session(key, &session).await?;
+        let ai_flow = !matches!(report.reply, Reply::Canned { .. });
+        for m in &batch {
+            let action = format!(
+                "{}:{}",
+                reply_kind(&report.reply),
+                report.rule.as_ref().map_or("handoff", RuleRef::name)
+            );
+            self.store()
+                .record_message(&MessageRecord {
+                    tenant: tenant.id.clone(),
+                    channel: key.channel,
+                    direction: Direction::Inbound,
+                    sender: key.sender.clone(),
+                    recipient: m.account.id().to_owned(),
+                    message_id: m.provider_id.clone(),
+                    action_taken: action,
+                    conversation_id: ai_flow.then(|| session.conversation_id.clone()),
+                    at: m.received_at,
+                })
+                .await?;
+        }
+        Ok(report)
+    }
+
+    async fn embed_inbound(&self, text: &str) -> Option<Vec<f32>> {
+        match self
+            .ai()
+            .embed(&self.config.embedding_model, &[text.to_owned()])
+            .await
+        {
+            Ok(mut v) if v.len() == 1 => v.pop(),
+            Ok(_) => None,
+            Err(e) => {
+                tracing::warn!(error = %e, "could not embed the inbound message; intent rules skipped");
+                None
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn deliver_canned(
+        &self,
+        tenant: &Tenant,
+        key: &ConversationKey,
+        session: &mut Session,
+        target: &Target,
+        text: &str,
+        turn_key: &str,
+        rule: &RuleRef,
+        now: Timestamp,
+    ) -> Result<Reply, EngineError> {
+        if let Some(reason) = window_closed(key.channel, session, now) {
+            return Ok(Reply::None { reason });
+        }
+        match self
+            .send_reply(tenant, key, target, text, turn_key, None, now)
+            .await
+        {
+            Ok(()) => {
+                session.push_turn(Turn::assistant(text), tenant.conversation.max_history());
+                tracing::debug!(tenant = %tenant.id, rule = rule.name(), "canned reply sent");
+                Ok(Reply::Canned {
+                    text: text.to_owned(),
+                })
+            }
+            Err(OutboundError::Permanent(reason)) => Ok(Reply::None {
+                reason: NoReplyReason::SendFailed { error: reason },
+            }),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn ai_turn(
+        &self,
+        tenant: &Tenant,
+        key: &ConversationKey,
+        session: &mut Session,
+        prior_history: &[Turn],
+        user_text: &str,
+        target: &Target,
+        middle: &str,
+        holding: bool,
+        turn_key: &str,
+        now: Timestamp,
+        report: &mut TurnReport,
+    ) -> Result<(), EngineError> {
+        let reply = |reason| Reply::None { reason };
+        if !tenant.persona.cleared_for_ai() {
+            report.reply = reply(NoReplyReason::PersonaNotApproved);
+            return Ok(());
+        }
+        if let Some(reason) = window_closed(key.channel, session, now) {
+            report.reply = reply(reason);
+            return Ok(());
+        }
+        let Ok(price) = self.config.pricing.ai_reply(&tenant.currency) else {
+            tracing::error!(tenant = %tenant.id, currency = %tenant.currency, "no price configured; AI reply skipped");
+            report.reply = reply(NoReplyReason::Unpriced);
+            return Ok(());
+        };
+        let debit = self
+            .store()
+            .try_debit(&tenant.id, turn_key, price, now)
+            .await?;
+        if !debit.is_charged() {
+            let balance = self.store().balance(&tenant.id, now).await?;
+            report.reply = reply(NoReplyReason::InsufficientCredit { balance });
+            return Ok(());
+        }
+
+        // From here on, every failure path refunds.
+        let result = self
+            .generate_and_deliver(
+                tenant,
+                key,
+                session,
+                prior_history,
+                user_text,
+                target,
+                middle,
+                holding,
+                turn_key,
+                now,
+                report,
+            )
+            .await;
+        let refund = match &result {
+            Ok(()) => matches!(report.reply, Reply::None { .. }),
+            Err(_) => true,
+        };
+        if refund {
+            self.store().refund(&tenant.id, turn_key, now).await?;
+        } else {
+            report.charged = Some(price);
+        }
+        result
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn generate_and_deliver(
+        &self,
+        tenant: &Tenant,
+        key: &ConversationKey,
+        session: &mut Session,
+        prior_history: &[Turn],
+        user_text: &str,
+        target: &Target,
+        middle: &str,
+        holding: bool,
+        turn_key: &str,
+        now: Timestamp,
+        report: &mut TurnReport,
+    ) -> Result<(), EngineError> {
+        let request = ChatRequest {
+            model: self.config.reply_model.clone(),
+            system: prompt::wrap(middle),
+            history: prior_history.to_vec(),
+            user: user_text.to_owned(),
+            max_tokens: self.config.max_reply_tokens,
+        };
+        let raw = match self.ai().chat(&request).await {
+            Ok(raw) => raw,
+            Err(AiError::NotConfigured) => {
+                report.reply = Reply::None {
+                    reason: NoReplyReason::NoAiProvider,
+                };
+                return Ok(());
+            }
+            Err(e) => return Err(EngineError::Ai(e)),
+        };
+        let (mut text, handoff) = prompt::detect_and_strip_handoff(&raw);
+        let handoff = handoff && !holding && session.handoff.is_none();
+        if text.is_empty() {
+            if !handoff {
+                return Err(EngineError::Ai(AiError::BadResponse("empty reply".into())));
+            }
+            HANDOFF_FALLBACK_TEXT.clone_into(&mut text);
+        }
+        if handoff {
+            session.handoff = Some(HandoffState { since: now });
+            report.handoff = true;
+            report.paged = self
+                .page_tenant(tenant, key, session, user_text, turn_key)
+                .await?;
+        }
+
+        if tenant.approval.required {
+            let draft = Draft {
+                id: draft_id(turn_key),
+                key: key.clone(),
+                conversation_id: session.conversation_id.clone(),
+                account: target.account.clone(),
+                route: target.route.clone(),
+                reply_to: target.reply_to.clone(),
+                inbound_excerpt: excerpt(user_text, 300),
+                text: text.clone(),
+                turn_key: turn_key.to_owned(),
+                created_at: now,
+            };
+            self.store().put_draft(&tenant.id, &draft).await?;
+            self.request_approval(tenant, &draft, now).await?;
+            report.reply = Reply::Drafted {
+                draft_id: draft.id,
+                text,
+            };
+            return Ok(());
+        }
+
+        match self
+            .send_reply(
+                tenant,
+                key,
+                target,
+                &text,
+                turn_key,
+                Some(&session.conversation_id),
+                now,
+            )
+            .await
+        {
+            Ok(()) => {
+                session.push_turn(
+                    Turn::assistant(text.clone()),
+                    tenant.conversation.max_history(),
+                );
+                report.reply = if holding {
+                    Reply::Holding { text }
+                } else {
+                    Reply::Ai { text }
+                };
+                Ok(())
+            }
+            Err(OutboundError::Permanent(reason)) => {
+                report.reply = Reply::None {
+                    reason: NoReplyReason::SendFailed { error: reason },
+                };
+                Ok(())
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Sends a reply to the customer and logs the outbound row.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) async fn send_reply(
+        &self,
+        tenant: &Tenant,
+        key: &ConversationKey,
+        target: &Target,
+        text: &str,
+        send_key: &str,
+        conversation_id: Option<&crate::ids::ConversationId>,
+        now: Timestamp,
+    ) -> Result<(), OutboundError> {
+        let message = OutboundMessage {
+            key: format!("reply:{send_key}"),
+            tenant: tenant.id.clone(),
+            channel: key.channel,
+            account: Some(target.account.clone()),
+            to: key.sender.clone(),
+            route: target.route.clone(),
+            body: reply_body(text, target),
+            purpose: Purpose::Reply,
+            conversation_id: conversation_id.cloned(),
+        };
+        let receipt = self.outbound().send(&message).await?;
+        let record = MessageRecord {
+            tenant: tenant.id.clone(),
+            channel: key.channel,
+            direction: Direction::Outbound,
+            sender: target.account.id().to_owned(),
+            recipient: key.sender.clone(),
+            message_id: receipt
+                .provider_ids
+                .first()
+                .cloned()
+                .unwrap_or_else(|| message.key.clone()),
+            action_taken: "sent".to_owned(),
+            conversation_id: conversation_id.cloned(),
+            at: now,
+        };
+        if let Err(e) = self.store().record_message(&record).await {
+            // The send happened; a missing metadata row must not cause a second send.
+            tracing::warn!(error = %e, "could not log an outbound message");
+        }
+        Ok(())
+    }
+
+    /// Pages the tenant once for a handoff, on every notification target it has set.
+    /// Returns whether any page was sent.
+    async fn page_tenant(
+        &self,
+        tenant: &Tenant,
+        key: &ConversationKey,
+        session: &Session,
+        user_text: &str,
+        turn_key: &str,
+    ) -> Result<bool, EngineError> {
+        let summary = format!(
+            "A customer on {} ({}) needs a human. Conversation {}.\n\nTheir last message: {}",
+            key.channel,
+            key.sender,
+            session.conversation_id,
+            excerpt(user_text, 500)
+        );
+        let mut paged = false;
+        for (channel, to, body) in
+            self.owner_targets(tenant, "Handoff: a customer needs a human", &summary)
+        {
+            let message = OutboundMessage {
+                key: format!("page:{channel}:{turn_key}"),
+                tenant: tenant.id.clone(),
+                channel,
+                account: None,
+                to,
+                route: ReplyRoute::Direct,
+                body,
+                purpose: Purpose::HandoffPage,
+                conversation_id: Some(session.conversation_id.clone()),
+            };
+            match self.outbound().send(&message).await {
+                Ok(_) => paged = true,
+                Err(OutboundError::Permanent(reason)) => {
+                    tracing::error!(tenant = %tenant.id, %reason, "handoff page refused");
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        if !paged {
+            tracing::warn!(tenant = %tenant.id, "handoff with no notification target configured");
+        }
+        Ok(paged)
+    }
+
+    /// The owner's notification targets as `(channel, to, body)`.
+    pub(super) fn owner_targets(
+        &self,
+        tenant: &Tenant,
+        subject: &str,
+        text: &str,
+    ) -> Vec<(Channel, String, OutboundBody)> {
+        let mut out = Vec::new();
+        if let Some(channel_id) = &tenant.notifications.discord_channel_id {
+            out.push((
+                Channel::Discord,
+                channel_id.clone(),
+                OutboundBody::Text {
+                    text: text.to_owned(),
+                    reply_to: None,
+                },
+            ));
+        }
+        if let Some(email) = &tenant.notifications.email {
+            out.push((
+                Channel::Email,
+                email.clone(),
+                OutboundBody::Email {
+                    subject: subject.to_owned(),
+                    text: text.to_owned(),
+                },
+            ));
+        }
+        out
+    }
+
+    /// Posts a draft for approval: a Discord card when a Discord channel is set, else it waits
+    /// for the next email digest.
+    async fn request_approval(
+        &self,
+        tenant: &Tenant,
+        draft: &Draft,
+        now: Timestamp,
+    ) -> Result<(), EngineError> {
+        if let Some(channel_id) = &tenant.notifications.discord_channel_id {
+            let message = OutboundMessage {
+                key: format!("approval:{}", draft.id),
+                tenant: tenant.id.clone(),
+                channel: Channel::Discord,
+                account: None,
+                to: channel_id.clone(),
+                route: ReplyRoute::Direct,
+                body: OutboundBody::ApprovalCard {
+                    draft_id: draft.id.clone(),
+                    customer_channel: draft.key.channel,
+                    customer: draft.key.sender.clone(),
+                    inbound_excerpt: draft.inbound_excerpt.clone(),
+                    draft_text: draft.text.clone(),
+                },
+                purpose: Purpose::ApprovalRequest,
+                conversation_id: Some(draft.conversation_id.clone()),
+            };
+            self.outbound().send(&message).await?;
+        } else {
+            let cadence = Span::minutes(i64::from(tenant.approval.digest_cadence_mins));
+            let pending = self.store().list_drafts(&tenant.id, now).await?;
+            // The digest goes out one cadence after the oldest waiting draft.
+            let first = pending.iter().map(|d| d.created_at).min().unwrap_or(now);
+            self.store()
+                .schedule(
+                    &Job::ApprovalDigest {
+                        tenant: tenant.id.clone(),
+                    },
+                    first + cadence,
+                )
+                .await?;
+        }
+        Ok(())
+    }
+
+    pub(super) async fn log_inbound(
+        &self,
+        tenant: &Tenant,
+        message: &InboundMessage,
+        action: &str,
+        now: Timestamp,
+    ) -> Result<(), EngineError> {
+        self.store()
+            .record_message(&MessageRecord {
+                tenant: tenant.id.clone(),
+                channel: message.channel,
+                direction: Direction::Inbound,
+                sender: message.sender.clone(),
+                recipient: message.account.id().to_owned(),
+                message_id: message.provider_id.clone(),
+                action_taken: action.to_owned(),
+                conversation_id: None,
+                at: now,
+            })
+            .await?;
+        Ok(())
+    }
+}
+
+/// Where a reply goes.
+#[derive(Clone, Debug)]
+pub(super) struct Target {
+    pub(super) account: ChannelAccount,
+    pub(super) route: ReplyRoute,
+    pub(super) reply_to: Option<String>,
+}
+
+fn reply_body(text: &str, target: &Target) -> OutboundBody {
+    match &target.route {
+        ReplyRoute::EmailThread { subject, .. } => OutboundBody::Email {
+            subject: reply_subject(subject),
+            text: text.to_owned(),
+        },
+        _ => OutboundBody::Text {
+            text: text.to_owned(),
+            reply_to: target.reply_to.clone(),
+        },
+    }
+}
+
+/// `Re: subject`, without doubling an existing `Re:`.
+fn reply_subject(subject: &str) -> String {
+    let subject = subject.trim();
+    if subject
+        .get(..3)
+        .is_some_and(|p| p.eq_ignore_ascii_case("re:"))
+    {
+        subject.to_owned()
+    } else {
+        format!("Re: {subject}")
+    }
+}
+
+/// Whether a free-form send is blocked by the 24-hour customer-service window.
+pub(super) fn window_closed(
+    channel: Channel,
+    session: &Session,
+    now: Timestamp,
+) -> Option<NoReplyReason> {
+    let applies = matches!(channel, Channel::WhatsApp | Channel::Instagram);
+    (applies && now.since(session.last_inbound_at) >= SERVICE_WINDOW).then_some(
+        NoReplyReason::OutsideWindow {
+            last_inbound_at: session.last_inbound_at,
+        },
+    )
+}
+
+fn reply_kind(reply: &Reply) -> &'static str {
+    match reply {
+        Reply::Canned { .. } => "canned",
+        Reply::Ai { .. } => "ai",
+        Reply::Holding { .. } => "holding",
+        Reply::Drafted { .. } => "drafted",
+        Reply::None { .. } => "no_reply",
+    }
+}
+
+/// A draft's id: derived from the turn, so a retried turn makes the same draft.
+fn draft_id(turn_key: &str) -> String {
+    let digest = Sha256::digest(turn_key.as_bytes());
+    format!("d_{}", hex::encode(&digest[..12]))
+}
+
+/// The first `max` characters of `text`, with an ellipsis when cut.
+pub(super) fn excerpt(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        Some((byte, _)) => format!("{}…", &text[..byte]),
+        None => text.to_owned(),
+    }
+}

@@ -1,0 +1,470 @@
+//! The store contract: what every implementation of the storage ports must do.
+//!
+//! Invoke [`store_contract_tests!`](crate::store_contract_tests) in a test module of each store
+//! implementation; it generates one `#[test]` per function here, each on a fresh store.
+//!
+//! ```ignore
+//! concierge_core::store_contract_tests!(runner = futures::executor::block_on, store = MemoryStore::new());
+//! // an async store under tokio:
+//! concierge_core::store_contract_tests!(runner = crate::run_on_tokio, store = SqliteStore::open_temp().await.unwrap());
+//! ```
+
+use futures::future::join_all;
+
+use crate::approval::Draft;
+use crate::billing::{DebitOutcome, Grant, GrantOutcome, RefundOutcome};
+use crate::channels::ReplyRoute;
+use crate::conversation::{Session, Turn};
+use crate::ids::{Channel, ChannelAccount, ConversationId, ConversationKey, Milli, TenantId};
+use crate::ports::{Direction, MessageRecord, Store, StoreError};
+use crate::tenant::{Tenant, TenantFile};
+use crate::time::{Span, Timestamp};
+
+/// Generates the store contract tests for a store implementation.
+///
+/// `runner` is a function that runs a future to completion (`futures::executor::block_on`, or
+/// one that builds a tokio runtime); `store` is an expression, evaluated inside an async block
+/// (so it may `.await`), that makes a fresh, empty store.
+#[macro_export]
+macro_rules! store_contract_tests {
+    (runner = $runner:path, store = $make:expr $(,)?) => {
+        $crate::store_contract_tests!(@each $runner, $make;
+            tenant_round_trip_and_reverse_index,
+            tenant_writes_are_optimistic,
+            an_account_belongs_to_one_tenant,
+            reindexing_drops_old_accounts,
+            sessions_round_trip_per_conversation,
+            ledger_charges_a_key_once_and_never_overdraws,
+            ledger_concurrent_debits_never_overdraw,
+            ledgers_are_per_tenant,
+            first_seen_is_true_once_until_forgotten_or_expired,
+            drafts_are_taken_once_and_expire,
+            message_log_is_idempotent_and_per_tenant
+        );
+    };
+    (@each $runner:path, $make:expr; $($name:ident),* $(,)?) => {
+        $(
+            #[test]
+            fn $name() {
+                $runner(async {
+                    let store = $make;
+                    $crate::testing::contract::$name(&store).await;
+                });
+            }
+        )*
+    };
+}
+
+fn t(id: &str) -> TenantId {
+    TenantId::parse(id).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn tenant(id: &str, phone: &str) -> Tenant {
+    let toml = format!(
+        r#"
+id = "{id}"
+name = "Tenant {id}"
+currency = "INR"
+persona.custom = "You are the assistant of {id}."
+[channels.whatsapp]
+phone_number_id = "{phone}"
+[channels.whatsapp.replies]
+default_rule = {{ kind = "canned", text = "hello from {id}" }}
+"#
+    );
+    TenantFile::from_toml(&toml)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .into_tenant()
+}
+
+const T0: Timestamp = Timestamp(1_767_258_000_000);
+
+/// A tenant reads back as written, and its accounts resolve to it.
+pub async fn tenant_round_trip_and_reverse_index<S: Store + ?Sized>(store: &S) {
+    let a = tenant("tenant-a", "111");
+    let rev = store.put_tenant(&a, None).await.expect("create");
+    assert_eq!(rev, 1);
+    let back = store.get_tenant(&a.id).await.expect("get").expect("stored");
+    assert_eq!(back.revision, 1);
+    assert_eq!(back.name, a.name);
+    assert_eq!(back.channels, a.channels);
+    assert_eq!(back.persona, a.persona);
+    assert_eq!(
+        store
+            .find_tenant(&ChannelAccount::WhatsAppPhone("111".into()))
+            .await
+            .expect("find"),
+        Some(a.id.clone())
+    );
+    assert_eq!(
+        store
+            .find_tenant(&ChannelAccount::WhatsAppPhone("999".into()))
+            .await
+            .expect("find"),
+        None
+    );
+    assert_eq!(store.get_tenant(&t("nobody")).await.expect("get"), None);
+    assert_eq!(store.list_tenants().await.expect("list"), vec![a.id]);
+}
+
+/// A write with a stale revision fails with a conflict and changes nothing.
+pub async fn tenant_writes_are_optimistic<S: Store + ?Sized>(store: &S) {
+    let mut a = tenant("tenant-a", "111");
+    store.put_tenant(&a, None).await.expect("create");
+    assert!(
+        matches!(
+            store.put_tenant(&a, None).await,
+            Err(StoreError::Conflict(_))
+        ),
+        "create twice"
+    );
+    a.name = "Renamed".into();
+    assert_eq!(store.put_tenant(&a, Some(1)).await.expect("update"), 2);
+    a.name = "Stale".into();
+    assert!(matches!(
+        store.put_tenant(&a, Some(1)).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(
+        store
+            .get_tenant(&a.id)
+            .await
+            .expect("get")
+            .expect("stored")
+            .name,
+        "Renamed"
+    );
+}
+
+/// Two tenants cannot claim the same channel account.
+pub async fn an_account_belongs_to_one_tenant<S: Store + ?Sized>(store: &S) {
+    store
+        .put_tenant(&tenant("tenant-a", "111"), None)
+        .await
+        .expect("a");
+    let b = tenant("tenant-b", "111");
+    assert!(matches!(
+        store.put_tenant(&b, None).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(
+        store.get_tenant(&b.id).await.expect("get"),
+        None,
+        "nothing written"
+    );
+    assert_eq!(
+        store
+            .find_tenant(&ChannelAccount::WhatsAppPhone("111".into()))
+            .await
+            .expect("find"),
+        Some(t("tenant-a"))
+    );
+}
+
+/// Changing an account id re-points the index and frees the old id.
+pub async fn reindexing_drops_old_accounts<S: Store + ?Sized>(store: &S) {
+    let mut a = tenant("tenant-a", "111");
+    store.put_tenant(&a, None).await.expect("a");
+    if let Some(w) = a.channels.whatsapp.as_mut() {
+        w.phone_number_id = "222".into();
+    }
+    store.put_tenant(&a, Some(1)).await.expect("update");
+    assert_eq!(
+        store
+            .find_tenant(&ChannelAccount::WhatsAppPhone("111".into()))
+            .await
+            .expect("find"),
+        None
+    );
+    assert_eq!(
+        store
+            .find_tenant(&ChannelAccount::WhatsAppPhone("222".into()))
+            .await
+            .expect("find"),
+        Some(a.id.clone())
+    );
+    store
+        .put_tenant(&tenant("tenant-b", "111"), None)
+        .await
+        .expect("old id is free");
+}
+
+/// Sessions are stored per conversation key and never leak across tenants.
+pub async fn sessions_round_trip_per_conversation<S: Store + ?Sized>(store: &S) {
+    let ka = ConversationKey::new(t("tenant-a"), Channel::WhatsApp, "555");
+    let kb = ConversationKey::new(t("tenant-b"), Channel::WhatsApp, "555");
+    let mut s = Session::start(&ka, T0);
+    s.push_turn(Turn::user("hi"), 20);
+    store.save_session(&ka, &s).await.expect("save");
+    assert_eq!(
+        store.load_session(&ka).await.expect("load"),
+        Some(s.clone())
+    );
+    assert_eq!(store.load_session(&kb).await.expect("load"), None);
+    s.push_turn(Turn::assistant("hello"), 20);
+    store.save_session(&ka, &s).await.expect("save again");
+    assert_eq!(
+        store
+            .load_session(&ka)
+            .await
+            .expect("load")
+            .map(|s| s.history.len()),
+        Some(2)
+    );
+}
+
+/// A key is charged once; a refund returns it once; the balance never goes below zero.
+pub async fn ledger_charges_a_key_once_and_never_overdraws<S: Store + ?Sized>(store: &S) {
+    let a = t("tenant-a");
+    assert_eq!(store.balance(&a, T0).await.expect("balance"), Milli::ZERO);
+    assert_eq!(
+        store
+            .grant(&a, Grant::new("g1", Milli(3_000), T0, None, "test"))
+            .await
+            .expect("grant"),
+        GrantOutcome::Granted
+    );
+    assert_eq!(
+        store
+            .grant(&a, Grant::new("g1", Milli(3_000), T0, None, "test"))
+            .await
+            .expect("grant"),
+        GrantOutcome::AlreadyGranted
+    );
+    assert!(
+        matches!(store.try_debit(&a, "k1", Milli(2_000), T0).await.expect("debit"), DebitOutcome::Charged { balance } if balance == Milli(1_000))
+    );
+    assert!(matches!(
+        store
+            .try_debit(&a, "k1", Milli(2_000), T0)
+            .await
+            .expect("debit"),
+        DebitOutcome::AlreadyCharged { .. }
+    ));
+    assert!(matches!(
+        store
+            .try_debit(&a, "k2", Milli(2_000), T0)
+            .await
+            .expect("debit"),
+        DebitOutcome::Insufficient { .. }
+    ));
+    assert_eq!(store.balance(&a, T0).await.expect("balance"), Milli(1_000));
+    assert_eq!(
+        store.refund(&a, "k1", T0).await.expect("refund"),
+        RefundOutcome::Refunded
+    );
+    assert_eq!(
+        store.refund(&a, "k1", T0).await.expect("refund"),
+        RefundOutcome::AlreadyRefunded
+    );
+    assert_eq!(
+        store.refund(&a, "nope", T0).await.expect("refund"),
+        RefundOutcome::UnknownKey
+    );
+    assert_eq!(store.balance(&a, T0).await.expect("balance"), Milli(3_000));
+    // Expiring credit is spent first and stops counting at its expiry.
+    store
+        .grant(
+            &a,
+            Grant::new(
+                "promo",
+                Milli(1_000),
+                T0,
+                Some(T0 + Span::hours(1)),
+                "promo",
+            ),
+        )
+        .await
+        .expect("grant");
+    assert_eq!(store.balance(&a, T0).await.expect("balance"), Milli(4_000));
+    assert_eq!(
+        store
+            .balance(&a, T0 + Span::hours(1))
+            .await
+            .expect("balance"),
+        Milli(3_000)
+    );
+}
+
+/// Many debits at once never take more than the balance.
+pub async fn ledger_concurrent_debits_never_overdraw<S: Store + ?Sized>(store: &S) {
+    let a = t("tenant-a");
+    store
+        .grant(&a, Grant::new("g", Milli(5_000), T0, None, "test"))
+        .await
+        .expect("grant");
+    let keys: Vec<String> = (0..20).map(|i| format!("k{i}")).collect();
+    let outcomes = join_all(
+        keys.iter()
+            .map(|k| store.try_debit(&a, k, Milli(1_000), T0)),
+    )
+    .await;
+    let charged = outcomes
+        .into_iter()
+        .map(|o| o.expect("debit"))
+        .filter(|o| matches!(o, DebitOutcome::Charged { .. }))
+        .count();
+    assert_eq!(charged, 5);
+    assert_eq!(store.balance(&a, T0).await.expect("balance"), Milli::ZERO);
+}
+
+/// One tenant's ledger never moves another's.
+pub async fn ledgers_are_per_tenant<S: Store + ?Sized>(store: &S) {
+    let (a, b) = (t("tenant-a"), t("tenant-b"));
+    store
+        .grant(&a, Grant::new("g", Milli(1_000), T0, None, "a"))
+        .await
+        .expect("grant");
+    store
+        .grant(&b, Grant::new("g", Milli(7_000), T0, None, "b"))
+        .await
+        .expect("grant b, same grant id");
+    store
+        .try_debit(&a, "same-key", Milli(1_000), T0)
+        .await
+        .expect("debit a");
+    assert!(matches!(
+        store
+            .try_debit(&b, "same-key", Milli(1_000), T0)
+            .await
+            .expect("debit b"),
+        DebitOutcome::Charged { .. }
+    ));
+    assert_eq!(store.balance(&a, T0).await.expect("a"), Milli::ZERO);
+    assert_eq!(store.balance(&b, T0).await.expect("b"), Milli(6_000));
+    assert_eq!(
+        store.refund(&b, "other", T0).await.expect("refund"),
+        RefundOutcome::UnknownKey
+    );
+}
+
+/// `first_seen` answers true once per key until it is forgotten or its TTL passes.
+pub async fn first_seen_is_true_once_until_forgotten_or_expired<S: Store + ?Sized>(store: &S) {
+    let ttl = Span::hours(1);
+    let results = join_all((0..5).map(|_| store.first_seen("whatsapp:wamid.1", T0, ttl))).await;
+    assert_eq!(
+        results
+            .into_iter()
+            .filter(|r| *r.as_ref().expect("first_seen"))
+            .count(),
+        1
+    );
+    assert!(store
+        .first_seen("whatsapp:wamid.2", T0, ttl)
+        .await
+        .expect("other key"));
+    store.forget("whatsapp:wamid.1").await.expect("forget");
+    assert!(store
+        .first_seen("whatsapp:wamid.1", T0, ttl)
+        .await
+        .expect("after forget"));
+    assert!(!store
+        .first_seen("whatsapp:wamid.1", T0 + Span::minutes(59), ttl)
+        .await
+        .expect("within ttl"));
+    assert!(store
+        .first_seen("whatsapp:wamid.1", T0 + Span::hours(2), ttl)
+        .await
+        .expect("after ttl"));
+}
+
+fn draft(tenant: &str, id: &str, at: Timestamp) -> Draft {
+    let key = ConversationKey::new(t(tenant), Channel::WhatsApp, "555");
+    Draft {
+        id: id.into(),
+        conversation_id: ConversationId::derive(&key, at),
+        key,
+        account: ChannelAccount::WhatsAppPhone("111".into()),
+        route: ReplyRoute::Direct,
+        reply_to: Some("wamid.1".into()),
+        inbound_excerpt: "hi".into(),
+        text: "hello".into(),
+        turn_key: format!("turn:{id}"),
+        created_at: at,
+    }
+}
+
+/// A draft is taken once, only by its tenant, and not after it expires.
+pub async fn drafts_are_taken_once_and_expire<S: Store + ?Sized>(store: &S) {
+    let (a, b) = (t("tenant-a"), t("tenant-b"));
+    store
+        .put_draft(&a, &draft("tenant-a", "d1", T0))
+        .await
+        .expect("put");
+    store
+        .put_draft(&a, &draft("tenant-a", "d2", T0 + Span::minutes(1)))
+        .await
+        .expect("put");
+    assert_eq!(
+        store
+            .list_drafts(&a, T0 + Span::minutes(2))
+            .await
+            .expect("list")
+            .iter()
+            .map(|d| d.id.as_str())
+            .collect::<Vec<_>>(),
+        ["d1", "d2"]
+    );
+    assert!(store.list_drafts(&b, T0).await.expect("list b").is_empty());
+    assert_eq!(
+        store.take_draft(&b, "d1", T0).await.expect("take b"),
+        None,
+        "other tenant"
+    );
+    let taken = join_all((0..3).map(|_| store.take_draft(&a, "d1", T0))).await;
+    assert_eq!(
+        taken
+            .into_iter()
+            .filter(|d| d.as_ref().expect("take").is_some())
+            .count(),
+        1
+    );
+    let expired = T0 + Span::days(8);
+    assert_eq!(
+        store
+            .take_draft(&a, "d2", expired)
+            .await
+            .expect("take expired"),
+        None
+    );
+}
+
+/// Rows are upserted on `(tenant, direction, message_id)` and queried per tenant.
+pub async fn message_log_is_idempotent_and_per_tenant<S: Store + ?Sized>(store: &S) {
+    let key = ConversationKey::new(t("tenant-a"), Channel::WhatsApp, "555");
+    let conversation = ConversationId::derive(&key, T0);
+    let mut row = MessageRecord {
+        tenant: t("tenant-a"),
+        channel: Channel::WhatsApp,
+        direction: Direction::Inbound,
+        sender: "555".into(),
+        recipient: "111".into(),
+        message_id: "wamid.1".into(),
+        action_taken: "buffered".into(),
+        conversation_id: None,
+        at: T0,
+    };
+    store.record_message(&row).await.expect("record");
+    row.action_taken = "ai:default".into();
+    row.conversation_id = Some(conversation.clone());
+    store.record_message(&row).await.expect("record again");
+    let mut other = row.clone();
+    other.tenant = t("tenant-b");
+    store.record_message(&other).await.expect("record b");
+    let rows = store
+        .conversation_messages(&t("tenant-a"), &conversation)
+        .await
+        .expect("query");
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].action_taken, "ai:default");
+}
+
+#[cfg(test)]
+mod memory {
+    use crate::memory::MemoryStore;
+
+    crate::store_contract_tests!(
+        runner = futures::executor::block_on,
+        store = MemoryStore::new()
+    );
+}
