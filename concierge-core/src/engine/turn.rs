@@ -169,7 +169,6 @@ impl Engine {
         let turn_key = format!("turn:{}:{}", key.channel, last.provider_id);
         let conversation = tenant.conversation;
         let cap = conversation.max_history();
-        let prior_history = session.history.clone();
         session.push_turn(Turn::user(text.clone()), cap);
 
         let mut report = TurnReport {
@@ -243,7 +242,6 @@ impl Engine {
                 tenant,
                 key,
                 &mut session,
-                &prior_history,
                 &text,
                 &target,
                 &middle,
@@ -334,7 +332,6 @@ impl Engine {
         tenant: &Tenant,
         key: &ConversationKey,
         session: &mut Session,
-        prior_history: &[Turn],
         user_text: &str,
         target: &Target,
         middle: &str,
@@ -370,17 +367,7 @@ impl Engine {
         // From here on, every failure path refunds.
         let result = self
             .generate_and_deliver(
-                tenant,
-                key,
-                session,
-                prior_history,
-                user_text,
-                target,
-                middle,
-                holding,
-                turn_key,
-                now,
-                report,
+                tenant, key, session, user_text, target, middle, holding, turn_key, now, report,
             )
             .await;
         let refund = match &result {
@@ -401,7 +388,6 @@ impl Engine {
         tenant: &Tenant,
         key: &ConversationKey,
         session: &mut Session,
-        prior_history: &[Turn],
         user_text: &str,
         target: &Target,
         middle: &str,
@@ -413,7 +399,8 @@ impl Engine {
         let request = ChatRequest {
             model: self.config.reply_model.clone(),
             system: prompt::wrap(middle),
-            history: prior_history.to_vec(),
+            // The session ends with the current user turn, which goes last as `user`.
+            history: session.history[..session.history.len().saturating_sub(1)].to_vec(),
             user: user_text.to_owned(),
             max_tokens: self.config.max_reply_tokens,
         };
