@@ -223,6 +223,18 @@ fn check(
     flag(expect.approved_sent, sent, "approved_sent", || {
         format!("{:?}", step.approvals)
     })?;
+    if let Some(want) = expect.new_conversation {
+        let got = last_turn.is_some_and(|t| t.new_conversation);
+        if got != want {
+            return Err(format!("new_conversation: expected {want}, got {got}"));
+        }
+    }
+    if let Some(want) = expect.history {
+        let got = sandbox.harness.session().map_or(0, |s| s.history.len());
+        if got != want {
+            return Err(format!("history: expected {want} turns, got {got}"));
+        }
+    }
     if let Some(want) = expect.owner_messages {
         let got = step.owner_messages().len();
         if got != want {

@@ -250,6 +250,10 @@ pub struct Expect {
     pub error: Option<bool>,
     /// The number of messages sent to the owner (handoff pages, approval requests, digests).
     pub owner_messages: Option<usize>,
+    /// `true`: the step's last turn started a new conversation (first contact or idle gap).
+    pub new_conversation: Option<bool>,
+    /// The number of turns in the customer's session history after the step.
+    pub history: Option<usize>,
 }
 
 /// The kind of reply a turn produced.
