@@ -253,8 +253,7 @@ impl Chat {
         if let (false, Some(InboundOutcome::Buffered { until, .. })) =
             (self.options.hold, &step.inbound)
         {
-            let wait = until.since(h.now());
-            let flushed = h.advance(&format!("{}ms", wait.as_millis().max(0)));
+            let flushed = h.advance(&crate::sandbox::whole_seconds(until.since(h.now())));
             let mut merged = step.clone();
             merged.turns.extend(flushed.turns);
             merged.errors.extend(flushed.errors);

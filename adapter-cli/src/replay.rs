@@ -17,7 +17,7 @@ use concierge_core::channels::email::{build_email, reply_for_route};
 use concierge_core::channels::instagram::{self, InstagramEvent};
 use concierge_core::channels::whatsapp::{self, WhatsAppEvent};
 use concierge_core::channels::{meta, ChannelError, HttpRequest, InboundMessage, ReplyRoute};
-use concierge_core::engine::InboundOutcome;
+use concierge_core::engine::{EmailOutcome, InboundOutcome};
 use concierge_core::ports::{OutboundBody, OutboundMessage};
 use concierge_core::testing::{ScriptedAi, Step};
 use concierge_core::{Channel, ChannelAccount, Timestamp};
@@ -227,8 +227,7 @@ impl Replayer {
         let parsed = to_json(&message);
         let mut step: Step = h.deliver(message);
         if let Some(InboundOutcome::Buffered { until, .. }) = &step.inbound {
-            let wait = until.since(h.now()).as_millis().max(0);
-            let flushed = h.advance(&format!("{wait}ms"));
+            let flushed = h.advance(&crate::sandbox::whole_seconds(until.since(h.now())));
             step.turns.extend(flushed.turns);
             step.sent.extend(flushed.sent);
             step.errors.extend(flushed.errors);
@@ -400,7 +399,7 @@ pub fn run(input: &ReplayInput) -> Result<Value, CliError> {
             events.push(json!({
                 "event": "email",
                 "recipient": recipient,
-                "outcome": to_json(&outcome),
+                "outcome": email_outcome_json(&outcome),
                 "turns": jobs.turns.iter().map(to_json).collect::<Vec<_>>(),
                 "sent": replayer.sent_json(&sent),
                 "errors": jobs.errors,
@@ -413,6 +412,17 @@ pub fn run(input: &ReplayInput) -> Result<Value, CliError> {
         "tenant": input.tenant.file.id.to_string(),
         "events": events,
     }))
+}
+
+/// The email outcome; an answered email nests the inbound outcome under `inbound` (both enums
+/// use the tag `outcome`, so serializing the pair flat would lose one).
+fn email_outcome_json(outcome: &EmailOutcome) -> Value {
+    match outcome {
+        EmailOutcome::Answered(inbound) => {
+            json!({ "outcome": "answered", "inbound": to_json(inbound) })
+        }
+        other => to_json(other),
+    }
 }
 
 /// `application_id` of a Discord webhook event: the bot's user id for mention detection.

@@ -105,21 +105,31 @@ impl Sandbox {
                 });
                 let mut sandbox = Self::swapped(tenant_toml, file, ai, config)?;
                 sandbox.recorded = Some(requests);
-                let job = SafetyJob {
-                    tenant: file.id.clone(),
-                    prompt_hash: sandbox.harness.tenant().persona.prompt_hash(),
-                };
-                sandbox.review = match block_on(sandbox.harness.engine.run_safety_job(&job)) {
-                    Ok(SafetyOutcome::Reviewed { .. }) | Ok(SafetyOutcome::AlreadyReviewed) => {
-                        review_note(&sandbox.harness)
-                    }
-                    Ok(other) => ReviewNote::NotRun(format!("{other:?}")),
-                    Err(e) => ReviewNote::NotRun(format!("the model could not review it: {e}")),
-                };
+                // The import queued a review; run it with the real model now.
+                let errors = sandbox.harness.run_due_jobs().errors;
+                sandbox.review = review_note(&sandbox.harness);
+                if sandbox.review == ReviewNote::NotRun(PENDING.to_owned()) {
+                    let job = SafetyJob {
+                        tenant: file.id.clone(),
+                        prompt_hash: sandbox.harness.tenant().persona.prompt_hash(),
+                    };
+                    sandbox.review = match block_on(sandbox.harness.engine.run_safety_job(&job)) {
+                        Ok(SafetyOutcome::Reviewed { .. } | SafetyOutcome::AlreadyReviewed) => {
+                            review_note(&sandbox.harness)
+                        }
+                        Ok(other) => ReviewNote::NotRun(format!("{other:?}")),
+                        Err(e) => ReviewNote::NotRun(format!(
+                            "the model could not review it: {e}{}",
+                            errors.first().map_or(String::new(), |f| format!(" ({f})"))
+                        )),
+                    };
+                }
                 Ok(sandbox)
             }
             ModelChoice::None => {
                 let mut sandbox = Self::swapped(tenant_toml, file, Arc::new(NoAi), config)?;
+                // The review the import queued cannot run without a model: drop it quietly.
+                sandbox.harness.run_due_jobs();
                 sandbox.review = ReviewNote::NotRun("no AI provider is configured".to_owned());
                 Ok(sandbox)
             }
@@ -171,10 +181,17 @@ impl Sandbox {
     }
 }
 
+const PENDING: &str = "the review did not finish";
+
+/// A span of whole seconds (rounded up) in the harness's span syntax.
+pub fn whole_seconds(span: concierge_core::time::Span) -> String {
+    format!("{}s", (span.as_millis().max(0) + 999) / 1000)
+}
+
 fn review_note(harness: &Harness) -> ReviewNote {
     match harness.tenant().persona.safety {
         SafetyStatus::Approved { .. } => ReviewNote::Approved,
         SafetyStatus::Rejected { vague_reason, .. } => ReviewNote::Rejected(vague_reason),
-        SafetyStatus::Pending => ReviewNote::NotRun("the review did not finish".to_owned()),
+        SafetyStatus::Pending => ReviewNote::NotRun(PENDING.to_owned()),
     }
 }
