@@ -3,24 +3,24 @@
 //!
 //! Every step is the core's: `channels::meta::verify_signature`,
 //! `channels::discord::verify_request`, the `parse_*` functions, `Engine::handle_inbound` (via
-//! the harness), `Engine::handle_email`, and the outbound builders for the requests a server
-//! would send. Any input ends in `Ok` (handled, ignored included) or a [`CliError::BadInput`]
+//! the harness), `Engine::handle_email`, and `channels::render` for what a server would put on
+//! the wire. Any input ends in `Ok` (handled, ignored included) or a [`CliError::BadInput`]
 //! with the reason; nothing here panics on input.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use concierge_core::approval::ApprovalDecision;
 use concierge_core::channels::discord::{
-    self, ApprovalCard, ButtonAction, DiscordEvent, DiscordTriggers, Interaction,
+    self, ButtonAction, DiscordEvent, DiscordTriggers, Interaction,
 };
-use concierge_core::channels::email::{build_email, reply_for_route};
 use concierge_core::channels::instagram::{self, InstagramEvent};
+use concierge_core::channels::render::{render, RenderContext};
 use concierge_core::channels::whatsapp::{self, WhatsAppEvent};
-use concierge_core::channels::{meta, ChannelError, HttpRequest, InboundMessage, ReplyRoute};
+use concierge_core::channels::{meta, ChannelError, InboundMessage};
 use concierge_core::engine::{EmailOutcome, InboundOutcome};
-use concierge_core::ports::{OutboundBody, OutboundMessage};
+use concierge_core::ports::OutboundMessage;
 use concierge_core::testing::{ScriptedAi, Step};
-use concierge_core::{Channel, ChannelAccount, Timestamp};
+use concierge_core::Timestamp;
 use futures::executor::block_on;
 use serde_json::{json, Value};
 
@@ -108,95 +108,36 @@ fn to_json<T: serde::Serialize>(value: &T) -> Value {
     serde_json::to_value(value).unwrap_or_else(|e| json!({ "unserializable": e.to_string() }))
 }
 
-fn request_json(r: &HttpRequest) -> Value {
-    let body =
-        serde_json::from_str::<Value>(&r.body).unwrap_or_else(|_| Value::String(r.body.clone()));
-    json!({ "method": r.method, "path": r.path, "headers": r.headers, "body": body })
-}
-
-/// The platform requests an adapter would make for `message`, built by the core's channel
-/// builders (the adapter adds the host and the authorization header).
-fn requests_for(message: &OutboundMessage, signing_key: &[u8], now: Timestamp) -> Vec<Value> {
-    let text_of = |body: &OutboundBody| match body {
-        OutboundBody::Text { text, reply_to } => Some((text.clone(), reply_to.clone())),
-        _ => None,
+/// What an adapter would put on the wire for `message`: the core's
+/// [`render`](concierge_core::channels::render::render), with JSON bodies shown as JSON.
+fn rendered_json(message: &OutboundMessage, signing_key: &[u8], now: Timestamp) -> Value {
+    let ctx = RenderContext {
+        now,
+        signing_key,
+        system_from: SYSTEM_FROM,
     };
-    match (message.channel, &message.body) {
-        (Channel::WhatsApp, body @ OutboundBody::Text { .. }) => {
-            let (text, reply_to) = text_of(body).unwrap_or_default();
-            let phone = match &message.account {
-                Some(ChannelAccount::WhatsAppPhone(id)) => id.clone(),
-                _ => String::new(),
-            };
-            whatsapp::text_message(&phone, &message.to, &text, reply_to.as_deref())
-                .iter()
-                .map(request_json)
-                .collect()
-        }
-        (Channel::Instagram, body @ OutboundBody::Text { .. }) => {
-            let (text, _) = text_of(body).unwrap_or_default();
-            instagram::text_message(&message.to, &text)
-                .iter()
-                .map(request_json)
-                .collect()
-        }
-        (Channel::Discord, body @ OutboundBody::Text { .. }) => {
-            let (text, _) = text_of(body).unwrap_or_default();
-            let (channel, reference) = match &message.route {
-                ReplyRoute::DiscordChannel {
-                    channel_id,
-                    message_id,
-                } => (channel_id.clone(), Some(message_id.clone())),
-                _ => (message.to.clone(), None),
-            };
-            discord::channel_message(&channel, &text, reference.as_deref())
-                .iter()
-                .map(request_json)
-                .collect()
-        }
-        (
-            Channel::Discord,
-            OutboundBody::ApprovalCard {
-                draft_id,
-                customer_channel,
-                customer,
-                inbound_excerpt,
-                draft_text,
-            },
-        ) => {
-            let card = ApprovalCard {
-                draft_id: draft_id.clone(),
-                customer_channel: customer_channel.to_string(),
-                customer: customer.clone(),
-                inbound_excerpt: inbound_excerpt.clone(),
-                draft_text: draft_text.clone(),
-                conversation_id: message.conversation_id.as_ref().map(ToString::to_string),
-            };
-            vec![request_json(&discord::approval_request(
-                &message.to,
-                &card,
-                signing_key,
-            ))]
-        }
-        (Channel::Email, OutboundBody::Email { text, .. }) => {
-            match reply_for_route(&message.route, &message.to, text) {
-                Some(mail) => vec![email_json(&mail, now)],
-                None => vec![
-                    json!({ "email_to": message.to, "note": "sent from the operator's address" }),
-                ],
+    match render(message, &ctx) {
+        Ok(rendered) => {
+            let mut value = to_json(&rendered);
+            if let Some(requests) = value.get_mut("requests").and_then(Value::as_array_mut) {
+                for request in requests {
+                    let parsed = request
+                        .get("body")
+                        .and_then(Value::as_str)
+                        .and_then(|b| serde_json::from_str::<Value>(b).ok());
+                    if let Some(body) = parsed {
+                        request["body"] = body;
+                    }
+                }
             }
+            value
         }
-        (_, OutboundBody::FullEmail(mail)) => vec![email_json(mail, now)],
-        _ => Vec::new(),
+        Err(e) => json!({ "error": e.to_string() }),
     }
 }
 
-fn email_json(mail: &concierge_core::channels::email::OutgoingEmail, now: Timestamp) -> Value {
-    match build_email(mail, now) {
-        Ok(raw) => json!({ "smtp_to": mail.to, "message": raw }),
-        Err(e) => json!({ "smtp_to": mail.to, "error": e.to_string() }),
-    }
-}
+/// The sender of system mail (pages, digests) in rendered output.
+const SYSTEM_FROM: &str = "concierge@localhost";
 
 /// The replay session: the tenant in memory.
 struct Replayer {
@@ -212,7 +153,7 @@ impl Replayer {
                 .map(|m| {
                     json!({
                         "message": to_json(m),
-                        "requests": requests_for(m, &self.signing_key, now),
+                        "wire": rendered_json(m, &self.signing_key, now),
                     })
                 })
                 .collect(),

@@ -458,7 +458,7 @@ fn replay_whatsapp_with_and_without_a_valid_signature() {
     assert_eq!(event["outcome"]["outcome"], "turn");
     assert_eq!(event["turns"][0]["reply"]["kind"], "ai");
     assert_eq!(event["charged"], "1");
-    let request = &event["sent"][0]["requests"][0];
+    let request = &event["sent"][0]["wire"]["requests"][0];
     assert_eq!(request["path"], "/v21.0/106540352242922/messages");
     assert_eq!(request["body"]["text"]["body"], "Yes, in blue too!");
 
@@ -499,7 +499,7 @@ fn replay_instagram_discord_and_email() {
         "Thanks for your DM! We'll reply soon."
     );
     assert_eq!(
-        v["events"][0]["sent"][0]["requests"][0]["path"],
+        v["events"][0]["sent"][0]["wire"]["requests"][0]["path"],
         "/v21.0/me/messages"
     );
 
@@ -530,7 +530,7 @@ fn replay_instagram_discord_and_email() {
         v["events"][0]["turns"][0]["reply"]["text"],
         "Hi from the bakery bot!"
     );
-    assert!(v["events"][0]["sent"][0]["requests"][0]["path"]
+    assert!(v["events"][0]["sent"][0]["wire"]["requests"][0]["path"]
         .as_str()
         .unwrap()
         .ends_with("/channels/1345046959593095214/messages"));
@@ -561,7 +561,7 @@ fn replay_instagram_discord_and_email() {
     let v = json_of(&o);
     assert_eq!(v["events"][0]["outcome"]["outcome"], "answered");
     assert_eq!(v["events"][0]["outcome"]["inbound"]["outcome"], "turn");
-    assert!(v["events"][0]["sent"][0]["requests"][0]["message"]
+    assert!(v["events"][0]["sent"][0]["wire"]["raw"]
         .as_str()
         .unwrap()
         .contains("Thanks for your email"));
