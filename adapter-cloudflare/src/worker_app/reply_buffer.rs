@@ -124,7 +124,10 @@ impl DurableObject for ReplyBuffer {
                 storage
                     .put(FLUSH_KEY, serde_json::to_string(&call.key)?)
                     .await?;
-                storage.set_alarm(call.run_at.as_millis()).await?;
+                // An integer alarm time is an offset from now in milliseconds.
+                storage
+                    .set_alarm(call.run_at.since(super::now()).as_millis().max(1))
+                    .await?;
                 Response::empty()
             }
             _ => Response::error("not found", 404),

@@ -602,8 +602,9 @@ impl JobQueue for CfStore {
                         .put(super::reply_buffer::FLUSH_KEY, encode(key)?)
                         .await
                         .map_err(backend)?;
+                    // An integer alarm time is an offset from now in milliseconds.
                     storage
-                        .set_alarm(run_at.as_millis().max(now.as_millis() + 1))
+                        .set_alarm(run_at.since(now).as_millis().max(1))
                         .await
                         .map_err(backend)
                 }
