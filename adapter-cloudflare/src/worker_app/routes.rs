@@ -15,7 +15,6 @@ use concierge_core::persona::PersonaSource;
 use concierge_core::ports::{Ledger, MessageLog, StoreError, TenantStore};
 use concierge_core::safety::SafetyStatus;
 use concierge_core::tenant::{TenantFile, TenantFileError};
-use concierge_core::Engine;
 use serde_json::json;
 use worker::wasm_bindgen::JsValue;
 use worker::{Env, Method, Request, Response, Result};
@@ -290,10 +289,7 @@ async fn discord_interactions(env: &Env, req: &Request, body: &[u8]) -> ApiResul
                     true,
                 ));
             };
-            discord::message_response(
-                &command_text(&engine, &store, &tenant, &command).await?,
-                true,
-            )
+            discord::message_response(&command_text(&store, &tenant, &command).await?, true)
         }
         Interaction::Component {
             guild_id,
@@ -364,7 +360,6 @@ async fn discord_interactions(env: &Env, req: &Request, body: &[u8]) -> ApiResul
 
 /// The text of a slash command's answer (presentation of stored data only).
 async fn command_text(
-    engine: &Engine,
     store: &CfStore,
     tenant_id: &TenantId,
     command: &SlashCommand,
@@ -386,7 +381,6 @@ async fn command_text(
                 SafetyStatus::Approved { .. } => "approved",
                 SafetyStatus::Rejected { .. } => "rejected",
             };
-            let _ = engine;
             format!(
                 "{}: channels {}; persona {persona}; credit {} {}",
                 tenant.name,
