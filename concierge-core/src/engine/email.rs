@@ -191,7 +191,7 @@ impl Engine {
             Some((_, EmailAction::AiReply)) | None => {
                 let outcome: InboundOutcome =
                     self.process_inbound(parsed.to_inbound(recipient)).await?;
-                Ok(EmailOutcome::Answered(outcome))
+                Ok(EmailOutcome::Answered { inbound: outcome })
             }
         }
     }

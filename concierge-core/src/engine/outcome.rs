@@ -351,5 +351,8 @@ pub enum EmailOutcome {
     /// Mail to an alias that is unknown or expired: dropped.
     UnknownAlias,
     /// Handed to the AI concierge.
-    Answered(InboundOutcome),
+    Answered {
+        /// What the engine did with it.
+        inbound: InboundOutcome,
+    },
 }
