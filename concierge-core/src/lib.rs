@@ -27,3 +27,8 @@ pub use ids::{
     Channel, ChannelAccount, ConversationId, ConversationKey, Currency, Milli, TenantId,
 };
 pub use time::Timestamp;
+
+/// The workspace README's examples, compiled and run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct WorkspaceReadme;

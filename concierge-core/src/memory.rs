@@ -13,10 +13,11 @@ use async_trait::async_trait;
 use crate::approval::Draft;
 use crate::billing::{DebitOutcome, Grant, GrantOutcome, LedgerBook, RefundOutcome};
 use crate::conversation::Session;
+use crate::email::ReverseAlias;
 use crate::ids::{ChannelAccount, ConversationId, ConversationKey, Milli, TenantId};
 use crate::ports::{
-    DraftStore, IdempotencyStore, Job, JobQueue, Ledger, MessageLog, MessageRecord, SessionStore,
-    StoreError, StoreResult, TenantStore,
+    AliasStore, DraftStore, IdempotencyStore, Job, JobQueue, Ledger, MessageLog, MessageRecord,
+    SessionStore, StoreError, StoreResult, TenantStore,
 };
 use crate::tenant::Tenant;
 use crate::time::{Span, Timestamp};
@@ -31,6 +32,7 @@ struct State {
     messages: Vec<MessageRecord>,
     jobs: BTreeMap<String, (Timestamp, Job)>,
     drafts: BTreeMap<(TenantId, String), Draft>,
+    aliases: BTreeMap<(TenantId, String), ReverseAlias>,
 }
 
 /// Every storage port, in memory.
@@ -302,5 +304,33 @@ impl DraftStore for MemoryStore {
             .collect();
         drafts.sort_by_key(|d| d.created_at);
         Ok(drafts)
+    }
+}
+
+#[cfg_attr(target_family = "wasm", async_trait(?Send))]
+#[cfg_attr(not(target_family = "wasm"), async_trait)]
+impl AliasStore for MemoryStore {
+    async fn put_alias(&self, tenant: &TenantId, alias: &ReverseAlias) -> StoreResult<()> {
+        self.lock()
+            .aliases
+            .insert((tenant.clone(), alias.alias.to_lowercase()), alias.clone());
+        Ok(())
+    }
+
+    async fn get_alias(
+        &self,
+        tenant: &TenantId,
+        alias: &str,
+        now: Timestamp,
+    ) -> StoreResult<Option<ReverseAlias>> {
+        let mut state = self.lock();
+        state
+            .aliases
+            .retain(|_, a| a.is_live(now) || a.created_at > now);
+        Ok(state
+            .aliases
+            .get(&(tenant.clone(), alias.trim().to_lowercase()))
+            .filter(|a| a.is_live(now))
+            .cloned())
     }
 }

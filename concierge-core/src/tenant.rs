@@ -4,10 +4,13 @@
 //! [`Tenant`], which adds what only Concierge may set: the persona's safety review and the
 //! stored revision.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 use crate::approval::{ApprovalConfig, NotificationConfig};
 use crate::conversation::{ConversationConfig, FieldError};
+use crate::email::{CompiledRules, EmailRule};
 use crate::ids::{Channel, ChannelAccount, Currency, Locale, Milli, TenantId};
 use crate::persona::{PersonaConfig, PersonaSource};
 use crate::rules::ReplyConfig;
@@ -72,8 +75,27 @@ fn yes() -> bool {
 pub struct EmailConfig {
     /// Domains whose mail this tenant receives (`sunrise.cncg.email`), lower-case.
     pub domains: Vec<String>,
+    /// The address replies relayed through reverse aliases come from; default `hello@{first domain}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from_address: Option<String>,
+    /// Ordered routing rules per domain (`[[channels.email.rules."shop.cncg.email"]]`); the
+    /// first match wins; mail no rule matches goes to the AI reply.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub rules: BTreeMap<String, Vec<EmailRule>>,
     /// Reply rules for mail routed to `ai_reply`.
     pub replies: ReplyConfig,
+}
+
+impl EmailConfig {
+    /// The address relayed replies come from.
+    pub fn from_address(&self) -> String {
+        self.from_address.clone().unwrap_or_else(|| {
+            format!(
+                "hello@{}",
+                self.domains.first().map_or("localhost", String::as_str)
+            )
+        })
+    }
 }
 
 /// Web chat settings.
@@ -347,6 +369,21 @@ impl TenantFile {
                     errors.push(FieldError::new(
                         format!("channels.email.domains[{i}]"),
                         format!("`{d}` is not a domain name"),
+                    ));
+                }
+            }
+            for (domain, rules) in &c.rules {
+                let path = format!("channels.email.rules.\"{domain}\"");
+                if !c.domains.iter().any(|d| d.eq_ignore_ascii_case(domain)) {
+                    errors.push(FieldError::new(
+                        &path,
+                        "is not one of channels.email.domains",
+                    ));
+                }
+                if let Err(e) = CompiledRules::compile(rules) {
+                    errors.push(FieldError::new(
+                        format!("{path}[{}].{}", e.index, e.field),
+                        e.to_string(),
                     ));
                 }
             }

@@ -1,5 +1,7 @@
 //! The shipped example tenants parse, validate and behave as their comments say.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may unwrap
+
 use concierge_core::engine::Reply;
 use concierge_core::tenant::TenantFile;
 use concierge_core::testing::Harness;

@@ -1,5 +1,7 @@
 //! Conversation scenarios through the harness: each reads like the conversation it checks.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may unwrap
+
 use std::sync::Arc;
 
 use concierge_core::approval::ApprovalDecision;

@@ -3,6 +3,7 @@
 //! | event | entry |
 //! |---|---|
 //! | a customer message (parsed by [`channels`](crate::channels)) | [`Engine::handle_inbound`], or [`Engine::process_inbound`] after the adapter's own durable dedupe |
+//! | a raw email from the mail transport | [`Engine::handle_email`] |
 //! | a due job (buffer flush, safety review, approval digest) | [`Engine::run_job`] |
 //! | the owner approves / edits / rejects a draft | [`Engine::decide_approval`] |
 //! | persona save, rules save, conversation settings, tenant import, credit grant | [`Engine::save_persona`], [`Engine::save_reply_config`], [`Engine::update_conversation_settings`], [`Engine::import_tenant`], [`Engine::grant_credits`] |
@@ -13,6 +14,7 @@
 //! and saves it once per event; the adapter runs one event per conversation at a time.
 
 mod admin;
+mod email;
 mod jobs;
 mod outcome;
 mod turn;
@@ -26,8 +28,9 @@ use crate::time::Span;
 
 pub use admin::STARTING_CREDITS_GRANT;
 pub use outcome::{
-    ApprovalOutcome, EngineError, FlushOutcome, IgnoreReason, ImportOutcome, InboundOutcome,
-    JobOutcome, NoReplyReason, PersonaSaveOutcome, Reply, SafetyOutcome, TurnReport,
+    ApprovalOutcome, EmailOutcome, EngineError, FlushOutcome, IgnoreReason, ImportOutcome,
+    InboundOutcome, JobOutcome, NoReplyReason, PersonaSaveOutcome, Reply, SafetyOutcome,
+    TurnReport,
 };
 
 /// Default reply model (Workers AI id; any OpenAI-compatible id works with the server).

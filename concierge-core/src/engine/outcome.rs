@@ -277,6 +277,9 @@ pub enum EngineError {
     /// The tenant does not exist.
     #[error("unknown tenant {0}")]
     UnknownTenant(String),
+    /// The input is not what the channel sends (maps to 400).
+    #[error(transparent)]
+    Malformed(#[from] crate::channels::ChannelError),
     /// Invalid input: every field error.
     #[error("invalid input: {}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
     Invalid(Vec<FieldError>),
@@ -291,7 +294,62 @@ impl EngineError {
             EngineError::Outbound(OutboundError::Retryable(_)) => true,
             EngineError::Outbound(OutboundError::Permanent(_))
             | EngineError::UnknownTenant(_)
+            | EngineError::Malformed(_)
             | EngineError::Invalid(_) => false,
         }
     }
+}
+
+/// The result of an inbound email.
+#[allow(clippy::large_enum_variant)] // short-lived; boxing would only add an allocation
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum EmailOutcome {
+    /// Seen before (same Message-ID or content): nothing happened.
+    Duplicate,
+    /// An auto-reply, bounce, list mail or our own forward: never answered (no mail loops).
+    NotAnswered {
+        /// Why.
+        reason: crate::channels::email::NoReplyReason,
+    },
+    /// No tenant receives mail for the recipient's domain.
+    UnknownDomain {
+        /// The domain.
+        domain: String,
+    },
+    /// A routing rule dropped it.
+    Dropped {
+        /// The rule.
+        rule: String,
+    },
+    /// A routing rule filed it as spam.
+    Spam {
+        /// The rule.
+        rule: String,
+    },
+    /// Forwarded to an address, from a reverse alias.
+    Forwarded {
+        /// The rule.
+        rule: String,
+        /// Where to.
+        to: String,
+        /// The alias replies come back through.
+        alias: String,
+    },
+    /// Posted to a Discord channel.
+    PostedToDiscord {
+        /// The rule.
+        rule: String,
+        /// The channel.
+        channel_id: String,
+    },
+    /// A reply to a reverse alias, relayed to the customer it stands for.
+    Relayed {
+        /// The customer.
+        to: String,
+    },
+    /// Mail to an alias that is unknown or expired: dropped.
+    UnknownAlias,
+    /// Handed to the AI concierge.
+    Answered(InboundOutcome),
 }

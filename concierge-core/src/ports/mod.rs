@@ -21,8 +21,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::approval::Draft;
 use crate::billing::{DebitOutcome, Grant, GrantOutcome, RefundOutcome};
+use crate::channels::email::OutgoingEmail;
 use crate::channels::ReplyRoute;
 use crate::conversation::{Session, Turn};
+use crate::email::ReverseAlias;
 use crate::ids::{Channel, ChannelAccount, ConversationId, ConversationKey, Milli, TenantId};
 use crate::safety::SafetyJob;
 use crate::tenant::Tenant;
@@ -256,14 +258,43 @@ pub trait DraftStore: AsyncTraitDeps {
     async fn list_drafts(&self, tenant: &TenantId, now: Timestamp) -> StoreResult<Vec<Draft>>;
 }
 
+/// Reverse email aliases (`email_reverse:{alias}`, 30-day TTL), per tenant.
+#[cfg_attr(target_family = "wasm", async_trait(?Send))]
+#[cfg_attr(not(target_family = "wasm"), async_trait)]
+pub trait AliasStore: AsyncTraitDeps {
+    /// Stores (or renews) an alias record.
+    async fn put_alias(&self, tenant: &TenantId, alias: &ReverseAlias) -> StoreResult<()>;
+    /// The live record for `alias` (lower-case address), if any.
+    async fn get_alias(
+        &self,
+        tenant: &TenantId,
+        alias: &str,
+        now: Timestamp,
+    ) -> StoreResult<Option<ReverseAlias>>;
+}
+
 /// Every storage port in one object, as the engine holds it.
 pub trait Store:
-    TenantStore + SessionStore + Ledger + IdempotencyStore + MessageLog + JobQueue + DraftStore
+    TenantStore
+    + SessionStore
+    + Ledger
+    + IdempotencyStore
+    + MessageLog
+    + JobQueue
+    + DraftStore
+    + AliasStore
 {
 }
 
 impl<T> Store for T where
-    T: TenantStore + SessionStore + Ledger + IdempotencyStore + MessageLog + JobQueue + DraftStore
+    T: TenantStore
+        + SessionStore
+        + Ledger
+        + IdempotencyStore
+        + MessageLog
+        + JobQueue
+        + DraftStore
+        + AliasStore
 {
 }
 
@@ -337,6 +368,8 @@ pub enum Purpose {
     ApprovalRequest,
     /// The approval digest email.
     ApprovalDigest,
+    /// A forwarded email or Discord post from an email routing rule, or a relayed reply.
+    Forward,
 }
 
 /// What to send.
@@ -363,6 +396,9 @@ pub enum OutboundBody {
         /// The drafted reply.
         draft_text: String,
     },
+    /// A complete email built by the core (forwards and alias relays); the adapter serializes
+    /// it with [`build_email`](crate::channels::email::build_email) and sends it as is.
+    FullEmail(OutgoingEmail),
     /// An email (subject and text; threading comes from the route).
     Email {
         /// Subject.

@@ -39,7 +39,8 @@ macro_rules! store_contract_tests {
             ledgers_are_per_tenant,
             first_seen_is_true_once_until_forgotten_or_expired,
             drafts_are_taken_once_and_expire,
-            message_log_is_idempotent_and_per_tenant
+            message_log_is_idempotent_and_per_tenant,
+            aliases_are_per_tenant_and_expire
         );
     };
     (@each $runner:path, $make:expr; $($name:ident),* $(,)?) => {
@@ -457,6 +458,31 @@ pub async fn message_log_is_idempotent_and_per_tenant<S: Store + ?Sized>(store: 
         .expect("query");
     assert_eq!(rows.len(), 1);
     assert_eq!(rows[0].action_taken, "ai:default");
+}
+
+/// Reverse aliases resolve only for their tenant and only while live.
+pub async fn aliases_are_per_tenant_and_expire<S: Store + ?Sized>(store: &S) {
+    let alias = crate::email::ReverseAlias::new("r-abc@shop.cncg.email", "jane@example.com", T0);
+    store.put_alias(&t("tenant-a"), &alias).await.expect("put");
+    let got = store
+        .get_alias(&t("tenant-a"), "R-ABC@shop.cncg.email", T0 + Span::days(1))
+        .await
+        .expect("get");
+    assert_eq!(got, Some(alias.clone()));
+    assert_eq!(
+        store
+            .get_alias(&t("tenant-b"), "r-abc@shop.cncg.email", T0)
+            .await
+            .expect("get b"),
+        None
+    );
+    assert_eq!(
+        store
+            .get_alias(&t("tenant-a"), "r-abc@shop.cncg.email", T0 + Span::days(31))
+            .await
+            .expect("expired"),
+        None
+    );
 }
 
 #[cfg(test)]

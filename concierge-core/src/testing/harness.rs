@@ -53,6 +53,7 @@ fn body_text(body: &OutboundBody) -> String {
     match body {
         OutboundBody::Text { text, .. } | OutboundBody::Email { text, .. } => text.clone(),
         OutboundBody::ApprovalCard { draft_text, .. } => draft_text.clone(),
+        OutboundBody::FullEmail(mail) => mail.text.clone(),
     }
 }
 

@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Runs every check and test of the workspace, installing what it needs first.
+# This is the README's test command, and what .ci/run runs on a clean clone.
+#
+#   ./scripts/test.sh            everything
+#   FUZZ_SECONDS=60 ./scripts/test.sh   longer fuzz smoke (default 20 s per target)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "toolchain"
+if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
+  rustup target add wasm32-unknown-unknown
+fi
+
+step "format"
+cargo fmt --all -- --check
+
+step "clippy (native, all targets, -D warnings)"
+cargo clippy --workspace --all-targets -- -D warnings
+cargo clippy -p concierge-core --all-targets --features testing -- -D warnings
+
+step "concierge-core builds for wasm32-unknown-unknown (clippy -D warnings)"
+cargo clippy -p concierge-core --target wasm32-unknown-unknown -- -D warnings
+cargo build -p concierge-core --target wasm32-unknown-unknown
+
+step "concierge-core depends on no runtime, HTTP or SQL crate"
+forbidden='^(tokio|axum|sqlx|reqwest|hyper|worker)$'
+for target in x86_64-unknown-linux-gnu wasm32-unknown-unknown; do
+  found=$(cargo tree -p concierge-core -e normal --target "$target" --prefix none --format '{p}' \
+    | awk '{print $1}' | sort -u | grep -E "$forbidden" || true)
+  if [ -n "$found" ]; then
+    echo "concierge-core pulls in: $found ($target)" >&2
+    exit 1
+  fi
+done
+
+step "tests"
+cargo nextest run --workspace --no-fail-fast
+cargo test --workspace --doc
+
+step "fuzz smoke"
+"$root/scripts/fuzz-smoke.sh" "${FUZZ_SECONDS:-20}"
