@@ -9,5 +9,12 @@
 //! billing arithmetic, session rotation, prompt text or handoff logic lives here.
 #![warn(missing_docs, unreachable_pub)]
 
+pub mod ai;
 pub mod clock;
+pub mod configuration;
+pub mod jobs;
+pub mod outbound;
+pub mod routes;
+pub mod startup;
 pub mod store;
+pub mod telemetry;

@@ -63,7 +63,7 @@ CREATE TABLE drafts (
     PRIMARY KEY (tenant_id, id)
 );
 
--- Durable jobs with leases. kind: inbound | engine | send.
+-- Durable jobs with leases. kind: inbound | email | engine | send.
 -- state: pending | running | done | dead.
 CREATE TABLE jobs (
     id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,

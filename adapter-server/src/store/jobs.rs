@@ -29,6 +29,8 @@ pub enum JobKind {
     Engine,
     /// An outbox send (payload: the outbox key).
     Send,
+    /// A raw email (payload: `jobs::EmailJob`): `Engine::handle_email`.
+    Email,
 }
 
 impl JobKind {
@@ -38,6 +40,7 @@ impl JobKind {
             JobKind::Inbound => "inbound",
             JobKind::Engine => "engine",
             JobKind::Send => "send",
+            JobKind::Email => "email",
         }
     }
 
@@ -46,6 +49,7 @@ impl JobKind {
             "inbound" => Ok(JobKind::Inbound),
             "engine" => Ok(JobKind::Engine),
             "send" => Ok(JobKind::Send),
+            "email" => Ok(JobKind::Email),
             other => Err(StoreError::Corrupt {
                 key: "jobs.kind".into(),
                 reason: format!("unknown kind {other}"),

@@ -33,18 +33,32 @@ pub use jobs::{ClaimedJob, DeadJob, JobKind, JobState, OutboxRow, RetryPolicy};
 pub use secrets::{SecretBox, SecretError};
 
 /// The SQLite migrations, embedded (D1 applies the same files).
-const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "init",
-    include_str!("../../migrations/sqlite/0001_init.sql"),
-)];
+const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "init",
+        include_str!("../../migrations/sqlite/0001_init.sql"),
+    ),
+    (
+        2,
+        "email aliases",
+        include_str!("../../migrations/sqlite/0002_email_aliases.sql"),
+    ),
+];
 
 /// The PostgreSQL migrations, embedded.
-const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "init",
-    include_str!("../../migrations/postgres/0001_init.sql"),
-)];
+const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "init",
+        include_str!("../../migrations/postgres/0001_init.sql"),
+    ),
+    (
+        2,
+        "email aliases",
+        include_str!("../../migrations/postgres/0002_email_aliases.sql"),
+    ),
+];
 
 /// Which database a store talks to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

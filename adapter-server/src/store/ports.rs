@@ -4,10 +4,11 @@ use async_trait::async_trait;
 use concierge_core::approval::Draft;
 use concierge_core::billing::{DebitOutcome, Grant, GrantOutcome, LedgerBook, RefundOutcome};
 use concierge_core::conversation::Session;
+use concierge_core::email::ReverseAlias;
 use concierge_core::ids::{Channel, ChannelAccount, ConversationId, ConversationKey, Milli};
 use concierge_core::ports::{
-    Direction, DraftStore, IdempotencyStore, Job, JobQueue, Ledger, MessageLog, MessageRecord,
-    SessionStore, StoreError, StoreResult, TenantStore,
+    AliasStore, Direction, DraftStore, IdempotencyStore, Job, JobQueue, Ledger, MessageLog,
+    MessageRecord, SessionStore, StoreError, StoreResult, TenantStore,
 };
 use concierge_core::tenant::Tenant;
 use concierge_core::time::{Span, Timestamp};
@@ -598,5 +599,48 @@ impl DraftStore for SqlStore {
                 .map_err(db_err)?
         });
         rows.iter().map(|(id, doc)| from_doc(id, doc)).collect()
+    }
+}
+
+#[async_trait]
+impl AliasStore for SqlStore {
+    async fn put_alias(&self, tenant: &TenantId, alias: &ReverseAlias) -> StoreResult<()> {
+        let key = alias.alias.trim().to_lowercase();
+        let doc = to_doc(&key, alias)?;
+        on_pool!(self, |pool, pg| {
+            sqlx::query(
+            "INSERT INTO email_aliases (tenant_id, alias, doc, expires_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (tenant_id, alias) DO UPDATE SET doc = excluded.doc, expires_at = excluded.expires_at"
+        )
+        .bind(tenant.as_str())
+        .bind(&key)
+        .bind(doc)
+        .bind(alias.expires_at.as_millis())
+        .execute(pool)
+        .await
+        .map(|_| ())
+        .map_err(db_err)
+        })
+    }
+
+    async fn get_alias(
+        &self,
+        tenant: &TenantId,
+        alias: &str,
+        now: Timestamp,
+    ) -> StoreResult<Option<ReverseAlias>> {
+        let key = alias.trim().to_lowercase();
+        let doc: Option<String> = on_pool!(self, |pool, pg| {
+            let row =
+                sqlx::query("SELECT doc FROM email_aliases WHERE tenant_id = $1 AND alias = $2")
+                    .bind(tenant.as_str())
+                    .bind(&key)
+                    .fetch_optional(pool)
+                    .await
+                    .map_err(db_err)?;
+            row.map(|r| r.try_get("doc")).transpose().map_err(db_err)?
+        });
+        let alias: Option<ReverseAlias> = doc.map(|d| from_doc(&key, &d)).transpose()?;
+        Ok(alias.filter(|a| a.is_live(now)))
     }
 }
