@@ -7,9 +7,10 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use concierge_core::conversation::{ConversationConfig, FieldError};
+use concierge_core::engine::EngineError;
 use concierge_core::ids::{Channel, ConversationId, Milli, TenantId};
 use concierge_core::persona::PersonaSource;
-use concierge_core::ports::{Ledger, MessageLog, TenantStore};
+use concierge_core::ports::{Ledger, MessageLog, StoreError, TenantStore};
 use concierge_core::rules::ReplyConfig;
 use concierge_core::tenant::{TenantFile, TenantFileError};
 use concierge_core::Timestamp;
@@ -45,6 +46,22 @@ fn tenant_id(raw: &str) -> Result<TenantId, ApiError> {
         .map_err(|e| ApiError::Invalid(vec![FieldError::new("tenant", e.to_string())]))
 }
 
+/// Runs an engine update, retrying when a concurrent write (a persona review finishing, another
+/// admin) bumped the tenant's revision in between: each attempt re-reads the tenant.
+async fn retry_conflicts<T, F, Fut>(mut op: F) -> Result<T, ApiError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, EngineError>>,
+{
+    let mut attempt = 0;
+    loop {
+        match op().await {
+            Err(EngineError::Store(StoreError::Conflict(_))) if attempt < 4 => attempt += 1,
+            other => return other.map_err(ApiError::from),
+        }
+    }
+}
+
 fn json_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     serde_json::from_slice(body).map_err(|e| ApiError::BadRequest(format!("invalid JSON: {e}")))
 }
@@ -66,7 +83,7 @@ pub(crate) async fn import_tenant(
         TenantFileError::Syntax(m) => ApiError::BadRequest(m),
         TenantFileError::Invalid(errors) => ApiError::Invalid(errors),
     })?;
-    let outcome = state.engine.import_tenant(file).await?;
+    let outcome = retry_conflicts(|| state.engine.import_tenant(file.clone())).await?;
     state.wake.notify_one();
     Ok(Json(outcome).into_response())
 }
@@ -101,7 +118,7 @@ pub(crate) async fn save_persona(
 ) -> Result<Response, ApiError> {
     let id = tenant_id(&tenant)?;
     let source: PersonaSource = json_body(&body)?;
-    let outcome = state.engine.save_persona(&id, source).await?;
+    let outcome = retry_conflicts(|| state.engine.save_persona(&id, source.clone())).await?;
     state.wake.notify_one();
     Ok(Json(outcome).into_response())
 }
@@ -117,7 +134,8 @@ pub(crate) async fn save_rules(
         ApiError::Invalid(vec![FieldError::new("channel", e.to_string())])
     })?;
     let config: ReplyConfig = json_body(&body)?;
-    let unembedded = state.engine.save_reply_config(&id, channel, config).await?;
+    let unembedded =
+        retry_conflicts(|| state.engine.save_reply_config(&id, channel, config.clone())).await?;
     Ok(Json(json!({ "saved": true, "unembedded_rules": unembedded })).into_response())
 }
 
@@ -129,10 +147,7 @@ pub(crate) async fn conversation_settings(
 ) -> Result<Response, ApiError> {
     let id = tenant_id(&tenant)?;
     let config: ConversationConfig = json_body(&body)?;
-    state
-        .engine
-        .update_conversation_settings(&id, config)
-        .await?;
+    retry_conflicts(|| state.engine.update_conversation_settings(&id, config)).await?;
     Ok(Json(json!({ "saved": true })).into_response())
 }
 

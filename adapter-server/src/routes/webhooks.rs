@@ -19,7 +19,7 @@ use serde::Deserialize;
 
 use super::{secret_eq, ApiError, AppState};
 use crate::jobs::EmailJob;
-use crate::store::JobKind;
+use crate::store::{IngressJob, JobKind};
 
 /// Stores a normalized message as an `inbound` job unless its provider id was seen.
 /// Returns whether it was new.
@@ -48,11 +48,13 @@ pub(crate) async fn enqueue_inbound(
         .enqueue_once(
             &message.idempotency_key(),
             state.engine.config().idempotency_ttl,
-            now,
-            JobKind::Inbound,
-            Some(conversation),
-            tenant.map(|t| t.to_string()),
-            payload,
+            IngressJob {
+                kind: JobKind::Inbound,
+                conversation: Some(conversation),
+                tenant: tenant.map(|t| t.to_string()),
+                payload,
+                at: now,
+            },
         )
         .await?;
     if fresh {
@@ -250,11 +252,13 @@ pub(crate) async fn email_inbound(
         .enqueue_once(
             &key,
             state.engine.config().idempotency_ttl,
-            state.clock.now(),
-            JobKind::Email,
-            None,
-            None,
-            payload,
+            IngressJob {
+                kind: JobKind::Email,
+                conversation: None,
+                tenant: None,
+                payload,
+                at: state.clock.now(),
+            },
         )
         .await?;
     if fresh {

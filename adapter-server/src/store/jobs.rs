@@ -124,6 +124,21 @@ pub(crate) struct NewJob {
     pub(crate) run_at: Timestamp,
 }
 
+/// A job recorded at ingress, with its idempotency key ([`SqlStore::enqueue_once`]).
+#[derive(Clone, Debug)]
+pub struct IngressJob {
+    /// What to do.
+    pub kind: JobKind,
+    /// The conversation lock key, if any.
+    pub conversation: Option<String>,
+    /// The tenant, when known.
+    pub tenant: Option<String>,
+    /// The payload (JSON).
+    pub payload: String,
+    /// When it arrived (it is due at once).
+    pub at: Timestamp,
+}
+
 /// A job a worker holds a lease on.
 #[derive(Clone, Debug)]
 pub struct ClaimedJob {
@@ -280,18 +295,15 @@ impl SqlStore {
         &self,
         idempotency_key: &str,
         ttl: Span,
-        now: Timestamp,
-        kind: JobKind,
-        conversation: Option<String>,
-        tenant: Option<String>,
-        payload: String,
+        job: IngressJob,
     ) -> StoreResult<bool> {
+        let now = job.at;
         let new = NewJob {
-            kind,
+            kind: job.kind,
             dedupe_key: None,
-            conversation,
-            tenant,
-            payload,
+            conversation: job.conversation,
+            tenant: job.tenant,
+            payload: job.payload,
             run_at: now,
         };
         let max = self.policy.max_attempts;
