@@ -58,7 +58,8 @@ impl Grant {
         }
     }
 
-    fn live_at(&self, now: Timestamp) -> bool {
+    /// Whether the grant still counts at `now`.
+    pub fn live_at(&self, now: Timestamp) -> bool {
         self.expires_at.is_none_or(|e| now < e)
     }
 }
@@ -137,6 +138,56 @@ pub enum BillingError {
     NoPrice(Currency),
 }
 
+/// The live balance of `grants` at `now`: what remains of the unexpired ones.
+pub fn live_balance(grants: &[Grant], now: Timestamp) -> Milli {
+    Milli(
+        grants
+            .iter()
+            .filter(|g| g.live_at(now))
+            .map(|g| g.remaining.0)
+            .sum(),
+    )
+}
+
+/// Draws `amount` from `grants`, soonest-expiring first (never-expiring last), and returns what
+/// was drawn from which grant; `None`, with nothing changed, when the live balance is short.
+///
+/// This is the ledger's only arithmetic: [`LedgerBook`] uses it, and a SQL store applies it to
+/// the tenant's live grant rows inside its transaction (then inserts the debit row), so no
+/// adapter re-implements billing.
+pub fn draw(grants: &mut [Grant], amount: Milli, now: Timestamp) -> Option<Vec<(String, Milli)>> {
+    if amount.0 <= 0 || live_balance(grants, now) < amount {
+        return None;
+    }
+    let mut order: Vec<usize> = (0..grants.len())
+        .filter(|&i| grants[i].live_at(now) && grants[i].remaining.0 > 0)
+        .collect();
+    order.sort_by_key(|&i| (grants[i].expires_at.is_none(), grants[i].expires_at, i));
+    let mut left = amount.0;
+    let mut drawn = Vec::new();
+    for i in order {
+        if left == 0 {
+            break;
+        }
+        let g = &mut grants[i];
+        let take = left.min(g.remaining.0);
+        g.remaining.0 -= take;
+        left -= take;
+        drawn.push((g.id.clone(), Milli(take)));
+    }
+    Some(drawn)
+}
+
+/// Puts what a debit drew back into the grants it came from (a refund). Grants that are gone
+/// are skipped.
+pub fn restore(grants: &mut [Grant], drawn: &[(String, Milli)]) {
+    for (grant_id, amount) in drawn {
+        if let Some(g) = grants.iter_mut().find(|g| &g.id == grant_id) {
+            g.remaining.0 = (g.remaining.0 + amount.0).min(g.amount.0);
+        }
+    }
+}
+
 /// One tenant's ledger state.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct LedgerBook {
@@ -151,13 +202,7 @@ pub struct LedgerBook {
 impl LedgerBook {
     /// The live balance at `now`: what remains of unexpired grants.
     pub fn balance(&self, now: Timestamp) -> Milli {
-        Milli(
-            self.grants
-                .iter()
-                .filter(|g| g.live_at(now))
-                .map(|g| g.remaining.0)
-                .sum(),
-        )
+        live_balance(&self.grants, now)
     }
 
     /// Adds a grant unless one with the same id exists.
@@ -198,29 +243,9 @@ impl LedgerBook {
         if balance < amount {
             return Ok(DebitOutcome::Insufficient { balance });
         }
-        let mut order: Vec<usize> = (0..self.grants.len())
-            .filter(|&i| self.grants[i].live_at(now) && self.grants[i].remaining.0 > 0)
-            .collect();
-        order.sort_by_key(|&i| {
-            (
-                self.grants[i].expires_at.is_none(),
-                self.grants[i].expires_at,
-                i,
-            )
-        });
-        let mut left = amount.0;
-        let mut drawn = Vec::new();
-        for i in order {
-            if left == 0 {
-                break;
-            }
-            let g = &mut self.grants[i];
-            let take = left.min(g.remaining.0);
-            g.remaining.0 -= take;
-            left -= take;
-            drawn.push((g.id.clone(), Milli(take)));
-        }
-        debug_assert_eq!(left, 0, "balance covered the amount");
+        let Some(drawn) = draw(&mut self.grants, amount, now) else {
+            return Ok(DebitOutcome::Insufficient { balance });
+        };
         self.debits.insert(
             key.to_owned(),
             Debit {
@@ -245,11 +270,7 @@ impl LedgerBook {
             return RefundOutcome::AlreadyRefunded;
         }
         debit.refunded = true;
-        for (grant_id, amount) in &debit.drawn {
-            if let Some(g) = self.grants.iter_mut().find(|g| &g.id == grant_id) {
-                g.remaining.0 += amount.0;
-            }
-        }
+        restore(&mut self.grants, &debit.drawn);
         RefundOutcome::Refunded
     }
 

@@ -24,7 +24,8 @@ pub struct ConversationConfig {
     /// Minutes of holding pattern after a handoff (5..=1440, less than the idle gap).
     #[serde(default)]
     pub handoff_cooldown_mins: Option<u32>,
-    /// Turns of history kept and sent to the model (1..=200).
+    /// Turns of history kept (1..=200); the model sees at most this many turns, the new
+    /// message included.
     #[serde(default)]
     pub max_history_messages: Option<u32>,
 }

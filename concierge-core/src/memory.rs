@@ -16,8 +16,8 @@ use crate::conversation::Session;
 use crate::email::ReverseAlias;
 use crate::ids::{ChannelAccount, ConversationId, ConversationKey, Milli, TenantId};
 use crate::ports::{
-    AliasStore, DraftStore, IdempotencyStore, Job, JobQueue, Ledger, MessageLog, MessageRecord,
-    SessionStore, StoreError, StoreResult, TenantStore,
+    AliasStore, Direction, DraftStore, IdempotencyStore, Job, JobQueue, Ledger, MessageLog,
+    MessageRecord, SessionStore, StoreError, StoreResult, TenantStore,
 };
 use crate::tenant::Tenant;
 use crate::time::{Span, Timestamp};
@@ -30,6 +30,7 @@ struct State {
     books: BTreeMap<TenantId, LedgerBook>,
     seen: BTreeMap<String, Timestamp>,
     messages: Vec<MessageRecord>,
+    message_index: BTreeMap<(TenantId, Direction, String), usize>,
     jobs: BTreeMap<String, (Timestamp, Job)>,
     drafts: BTreeMap<(TenantId, String), Draft>,
     aliases: BTreeMap<(TenantId, String), ReverseAlias>,
@@ -168,7 +169,9 @@ impl Ledger for MemoryStore {
     ) -> StoreResult<DebitOutcome> {
         let mut state = self.lock();
         let book = state.books.entry(tenant.clone()).or_default();
-        book.prune(now);
+        if book.debits.len().is_power_of_two() {
+            book.prune(now);
+        }
         book.try_debit(key, amount, now)
             .map_err(|e| StoreError::Corrupt {
                 key: key.to_owned(),
@@ -208,11 +211,14 @@ impl Ledger for MemoryStore {
 impl IdempotencyStore for MemoryStore {
     async fn first_seen(&self, key: &str, now: Timestamp, ttl: Span) -> StoreResult<bool> {
         let mut state = self.lock();
-        state.seen.retain(|_, expires| *expires > now);
-        if state.seen.contains_key(key) {
+        if state.seen.get(key).is_some_and(|expires| *expires > now) {
             return Ok(false);
         }
         state.seen.insert(key.to_owned(), now + ttl);
+        // Expired keys are dropped in bulk now and then, keeping each call O(log n).
+        if state.seen.len().is_power_of_two() {
+            state.seen.retain(|_, expires| *expires > now);
+        }
         Ok(true)
     }
 
@@ -227,19 +233,24 @@ impl IdempotencyStore for MemoryStore {
 impl MessageLog for MemoryStore {
     async fn record_message(&self, record: &MessageRecord) -> StoreResult<()> {
         let mut state = self.lock();
-        let existing = state.messages.iter_mut().find(|m| {
-            m.tenant == record.tenant
-                && m.direction == record.direction
-                && m.message_id == record.message_id
-        });
-        match existing {
-            Some(row) => {
+        let key = (
+            record.tenant.clone(),
+            record.direction,
+            record.message_id.clone(),
+        );
+        match state.message_index.get(&key).copied() {
+            Some(i) => {
+                let row = &mut state.messages[i];
                 row.action_taken.clone_from(&record.action_taken);
                 if record.conversation_id.is_some() {
                     row.conversation_id.clone_from(&record.conversation_id);
                 }
             }
-            None => state.messages.push(record.clone()),
+            None => {
+                let i = state.messages.len();
+                state.messages.push(record.clone());
+                state.message_index.insert(key, i);
+            }
         }
         Ok(())
     }

@@ -77,10 +77,15 @@ fn an_unmatched_email_gets_an_ai_reply_on_the_thread() {
     let sent = h.outbound.sent();
     let reply = sent.iter().find(|m| m.purpose == Purpose::Reply).unwrap();
     assert_eq!(reply.to, "jane@example.com");
-    let OutboundBody::Email { subject, .. } = &reply.body else {
+    let OutboundBody::FullEmail(out) = &reply.body else {
         panic!("an email")
     };
-    assert_eq!(subject, "Re: Appointment");
+    assert_eq!(out.subject, "Re: Appointment");
+    assert_eq!(out.from.1, format!("hello@{DOMAIN}"));
+    assert!(
+        out.in_reply_to.is_some(),
+        "threads under the customer's message"
+    );
     // The same message again changes nothing.
     assert_eq!(
         block_on(h.engine.handle_email(&raw, &format!("hello@{DOMAIN}"))).unwrap(),

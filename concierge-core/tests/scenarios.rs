@@ -289,8 +289,12 @@ fn history_is_capped_and_sent_as_prior_turns() {
     assert_eq!(session.history.last().unwrap().role, Role::Assistant);
     let prompt = h.last_prompt();
     assert_eq!(prompt.user, "message 4");
-    assert_eq!(prompt.history.len(), 4, "prior turns, capped");
-    assert_eq!(prompt.history[0].content, "message 2");
+    assert_eq!(
+        prompt.history.len(),
+        3,
+        "with the new message, the model sees at most the cap"
+    );
+    assert_eq!(prompt.history[0].content, "AI reply to: message 2");
     assert!(prompt.system.starts_with(concierge_core::prompt::PREAMBLE));
     assert!(prompt.system.ends_with(concierge_core::prompt::POSTAMBLE));
     assert!(

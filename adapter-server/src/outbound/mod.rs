@@ -8,14 +8,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use concierge_core::channels::discord::{
-    approval_request, channel_message, parse_create_message_response, ApprovalCard,
-};
-use concierge_core::channels::email::{build_email, reply_for_route, OutgoingEmail};
-use concierge_core::channels::{HttpRequest, ReplyRoute};
-use concierge_core::ports::{
-    Clock, Outbound, OutboundBody, OutboundError, OutboundMessage, SendReceipt,
-};
+use concierge_core::channels::discord::parse_create_message_response;
+use concierge_core::channels::render::{render, RenderContext, Rendered as CoreRendered};
+use concierge_core::channels::{instagram, whatsapp, HttpRequest};
+use concierge_core::ports::{Clock, Outbound, OutboundError, OutboundMessage, SendReceipt};
 use concierge_core::Channel;
 use lettre::address::Envelope;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
@@ -252,7 +248,9 @@ impl Sender {
         }
         Ok(match channel {
             Channel::Discord => parse_create_message_response(&body).unwrap_or_default(),
-            _ => provider_id_from_json(&body),
+            Channel::WhatsApp => whatsapp::parse_send_response(&body).unwrap_or_default(),
+            Channel::Instagram => instagram::parse_send_response(&body).unwrap_or_default(),
+            Channel::Email | Channel::Web => String::new(),
         })
     }
 
@@ -277,91 +275,37 @@ impl Sender {
     }
 
     async fn render(&self, message: &OutboundMessage) -> Result<Rendered, OutboundError> {
-        match message.channel {
-            Channel::Discord => {
+        let ctx = RenderContext {
+            now: self.clock.now(),
+            signing_key: &self.config.signing_key,
+            system_from: &self.config.smtp_from,
+        };
+        let rendered =
+            render(message, &ctx).map_err(|e| OutboundError::Permanent(e.to_string()))?;
+        match rendered {
+            CoreRendered::Graph { requests } => {
+                let token = self.token_for(message).await?;
+                Ok(Rendered::Http {
+                    base: self.config.graph_api_url.clone(),
+                    authorization: format!("Bearer {token}"),
+                    requests,
+                })
+            }
+            CoreRendered::Discord { requests } => {
                 let token = self.config.discord_bot_token.as_ref().ok_or_else(|| {
                     OutboundError::Permanent("DISCORD_BOT_TOKEN is not configured".into())
                 })?;
-                let requests = match (&message.body, &message.route) {
-                    (
-                        OutboundBody::Text { text, .. },
-                        ReplyRoute::DiscordChannel {
-                            channel_id,
-                            message_id,
-                        },
-                    ) => channel_message(channel_id, text, Some(message_id)),
-                    (OutboundBody::Text { text, reply_to }, _) => {
-                        channel_message(&message.to, text, reply_to.as_deref())
-                    }
-                    (
-                        OutboundBody::ApprovalCard {
-                            draft_id,
-                            customer_channel,
-                            customer,
-                            inbound_excerpt,
-                            draft_text,
-                        },
-                        _,
-                    ) => vec![approval_request(
-                        &message.to,
-                        &ApprovalCard {
-                            draft_id: draft_id.clone(),
-                            customer_channel: customer_channel.to_string(),
-                            customer: customer.clone(),
-                            inbound_excerpt: inbound_excerpt.clone(),
-                            draft_text: draft_text.clone(),
-                            conversation_id: message
-                                .conversation_id
-                                .as_ref()
-                                .map(|c| c.to_string()),
-                        },
-                        &self.config.signing_key,
-                    )],
-                    (OutboundBody::Email { text, .. }, _) => {
-                        channel_message(&message.to, text, None)
-                    }
-                    (OutboundBody::FullEmail(_), _) => {
-                        return Err(OutboundError::Permanent(
-                            "a full email cannot be sent on Discord".into(),
-                        ))
-                    }
-                };
                 Ok(Rendered::Http {
                     base: self.config.discord_api_url.clone(),
                     authorization: format!("Bot {}", token.expose()),
                     requests,
                 })
             }
-            Channel::Email => {
-                let email = match (&message.body, &message.route) {
-                    (OutboundBody::Text { text, .. }, route @ ReplyRoute::EmailThread { .. }) => {
-                        reply_for_route(route, &message.to, text)
-                    }
-                    (OutboundBody::Email { subject, text }, _) => Some(system_email(
-                        &self.config.smtp_from,
-                        &message.to,
-                        subject,
-                        text,
-                    )),
-                    (OutboundBody::FullEmail(email), _) => Some(email.clone()),
-                    (OutboundBody::ApprovalCard { .. }, _) => None,
-                    (OutboundBody::Text { text, .. }, _) => Some(system_email(
-                        &self.config.smtp_from,
-                        &message.to,
-                        "Message from Concierge",
-                        text,
-                    )),
-                }
-                .ok_or_else(|| OutboundError::Permanent("unroutable email".into()))?;
-                let raw = build_email(&email, self.clock.now())
-                    .map_err(|e| OutboundError::Permanent(e.to_string()))?;
-                let from = email
-                    .from
-                    .1
+            CoreRendered::Email { from, to, raw } => {
+                let from = from
                     .parse()
                     .map_err(|_| OutboundError::Permanent("bad sender address".into()))?;
-                let to = email
-                    .to
+                let to = to
                     .iter()
                     .map(|a| a.parse())
                     .collect::<Result<Vec<_>, _>>()
@@ -370,45 +314,6 @@ impl Sender {
                     .map_err(|e| OutboundError::Permanent(format!("envelope: {e}")))?;
                 Ok(Rendered::Email { envelope, raw })
             }
-            Channel::WhatsApp | Channel::Instagram => {
-                let _token = self.token_for(message).await?;
-                // Waiting for the core's Meta builders (`channels::render`).
-                Err(OutboundError::Permanent(format!(
-                    "sending on {} needs concierge-core's Meta request builders",
-                    message.channel
-                )))
-            }
-            Channel::Web => Err(OutboundError::Permanent(
-                "web chat replies are returned inline, not sent".into(),
-            )),
         }
     }
-}
-
-fn system_email(from: &str, to: &str, subject: &str, text: &str) -> OutgoingEmail {
-    OutgoingEmail {
-        from: (Some("Concierge".into()), from.to_owned()),
-        to: vec![to.to_owned()],
-        reply_to: None,
-        subject: subject.to_owned(),
-        text: text.to_owned(),
-        html: None,
-        in_reply_to: None,
-        references: Vec::new(),
-        forwarded: true,
-        extra_headers: vec![("Auto-Submitted".into(), "auto-generated".into())],
-    }
-}
-
-/// The first message id in a Graph API answer (`{"messages":[{"id":…}]}` or
-/// `{"message_id":…}`), or an empty string.
-fn provider_id_from_json(body: &[u8]) -> String {
-    let Ok(v) = serde_json::from_slice::<serde_json::Value>(body) else {
-        return String::new();
-    };
-    v.pointer("/messages/0/id")
-        .or_else(|| v.get("message_id"))
-        .and_then(|id| id.as_str())
-        .unwrap_or_default()
-        .to_owned()
 }

@@ -81,11 +81,11 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route(
             "/webhook/whatsapp",
-            get(webhooks::meta_verify).post(webhooks::meta_event),
+            get(webhooks::whatsapp_verify).post(webhooks::whatsapp_event),
         )
         .route(
             "/webhook/instagram",
-            get(webhooks::meta_verify).post(webhooks::meta_event),
+            get(webhooks::instagram_verify).post(webhooks::instagram_event),
         )
         .route("/discord/events", post(webhooks::discord_events))
         .route(

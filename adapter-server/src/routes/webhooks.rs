@@ -3,7 +3,7 @@
 
 use axum::body::Bytes;
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use base64::Engine as _;
@@ -12,12 +12,15 @@ use concierge_core::channels::discord::{
     self, ButtonAction, DiscordEvent, DiscordTriggers, Interaction,
 };
 use concierge_core::channels::email::parse_email;
-use concierge_core::channels::{ChannelError, InboundMessage};
+use concierge_core::channels::instagram::{self, InstagramEvent};
+use concierge_core::channels::whatsapp::{self, WhatsAppEvent};
+use concierge_core::channels::{meta, ChannelError, InboundMessage};
 use concierge_core::ids::{ChannelAccount, ConversationKey};
 use concierge_core::ports::TenantStore;
 use serde::Deserialize;
 
 use super::{secret_eq, ApiError, AppState};
+use crate::configuration::Secret;
 use crate::jobs::EmailJob;
 use crate::store::{IngressJob, JobKind};
 
@@ -63,18 +66,90 @@ pub(crate) async fn enqueue_inbound(
     Ok(fresh)
 }
 
-/// `GET /webhook/{whatsapp,instagram}`: the subscription handshake.
-pub(crate) async fn meta_verify() -> Response {
-    ApiError::NotImplemented(
-        "Meta webhooks need concierge-core's channels::whatsapp / channels::instagram parsers, \
-         which have not landed yet",
-    )
-    .into_response()
+/// `GET /webhook/whatsapp`: Meta's subscription handshake.
+pub(crate) async fn whatsapp_verify(State(state): State<AppState>, uri: Uri) -> Response {
+    meta_verify(state.settings.whatsapp_verify_token.as_ref(), &uri)
 }
 
-/// `POST /webhook/{whatsapp,instagram}`.
-pub(crate) async fn meta_event() -> Response {
-    meta_verify().await
+/// `GET /webhook/instagram`: Meta's subscription handshake.
+pub(crate) async fn instagram_verify(State(state): State<AppState>, uri: Uri) -> Response {
+    meta_verify(state.settings.instagram_verify_token.as_ref(), &uri)
+}
+
+fn meta_verify(token: Option<&Secret>, uri: &Uri) -> Response {
+    let Some(token) = token else {
+        return ApiError::Unavailable("the webhook verify token is not configured").into_response();
+    };
+    match meta::verify_subscription(uri.query().unwrap_or(""), token.expose()) {
+        Ok(challenge) => (StatusCode::OK, challenge).into_response(),
+        Err(e) => ApiError::Channel(e).into_response(),
+    }
+}
+
+fn verify_meta(secret: Option<&Secret>, headers: &HeaderMap, body: &[u8]) -> Result<(), ApiError> {
+    let secret = secret.ok_or(ApiError::Unavailable(
+        "the Meta app secret is not configured",
+    ))?;
+    concierge_core::channels::check_size(body).map_err(ApiError::Channel)?;
+    meta::verify_signature(
+        secret.expose().as_bytes(),
+        body,
+        header(headers, meta::SIGNATURE_HEADER),
+    )
+    .map_err(ApiError::Channel)
+}
+
+/// `POST /webhook/whatsapp`: verified, parsed, each message stored as a job; 200 at once.
+pub(crate) async fn whatsapp_event(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    verify_meta(state.settings.whatsapp_app_secret.as_ref(), &headers, &body)?;
+    let events = whatsapp::parse_webhook(&body).map_err(ApiError::Channel)?;
+    let mut new = 0usize;
+    for event in events {
+        match event {
+            WhatsAppEvent::Message(message) => {
+                new += usize::from(enqueue_inbound(&state, &message).await?)
+            }
+            WhatsAppEvent::Status(status) => {
+                tracing::debug!(provider_id = %status.provider_id, state = ?status.state, "WhatsApp delivery status")
+            }
+            WhatsAppEvent::Ignored { reason } => tracing::debug!(%reason, "WhatsApp event ignored"),
+        }
+    }
+    tracing::debug!(new, "WhatsApp webhook acknowledged");
+    Ok(StatusCode::OK.into_response())
+}
+
+/// `POST /webhook/instagram`: verified, parsed, each message stored as a job; 200 at once.
+pub(crate) async fn instagram_event(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    verify_meta(
+        state.settings.instagram_app_secret.as_ref(),
+        &headers,
+        &body,
+    )?;
+    let events = instagram::parse_webhook(&body).map_err(ApiError::Channel)?;
+    for event in events {
+        match event {
+            InstagramEvent::Message(message) => {
+                enqueue_inbound(&state, &message).await?;
+            }
+            InstagramEvent::Status(status) => {
+                tracing::debug!(provider_id = %status.provider_id, state = ?status.state, "Instagram status")
+            }
+            InstagramEvent::Echo { .. } => {}
+            InstagramEvent::Standby { reason } | InstagramEvent::Ignored { reason } => {
+                tracing::debug!(%reason, "Instagram event not answered")
+            }
+        }
+    }
+    Ok(StatusCode::OK.into_response())
 }
 
 fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {

@@ -175,3 +175,49 @@ pub async fn openai() -> Fake {
         state,
     }
 }
+
+async fn graph_send(
+    State(state): State<FakeState>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> impl IntoResponse {
+    if let Some(status) = record(&state, &uri, &headers, &body) {
+        return (
+            status,
+            Json(
+                json!({ "error": { "message": "fake failure", "type": "OAuthException", "code": 2, "fbtrace_id": "x" } }),
+            ),
+        );
+    }
+    let n = state.ids.fetch_add(1, Ordering::SeqCst);
+    let request: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let to = request["to"]
+        .as_str()
+        .or(request["recipient"]["id"].as_str())
+        .unwrap_or("")
+        .to_owned();
+    (
+        StatusCode::OK,
+        Json(json!({
+            "messaging_product": "whatsapp",
+            "contacts": [{ "input": to, "wa_id": to }],
+            "messages": [{ "id": format!("wamid.fake{n}") }],
+            "recipient_id": to,
+            "message_id": format!("mid.fake{n}")
+        })),
+    )
+}
+
+/// The Graph API: `POST /{version}/{phone_number_id}/messages` (WhatsApp) and
+/// `POST /{version}/me/messages` (Instagram).
+pub async fn graph() -> Fake {
+    let state = FakeState::default();
+    let app = Router::new()
+        .route("/{version}/{account}/messages", post(graph_send))
+        .with_state(state.clone());
+    Fake {
+        url: serve(app).await,
+        state,
+    }
+}

@@ -85,6 +85,10 @@ pub enum Db {
 pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
 /// The Discord bot's user id in tests (the fixtures mention it).
 pub const BOT_USER_ID: &str = "1234560123453231555";
+/// The Meta app secret in tests.
+pub const META_APP_SECRET: &str = "meta-app-secret-for-tests";
+/// The Meta webhook verify token in tests.
+pub const META_VERIFY_TOKEN: &str = "meta-verify-token";
 /// The shared secret of `/email/inbound` in tests.
 pub const EMAIL_SECRET: &str = "email-secret-for-tests";
 
@@ -100,6 +104,7 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub discord: crate::fakes::Fake,
     pub openai: crate::fakes::Fake,
+    pub graph: crate::fakes::Fake,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     handle: Option<tokio::task::JoinHandle<()>>,
 }
@@ -132,6 +137,7 @@ pub async fn spawn_app_with(
     let (url, dir) = database_url(db).await?;
     let discord = crate::fakes::discord().await;
     let openai = crate::fakes::openai().await;
+    let graph = crate::fakes::graph().await;
     let public_key = hex::encode(discord_signing_key().verifying_key().as_bytes());
     let mut raw = RawConfig::from_pairs([
         ("DATABASE_URL", url.as_str()),
@@ -142,6 +148,9 @@ pub async fn spawn_app_with(
         ("DISCORD_BOT_USER_ID", BOT_USER_ID),
         ("CONCIERGE_DISCORD_API_URL", discord.url.as_str()),
         ("CONCIERGE_AI_URL", openai.url.as_str()),
+        ("CONCIERGE_GRAPH_API_URL", graph.url.as_str()),
+        ("WHATSAPP_APP_SECRET", META_APP_SECRET),
+        ("WHATSAPP_VERIFY_TOKEN", META_VERIFY_TOKEN),
         ("ENCRYPTION_KEY", &"11".repeat(32)),
         ("CONCIERGE_EMAIL_SECRET", EMAIL_SECRET),
         ("CONCIERGE_SHUTDOWN_SECONDS", "2"),
@@ -168,6 +177,7 @@ pub async fn spawn_app_with(
         client: reqwest::Client::new(),
         discord,
         openai,
+        graph,
         shutdown: Some(tx),
         handle: Some(handle),
     })
@@ -262,3 +272,21 @@ macro_rules! on_both_databases {
     };
 }
 pub(crate) use on_both_databases;
+
+impl TestApp {
+    /// A WhatsApp webhook delivery signed with the app secret.
+    pub async fn post_whatsapp(&self, body: &[u8]) -> reqwest::Response {
+        use hmac::{Hmac, Mac};
+        let mut mac = Hmac::<sha2::Sha256>::new_from_slice(META_APP_SECRET.as_bytes()).unwrap();
+        mac.update(body);
+        let signature = format!("sha256={}", hex::encode(mac.finalize().into_bytes()));
+        self.client
+            .post(format!("{}/webhook/whatsapp", self.address))
+            .header("X-Hub-Signature-256", signature)
+            .header("content-type", "application/json")
+            .body(body.to_vec())
+            .send()
+            .await
+            .expect("request")
+    }
+}

@@ -9,3 +9,4 @@ mod fakes;
 mod health;
 mod helpers;
 mod store_contract;
+mod whatsapp;

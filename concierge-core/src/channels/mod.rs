@@ -12,6 +12,7 @@ pub mod discord;
 pub mod email;
 pub mod instagram;
 pub mod meta;
+pub mod render;
 pub mod split;
 pub mod whatsapp;
 

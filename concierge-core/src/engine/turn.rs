@@ -6,7 +6,7 @@ use super::outcome::{IgnoreReason, InboundOutcome, NoReplyReason, Reply, TurnRep
 use super::{Engine, EngineError};
 use crate::approval::Draft;
 use crate::buffer::BufferedMessage;
-use crate::channels::{InboundMessage, ReplyRoute};
+use crate::channels::{email, meta, InboundMessage, ReplyRoute};
 use crate::conversation::{HandoffPhase, HandoffState, Rotation, Session, Turn};
 use crate::ids::{Channel, ChannelAccount, ConversationKey};
 use crate::ports::{
@@ -18,9 +18,6 @@ use crate::rules::{InboundEmbedding, ReplyResponse, RuleRef};
 use crate::safety::{self, Verdict, INJECTION_CLASSIFIER_PROMPT};
 use crate::tenant::Tenant;
 use crate::time::{Span, Timestamp};
-
-/// The 24-hour customer-service window of WhatsApp and Instagram.
-const SERVICE_WINDOW: Span = Span::hours(24);
 
 /// Sent when the model asks for a human but writes nothing else.
 const HANDOFF_FALLBACK_TEXT: &str =
@@ -172,7 +169,6 @@ impl Engine {
         let turn_key = format!("turn:{}:{}", key.channel, last.provider_id);
         let conversation = tenant.conversation;
         let cap = conversation.max_history();
-        let prior_history = session.history.clone();
         session.push_turn(Turn::user(text.clone()), cap);
 
         let mut report = TurnReport {
@@ -246,7 +242,6 @@ impl Engine {
                 tenant,
                 key,
                 &mut session,
-                &prior_history,
                 &text,
                 &target,
                 &middle,
@@ -337,7 +332,6 @@ impl Engine {
         tenant: &Tenant,
         key: &ConversationKey,
         session: &mut Session,
-        prior_history: &[Turn],
         user_text: &str,
         target: &Target,
         middle: &str,
@@ -373,17 +367,7 @@ impl Engine {
         // From here on, every failure path refunds.
         let result = self
             .generate_and_deliver(
-                tenant,
-                key,
-                session,
-                prior_history,
-                user_text,
-                target,
-                middle,
-                holding,
-                turn_key,
-                now,
-                report,
+                tenant, key, session, user_text, target, middle, holding, turn_key, now, report,
             )
             .await;
         let refund = match &result {
@@ -404,7 +388,6 @@ impl Engine {
         tenant: &Tenant,
         key: &ConversationKey,
         session: &mut Session,
-        prior_history: &[Turn],
         user_text: &str,
         target: &Target,
         middle: &str,
@@ -416,7 +399,8 @@ impl Engine {
         let request = ChatRequest {
             model: self.config.reply_model.clone(),
             system: prompt::wrap(middle),
-            history: prior_history.to_vec(),
+            // The session ends with the current user turn, which goes last as `user`.
+            history: session.history[..session.history.len().saturating_sub(1)].to_vec(),
             user: user_text.to_owned(),
             max_tokens: self.config.max_reply_tokens,
         };
@@ -521,7 +505,7 @@ impl Engine {
             account: Some(target.account.clone()),
             to: key.sender.clone(),
             route: target.route.clone(),
-            body: reply_body(text, target),
+            body: reply_body(&key.sender, text, target),
             purpose: Purpose::Reply,
             conversation_id: conversation_id.cloned(),
         };
@@ -701,44 +685,31 @@ pub(super) struct Target {
     pub(super) reply_to: Option<String>,
 }
 
-fn reply_body(text: &str, target: &Target) -> OutboundBody {
-    match &target.route {
-        ReplyRoute::EmailThread { subject, .. } => OutboundBody::Email {
-            subject: reply_subject(subject),
-            text: text.to_owned(),
-        },
-        _ => OutboundBody::Text {
+fn reply_body(customer: &str, text: &str, target: &Target) -> OutboundBody {
+    match email::reply_for_route(&target.route, customer, text) {
+        Some(mail) => OutboundBody::FullEmail(mail),
+        None => OutboundBody::Text {
             text: text.to_owned(),
             reply_to: target.reply_to.clone(),
         },
     }
 }
 
-/// `Re: subject`, without doubling an existing `Re:`.
-fn reply_subject(subject: &str) -> String {
-    let subject = subject.trim();
-    if subject
-        .get(..3)
-        .is_some_and(|p| p.eq_ignore_ascii_case("re:"))
-    {
-        subject.to_owned()
-    } else {
-        format!("Re: {subject}")
-    }
-}
-
-/// Whether a free-form send is blocked by the 24-hour customer-service window.
+/// Whether a free-form send is blocked by the 24-hour customer-service window (WhatsApp and
+/// Instagram only).
 pub(super) fn window_closed(
     channel: Channel,
     session: &Session,
     now: Timestamp,
 ) -> Option<NoReplyReason> {
-    let applies = matches!(channel, Channel::WhatsApp | Channel::Instagram);
-    (applies && now.since(session.last_inbound_at) >= SERVICE_WINDOW).then_some(
-        NoReplyReason::OutsideWindow {
+    if !matches!(channel, Channel::WhatsApp | Channel::Instagram) {
+        return None;
+    }
+    meta::check_service_window(Some(session.last_inbound_at), now)
+        .err()
+        .map(|_| NoReplyReason::OutsideWindow {
             last_inbound_at: session.last_inbound_at,
-        },
-    )
+        })
 }
 
 fn reply_kind(reply: &Reply) -> &'static str {

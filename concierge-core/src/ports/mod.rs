@@ -144,7 +144,7 @@ pub trait IdempotencyStore: AsyncTraitDeps {
 }
 
 /// Direction of a logged message.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Direction {
     /// From the customer.
