@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use concierge_core::channels::InboundMessage;
 use concierge_core::engine::{EngineError, InboundOutcome, JobOutcome};
-use concierge_core::ports::{Clock, Job, OutboundError};
+use concierge_core::ports::{AiError, Clock, Job, OutboundError};
 use concierge_core::time::Span;
 use concierge_core::Engine;
 use rand::Rng;
@@ -283,9 +283,12 @@ fn permanent(error: String) -> Ran {
 }
 
 fn engine_failure(e: &EngineError) -> Ran {
+    // Without an AI provider a retry cannot succeed: dead-letter at once (an operator retries
+    // it after configuring one) instead of spending the attempts.
+    let not_configured = matches!(e, EngineError::Ai(AiError::NotConfigured));
     Ran::Failed {
         error: e.to_string(),
-        retryable: e.is_retryable(),
+        retryable: e.is_retryable() && !not_configured,
     }
 }
 
