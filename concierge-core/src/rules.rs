@@ -249,7 +249,7 @@ impl ReplyConfig {
                         .iter()
                         .map(|k| k.trim())
                         .filter(|k| !k.is_empty())
-                        .any(|k| lowered.contains(&k.to_lowercase()));
+                        .any(|k| contains_folded(&lowered, k));
                     if hit {
                         return Selection {
                             rule: RuleRef::Rule(rule.name.clone()),
@@ -305,6 +305,16 @@ impl ReplyConfig {
             similarity: None,
             notes,
         }
+    }
+}
+
+/// Whether the lower-cased `haystack` contains `keyword` in any letter case (allocating only for
+/// keywords that have upper-case letters).
+fn contains_folded(lowered_haystack: &str, keyword: &str) -> bool {
+    if keyword.chars().any(char::is_uppercase) {
+        lowered_haystack.contains(&keyword.to_lowercase())
+    } else {
+        lowered_haystack.contains(keyword)
     }
 }
 

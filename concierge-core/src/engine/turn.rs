@@ -185,11 +185,19 @@ impl Engine {
             paged: false,
             notes: Vec::new(),
         };
-        let target = Target {
-            account: last.account.clone(),
-            route: last.route.clone(),
-            reply_to: Some(last.provider_id.clone()),
+        let ctx = TurnCtx {
+            tenant,
+            key,
+            target: Target {
+                account: last.account.clone(),
+                route: last.route.clone(),
+                reply_to: Some(last.provider_id.clone()),
+            },
+            turn_key,
+            user_text: text,
+            now,
         };
+        let text = &ctx.user_text;
 
         let ai_middle = match session.handoff_phase(now, &conversation) {
             HandoffPhase::Silent => None,
@@ -200,12 +208,12 @@ impl Engine {
                     .replies(key.channel)
                     .ok_or_else(|| EngineError::UnknownTenant(tenant.id.to_string()))?;
                 let vector = if replies.needs_embedding() {
-                    self.embed_inbound(&text).await
+                    self.embed_inbound(text).await
                 } else {
                     None
                 };
                 let selection = replies.select(
-                    &text,
+                    text,
                     vector.as_deref().map(|v| InboundEmbedding {
                         vector: v,
                         model: &self.config.embedding_model,
@@ -216,16 +224,7 @@ impl Engine {
                 match selection.response {
                     ReplyResponse::Canned { text: canned } => {
                         report.reply = self
-                            .deliver_canned(
-                                tenant,
-                                key,
-                                &mut session,
-                                &target,
-                                canned,
-                                &turn_key,
-                                &selection.rule,
-                                now,
-                            )
+                            .deliver_canned(&ctx, &mut session, canned, &selection.rule)
                             .await?;
                         None
                     }
@@ -238,19 +237,8 @@ impl Engine {
         };
 
         if let Some((middle, holding)) = ai_middle {
-            self.ai_turn(
-                tenant,
-                key,
-                &mut session,
-                &text,
-                &target,
-                &middle,
-                holding,
-                &turn_key,
-                now,
-                &mut report,
-            )
-            .await?;
+            self.ai_turn(&ctx, &mut session, &middle, holding, &mut report)
+                .await?;
         }
 
         self.store().save_session(key, &session).await?;
@@ -293,23 +281,21 @@ impl Engine {
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
     async fn deliver_canned(
         &self,
-        tenant: &Tenant,
-        key: &ConversationKey,
+        ctx: &TurnCtx<'_>,
         session: &mut Session,
-        target: &Target,
         text: &str,
-        turn_key: &str,
         rule: &RuleRef,
-        now: Timestamp,
     ) -> Result<Reply, EngineError> {
+        let TurnCtx {
+            tenant, key, now, ..
+        } = *ctx;
         if let Some(reason) = window_closed(key.channel, session, now) {
             return Ok(Reply::None { reason });
         }
         match self
-            .send_reply(tenant, key, target, text, turn_key, None, now)
+            .send_reply(tenant, key, &ctx.target, text, &ctx.turn_key, None, now)
             .await
         {
             Ok(()) => {
@@ -326,20 +312,18 @@ impl Engine {
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
     async fn ai_turn(
         &self,
-        tenant: &Tenant,
-        key: &ConversationKey,
+        ctx: &TurnCtx<'_>,
         session: &mut Session,
-        user_text: &str,
-        target: &Target,
         middle: &str,
         holding: bool,
-        turn_key: &str,
-        now: Timestamp,
         report: &mut TurnReport,
     ) -> Result<(), EngineError> {
+        let TurnCtx {
+            tenant, key, now, ..
+        } = *ctx;
+        let turn_key = ctx.turn_key.as_str();
         let reply = |reason| Reply::None { reason };
         if !tenant.persona.cleared_for_ai() {
             report.reply = reply(NoReplyReason::PersonaNotApproved);
@@ -366,9 +350,7 @@ impl Engine {
 
         // From here on, every failure path refunds.
         let result = self
-            .generate_and_deliver(
-                tenant, key, session, user_text, target, middle, holding, turn_key, now, report,
-            )
+            .generate_and_deliver(ctx, session, middle, holding, report)
             .await;
         let refund = match &result {
             Ok(()) => matches!(report.reply, Reply::None { .. }),
@@ -382,20 +364,19 @@ impl Engine {
         result
     }
 
-    #[allow(clippy::too_many_arguments)]
     async fn generate_and_deliver(
         &self,
-        tenant: &Tenant,
-        key: &ConversationKey,
+        ctx: &TurnCtx<'_>,
         session: &mut Session,
-        user_text: &str,
-        target: &Target,
         middle: &str,
         holding: bool,
-        turn_key: &str,
-        now: Timestamp,
         report: &mut TurnReport,
     ) -> Result<(), EngineError> {
+        let TurnCtx {
+            tenant, key, now, ..
+        } = *ctx;
+        let (target, turn_key, user_text) =
+            (&ctx.target, ctx.turn_key.as_str(), ctx.user_text.as_str());
         let request = ChatRequest {
             model: self.config.reply_model.clone(),
             system: prompt::wrap(middle),
@@ -675,6 +656,18 @@ impl Engine {
             .await?;
         Ok(())
     }
+}
+
+/// What every step of one turn needs to know.
+struct TurnCtx<'a> {
+    tenant: &'a Tenant,
+    key: &'a ConversationKey,
+    target: Target,
+    /// `turn:{channel}:{provider id}`: keys the debit, the reply, the page and the draft.
+    turn_key: String,
+    /// The customer's text (a buffered burst joined by newlines).
+    user_text: String,
+    now: Timestamp,
 }
 
 /// Where a reply goes.

@@ -1,0 +1,351 @@
+//! An OpenAI-compatible model provider (`/chat/completions`, `/embeddings`, bearer key): OpenAI,
+//! Workers AI's REST API, Ollama, vLLM, llama.cpp's server.
+//!
+//! It implements the core's [`AiProvider`] port with a blocking HTTP client: the CLI drives the
+//! engine one event at a time on one thread, so blocking inside the port is what we want.
+//!
+//! Configuration comes from the environment ([`from_env`]):
+//! - `CONCIERGE_AI_URL`: the API base, e.g. `https://api.openai.com/v1` or
+//!   `http://127.0.0.1:11434/v1`;
+//! - `CONCIERGE_AI_KEY`: sent as `Authorization: Bearer ...` when set;
+//! - `CONCIERGE_AI_MODEL`, `CONCIERGE_AI_FAST_MODEL`, `CONCIERGE_EMBEDDING_MODEL`: model ids
+//!   (see [`engine_config`]);
+//! - `CONCIERGE_LOCAL_MODEL`: the offline model, not supported by this build.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use concierge_core::conversation::Role;
+use concierge_core::ports::{AiError, AiProvider, ChatRequest};
+use concierge_core::EngineConfig;
+use serde_json::{json, Value};
+
+use crate::error::CliError;
+
+/// Environment variable with the API base URL.
+pub const ENV_URL: &str = "CONCIERGE_AI_URL";
+/// Environment variable with the bearer key.
+pub const ENV_KEY: &str = "CONCIERGE_AI_KEY";
+/// Environment variable naming an offline model file (not supported by this build).
+pub const ENV_LOCAL_MODEL: &str = "CONCIERGE_LOCAL_MODEL";
+
+/// How long one model call may take.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// A model behind an OpenAI-compatible HTTP API.
+#[derive(Debug, Clone)]
+pub struct OpenAiCompatible {
+    base_url: String,
+    api_key: Option<String>,
+    agent: ureq::Agent,
+}
+
+impl OpenAiCompatible {
+    /// A provider for `base_url` (with or without a trailing `/`).
+    pub fn new(base_url: &str, api_key: Option<String>, timeout: Duration) -> Self {
+        let config = ureq::Agent::config_builder()
+            .timeout_global(Some(timeout))
+            .http_status_as_error(false)
+            .build();
+        OpenAiCompatible {
+            base_url: base_url.trim_end_matches('/').to_owned(),
+            api_key: api_key.filter(|k| !k.trim().is_empty()),
+            agent: ureq::Agent::new_with_config(config),
+        }
+    }
+
+    /// The API base URL.
+    pub fn base_url(&self) -> &str {
+        &self.base_url
+    }
+
+    fn post(&self, path: &str, body: &Value) -> Result<Value, AiError> {
+        let url = format!("{}{path}", self.base_url);
+        let mut request = self.agent.post(&url);
+        if let Some(key) = &self.api_key {
+            request = request.header("Authorization", &format!("Bearer {key}"));
+        }
+        let mut response = request.send_json(body).map_err(|e| match e {
+            ureq::Error::Timeout(_) => AiError::Timeout,
+            other => AiError::Provider(format!("{url}: {other}")),
+        })?;
+        let status = response.status().as_u16();
+        let text = response
+            .body_mut()
+            .read_to_string()
+            .map_err(|e| AiError::BadResponse(format!("{url}: {e}")))?;
+        if !(200..300).contains(&status) {
+            let snippet: String = text.chars().take(200).collect();
+            return Err(AiError::Provider(format!(
+                "{url}: HTTP {status}: {snippet}"
+            )));
+        }
+        serde_json::from_str(&text).map_err(|e| AiError::BadResponse(format!("{url}: {e}")))
+    }
+}
+
+/// The chat-completions body for a request: the system prompt, the history, the user message.
+pub fn chat_body(request: &ChatRequest) -> Value {
+    let mut messages = vec![json!({ "role": "system", "content": request.system })];
+    for turn in &request.history {
+        let role = match turn.role {
+            Role::User => "user",
+            Role::Assistant => "assistant",
+        };
+        messages.push(json!({ "role": role, "content": turn.content }));
+    }
+    messages.push(json!({ "role": "user", "content": request.user }));
+    json!({
+        "model": request.model,
+        "messages": messages,
+        "max_tokens": request.max_tokens,
+    })
+}
+
+#[async_trait]
+impl AiProvider for OpenAiCompatible {
+    async fn chat(&self, request: &ChatRequest) -> Result<String, AiError> {
+        let answer = self.post("/chat/completions", &chat_body(request))?;
+        answer
+            .pointer("/choices/0/message/content")
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+            .ok_or_else(|| AiError::BadResponse("no choices[0].message.content".into()))
+    }
+
+    async fn embed(&self, model: &str, texts: &[String]) -> Result<Vec<Vec<f32>>, AiError> {
+        let answer = self.post("/embeddings", &json!({ "model": model, "input": texts }))?;
+        let data = answer
+            .get("data")
+            .and_then(Value::as_array)
+            .ok_or_else(|| AiError::BadResponse("no data array".into()))?;
+        let mut out: Vec<(u64, Vec<f32>)> = Vec::with_capacity(data.len());
+        for (position, item) in data.iter().enumerate() {
+            let index = item
+                .get("index")
+                .and_then(Value::as_u64)
+                .unwrap_or(position as u64);
+            let vector = item
+                .get("embedding")
+                .and_then(Value::as_array)
+                .ok_or_else(|| AiError::BadResponse("an item has no embedding".into()))?
+                .iter()
+                .map(|x| x.as_f64().map(|f| f as f32))
+                .collect::<Option<Vec<f32>>>()
+                .ok_or_else(|| AiError::BadResponse("an embedding is not numbers".into()))?;
+            out.push((index, vector));
+        }
+        if out.len() != texts.len() {
+            return Err(AiError::BadResponse(format!(
+                "{} embeddings for {} texts",
+                out.len(),
+                texts.len()
+            )));
+        }
+        out.sort_by_key(|(i, _)| *i);
+        Ok(out.into_iter().map(|(_, v)| v).collect())
+    }
+}
+
+/// The provider the environment configures: `Some` when `CONCIERGE_AI_URL` is set.
+///
+/// # Errors
+/// [`CliError::BadInput`] when `CONCIERGE_LOCAL_MODEL` is set (the offline model is not part of
+/// this build) or the URL is not `http(s)://`.
+pub fn from_env() -> Result<Option<OpenAiCompatible>, CliError> {
+    from_vars(|name| std::env::var(name).ok())
+}
+
+/// [`from_env`] over any variable source (for tests).
+///
+/// # Errors
+/// As [`from_env`].
+pub fn from_vars(
+    var: impl Fn(&str) -> Option<String>,
+) -> Result<Option<OpenAiCompatible>, CliError> {
+    if var(ENV_LOCAL_MODEL).is_some_and(|v| !v.trim().is_empty()) {
+        return Err(CliError::bad_input(format!(
+            "{ENV_LOCAL_MODEL} is set, but the offline model is not supported in this build; \
+             unset it and use {ENV_URL} (any OpenAI-compatible server, e.g. a local Ollama)"
+        )));
+    }
+    let Some(url) = var(ENV_URL).filter(|u| !u.trim().is_empty()) else {
+        return Ok(None);
+    };
+    let url = url.trim();
+    if !(url.starts_with("http://") || url.starts_with("https://")) {
+        return Err(CliError::bad_input(format!(
+            "{ENV_URL} must start with http:// or https://, got `{url}`"
+        )));
+    }
+    Ok(Some(OpenAiCompatible::new(
+        url,
+        var(ENV_KEY),
+        DEFAULT_TIMEOUT,
+    )))
+}
+
+/// The engine configuration with model ids from `CONCIERGE_AI_MODEL`,
+/// `CONCIERGE_AI_FAST_MODEL` and `CONCIERGE_EMBEDDING_MODEL` when set.
+pub fn engine_config() -> EngineConfig {
+    let mut config = EngineConfig::default();
+    let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+    if let Some(m) = var("CONCIERGE_AI_MODEL") {
+        config.reply_model = m;
+    }
+    if let Some(m) = var("CONCIERGE_AI_FAST_MODEL") {
+        config.fast_model = m;
+    }
+    if let Some(m) = var("CONCIERGE_EMBEDDING_MODEL") {
+        config.embedding_model = m;
+    }
+    config
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use std::io::{BufRead, BufReader, Read, Write};
+    use std::net::TcpListener;
+    use std::sync::mpsc;
+    use std::thread;
+
+    use concierge_core::conversation::Turn;
+    use futures::executor::block_on;
+
+    use super::*;
+
+    /// A one-connection-per-answer fake HTTP server: returns its base URL and a channel of
+    /// `(request line, authorization header, body)`.
+    fn fake_server(
+        answers: Vec<(u16, String)>,
+    ) -> (String, mpsc::Receiver<(String, String, Value)>) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/v1", listener.local_addr().unwrap());
+        let (tx, rx) = mpsc::channel();
+        thread::spawn(move || {
+            for (status, body) in answers {
+                let (stream, _) = listener.accept().unwrap();
+                let mut reader = BufReader::new(stream);
+                let mut request_line = String::new();
+                reader.read_line(&mut request_line).unwrap();
+                let (mut length, mut auth) = (0usize, String::new());
+                loop {
+                    let mut line = String::new();
+                    reader.read_line(&mut line).unwrap();
+                    let line = line.trim_end();
+                    if line.is_empty() {
+                        break;
+                    }
+                    let (name, value) = line.split_once(':').unwrap();
+                    match name.to_ascii_lowercase().as_str() {
+                        "content-length" => length = value.trim().parse().unwrap(),
+                        "authorization" => auth = value.trim().to_owned(),
+                        _ => {}
+                    }
+                }
+                let mut raw = vec![0; length];
+                reader.read_exact(&mut raw).unwrap();
+                let json: Value = serde_json::from_slice(&raw).unwrap_or(Value::Null);
+                tx.send((request_line.trim_end().to_owned(), auth, json))
+                    .unwrap();
+                let mut stream = reader.into_inner();
+                write!(
+                    stream,
+                    "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                )
+                .unwrap();
+            }
+        });
+        (url, rx)
+    }
+
+    fn request() -> ChatRequest {
+        ChatRequest {
+            model: "m".into(),
+            system: "sys".into(),
+            history: vec![Turn::user("hi"), Turn::assistant("hello")],
+            user: "cakes?".into(),
+            max_tokens: 50,
+        }
+    }
+
+    #[test]
+    fn chat_posts_the_conversation_with_the_bearer_key() {
+        let (url, rx) = fake_server(vec![(
+            200,
+            r#"{"choices":[{"message":{"role":"assistant","content":"We have cakes."}}]}"#.into(),
+        )]);
+        let ai = OpenAiCompatible::new(&url, Some("sk-test".into()), DEFAULT_TIMEOUT);
+        assert_eq!(block_on(ai.chat(&request())).unwrap(), "We have cakes.");
+        let (line, auth, body) = rx.recv().unwrap();
+        assert_eq!(line, "POST /v1/chat/completions HTTP/1.1");
+        assert_eq!(auth, "Bearer sk-test");
+        assert_eq!(body["model"], "m");
+        let roles: Vec<&str> = body["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["role"].as_str().unwrap())
+            .collect();
+        assert_eq!(roles, ["system", "user", "assistant", "user"]);
+        assert_eq!(body["messages"][3]["content"], "cakes?");
+    }
+
+    #[test]
+    fn embeddings_come_back_in_input_order() {
+        let (url, rx) = fake_server(vec![(
+            200,
+            r#"{"data":[{"index":1,"embedding":[0.0,1.0]},{"index":0,"embedding":[1.0,0.0]}]}"#
+                .into(),
+        )]);
+        let ai = OpenAiCompatible::new(&url, None, DEFAULT_TIMEOUT);
+        let v = block_on(ai.embed("e", &["a".into(), "b".into()])).unwrap();
+        assert_eq!(v, vec![vec![1.0, 0.0], vec![0.0, 1.0]]);
+        let (line, auth, body) = rx.recv().unwrap();
+        assert_eq!(line, "POST /v1/embeddings HTTP/1.1");
+        assert_eq!(auth, "");
+        assert_eq!(body["input"], json!(["a", "b"]));
+    }
+
+    #[test]
+    fn failures_are_typed_errors() {
+        let (url, _rx) = fake_server(vec![
+            (500, r#"{"error":"boom"}"#.into()),
+            (200, r#"{"choices":[]}"#.into()),
+            (200, "not json".into()),
+        ]);
+        let ai = OpenAiCompatible::new(&url, None, DEFAULT_TIMEOUT);
+        assert!(
+            matches!(block_on(ai.chat(&request())), Err(AiError::Provider(m)) if m.contains("500"))
+        );
+        assert!(matches!(
+            block_on(ai.chat(&request())),
+            Err(AiError::BadResponse(_))
+        ));
+        assert!(matches!(
+            block_on(ai.chat(&request())),
+            Err(AiError::BadResponse(_))
+        ));
+        // Nothing listens any more: a connection error, not a panic.
+        let gone = OpenAiCompatible::new("http://127.0.0.1:9/v1", None, Duration::from_secs(2));
+        assert!(block_on(gone.chat(&request())).is_err());
+    }
+
+    #[test]
+    fn the_environment_selects_the_provider() {
+        let none = from_vars(|_| None).unwrap();
+        assert!(none.is_none());
+        let some = from_vars(|n| (n == ENV_URL).then(|| "http://localhost:1/v1/".to_owned()))
+            .unwrap()
+            .unwrap();
+        assert_eq!(some.base_url(), "http://localhost:1/v1");
+        let local = from_vars(|n| (n == ENV_LOCAL_MODEL).then(|| "model.gguf".to_owned()));
+        assert!(
+            matches!(local, Err(CliError::BadInput(m)) if m.contains("not supported in this build"))
+        );
+        let bad = from_vars(|n| (n == ENV_URL).then(|| "ftp://x".to_owned()));
+        assert!(bad.is_err());
+    }
+}

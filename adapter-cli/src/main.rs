@@ -1,0 +1,247 @@
+//! `concierge`: prompt, validate, test, chat and replay over the Concierge engine, offline.
+//!
+//! Exit codes: 0 ok, 1 an expectation failed (`test`), 2 bad input. Errors are one line on
+//! stderr.
+
+use std::io::{BufReader, IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use concierge_cli::chat::{Chat, ChatModel, ChatOptions};
+use concierge_cli::error::{read_file, EXIT_BAD_INPUT, EXIT_FAILED};
+use concierge_cli::replay::{ReplayChannel, ReplayInput, ReplayModel};
+use concierge_cli::{ai, prompt, replay, runner, source, validate, CliError};
+
+/// Concierge from the command line: everything runs in memory, with no channel and no network
+/// unless CONCIERGE_AI_URL points at a model.
+#[derive(Debug, Parser)]
+#[command(name = "concierge", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Print exactly what the reply model receives as its system prompt for a rule.
+    Prompt {
+        /// The tenant file (TOML).
+        #[arg(long, value_name = "FILE")]
+        tenant: PathBuf,
+        /// The channel (default: the tenant's first connected channel).
+        #[arg(long, value_name = "CH")]
+        channel: Option<String>,
+        /// The rule name (default: the default rule).
+        #[arg(long, value_name = "NAME")]
+        rule: Option<String>,
+    },
+    /// Check tenant files (.toml) and conversation specs (.yaml), with line and field of each
+    /// problem.
+    Validate {
+        /// Files to check.
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<PathBuf>,
+    },
+    /// Run conversation specs (YAML): a table of steps each; exit 1 if a step fails.
+    Test {
+        /// Spec files.
+        #[arg(required = true, value_name = "SPEC")]
+        specs: Vec<PathBuf>,
+    },
+    /// Talk to a tenant as a customer on a virtual clock (/help inside for commands).
+    ///
+    /// AI: CONCIERGE_AI_URL (an OpenAI-compatible API base) and CONCIERGE_AI_KEY; without them,
+    /// canned rules only.
+    Chat {
+        /// The tenant file (TOML).
+        #[arg(long, value_name = "FILE")]
+        tenant: PathBuf,
+        /// The channel (default: the tenant's first connected channel).
+        #[arg(long, value_name = "CH")]
+        channel: Option<String>,
+        /// Keep buffered messages waiting until /advance (to try bursts).
+        #[arg(long)]
+        hold: bool,
+    },
+    /// Run one recorded webhook body or raw email through signature check, parser and engine;
+    /// print the outcome as JSON. Exit 0 handled (ignored included), 2 rejected.
+    Replay {
+        /// The tenant file (TOML).
+        #[arg(long, value_name = "FILE")]
+        tenant: PathBuf,
+        /// What the payload is.
+        #[arg(long, value_enum)]
+        channel: ReplayChannel,
+        /// The payload file (`-` for standard input).
+        #[arg(value_name = "PAYLOAD")]
+        payload: PathBuf,
+        /// Check the signature: the Meta app secret, or the Discord application public key (hex).
+        #[arg(long, value_name = "S")]
+        secret: Option<String>,
+        /// A request header, `Name: value` (X-Hub-Signature-256, X-Signature-Ed25519,
+        /// X-Signature-Timestamp); repeatable.
+        #[arg(long = "header", value_name = "K: V")]
+        headers: Vec<String>,
+        /// The time for Discord's replay window, in Unix seconds (default: now).
+        #[arg(long, value_name = "SECS")]
+        now: Option<i64>,
+        /// The envelope recipient of an email (default: hello@ the tenant's first email domain).
+        #[arg(long, value_name = "ADDR")]
+        recipient: Option<String>,
+        /// The bot's user id, for Discord mentions (default: the event's application_id).
+        #[arg(long, value_name = "ID")]
+        bot_user_id: Option<String>,
+        /// Answer AI rules with this text from the scripted model instead of a real one.
+        #[arg(long, value_name = "TEXT")]
+        ai_reply: Option<String>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    // Input never panics the command; if a bug does, say so in one line and exit 2.
+    std::panic::set_hook(Box::new(|info| {
+        let at = info
+            .location()
+            .map_or_else(String::new, |l| format!(" at {}:{}", l.file(), l.line()));
+        let what = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        eprintln!(
+            "error: internal error (a bug; please report it){at}: {}",
+            one_line(&what)
+        );
+    }));
+    let Ok(result) = std::panic::catch_unwind(|| run(cli)) else {
+        return ExitCode::from(EXIT_BAD_INPUT);
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            let code = e
+                .downcast_ref::<CliError>()
+                .map_or(EXIT_BAD_INPUT, CliError::exit_code);
+            eprintln!("error: {}", one_line(&format!("{e:#}")));
+            ExitCode::from(code)
+        }
+    }
+}
+
+fn one_line(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+fn model_from_env() -> Result<Option<Arc<dyn concierge_core::ports::AiProvider>>, CliError> {
+    Ok(ai::from_env()?.map(|p| Arc::new(p) as Arc<dyn concierge_core::ports::AiProvider>))
+}
+
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let mut stdout = std::io::stdout().lock();
+    match cli.command {
+        Command::Prompt {
+            tenant,
+            channel,
+            rule,
+        } => {
+            let text = prompt::run(&tenant, channel.as_deref(), rule.as_deref())?;
+            writeln!(stdout, "{text}").context("writing to stdout")?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Validate { files } => {
+            let mut bad = 0usize;
+            for file in &files {
+                let problems = validate::check_file(file);
+                if problems.is_empty() {
+                    writeln!(stdout, "ok {}", file.display()).context("writing to stdout")?;
+                } else {
+                    bad += 1;
+                    for p in problems {
+                        eprintln!("{p}");
+                    }
+                }
+            }
+            Ok(if bad == 0 {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(EXIT_BAD_INPUT)
+            })
+        }
+        Command::Test { specs } => {
+            let all_passed = runner::run(&specs, &mut stdout)?;
+            Ok(if all_passed {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(EXIT_FAILED)
+            })
+        }
+        Command::Chat {
+            tenant,
+            channel,
+            hold,
+        } => {
+            let source = source::load_tenant(&tenant)?;
+            let channel = prompt::pick_channel(&source.file, channel.as_deref())?;
+            let model = match model_from_env()? {
+                Some(p) => ChatModel::Provider(p),
+                None => ChatModel::None,
+            };
+            let mut chat = Chat::new(source, model, ChatOptions { channel, hold })?;
+            let stdin = std::io::stdin();
+            if stdin.is_terminal() {
+                eprintln!("(type a message, or /help)");
+            }
+            chat.run(BufReader::new(stdin.lock()), &mut stdout)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Replay {
+            tenant,
+            channel,
+            payload,
+            secret,
+            headers,
+            now,
+            recipient,
+            bot_user_id,
+            ai_reply,
+        } => {
+            let tenant = source::load_tenant(&tenant)?;
+            let payload = if payload.as_os_str() == "-" {
+                let mut buf = Vec::new();
+                std::io::Read::read_to_end(&mut std::io::stdin(), &mut buf)
+                    .map_err(|e| CliError::bad_input(format!("reading standard input: {e}")))?;
+                buf
+            } else {
+                read_file(&payload)?
+            };
+            let headers = headers
+                .iter()
+                .map(|h| replay::parse_header(h))
+                .collect::<Result<Vec<_>, _>>()?;
+            let model = match (ai_reply, model_from_env()?) {
+                (Some(text), _) => ReplayModel::Scripted(text),
+                (None, Some(p)) => ReplayModel::Provider(p),
+                (None, None) => ReplayModel::None,
+            };
+            let outcome = replay::run(&ReplayInput {
+                tenant,
+                channel,
+                payload,
+                secret,
+                headers,
+                now_secs: now,
+                recipient,
+                bot_user_id,
+                model,
+            })?;
+            let text = serde_json::to_string_pretty(&outcome).context("rendering JSON")?;
+            writeln!(stdout, "{text}").context("writing to stdout")?;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}

@@ -1,0 +1,197 @@
+//! One tenant in memory: the core's [`Harness`] (MemoryStore, ManualClock, RecordingOutbound),
+//! with the model of the caller's choice.
+//!
+//! The harness is built around a [`ScriptedAi`]. For a real model (or none), the sandbox swaps
+//! the harness's engine for one over the same in-memory ports and the chosen provider, imports
+//! the tenant again (so intent rules are embedded by that model), and runs the persona review
+//! with it. With no model the persona review cannot run: the persona stays pending and only
+//! canned rules answer.
+
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use concierge_core::engine::SafetyOutcome;
+use concierge_core::ports::{AiError, AiProvider, ChatRequest, NoAi, Ports};
+use concierge_core::safety::{SafetyJob, SafetyStatus};
+use concierge_core::tenant::TenantFile;
+use concierge_core::testing::{Harness, ScriptedAi};
+use concierge_core::{Engine, EngineConfig};
+use futures::executor::block_on;
+
+use crate::error::CliError;
+
+/// Which model answers.
+#[derive(Debug, Clone)]
+pub enum ModelChoice {
+    /// The core's scripted fake: replies come from the script (or `AI reply to: ...`).
+    Scripted(ScriptedAi),
+    /// A real provider (e.g. [`OpenAiCompatible`](crate::ai::OpenAiCompatible)).
+    Provider(Arc<dyn AiProvider>),
+    /// No model: canned rules only.
+    None,
+}
+
+/// A provider wrapper that remembers every chat request, so `prompt_contains` works with a
+/// real model too.
+#[derive(Debug, Clone)]
+struct RecordingAi {
+    inner: Arc<dyn AiProvider>,
+    requests: Arc<Mutex<Vec<ChatRequest>>>,
+}
+
+#[async_trait]
+impl AiProvider for RecordingAi {
+    async fn chat(&self, request: &ChatRequest) -> Result<String, AiError> {
+        if let Ok(mut r) = self.requests.lock() {
+            r.push(request.clone());
+        }
+        self.inner.chat(request).await
+    }
+
+    async fn embed(&self, model: &str, texts: &[String]) -> Result<Vec<Vec<f32>>, AiError> {
+        self.inner.embed(model, texts).await
+    }
+}
+
+/// A tenant in memory with its engine.
+#[derive(Debug)]
+pub struct Sandbox {
+    /// The core's harness (store, clock, outbound and engine).
+    pub harness: Harness,
+    recorded: Option<Arc<Mutex<Vec<ChatRequest>>>>,
+    /// What happened to the persona review, for the notice a command prints.
+    pub review: ReviewNote,
+}
+
+/// The persona review's state after setup.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReviewNote {
+    /// Approved (by the scripted fake, or by the real model).
+    Approved,
+    /// Rejected by the model, with the reason the tenant sees.
+    Rejected(String),
+    /// Could not run (no model, or the model failed): AI replies are blocked.
+    NotRun(String),
+}
+
+impl Sandbox {
+    /// Imports the tenant file and sets up the model.
+    ///
+    /// # Errors
+    /// [`CliError::BadInput`] if the core refuses the tenant.
+    pub fn new(
+        tenant_toml: &str,
+        file: &TenantFile,
+        model: ModelChoice,
+        config: EngineConfig,
+    ) -> Result<Self, CliError> {
+        // The harness panics on an invalid file; the caller has validated it with the core
+        // already, so that cannot happen here.
+        match model {
+            ModelChoice::Scripted(ai) => {
+                let harness = Harness::with_ai(tenant_toml, ai, config);
+                let review = review_note(&harness);
+                Ok(Sandbox {
+                    harness,
+                    recorded: None,
+                    review,
+                })
+            }
+            ModelChoice::Provider(provider) => {
+                let requests = Arc::new(Mutex::new(Vec::new()));
+                let ai = Arc::new(RecordingAi {
+                    inner: provider,
+                    requests: requests.clone(),
+                });
+                let mut sandbox = Self::swapped(tenant_toml, file, ai, config)?;
+                sandbox.recorded = Some(requests);
+                // The import queued a review; run it with the real model now.
+                let errors = sandbox.harness.run_due_jobs().errors;
+                sandbox.review = review_note(&sandbox.harness);
+                if sandbox.review == ReviewNote::NotRun(PENDING.to_owned()) {
+                    let job = SafetyJob {
+                        tenant: file.id.clone(),
+                        prompt_hash: sandbox.harness.tenant().persona.prompt_hash(),
+                    };
+                    sandbox.review = match block_on(sandbox.harness.engine.run_safety_job(&job)) {
+                        Ok(SafetyOutcome::Reviewed { .. } | SafetyOutcome::AlreadyReviewed) => {
+                            review_note(&sandbox.harness)
+                        }
+                        Ok(other) => ReviewNote::NotRun(format!("{other:?}")),
+                        Err(e) => ReviewNote::NotRun(format!(
+                            "the model could not review it: {e}{}",
+                            errors.first().map_or(String::new(), |f| format!(" ({f})"))
+                        )),
+                    };
+                }
+                Ok(sandbox)
+            }
+            ModelChoice::None => {
+                let mut sandbox = Self::swapped(tenant_toml, file, Arc::new(NoAi), config)?;
+                // The review the import queued cannot run without a model: drop it quietly.
+                sandbox.harness.run_due_jobs();
+                sandbox.review = ReviewNote::NotRun("no AI provider is configured".to_owned());
+                Ok(sandbox)
+            }
+        }
+    }
+
+    /// A harness whose scripted review is left undecided, then rewired to `ai`.
+    fn swapped(
+        tenant_toml: &str,
+        file: &TenantFile,
+        ai: Arc<dyn AiProvider>,
+        config: EngineConfig,
+    ) -> Result<Self, CliError> {
+        let scripted = ScriptedAi::new();
+        // An unreadable verdict leaves the persona pending; the real review runs below.
+        scripted.persona_verdict("review deferred to the configured model");
+        let mut harness = Harness::with_ai(tenant_toml, scripted, config);
+        let ports = Ports {
+            store: harness.store.clone(),
+            ai,
+            outbound: Arc::new(harness.outbound.clone()),
+            clock: Arc::new(harness.clock.clone()),
+        };
+        harness.engine = Engine::new(ports, harness.engine.config().clone());
+        // Import again so intent rules are embedded by this model, not the fake.
+        block_on(harness.engine.import_tenant(file.clone()))
+            .map_err(|e| CliError::bad_input(format!("tenant import failed: {e}")))?;
+        Ok(Sandbox {
+            harness,
+            recorded: None,
+            review: ReviewNote::NotRun("not reviewed yet".to_owned()),
+        })
+    }
+
+    /// The last system prompt the reply model received, if any.
+    pub fn last_reply_prompt(&self) -> Option<ChatRequest> {
+        match &self.recorded {
+            Some(requests) => requests.lock().ok().and_then(|r| {
+                r.iter()
+                    .rev()
+                    .find(|r| {
+                        r.system != concierge_core::safety::INJECTION_CLASSIFIER_PROMPT
+                            && r.system != concierge_core::safety::PERSONA_CLASSIFIER_PROMPT
+                    })
+                    .cloned()
+            }),
+            None => self.harness.ai.reply_requests().pop(),
+        }
+    }
+}
+
+const PENDING: &str = "the review did not finish";
+
+/// A span of whole seconds (rounded up) in the harness's span syntax.
+pub fn whole_seconds(span: concierge_core::time::Span) -> String {
+    format!("{}s", (span.as_millis().max(0) + 999) / 1000)
+}
+
+fn review_note(harness: &Harness) -> ReviewNote {
+    match harness.tenant().persona.safety {
+        SafetyStatus::Approved { .. } => ReviewNote::Approved,
+        SafetyStatus::Rejected { vague_reason, .. } => ReviewNote::Rejected(vague_reason),
+        SafetyStatus::Pending => ReviewNote::NotRun(PENDING.to_owned()),
+    }
+}

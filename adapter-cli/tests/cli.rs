@@ -1,0 +1,627 @@
+//! The built `concierge` binary on the example tenants, the example specs and the core's
+//! recorded webhook fixtures (including malformed ones).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may unwrap
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::thread;
+
+use ed25519_dalek::{Signer, SigningKey};
+use hmac::{Hmac, Mac};
+use serde_json::Value;
+use sha2::Sha256;
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn path(rel: &str) -> String {
+    root().join(rel).display().to_string()
+}
+
+const BAKERY: &str = "examples/tenants/sunrise-bakery.toml";
+const CLINIC: &str = "examples/tenants/lotus-dental.toml";
+const REPLAY_TENANT: &str = "adapter-cli/tests/fixtures/replay-tenant.toml";
+
+fn concierge() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_concierge"));
+    c.current_dir(root())
+        .env_remove("CONCIERGE_AI_URL")
+        .env_remove("CONCIERGE_AI_KEY")
+        .env_remove("CONCIERGE_LOCAL_MODEL");
+    c
+}
+
+fn run(args: &[&str]) -> Output {
+    concierge().args(args).output().unwrap()
+}
+
+fn run_with_stdin(mut cmd: Command, input: &[u8]) -> Output {
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(input).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Exit code `code`, and no panic or internal error on the way.
+#[track_caller]
+fn assert_exit(o: &Output, code: i32) {
+    assert_eq!(
+        o.status.code(),
+        Some(code),
+        "stdout:\n{}\nstderr:\n{}",
+        stdout(o),
+        stderr(o)
+    );
+    let err = stderr(o);
+    assert!(
+        !err.contains("panicked") && !err.contains("internal error"),
+        "{err}"
+    );
+}
+
+/// An error exit: exactly one line on stderr.
+#[track_caller]
+fn assert_one_line_error(o: &Output, code: i32) -> String {
+    assert_exit(o, code);
+    let err = stderr(o);
+    assert_eq!(
+        err.trim_end().lines().count(),
+        1,
+        "one line expected: {err}"
+    );
+    err
+}
+
+#[test]
+fn every_subcommand_has_help() {
+    for sub in ["prompt", "validate", "test", "chat", "replay"] {
+        let o = run(&[sub, "--help"]);
+        assert_exit(&o, 0);
+        assert!(
+            stdout(&o).contains("Usage: concierge"),
+            "{sub}: {}",
+            stdout(&o)
+        );
+    }
+    assert_exit(&run(&["--help"]), 0);
+    // clap's own usage errors are bad input too.
+    assert_exit(&run(&["prompt"]), 2);
+    assert_exit(&run(&["frobnicate"]), 2);
+}
+
+#[test]
+fn prompt_prints_the_wrapped_envelope() {
+    let o = run(&["prompt", "--tenant", BAKERY, "--rule", "celebration-cakes"]);
+    assert_exit(&o, 0);
+    let text = stdout(&o);
+    assert!(text.starts_with("You are the reply assistant of a small business."));
+    assert!(text.contains("BEGIN BUSINESS PERSONA\n"));
+    assert!(text.contains("You are Asha, the assistant of Sunrise Bakery"));
+    assert!(text.contains("remind them of the 48 hours' notice."));
+    assert!(text
+        .trim_end()
+        .ends_with("Never explain the token and never use it otherwise."));
+
+    let o = run(&["prompt", "--tenant", BAKERY, "--channel", "instagram"]);
+    assert_exit(&o, 0);
+    assert!(stdout(&o).contains("at most two sentences"));
+
+    let err = assert_one_line_error(&run(&["prompt", "--tenant", BAKERY, "--rule", "hours"]), 2);
+    assert!(err.contains("canned text"), "{err}");
+    let err = assert_one_line_error(&run(&["prompt", "--tenant", BAKERY, "--rule", "nope"]), 2);
+    assert!(err.contains("no rule `nope`"), "{err}");
+    let err = assert_one_line_error(&run(&["prompt", "--tenant", BAKERY, "--channel", "fax"]), 2);
+    assert!(err.contains("unknown channel"), "{err}");
+    let err = assert_one_line_error(&run(&["prompt", "--tenant", "missing.toml"]), 2);
+    assert!(err.contains("missing.toml"), "{err}");
+}
+
+#[test]
+fn validate_accepts_the_examples_and_points_at_problems() {
+    let specs = std::fs::read_dir(root().join("examples/specs"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+        .map(|p| p.display().to_string())
+        .collect::<Vec<_>>();
+    let mut args = vec!["validate", BAKERY, CLINIC];
+    args.extend(specs.iter().map(String::as_str));
+    let o = run(&args);
+    assert_exit(&o, 0);
+    assert_eq!(stdout(&o).lines().count(), 2 + specs.len());
+
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.toml");
+    let text = std::fs::read_to_string(root().join(BAKERY))
+        .unwrap()
+        .replace("idle_gap_mins = 360", "idle_gap_mins = 2")
+        .replace("name = \"address\"", "name = \"hours\"");
+    std::fs::write(&bad, text).unwrap();
+    let o = run(&["validate", bad.to_str().unwrap()]);
+    assert_exit(&o, 2);
+    let err = stderr(&o);
+    assert!(
+        err.contains("bad.toml:33:1: conversation.idle_gap_mins: must be between 5 and 1440"),
+        "{err}"
+    );
+    assert!(
+        err.contains(":54:1: channels.whatsapp.replies.rules[1].name: `hours` is used twice"),
+        "{err}"
+    );
+
+    let syntax = dir.path().join("syntax.toml");
+    std::fs::write(&syntax, "id = \"x\"\nname = 3\n").unwrap();
+    let err = stderr(&run(&["validate", syntax.to_str().unwrap()]));
+    assert!(
+        err.contains("syntax.toml:2:8: invalid type: integer `3`"),
+        "{err}"
+    );
+
+    let spec = dir.path().join("bad.yaml");
+    std::fs::write(
+        &spec,
+        "tenant: x.toml\nsteps:\n  - say: hi\n    expect:\n      charge: lots\n",
+    )
+    .unwrap();
+    let o = run(&["validate", spec.to_str().unwrap()]);
+    assert_exit(&o, 2);
+    assert!(stderr(&o).contains("bad.yaml:5:7:"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("`lots` is not an amount"),
+        "{}",
+        stderr(&o)
+    );
+
+    let o = run(&["validate", "README.md"]);
+    assert_exit(&o, 2);
+    assert!(stderr(&o).contains("unknown kind of file"));
+}
+
+#[test]
+fn the_example_specs_pass() {
+    let mut args = vec!["test".to_owned()];
+    for entry in std::fs::read_dir(root().join("examples/specs")).unwrap() {
+        let p = entry.unwrap().path();
+        if p.extension().is_some_and(|e| e == "yaml") {
+            args.push(p.display().to_string());
+        }
+    }
+    assert!(
+        args.len() >= 7,
+        "burst, idle gap, handoff, billing, approval, injection"
+    );
+    let o = concierge().args(&args).output().unwrap();
+    assert_exit(&o, 0);
+    let out = stdout(&o);
+    assert!(!out.contains("FAIL"), "{out}");
+    assert!(out.trim_end().ends_with(" 0 failed"), "{out}");
+}
+
+#[test]
+fn a_failing_spec_exits_1_with_the_first_difference() {
+    let o = run(&["test", "adapter-cli/tests/fixtures/failing.yaml"]);
+    assert_exit(&o, 1);
+    let out = stdout(&o);
+    assert!(
+        out.contains("FAIL adapter-cli/tests/fixtures/failing.yaml"),
+        "{out}"
+    );
+    assert!(
+        out.contains("first difference at step 2 (advance 3s): reply: expected \"We're open all night!\", got [\"We're open 7am"),
+        "{out}"
+    );
+    assert!(out.contains("steps: 2 passed, 1 failed"), "{out}");
+
+    // A spec that cannot run at all is bad input.
+    let dir = tempfile::tempdir().unwrap();
+    let spec = dir.path().join("orphan.yaml");
+    std::fs::write(&spec, "tenant: nowhere.toml\nsteps:\n  - say: hi\n").unwrap();
+    let o = run(&["test", spec.to_str().unwrap()]);
+    assert_exit(&o, 2);
+    assert!(stderr(&o).contains("nowhere.toml"), "{}", stderr(&o));
+}
+
+#[test]
+fn chat_without_ai_answers_canned_rules_and_says_why_ai_is_silent() {
+    let mut cmd = concierge();
+    cmd.args(["chat", "--tenant", BAKERY]);
+    let o = run_with_stdin(
+        cmd,
+        b"what are your hours?\ncan you bake a cake?\n/session\n/advance 7h\nwhere are you?\n/advance nonsense\n/reset\n/quit\nnot read\n",
+    );
+    assert_exit(&o, 0);
+    let out = stdout(&o);
+    assert!(out.contains("notice: no AI provider"), "{out}");
+    assert!(out.contains("persona review cannot run"), "{out}");
+    assert!(
+        out.contains("bot: We're open 7am to 8pm every day"),
+        "{out}"
+    );
+    assert!(
+        out.contains("[rule hours · canned · free · credits 500 INR · handoff: none"),
+        "{out}"
+    );
+    assert!(out.contains("no AI provider is configured"), "{out}");
+    assert!(out.contains("history (3 turns)"), "{out}");
+    assert!(out.contains("(clock +7h"), "{out}");
+    assert!(out.contains("bot: We're at 12 FC Road"), "{out}");
+    assert!(out.contains("new conversation"), "{out}");
+    assert!(out.contains("`nonsense` is not a span"), "{out}");
+    assert!(out.contains("(reset)"), "{out}");
+
+    let mut cmd = concierge();
+    cmd.args(["chat", "--tenant", BAKERY, "--hold"]);
+    let out = stdout(&run_with_stdin(cmd, b"hours?\n/advance 3s\n"));
+    assert!(out.contains("(buffered: the reply waits 3s"), "{out}");
+    assert!(out.contains("bot: We're open"), "{out}");
+}
+
+#[test]
+fn chat_refuses_the_offline_model_and_bad_channels() {
+    let mut cmd = concierge();
+    cmd.env("CONCIERGE_LOCAL_MODEL", "model.gguf")
+        .args(["chat", "--tenant", BAKERY]);
+    let o = run_with_stdin(cmd, b"hi\n");
+    let err = assert_one_line_error(&o, 2);
+    assert!(err.contains("not supported in this build"), "{err}");
+    let mut cmd = concierge();
+    cmd.args(["chat", "--tenant", BAKERY, "--channel", "discord"]);
+    assert_one_line_error(&run_with_stdin(cmd, b""), 2);
+}
+
+/// A fake OpenAI-compatible server: classifiers allow/approve, embeddings are constant, replies
+/// end with a handoff when the customer complains.
+fn fake_model() -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/v1", listener.local_addr().unwrap());
+    thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(stream) = stream else { continue };
+            let mut reader = BufReader::new(stream);
+            let mut line = String::new();
+            if reader.read_line(&mut line).is_err() {
+                continue;
+            }
+            let mut length = 0usize;
+            loop {
+                let mut h = String::new();
+                reader.read_line(&mut h).unwrap();
+                if h.trim_end().is_empty() {
+                    break;
+                }
+                if let Some((n, v)) = h.split_once(':') {
+                    if n.eq_ignore_ascii_case("content-length") {
+                        length = v.trim().parse().unwrap();
+                    }
+                }
+            }
+            let mut raw = vec![0; length];
+            reader.read_exact(&mut raw).unwrap();
+            let body: Value = serde_json::from_slice(&raw).unwrap();
+            let answer = if line.contains("/embeddings") {
+                let n = body["input"].as_array().map_or(0, Vec::len);
+                let data: Vec<Value> = (0..n)
+                    .map(|i| serde_json::json!({ "index": i, "embedding": [1.0, 0.0, 0.0] }))
+                    .collect();
+                serde_json::json!({ "data": data })
+            } else {
+                let system = body["messages"][0]["content"].as_str().unwrap_or("");
+                let user = body["messages"].as_array().unwrap().last().unwrap()["content"]
+                    .as_str()
+                    .unwrap_or("")
+                    .to_owned();
+                let content = if system.starts_with("You are a security filter") {
+                    r#"{"verdict":"allow"}"#.to_owned()
+                } else if system.starts_with("You review the persona") {
+                    r#"{"verdict":"approve"}"#.to_owned()
+                } else if user.contains("complaint") {
+                    "Sorry! Someone will call you. [[HANDOFF]]".to_owned()
+                } else {
+                    format!("Real model answering: {user}")
+                };
+                serde_json::json!({ "choices": [{ "message": { "role": "assistant", "content": content } }] })
+            };
+            let text = answer.to_string();
+            let mut stream = reader.into_inner();
+            let _ = write!(
+                stream,
+                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{text}",
+                text.len()
+            );
+        }
+    });
+    url
+}
+
+#[test]
+fn chat_with_an_openai_compatible_model() {
+    let url = fake_model();
+    let mut cmd = concierge();
+    cmd.env("CONCIERGE_AI_URL", &url)
+        .env("CONCIERGE_AI_KEY", "sk-test")
+        .args(["chat", "--tenant", BAKERY]);
+    let o = run_with_stdin(
+        cmd,
+        b"do you have croissants?\nI have a complaint\nhello?\n",
+    );
+    assert_exit(&o, 0);
+    let out = stdout(&o);
+    assert!(out.contains("persona: approved"), "{out}");
+    assert!(
+        out.contains("bot: Real model answering: do you have croissants?"),
+        "{out}"
+    );
+    assert!(out.contains("· AI · charged 1 · credits 499 INR"), "{out}");
+    assert!(
+        out.contains("bot: Sorry! Someone will call you.\n"),
+        "{out}"
+    );
+    assert!(out.contains("(owner paged)"), "{out}");
+    assert!(out.contains("AI, holding pattern"), "{out}");
+}
+
+#[test]
+fn a_spec_can_run_on_a_real_model() {
+    let url = fake_model();
+    let dir = tempfile::tempdir().unwrap();
+    let spec = dir.path().join("real.yaml");
+    std::fs::write(
+        &spec,
+        format!(
+            "tenant: {}\nai: real\nsteps:\n  - say: got rye bread?\n  - advance: 3s\n    expect: {{ reply_contains: rye bread, charge: 1, rule: celebration-cakes, prompt_contains: 48 hours' notice }}\n",
+            path(BAKERY)
+        ),
+    )
+    .unwrap();
+    let mut cmd = concierge();
+    cmd.env("CONCIERGE_AI_URL", &url)
+        .args(["test", spec.to_str().unwrap()]);
+    let o = cmd.output().unwrap();
+    assert_exit(&o, 0);
+    // Without the URL, `ai: real` is bad input.
+    // (Every text embeds the same with this fake, so the intent rule matches: the rules were
+    // embedded again by the real model, not the scripted one.)
+    let o = run(&["test", spec.to_str().unwrap()]);
+    assert_exit(&o, 2);
+    assert!(stdout(&o).contains("CONCIERGE_AI_URL"), "{}", stdout(&o));
+}
+
+fn fixture(rel: &str) -> String {
+    path(&format!("concierge-core/tests/fixtures/{rel}"))
+}
+
+fn replay(channel: &str, payload: &str, extra: &[&str]) -> Output {
+    let mut args = vec![
+        "replay",
+        "--tenant",
+        REPLAY_TENANT,
+        "--channel",
+        channel,
+        payload,
+    ];
+    args.extend_from_slice(extra);
+    run(&args)
+}
+
+fn json_of(o: &Output) -> Value {
+    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", stdout(o)))
+}
+
+fn meta_signature(secret: &str, body: &[u8]) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(body);
+    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+}
+
+#[test]
+fn replay_whatsapp_with_and_without_a_valid_signature() {
+    let payload = fixture("whatsapp/text.json");
+    let body = std::fs::read(&payload).unwrap();
+    let sig = format!(
+        "X-Hub-Signature-256: {}",
+        meta_signature("app-secret", &body)
+    );
+    let o = replay(
+        "whatsapp",
+        &payload,
+        &[
+            "--secret",
+            "app-secret",
+            "--header",
+            &sig,
+            "--ai-reply",
+            "Yes, in blue too!",
+        ],
+    );
+    assert_exit(&o, 0);
+    let v = json_of(&o);
+    assert_eq!(v["signature"], "verified");
+    assert_eq!(v["tenant"], "fixture-bakery");
+    let event = &v["events"][0];
+    assert_eq!(event["event"], "message");
+    assert_eq!(event["outcome"]["outcome"], "turn");
+    assert_eq!(event["turns"][0]["reply"]["kind"], "ai");
+    assert_eq!(event["charged"], "1");
+    let request = &event["sent"][0]["wire"]["requests"][0];
+    assert_eq!(request["path"], "/v21.0/106540352242922/messages");
+    assert_eq!(request["body"]["text"]["body"], "Yes, in blue too!");
+
+    // Without a model the AI rule cannot answer: still handled.
+    let o = replay("whatsapp", &payload, &[]);
+    assert_exit(&o, 0);
+    assert_eq!(json_of(&o)["signature"], "not checked (no --secret)");
+
+    let bad = "X-Hub-Signature-256: sha256=00";
+    let err = assert_one_line_error(
+        &replay(
+            "whatsapp",
+            &payload,
+            &["--secret", "app-secret", "--header", bad],
+        ),
+        2,
+    );
+    assert!(err.contains("signature does not match"), "{err}");
+    let err = assert_one_line_error(
+        &replay("whatsapp", &payload, &["--secret", "app-secret"]),
+        2,
+    );
+    assert!(
+        err.contains("missing signature header `X-Hub-Signature-256`"),
+        "{err}"
+    );
+    let err = assert_one_line_error(&replay("whatsapp", &payload, &["--header", "no colon"]), 2);
+    assert!(err.contains("--header"), "{err}");
+}
+
+#[test]
+fn replay_instagram_discord_and_email() {
+    let o = replay("instagram", &fixture("instagram/text.json"), &[]);
+    assert_exit(&o, 0);
+    let v = json_of(&o);
+    assert_eq!(
+        v["events"][0]["turns"][0]["reply"]["text"],
+        "Thanks for your DM! We'll reply soon."
+    );
+    assert_eq!(
+        v["events"][0]["sent"][0]["wire"]["requests"][0]["path"],
+        "/v21.0/me/messages"
+    );
+
+    // A Discord event signed with the application's key.
+    let key = SigningKey::from_bytes(&[9u8; 32]);
+    let public = hex::encode(key.verifying_key().to_bytes());
+    let payload = fixture("discord/event_message_trigger_channel.json");
+    let body = std::fs::read(&payload).unwrap();
+    let ts = "1755194978";
+    let mut signed = ts.as_bytes().to_vec();
+    signed.extend_from_slice(&body);
+    let sig = hex::encode(key.sign(&signed).to_bytes());
+    let (h_sig, h_ts) = (
+        format!("X-Signature-Ed25519: {sig}"),
+        format!("X-Signature-Timestamp: {ts}"),
+    );
+    let o = replay(
+        "discord-event",
+        &payload,
+        &[
+            "--secret", &public, "--header", &h_sig, "--header", &h_ts, "--now", ts,
+        ],
+    );
+    assert_exit(&o, 0);
+    let v = json_of(&o);
+    assert_eq!(v["signature"], "verified");
+    assert_eq!(
+        v["events"][0]["turns"][0]["reply"]["text"],
+        "Hi from the bakery bot!"
+    );
+    assert!(v["events"][0]["sent"][0]["wire"]["requests"][0]["path"]
+        .as_str()
+        .unwrap()
+        .ends_with("/channels/1345046959593095214/messages"));
+    // The same request an hour later is a replay: rejected.
+    let late = (ts.parse::<i64>().unwrap() + 3600).to_string();
+    let err = assert_one_line_error(
+        &replay(
+            "discord-event",
+            &payload,
+            &[
+                "--secret", &public, "--header", &h_sig, "--header", &h_ts, "--now", &late,
+            ],
+        ),
+        2,
+    );
+    assert!(err.contains("replay window"), "{err}");
+
+    let o = replay(
+        "discord-interaction",
+        &fixture("discord/interaction_ping.json"),
+        &[],
+    );
+    assert_exit(&o, 0);
+    assert_eq!(json_of(&o)["events"][0]["response"]["type"], 1);
+
+    let o = replay("email", &fixture("email/gmail_alternative.eml"), &[]);
+    assert_exit(&o, 0);
+    let v = json_of(&o);
+    assert_eq!(v["events"][0]["outcome"]["outcome"], "answered");
+    assert_eq!(v["events"][0]["outcome"]["inbound"]["outcome"], "turn");
+    assert!(v["events"][0]["sent"][0]["wire"]["raw"]
+        .as_str()
+        .unwrap()
+        .contains("Thanks for your email"));
+    let o = replay("email", &fixture("email/auto_replied.eml"), &[]);
+    assert_exit(&o, 0);
+    assert_eq!(
+        json_of(&o)["events"][0]["outcome"]["outcome"],
+        "not_answered"
+    );
+}
+
+#[test]
+fn replay_never_panics_on_any_fixture_or_garbage() {
+    let dir = tempfile::tempdir().unwrap();
+    let garbage: [(&str, &[u8]); 5] = [
+        ("empty", b""),
+        ("not-json", b"{{{"),
+        ("wrong-object", br#"{"object":"page","entry":[]}"#),
+        ("binary", &[0xff, 0xfe, 0x00, 0x01]),
+        ("deep", br#"{"object":"whatsapp_business_account","entry":[{"changes":[{"field":"messages","value":{}}]}]}"#),
+    ];
+    let mut payloads: Vec<String> = Vec::new();
+    for (name, bytes) in garbage {
+        let p = dir.path().join(name);
+        std::fs::write(&p, bytes).unwrap();
+        payloads.push(p.display().to_string());
+    }
+    for sub in ["whatsapp", "instagram", "discord", "email"] {
+        for entry in
+            std::fs::read_dir(root().join("concierge-core/tests/fixtures").join(sub)).unwrap()
+        {
+            payloads.push(entry.unwrap().path().display().to_string());
+        }
+    }
+    let channels = [
+        "whatsapp",
+        "instagram",
+        "discord-event",
+        "discord-interaction",
+        "email",
+    ];
+    for payload in &payloads {
+        for channel in channels {
+            let o = replay(channel, payload, &[]);
+            let code = o.status.code();
+            assert!(
+                matches!(code, Some(0 | 2)),
+                "{channel} {payload}: {code:?} {}",
+                stderr(&o)
+            );
+            assert!(
+                !stderr(&o).contains("internal error"),
+                "{channel} {payload}: {}",
+                stderr(&o)
+            );
+            if code == Some(0) {
+                json_of(&o);
+            } else {
+                assert_eq!(stderr(&o).trim_end().lines().count(), 1, "{}", stderr(&o));
+            }
+        }
+    }
+}
