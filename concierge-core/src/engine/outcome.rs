@@ -290,6 +290,8 @@ impl EngineError {
     pub fn is_retryable(&self) -> bool {
         match self {
             EngineError::Store(StoreError::Corrupt { .. }) => false,
+            // Retrying cannot configure a provider.
+            EngineError::Ai(AiError::NotConfigured) => false,
             EngineError::Store(_) | EngineError::Ai(_) | EngineError::Verdict(_) => true,
             EngineError::Outbound(OutboundError::Retryable(_)) => true,
             EngineError::Outbound(OutboundError::Permanent(_))
