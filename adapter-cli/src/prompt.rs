@@ -1,12 +1,10 @@
 //! `concierge prompt`: exactly what the reply model would receive as its system prompt.
 //!
-//! The envelope is the core's: [`prompt::wrap`] around [`prompt::middle`] of the persona's
+//! The envelope is the core's (`Tenant::system_prompt`): the fixed bookends around the persona's
 //! active prompt and the rule's prompt. This module only picks the channel and the rule by name.
 
 use std::path::Path;
 
-use concierge_core::prompt;
-use concierge_core::rules::ReplyResponse;
 use concierge_core::tenant::TenantFile;
 use concierge_core::Channel;
 
@@ -60,47 +58,20 @@ pub fn pick_channel(file: &TenantFile, asked: Option<&str>) -> Result<Channel, C
     }
 }
 
-/// The system prompt for `rule` (a rule name, or `default`) on `channel`.
+/// The system prompt for `rule` (a rule name, or `default`) on `channel`, as the core builds it.
 ///
 /// # Errors
-/// [`CliError::BadInput`] when the rule does not exist or answers with canned text (the model
-/// never sees canned rules).
+/// [`CliError::BadInput`] when the channel or rule does not exist or the rule answers with canned
+/// text (the model never sees canned rules).
 pub fn system_prompt(
     file: &TenantFile,
     channel: Channel,
     rule: Option<&str>,
 ) -> Result<String, CliError> {
-    let replies = file
-        .channels
-        .replies(channel)
-        .ok_or_else(|| CliError::bad_input(format!("tenant has no {channel} channel")))?;
-    let (name, response) = match rule {
-        None | Some("default") => ("default", &replies.default_rule),
-        Some(name) => {
-            let found = replies
-                .rules
-                .iter()
-                .find(|r| r.name == name)
-                .ok_or_else(|| {
-                    let names: Vec<&str> = replies.rules.iter().map(|r| r.name.as_str()).collect();
-                    CliError::bad_input(format!(
-                        "no rule `{name}` on {channel} (rules: {}, default)",
-                        names.join(", ")
-                    ))
-                })?;
-            (name, &found.response)
-        }
-    };
-    let rule_prompt = match response {
-        ReplyResponse::Prompt { text } => text,
-        ReplyResponse::Canned { .. } => {
-            return Err(CliError::bad_input(format!(
-                "rule `{name}` on {channel} answers with canned text: the model never sees it"
-            )))
-        }
-    };
-    let persona = file.clone().into_tenant().persona.active_prompt();
-    Ok(prompt::wrap(&prompt::middle(&persona, rule_prompt)))
+    file.clone()
+        .into_tenant()
+        .system_prompt(channel, rule)
+        .map_err(|e| CliError::bad_input(e.to_string()))
 }
 
 /// Runs `concierge prompt`.

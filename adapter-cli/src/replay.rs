@@ -17,7 +17,7 @@ use concierge_core::channels::instagram::{self, InstagramEvent};
 use concierge_core::channels::render::{render, RenderContext};
 use concierge_core::channels::whatsapp::{self, WhatsAppEvent};
 use concierge_core::channels::{meta, ChannelError, InboundMessage};
-use concierge_core::engine::{EmailOutcome, InboundOutcome};
+use concierge_core::engine::InboundOutcome;
 use concierge_core::ports::OutboundMessage;
 use concierge_core::testing::{ScriptedAi, Step};
 use concierge_core::Timestamp;
@@ -340,7 +340,7 @@ pub fn run(input: &ReplayInput) -> Result<Value, CliError> {
             events.push(json!({
                 "event": "email",
                 "recipient": recipient,
-                "outcome": email_outcome_json(&outcome),
+                "outcome": to_json(&outcome),
                 "turns": jobs.turns.iter().map(to_json).collect::<Vec<_>>(),
                 "sent": replayer.sent_json(&sent),
                 "errors": jobs.errors,
@@ -353,17 +353,6 @@ pub fn run(input: &ReplayInput) -> Result<Value, CliError> {
         "tenant": input.tenant.file.id.to_string(),
         "events": events,
     }))
-}
-
-/// The email outcome; an answered email nests the inbound outcome under `inbound` (both enums
-/// use the tag `outcome`, so serializing the pair flat would lose one).
-fn email_outcome_json(outcome: &EmailOutcome) -> Value {
-    match outcome {
-        EmailOutcome::Answered(inbound) => {
-            json!({ "outcome": "answered", "inbound": to_json(inbound) })
-        }
-        other => to_json(other),
-    }
 }
 
 /// `application_id` of a Discord webhook event: the bot's user id for mention detection.

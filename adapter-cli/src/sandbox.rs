@@ -11,11 +11,11 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use concierge_core::engine::SafetyOutcome;
-use concierge_core::ports::{AiError, AiProvider, ChatRequest, NoAi, Ports};
+use concierge_core::ports::{AiError, AiProvider, ChatRequest, NoAi};
 use concierge_core::safety::{SafetyJob, SafetyStatus};
 use concierge_core::tenant::TenantFile;
 use concierge_core::testing::{Harness, ScriptedAi};
-use concierge_core::{Engine, EngineConfig};
+use concierge_core::EngineConfig;
 use futures::executor::block_on;
 
 use crate::error::CliError;
@@ -103,65 +103,35 @@ impl Sandbox {
                     inner: provider,
                     requests: requests.clone(),
                 });
-                let mut sandbox = Self::swapped(tenant_toml, file, ai, config)?;
-                sandbox.recorded = Some(requests);
-                // The import queued a review; run it with the real model now.
-                let errors = sandbox.harness.run_due_jobs().errors;
-                sandbox.review = review_note(&sandbox.harness);
-                if sandbox.review == ReviewNote::NotRun(PENDING.to_owned()) {
+                // The import embeds intent rules and runs the persona review with this model.
+                let harness = Harness::with_provider(tenant_toml, ai, config);
+                let mut review = review_note(&harness);
+                if review == ReviewNote::NotRun(PENDING.to_owned()) {
+                    // The review failed during setup: run it once more to report why.
                     let job = SafetyJob {
                         tenant: file.id.clone(),
-                        prompt_hash: sandbox.harness.tenant().persona.prompt_hash(),
+                        prompt_hash: harness.tenant().persona.prompt_hash(),
                     };
-                    sandbox.review = match block_on(sandbox.harness.engine.run_safety_job(&job)) {
+                    review = match block_on(harness.engine.run_safety_job(&job)) {
                         Ok(SafetyOutcome::Reviewed { .. } | SafetyOutcome::AlreadyReviewed) => {
-                            review_note(&sandbox.harness)
+                            review_note(&harness)
                         }
                         Ok(other) => ReviewNote::NotRun(format!("{other:?}")),
-                        Err(e) => ReviewNote::NotRun(format!(
-                            "the model could not review it: {e}{}",
-                            errors.first().map_or(String::new(), |f| format!(" ({f})"))
-                        )),
+                        Err(e) => ReviewNote::NotRun(format!("the model could not review it: {e}")),
                     };
                 }
-                Ok(sandbox)
+                Ok(Sandbox {
+                    harness,
+                    recorded: Some(requests),
+                    review,
+                })
             }
-            ModelChoice::None => {
-                let mut sandbox = Self::swapped(tenant_toml, file, Arc::new(NoAi), config)?;
-                // The review the import queued cannot run without a model: drop it quietly.
-                sandbox.harness.run_due_jobs();
-                sandbox.review = ReviewNote::NotRun("no AI provider is configured".to_owned());
-                Ok(sandbox)
-            }
+            ModelChoice::None => Ok(Sandbox {
+                harness: Harness::with_provider(tenant_toml, Arc::new(NoAi), config),
+                recorded: None,
+                review: ReviewNote::NotRun("no AI provider is configured".to_owned()),
+            }),
         }
-    }
-
-    /// A harness whose scripted review is left undecided, then rewired to `ai`.
-    fn swapped(
-        tenant_toml: &str,
-        file: &TenantFile,
-        ai: Arc<dyn AiProvider>,
-        config: EngineConfig,
-    ) -> Result<Self, CliError> {
-        let scripted = ScriptedAi::new();
-        // An unreadable verdict leaves the persona pending; the real review runs below.
-        scripted.persona_verdict("review deferred to the configured model");
-        let mut harness = Harness::with_ai(tenant_toml, scripted, config);
-        let ports = Ports {
-            store: harness.store.clone(),
-            ai,
-            outbound: Arc::new(harness.outbound.clone()),
-            clock: Arc::new(harness.clock.clone()),
-        };
-        harness.engine = Engine::new(ports, harness.engine.config().clone());
-        // Import again so intent rules are embedded by this model, not the fake.
-        block_on(harness.engine.import_tenant(file.clone()))
-            .map_err(|e| CliError::bad_input(format!("tenant import failed: {e}")))?;
-        Ok(Sandbox {
-            harness,
-            recorded: None,
-            review: ReviewNote::NotRun("not reviewed yet".to_owned()),
-        })
     }
 
     /// The last system prompt the reply model received, if any.

@@ -204,6 +204,81 @@ pub struct Tenant {
     pub revision: u64,
 }
 
+/// Why [`Tenant::system_prompt`] has no prompt to show.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SystemPromptError {
+    /// The tenant has not connected the channel.
+    #[error("the tenant has no {0} channel")]
+    NoChannel(Channel),
+    /// No rule by that name.
+    #[error("no rule `{rule}` on {channel} (rules: {known})")]
+    NoRule {
+        /// The channel.
+        channel: Channel,
+        /// The name asked for.
+        rule: String,
+        /// The names that exist, comma-separated, then `default`.
+        known: String,
+    },
+    /// The rule answers with canned text, which the model never sees.
+    #[error("rule `{rule}` on {channel} answers with canned text: the model never sees it")]
+    Canned {
+        /// The channel.
+        channel: Channel,
+        /// The rule.
+        rule: String,
+    },
+}
+
+impl Tenant {
+    /// Exactly what the reply model receives as its system prompt when `rule` (a rule name, or
+    /// `None` / `"default"` for the default rule) answers on `channel`: the envelope around the
+    /// persona and the rule's prompt. The "what you see is what the model sees" view.
+    ///
+    /// # Errors
+    /// [`SystemPromptError`] when the channel or rule does not exist or the rule is canned.
+    pub fn system_prompt(
+        &self,
+        channel: Channel,
+        rule: Option<&str>,
+    ) -> Result<String, SystemPromptError> {
+        let replies = self
+            .channels
+            .replies(channel)
+            .ok_or(SystemPromptError::NoChannel(channel))?;
+        let (name, response) = match rule {
+            None | Some("default") => ("default", &replies.default_rule),
+            Some(name) => {
+                let found = replies
+                    .rules
+                    .iter()
+                    .find(|r| r.name == name)
+                    .ok_or_else(|| SystemPromptError::NoRule {
+                        channel,
+                        rule: name.to_owned(),
+                        known: replies
+                            .rules
+                            .iter()
+                            .map(|r| r.name.as_str())
+                            .chain(["default"])
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                    })?;
+                (name, &found.response)
+            }
+        };
+        match response {
+            crate::rules::ReplyResponse::Prompt { text } => Ok(crate::prompt::wrap(
+                &crate::prompt::middle(&self.persona.active_prompt(), text),
+            )),
+            crate::rules::ReplyResponse::Canned { .. } => Err(SystemPromptError::Canned {
+                channel,
+                rule: name.to_owned(),
+            }),
+        }
+    }
+}
+
 /// The tenant file: a whole tenant in one TOML document.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -501,6 +576,24 @@ default_rule = { kind = "prompt" }
             panic!("expected field errors")
         };
         assert_eq!(errors[0].field, "conversation.idle_gap_mins");
+    }
+
+    #[test]
+    fn the_system_prompt_is_the_envelope_around_persona_and_rule() {
+        let t = TenantFile::from_toml(MINIMAL).unwrap().into_tenant();
+        let prompt = t.system_prompt(Channel::WhatsApp, None).unwrap();
+        assert_eq!(
+            prompt,
+            crate::prompt::wrap("You are the Corner Cafe's assistant.")
+        );
+        assert!(matches!(
+            t.system_prompt(Channel::Discord, None),
+            Err(SystemPromptError::NoChannel(_))
+        ));
+        assert!(matches!(
+            t.system_prompt(Channel::WhatsApp, Some("nope")),
+            Err(SystemPromptError::NoRule { .. })
+        ));
     }
 
     #[test]

@@ -87,7 +87,7 @@ impl Span {
         self.0
     }
 
-    /// Parses a human span such as `90s`, `15m`, `7h`, `2d` or `1h30m`.
+    /// Parses a human span such as `250ms`, `90s`, `15m`, `7h`, `2d` or `1h30m`.
     ///
     /// # Errors
     /// [`SpanParseError`] when the text is empty, has no unit, an unknown unit or overflows.
@@ -98,7 +98,8 @@ impl Span {
         }
         let mut total: i64 = 0;
         let mut digits = String::new();
-        for ch in text.chars() {
+        let mut chars = text.chars().peekable();
+        while let Some(ch) = chars.next() {
             if ch.is_ascii_digit() {
                 digits.push(ch);
                 continue;
@@ -108,6 +109,10 @@ impl Span {
                 .map_err(|_| SpanParseError(text.to_owned()))?;
             digits.clear();
             let unit = match ch {
+                'm' if chars.peek() == Some(&'s') => {
+                    chars.next();
+                    1
+                }
                 's' => 1_000,
                 'm' => 60_000,
                 'h' => 3_600_000,
@@ -128,7 +133,7 @@ impl Span {
 
 /// A span text that [`Span::parse`] could not read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("`{0}` is not a duration; use a number with a unit, e.g. 90s, 15m, 7h, 2d")]
+#[error("`{0}` is not a duration; use a number with a unit, e.g. 250ms, 90s, 15m, 7h, 2d")]
 pub struct SpanParseError(pub String);
 
 impl Add<Span> for Timestamp {
@@ -154,6 +159,7 @@ mod tests {
         assert_eq!(Span::parse("7h"), Ok(Span::hours(7)));
         assert_eq!(Span::parse("1h30m"), Ok(Span::minutes(90)));
         assert_eq!(Span::parse("90s"), Ok(Span::seconds(90)));
+        assert_eq!(Span::parse("1s500ms"), Ok(Span::millis(1500)));
         assert!(Span::parse("7").is_err());
         assert!(Span::parse("7x").is_err());
         assert!(Span::parse("").is_err());

@@ -70,7 +70,10 @@ fn an_unmatched_email_gets_an_ai_reply_on_the_thread() {
         "Can I come Tuesday?",
     );
     let outcome = block_on(h.engine.handle_email(&raw, &format!("hello@{DOMAIN}"))).unwrap();
-    let EmailOutcome::Answered(InboundOutcome::Turn(turn)) = outcome else {
+    let EmailOutcome::Answered {
+        inbound: InboundOutcome::Turn(turn),
+    } = outcome
+    else {
         panic!("{outcome:?}")
     };
     assert!(turn.reply.was_sent());

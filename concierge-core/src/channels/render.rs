@@ -97,7 +97,9 @@ pub fn render(message: &OutboundMessage, ctx: &RenderContext<'_>) -> Result<Rend
                 } => discord::channel_message(channel_id, text, Some(message_id)),
                 _ => discord::channel_message(&message.to, text, None),
             };
-            Ok(Rendered::Discord { requests })
+            Ok(Rendered::Discord {
+                requests: discord::with_nonces(requests, &message.key),
+            })
         }
         (
             OutboundBody::ApprovalCard {
@@ -117,12 +119,9 @@ pub fn render(message: &OutboundMessage, ctx: &RenderContext<'_>) -> Result<Rend
                 draft_text: draft_text.clone(),
                 conversation_id: message.conversation_id.as_ref().map(|c| c.to_string()),
             };
+            let request = discord::approval_request(&message.to, &card, ctx.signing_key);
             Ok(Rendered::Discord {
-                requests: vec![discord::approval_request(
-                    &message.to,
-                    &card,
-                    ctx.signing_key,
-                )],
+                requests: discord::with_nonces(vec![request], &message.key),
             })
         }
         (OutboundBody::Email { subject, text }, Channel::Email) => {
@@ -241,6 +240,17 @@ mod tests {
         };
         assert_eq!(requests[0].path, "/api/v10/channels/55/messages");
         assert!(requests[0].body.contains("\"77\""));
+        // A resend of the same message carries the same nonce, which Discord enforces.
+        let again = render(&m, &CTX).unwrap();
+        assert_eq!(
+            again,
+            Rendered::Discord {
+                requests: requests.clone()
+            }
+        );
+        let body: serde_json::Value = serde_json::from_str(&requests[0].body).unwrap();
+        assert_eq!(body["enforce_nonce"], true);
+        assert_eq!(body["nonce"].as_str().unwrap().len(), 25);
     }
 
     #[test]

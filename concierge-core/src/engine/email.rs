@@ -57,6 +57,28 @@ impl Engine {
         }
     }
 
+    /// [`handle_email`](Self::handle_email) without the idempotency check, for adapters that
+    /// deduplicate durably themselves (the server stores the message and a job in one
+    /// transaction, then the job calls this; a retried job must not see its own email as a
+    /// duplicate).
+    ///
+    /// # Errors
+    /// As [`handle_email`](Self::handle_email).
+    pub async fn process_email(
+        &self,
+        raw: &[u8],
+        recipient: &str,
+    ) -> Result<EmailOutcome, EngineError> {
+        let parsed = parse_email(raw)?;
+        let recipient = recipient.trim().to_ascii_lowercase();
+        let domain = recipient
+            .rsplit_once('@')
+            .map(|(_, d)| d.to_owned())
+            .unwrap_or_default();
+        self.route_email(&parsed, &recipient, &domain, self.clock().now())
+            .await
+    }
+
     async fn route_email(
         &self,
         parsed: &ParsedEmail,
@@ -191,7 +213,7 @@ impl Engine {
             Some((_, EmailAction::AiReply)) | None => {
                 let outcome: InboundOutcome =
                     self.process_inbound(parsed.to_inbound(recipient)).await?;
-                Ok(EmailOutcome::Answered(outcome))
+                Ok(EmailOutcome::Answered { inbound: outcome })
             }
         }
     }

@@ -4,6 +4,8 @@
 //! |---|---|
 //! | a customer message (parsed by [`channels`](crate::channels)) | [`Engine::handle_inbound`], or [`Engine::process_inbound`] after the adapter's own durable dedupe |
 //! | a raw email from the mail transport | [`Engine::handle_email`] |
+//! | a demo chat turn (stateless) | [`Engine::demo_chat`] |
+//! | a Discord slash command | [`Engine::discord_command`] |
 //! | a due job (buffer flush, safety review, approval digest) | [`Engine::run_job`] |
 //! | the owner approves / edits / rejects a draft | [`Engine::decide_approval`] |
 //! | persona save, rules save, conversation settings, tenant import, credit grant | [`Engine::save_persona`], [`Engine::save_reply_config`], [`Engine::update_conversation_settings`], [`Engine::import_tenant`], [`Engine::grant_credits`] |
@@ -14,6 +16,8 @@
 //! and saves it once per event; the adapter runs one event per conversation at a time.
 
 mod admin;
+mod commands;
+mod demo;
 mod email;
 mod jobs;
 mod outcome;
@@ -27,6 +31,9 @@ use crate::ports::{AiProvider, Clock, Outbound, Ports, Store};
 use crate::time::Span;
 
 pub use admin::STARTING_CREDITS_GRANT;
+pub use demo::{
+    demo_catalog, DemoChatReply, DemoChatRequest, DemoPersona, DEMO_MAX_MESSAGE_CHARS, DEMO_REFUSAL,
+};
 pub use outcome::{
     ApprovalOutcome, EmailOutcome, EngineError, FlushOutcome, IgnoreReason, ImportOutcome,
     InboundOutcome, JobOutcome, NoReplyReason, PersonaSaveOutcome, Reply, SafetyOutcome,

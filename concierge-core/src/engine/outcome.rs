@@ -290,6 +290,8 @@ impl EngineError {
     pub fn is_retryable(&self) -> bool {
         match self {
             EngineError::Store(StoreError::Corrupt { .. }) => false,
+            // Retrying cannot configure a provider.
+            EngineError::Ai(AiError::NotConfigured) => false,
             EngineError::Store(_) | EngineError::Ai(_) | EngineError::Verdict(_) => true,
             EngineError::Outbound(OutboundError::Retryable(_)) => true,
             EngineError::Outbound(OutboundError::Permanent(_))
@@ -351,5 +353,8 @@ pub enum EmailOutcome {
     /// Mail to an alias that is unknown or expired: dropped.
     UnknownAlias,
     /// Handed to the AI concierge.
-    Answered(InboundOutcome),
+    Answered {
+        /// What the engine did with it.
+        inbound: InboundOutcome,
+    },
 }

@@ -20,10 +20,10 @@ use crate::tenant::Tenant;
 use crate::time::{Span, Timestamp};
 
 /// Sent when the model asks for a human but writes nothing else.
-const HANDOFF_FALLBACK_TEXT: &str =
+pub(super) const HANDOFF_FALLBACK_TEXT: &str =
     "Thanks for your message. A member of our team will get back to you shortly.";
 
-enum Scan {
+pub(super) enum Scan {
     Allowed,
     Rejected(Option<String>),
 }
@@ -120,7 +120,7 @@ impl Engine {
     /// The injection scan. A classifier that is unavailable or answers garbage lets the
     /// message through (logged): an AI outage must not silence canned rules, and the envelope's
     /// house rules still stand.
-    async fn scan_injection(&self, text: &str) -> Scan {
+    pub(super) async fn scan_injection(&self, text: &str) -> Scan {
         if !self.config.injection_scan {
             return Scan::Allowed;
         }

@@ -221,6 +221,15 @@ impl Job {
         }
     }
 
+    /// The conversation whose turns this job must be serialized with, if any. Adapters run at
+    /// most one job (or inbound message) per conversation at a time.
+    pub fn conversation_key(&self) -> Option<&ConversationKey> {
+        match self {
+            Job::FlushBuffer { key } => Some(key),
+            Job::SafetyCheck(_) | Job::ApprovalDigest { .. } => None,
+        }
+    }
+
     /// The tenant the job belongs to.
     pub fn tenant(&self) -> &TenantId {
         match self {

@@ -26,7 +26,7 @@ use crate::engine::{
 use crate::ids::{Channel, ChannelAccount, ConversationKey, Milli, TenantId};
 use crate::memory::MemoryStore;
 use crate::ports::{
-    ChatRequest, Ledger, OutboundBody, OutboundMessage, Ports, Purpose, SessionStore,
+    AiProvider, ChatRequest, Ledger, OutboundBody, OutboundMessage, Ports, Purpose, SessionStore,
 };
 use crate::tenant::{Tenant, TenantFile};
 use crate::time::{Span, Timestamp};
@@ -58,6 +58,19 @@ fn body_text(body: &OutboundBody) -> String {
 }
 
 impl Step {
+    /// An empty step for `customer`, for drivers that fill a step themselves.
+    pub fn for_customer(customer: impl Into<String>) -> Self {
+        Step {
+            customer: customer.into(),
+            ..Step::default()
+        }
+    }
+
+    /// The customer whose replies [`replies`](Self::replies) lists.
+    pub fn customer(&self) -> &str {
+        &self.customer
+    }
+
     /// The texts sent to the current customer, in order.
     pub fn replies(&self) -> Vec<String> {
         self.sent
@@ -261,7 +274,31 @@ impl Harness {
     ///
     /// # Panics
     /// If the file is invalid.
-    pub fn with_ai(tenant_toml: &str, ai: ScriptedAi, mut config: EngineConfig) -> Self {
+    pub fn with_ai(tenant_toml: &str, ai: ScriptedAi, config: EngineConfig) -> Self {
+        let provider: Arc<dyn AiProvider> = Arc::new(ai.clone());
+        Self::build(tenant_toml, ai, provider, config)
+    }
+
+    /// A harness whose engine uses another model provider (a real OpenAI-compatible endpoint, a
+    /// local model). The persona review runs with that provider; `h.ai` then scripts nothing and
+    /// records nothing.
+    ///
+    /// # Panics
+    /// If the file is invalid.
+    pub fn with_provider(
+        tenant_toml: &str,
+        provider: Arc<dyn AiProvider>,
+        config: EngineConfig,
+    ) -> Self {
+        Self::build(tenant_toml, ScriptedAi::new(), provider, config)
+    }
+
+    fn build(
+        tenant_toml: &str,
+        ai: ScriptedAi,
+        provider: Arc<dyn AiProvider>,
+        mut config: EngineConfig,
+    ) -> Self {
         let file = TenantFile::from_toml(tenant_toml)
             .unwrap_or_else(|e| panic!("invalid tenant file: {e}"));
         if config.signing_key.is_empty() {
@@ -273,7 +310,7 @@ impl Harness {
         let engine = Engine::new(
             Ports {
                 store: store.clone(),
-                ai: Arc::new(ai.clone()),
+                ai: provider,
                 outbound: Arc::new(outbound.clone()),
                 clock: Arc::new(clock.clone()),
             },

@@ -38,7 +38,7 @@ pub use interaction::{
     SlashCommand, AUTOCOMPLETE_MAX_CHOICES, EPHEMERAL_FLAG,
 };
 pub use outbound::{
-    approval_request, channel_message, parse_api_error, parse_create_message_response,
+    approval_request, channel_message, parse_api_error, parse_create_message_response, with_nonces,
     ApprovalCard, DiscordApiError, API_PREFIX, EMBED_DESCRIPTION_MAX_CHARS, EMBED_TOTAL_MAX_CHARS,
 };
 pub use signature::{

@@ -2,6 +2,7 @@
 
 use serde::Deserialize;
 use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
 
 use super::custom_id::{sign_custom_id, ButtonAction};
 use super::{path_segment, truncate_chars};
@@ -87,6 +88,25 @@ pub fn channel_message(
             HttpRequest::post_json(messages_path(channel_id), &body)
         })
         .collect()
+}
+
+/// Makes create-message requests idempotent at Discord: each gets a `nonce` derived from
+/// `idempotency_key` and its position, with `enforce_nonce: true`, so a resend after a crash
+/// (same key) is answered with the message already created instead of a second one. Discord
+/// enforces nonces for a few minutes; the adapter's own send record covers longer gaps.
+pub fn with_nonces(mut requests: Vec<HttpRequest>, idempotency_key: &str) -> Vec<HttpRequest> {
+    for (i, request) in requests.iter_mut().enumerate() {
+        let Ok(mut body) = serde_json::from_str::<Value>(&request.body) else {
+            continue;
+        };
+        let digest = Sha256::digest(format!("{idempotency_key}\0{i}").as_bytes());
+        // Discord nonces are at most 25 characters.
+        let nonce: String = hex::encode(digest).chars().take(25).collect();
+        body["nonce"] = json!(nonce);
+        body["enforce_nonce"] = json!(true);
+        request.body = body.to_string();
+    }
+    requests
 }
 
 fn field(name: &str, value: &str, max: usize, inline: bool) -> (usize, Value) {

@@ -1,0 +1,461 @@
+//! Configuration from the environment and an optional TOML file, validated at start.
+//!
+//! Every problem is reported (one line each), not just the first. Environment variables win
+//! over the file. Secrets are held in [`Secret`], whose `Debug` never prints them.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+/// A secret string: never printed.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret.
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+
+    /// The secret itself; use it, don't log it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+/// Every setting, as named in the environment (`DATABASE_URL`, ...).
+pub const ENV_KEYS: &[&str] = &[
+    "DATABASE_URL",
+    "CONCIERGE_BIND",
+    "WHATSAPP_APP_SECRET",
+    "WHATSAPP_VERIFY_TOKEN",
+    "INSTAGRAM_APP_SECRET",
+    "INSTAGRAM_VERIFY_TOKEN",
+    "DISCORD_PUBLIC_KEY",
+    "DISCORD_BOT_TOKEN",
+    "DISCORD_BOT_USER_ID",
+    "ENCRYPTION_KEY",
+    "CONCIERGE_SIGNING_KEY",
+    "CONCIERGE_AI_URL",
+    "CONCIERGE_AI_KEY",
+    "AI_MODEL",
+    "AI_FAST_MODEL",
+    "EMBEDDING_MODEL",
+    "CONCIERGE_GRAPH_API_URL",
+    "CONCIERGE_DISCORD_API_URL",
+    "CONCIERGE_SMTP_URL",
+    "CONCIERGE_SMTP_FROM",
+    "CONCIERGE_EMAIL_SECRET",
+    "CONCIERGE_DRY_RUN",
+    "CONCIERGE_ADMIN_TOKEN",
+    "CONCIERGE_PUBLIC_URL",
+    "CONCIERGE_WORKERS",
+    "CONCIERGE_MAX_ATTEMPTS",
+    "CONCIERGE_SHUTDOWN_SECONDS",
+    "CONCIERGE_INJECTION_SCAN",
+    "CONCIERGE_LOCAL_MODEL",
+];
+
+/// The validated configuration.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// `DATABASE_URL`: `sqlite:concierge.db` (default) or `postgres://…`.
+    pub database_url: String,
+    /// `CONCIERGE_BIND`: default `127.0.0.1:8080`.
+    pub bind: SocketAddr,
+    /// `WHATSAPP_APP_SECRET`: the Meta app secret (X-Hub-Signature-256).
+    pub whatsapp_app_secret: Option<Secret>,
+    /// `WHATSAPP_VERIFY_TOKEN`: the webhook subscription handshake token.
+    pub whatsapp_verify_token: Option<Secret>,
+    /// `INSTAGRAM_APP_SECRET`: defaults to the WhatsApp app secret (one Meta app).
+    pub instagram_app_secret: Option<Secret>,
+    /// `INSTAGRAM_VERIFY_TOKEN`: defaults to the WhatsApp verify token.
+    pub instagram_verify_token: Option<Secret>,
+    /// `DISCORD_PUBLIC_KEY`: hex Ed25519 key of the Discord application.
+    pub discord_public_key: Option<String>,
+    /// `DISCORD_BOT_TOKEN`: the shared bot's token.
+    pub discord_bot_token: Option<Secret>,
+    /// `DISCORD_BOT_USER_ID`: the bot's user id (mentions, own messages).
+    pub discord_bot_user_id: String,
+    /// `ENCRYPTION_KEY`: 32 bytes (hex or base64) sealing channel tokens (AES-256-GCM).
+    pub encryption_key: Option<Secret>,
+    /// `CONCIERGE_SIGNING_KEY`: key for approval links and Discord button ids.
+    pub signing_key: Option<Secret>,
+    /// `CONCIERGE_AI_URL`: an OpenAI-compatible base URL (`…/v1`); none → no AI provider.
+    pub ai_url: Option<String>,
+    /// `CONCIERGE_AI_KEY`: its bearer key.
+    pub ai_key: Option<Secret>,
+    /// `AI_MODEL`.
+    pub ai_model: Option<String>,
+    /// `AI_FAST_MODEL`.
+    pub ai_fast_model: Option<String>,
+    /// `EMBEDDING_MODEL`.
+    pub embedding_model: Option<String>,
+    /// `CONCIERGE_GRAPH_API_URL`: default `https://graph.facebook.com`.
+    pub graph_api_url: String,
+    /// `CONCIERGE_DISCORD_API_URL`: default `https://discord.com`.
+    pub discord_api_url: String,
+    /// `CONCIERGE_SMTP_URL`: `smtp://host:25`, `smtps://user:pass@host`, ...
+    pub smtp_url: Option<Secret>,
+    /// `CONCIERGE_SMTP_FROM`: the sender of pages and digests.
+    pub smtp_from: String,
+    /// `CONCIERGE_EMAIL_SECRET`: shared secret for `POST /email/inbound`.
+    pub email_secret: Option<Secret>,
+    /// `CONCIERGE_DRY_RUN=1`: record sends, don't perform them.
+    pub dry_run: bool,
+    /// `CONCIERGE_ADMIN_TOKEN`: bearer token of `/api/v1`; none → the admin API is off.
+    pub admin_token: Option<Secret>,
+    /// `CONCIERGE_PUBLIC_URL`: base of approval links.
+    pub public_url: String,
+    /// `CONCIERGE_WORKERS`: concurrent job workers (default 4).
+    pub workers: usize,
+    /// `CONCIERGE_MAX_ATTEMPTS`: attempts before dead-lettering (default 8).
+    pub max_attempts: u32,
+    /// `CONCIERGE_SHUTDOWN_SECONDS`: graceful shutdown deadline (default 10).
+    pub shutdown_seconds: u64,
+    /// `CONCIERGE_INJECTION_SCAN=0` turns the injection scan off.
+    pub injection_scan: bool,
+    /// `CONCIERGE_LOCAL_MODEL`: a GGUF file (feature `local-model`).
+    pub local_model: Option<PathBuf>,
+}
+
+/// One configuration problem.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Problem {
+    /// The setting.
+    pub key: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.key, self.message)
+    }
+}
+
+/// The configuration could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The TOML file could not be read or parsed.
+    #[error("configuration file {path}: {message}")]
+    File {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        message: String,
+    },
+    /// Invalid settings, every one of them.
+    #[error("invalid configuration:\n{}", .0.iter().map(|p| format!("  - {p}")).collect::<Vec<_>>().join("\n"))]
+    Invalid(Vec<Problem>),
+}
+
+/// Raw values by environment name.
+#[derive(Clone, Debug, Default)]
+pub struct RawConfig {
+    values: BTreeMap<String, String>,
+}
+
+#[derive(Deserialize)]
+struct FileConfig(BTreeMap<String, toml::Value>);
+
+impl RawConfig {
+    /// Reads the process environment, over an optional TOML file whose keys are the same
+    /// names (upper or lower case: `database_url = "…"`).
+    ///
+    /// # Errors
+    /// [`ConfigError::File`].
+    pub fn load(file: Option<&std::path::Path>) -> Result<Self, ConfigError> {
+        let mut raw = RawConfig::default();
+        if let Some(path) = file {
+            let text = std::fs::read_to_string(path).map_err(|e| ConfigError::File {
+                path: path.to_owned(),
+                message: e.to_string(),
+            })?;
+            let parsed: FileConfig = toml::from_str(&text).map_err(|e| ConfigError::File {
+                path: path.to_owned(),
+                message: e.to_string(),
+            })?;
+            for (k, v) in parsed.0 {
+                let value = match v {
+                    toml::Value::String(s) => s,
+                    other => other.to_string(),
+                };
+                raw.values.insert(k.to_ascii_uppercase(), value);
+            }
+        }
+        for key in ENV_KEYS {
+            if let Ok(v) = std::env::var(key) {
+                raw.values.insert((*key).to_owned(), v);
+            }
+        }
+        Ok(raw)
+    }
+
+    /// From explicit pairs (tests).
+    pub fn from_pairs<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Self {
+        RawConfig {
+            values: pairs
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect(),
+        }
+    }
+
+    /// Sets one value.
+    pub fn set(&mut self, key: &str, value: impl Into<String>) {
+        self.values.insert(key.to_owned(), value.into());
+    }
+
+    fn get(&self, key: &str) -> Option<&str> {
+        self.values
+            .get(key)
+            .map(|s| s.trim())
+            .filter(|s| !s.is_empty())
+    }
+
+    /// Validates everything, reporting every problem.
+    ///
+    /// # Errors
+    /// [`ConfigError::Invalid`].
+    pub fn validate(&self) -> Result<Settings, ConfigError> {
+        let mut problems = Vec::new();
+        let mut problem = |key: &str, message: String| {
+            problems.push(Problem {
+                key: key.to_owned(),
+                message,
+            })
+        };
+        let secret = |key: &str| self.get(key).map(Secret::new);
+
+        let database_url = self
+            .get("DATABASE_URL")
+            .unwrap_or("sqlite:concierge.db")
+            .to_owned();
+        if !(database_url.starts_with("sqlite:")
+            || database_url.starts_with("postgres://")
+            || database_url.starts_with("postgresql://"))
+        {
+            problem(
+                "DATABASE_URL",
+                "must start with sqlite:, postgres:// or postgresql://".into(),
+            );
+        }
+        let bind = match self
+            .get("CONCIERGE_BIND")
+            .unwrap_or("127.0.0.1:8080")
+            .parse()
+        {
+            Ok(a) => a,
+            Err(_) => {
+                problem(
+                    "CONCIERGE_BIND",
+                    "must be an address and port, like 127.0.0.1:8080".into(),
+                );
+                SocketAddr::from(([127, 0, 0, 1], 8080))
+            }
+        };
+        let discord_public_key = self.get("DISCORD_PUBLIC_KEY").map(str::to_owned);
+        if let Some(k) = &discord_public_key {
+            if concierge_core::channels::discord::DiscordPublicKey::parse(k).is_err() {
+                problem(
+                    "DISCORD_PUBLIC_KEY",
+                    "must be the application's public key: 64 hex digits".into(),
+                );
+            }
+        }
+        let encryption_key = secret("ENCRYPTION_KEY");
+        if let Some(k) = &encryption_key {
+            if crate::store::SecretBox::from_config(k.expose()).is_err() {
+                problem(
+                    "ENCRYPTION_KEY",
+                    "must be 32 bytes as 64 hex digits or base64 (e.g. `openssl rand -hex 32`)"
+                        .into(),
+                );
+            }
+        }
+        let mut url = |key: &str, default: Option<&str>| -> Option<String> {
+            let value = self.get(key).or(default)?;
+            if value.starts_with("http://") || value.starts_with("https://") {
+                Some(value.trim_end_matches('/').to_owned())
+            } else {
+                problem(key, "must be an http:// or https:// URL".into());
+                None
+            }
+        };
+        let ai_url = url("CONCIERGE_AI_URL", None);
+        let graph_api_url = url(
+            "CONCIERGE_GRAPH_API_URL",
+            Some("https://graph.facebook.com"),
+        )
+        .unwrap_or_default();
+        let discord_api_url =
+            url("CONCIERGE_DISCORD_API_URL", Some("https://discord.com")).unwrap_or_default();
+        let public_url =
+            url("CONCIERGE_PUBLIC_URL", Some("http://127.0.0.1:8080")).unwrap_or_default();
+        let smtp_url = secret("CONCIERGE_SMTP_URL");
+        if let Some(s) = &smtp_url {
+            let v = s.expose();
+            if !(v.starts_with("smtp://") || v.starts_with("smtps://")) {
+                problem(
+                    "CONCIERGE_SMTP_URL",
+                    "must start with smtp:// or smtps://".into(),
+                );
+            }
+        }
+        let flag =
+            |key: &str, default: bool, problem: &mut dyn FnMut(&str, String)| match self.get(key) {
+                None => default,
+                Some("1" | "true" | "yes" | "on") => true,
+                Some("0" | "false" | "no" | "off") => false,
+                Some(_) => {
+                    problem(key, "must be 1 or 0".into());
+                    default
+                }
+            };
+        let dry_run = flag("CONCIERGE_DRY_RUN", false, &mut problem);
+        let injection_scan = flag("CONCIERGE_INJECTION_SCAN", true, &mut problem);
+        let mut number = |key: &str, default: u64, range: std::ops::RangeInclusive<u64>| -> u64 {
+            match self.get(key) {
+                None => default,
+                Some(v) => match v.parse::<u64>() {
+                    Ok(n) if range.contains(&n) => n,
+                    _ => {
+                        problem(
+                            key,
+                            format!(
+                                "must be a whole number from {} to {}",
+                                range.start(),
+                                range.end()
+                            ),
+                        );
+                        default
+                    }
+                },
+            }
+        };
+        let workers = number("CONCIERGE_WORKERS", 4, 1..=64);
+        let max_attempts = number("CONCIERGE_MAX_ATTEMPTS", 8, 1..=100);
+        let shutdown_seconds = number("CONCIERGE_SHUTDOWN_SECONDS", 10, 0..=600);
+        let admin_token = secret("CONCIERGE_ADMIN_TOKEN");
+        if admin_token.as_ref().is_some_and(|t| t.expose().len() < 16) {
+            problem(
+                "CONCIERGE_ADMIN_TOKEN",
+                "must be at least 16 characters".into(),
+            );
+        }
+        let local_model = self.get("CONCIERGE_LOCAL_MODEL").map(PathBuf::from);
+        if let Some(p) = &local_model {
+            if !p.is_file() {
+                problem(
+                    "CONCIERGE_LOCAL_MODEL",
+                    format!("{} is not a readable file", p.display()),
+                );
+            } else if !cfg!(feature = "local-model") {
+                problem(
+                    "CONCIERGE_LOCAL_MODEL",
+                    "this binary was built without the `local-model` feature".into(),
+                );
+            }
+        }
+
+        if !problems.is_empty() {
+            return Err(ConfigError::Invalid(problems));
+        }
+        let whatsapp_app_secret = secret("WHATSAPP_APP_SECRET");
+        let whatsapp_verify_token = secret("WHATSAPP_VERIFY_TOKEN");
+        Ok(Settings {
+            database_url,
+            bind,
+            instagram_app_secret: secret("INSTAGRAM_APP_SECRET")
+                .or_else(|| whatsapp_app_secret.clone()),
+            instagram_verify_token: secret("INSTAGRAM_VERIFY_TOKEN")
+                .or_else(|| whatsapp_verify_token.clone()),
+            whatsapp_app_secret,
+            whatsapp_verify_token,
+            discord_public_key,
+            discord_bot_token: secret("DISCORD_BOT_TOKEN"),
+            discord_bot_user_id: self.get("DISCORD_BOT_USER_ID").unwrap_or("").to_owned(),
+            encryption_key,
+            signing_key: secret("CONCIERGE_SIGNING_KEY"),
+            ai_url,
+            ai_key: secret("CONCIERGE_AI_KEY"),
+            ai_model: self.get("AI_MODEL").map(str::to_owned),
+            ai_fast_model: self.get("AI_FAST_MODEL").map(str::to_owned),
+            embedding_model: self.get("EMBEDDING_MODEL").map(str::to_owned),
+            graph_api_url,
+            discord_api_url,
+            smtp_url,
+            smtp_from: self
+                .get("CONCIERGE_SMTP_FROM")
+                .unwrap_or("concierge@localhost")
+                .to_owned(),
+            email_secret: secret("CONCIERGE_EMAIL_SECRET"),
+            dry_run,
+            admin_token,
+            public_url,
+            workers: usize::try_from(workers).unwrap_or(4),
+            max_attempts: u32::try_from(max_attempts).unwrap_or(8),
+            shutdown_seconds,
+            injection_scan,
+            local_model,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_need_nothing() {
+        let s = RawConfig::default().validate().expect("defaults");
+        assert_eq!(s.database_url, "sqlite:concierge.db");
+        assert_eq!(s.bind.to_string(), "127.0.0.1:8080");
+        assert!(!s.dry_run);
+        assert!(s.ai_url.is_none());
+    }
+
+    #[test]
+    fn every_problem_is_reported() {
+        let raw = RawConfig::from_pairs([
+            ("DATABASE_URL", "mysql://x"),
+            ("CONCIERGE_BIND", "nowhere"),
+            ("ENCRYPTION_KEY", "short"),
+            ("DISCORD_PUBLIC_KEY", "zz"),
+            ("CONCIERGE_DRY_RUN", "maybe"),
+            ("CONCIERGE_AI_URL", "ftp://x"),
+        ]);
+        let ConfigError::Invalid(problems) = raw.validate().expect_err("invalid") else {
+            panic!("expected problems");
+        };
+        let keys: Vec<&str> = problems.iter().map(|p| p.key.as_str()).collect();
+        for key in [
+            "DATABASE_URL",
+            "CONCIERGE_BIND",
+            "ENCRYPTION_KEY",
+            "DISCORD_PUBLIC_KEY",
+            "CONCIERGE_DRY_RUN",
+            "CONCIERGE_AI_URL",
+        ] {
+            assert!(keys.contains(&key), "{key} missing from {keys:?}");
+        }
+    }
+
+    #[test]
+    fn secrets_do_not_print() {
+        let s = RawConfig::from_pairs([("CONCIERGE_ADMIN_TOKEN", "0123456789abcdef-secret")])
+            .validate()
+            .expect("valid");
+        assert!(!format!("{s:?}").contains("0123456789abcdef-secret"));
+    }
+}

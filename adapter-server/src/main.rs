@@ -1,0 +1,35 @@
+//! `concierge-server`: the Concierge engine over HTTP, SQLite or Postgres.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::Parser;
+use concierge_server::configuration::RawConfig;
+use concierge_server::startup::{shutdown_signal, Application};
+use concierge_server::telemetry::init_tracing;
+
+/// Concierge server. Every setting comes from the environment (see docs/deploy-server.md),
+/// optionally from a TOML file with the same keys.
+#[derive(Debug, Parser)]
+#[command(name = "concierge-server", version)]
+struct Cli {
+    /// A TOML configuration file (keys as the environment variables, e.g. `database_url`).
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// A tenant file to import (create or update) at start; repeatable.
+    #[arg(long = "tenant", value_name = "FILE")]
+    tenants: Vec<PathBuf>,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    init_tracing();
+    let settings = RawConfig::load(cli.config.as_deref())?.validate()?;
+    let app = Application::build(settings)
+        .await
+        .context("starting concierge-server")?;
+    app.import_tenant_files(&cli.tenants).await?;
+    app.run_until(shutdown_signal()).await?;
+    Ok(())
+}

@@ -1,0 +1,351 @@
+//! Channel ingress: verify, parse with the core, record the idempotency key and a durable job
+//! in one transaction, answer at once. A redelivery is acknowledged and changes nothing.
+
+use axum::body::Bytes;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use base64::Engine as _;
+use concierge_core::approval::ApprovalDecision;
+use concierge_core::channels::discord::{
+    self, ButtonAction, DiscordEvent, DiscordTriggers, Interaction,
+};
+use concierge_core::channels::email::parse_email;
+use concierge_core::channels::instagram::{self, InstagramEvent};
+use concierge_core::channels::whatsapp::{self, WhatsAppEvent};
+use concierge_core::channels::{meta, ChannelError, InboundMessage};
+use concierge_core::ids::{ChannelAccount, ConversationKey};
+use concierge_core::ports::TenantStore;
+use serde::Deserialize;
+
+use super::{secret_eq, ApiError, AppState};
+use crate::configuration::Secret;
+use crate::jobs::EmailJob;
+use crate::store::{IngressJob, JobKind};
+
+/// Stores a normalized message as an `inbound` job unless its provider id was seen.
+/// Returns whether it was new.
+pub(crate) async fn enqueue_inbound(
+    state: &AppState,
+    message: &InboundMessage,
+) -> Result<bool, ApiError> {
+    // The conversation key serializes this turn with the conversation's other jobs (buffer
+    // flushes); an account no tenant owns gets its own key (the engine will drop it).
+    let tenant = state.store.find_tenant(&message.account).await?;
+    let conversation = match &tenant {
+        Some(t) => {
+            ConversationKey::new(t.clone(), message.channel, message.sender.clone()).storage_key()
+        }
+        None => format!(
+            "unrouted:{}:{}",
+            message.account.index_key(),
+            message.sender
+        ),
+    };
+    let payload = serde_json::to_string(message)
+        .map_err(|e| ApiError::Internal(format!("serializing an inbound message: {e}")))?;
+    let now = state.clock.now();
+    let fresh = state
+        .store
+        .enqueue_once(
+            &message.idempotency_key(),
+            state.engine.config().idempotency_ttl,
+            IngressJob {
+                kind: JobKind::Inbound,
+                conversation: Some(conversation),
+                tenant: tenant.map(|t| t.to_string()),
+                payload,
+                at: now,
+            },
+        )
+        .await?;
+    if fresh {
+        state.wake.notify_one();
+    }
+    Ok(fresh)
+}
+
+/// `GET /webhook/whatsapp`: Meta's subscription handshake.
+pub(crate) async fn whatsapp_verify(State(state): State<AppState>, uri: Uri) -> Response {
+    meta_verify(state.settings.whatsapp_verify_token.as_ref(), &uri)
+}
+
+/// `GET /webhook/instagram`: Meta's subscription handshake.
+pub(crate) async fn instagram_verify(State(state): State<AppState>, uri: Uri) -> Response {
+    meta_verify(state.settings.instagram_verify_token.as_ref(), &uri)
+}
+
+fn meta_verify(token: Option<&Secret>, uri: &Uri) -> Response {
+    let Some(token) = token else {
+        return ApiError::Unavailable("the webhook verify token is not configured").into_response();
+    };
+    match meta::verify_subscription(uri.query().unwrap_or(""), token.expose()) {
+        Ok(challenge) => (StatusCode::OK, challenge).into_response(),
+        Err(e) => ApiError::Channel(e).into_response(),
+    }
+}
+
+fn verify_meta(secret: Option<&Secret>, headers: &HeaderMap, body: &[u8]) -> Result<(), ApiError> {
+    let secret = secret.ok_or(ApiError::Unavailable(
+        "the Meta app secret is not configured",
+    ))?;
+    concierge_core::channels::check_size(body).map_err(ApiError::Channel)?;
+    meta::verify_signature(
+        secret.expose().as_bytes(),
+        body,
+        header(headers, meta::SIGNATURE_HEADER),
+    )
+    .map_err(ApiError::Channel)
+}
+
+/// `POST /webhook/whatsapp`: verified, parsed, each message stored as a job; 200 at once.
+pub(crate) async fn whatsapp_event(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    verify_meta(state.settings.whatsapp_app_secret.as_ref(), &headers, &body)?;
+    let events = whatsapp::parse_webhook(&body).map_err(ApiError::Channel)?;
+    let mut new = 0usize;
+    for event in events {
+        match event {
+            WhatsAppEvent::Message(message) => {
+                new += usize::from(enqueue_inbound(&state, &message).await?)
+            }
+            WhatsAppEvent::Status(status) => {
+                tracing::debug!(provider_id = %status.provider_id, state = ?status.state, "WhatsApp delivery status")
+            }
+            WhatsAppEvent::Ignored { reason } => tracing::debug!(%reason, "WhatsApp event ignored"),
+        }
+    }
+    tracing::debug!(new, "WhatsApp webhook acknowledged");
+    Ok(StatusCode::OK.into_response())
+}
+
+/// `POST /webhook/instagram`: verified, parsed, each message stored as a job; 200 at once.
+pub(crate) async fn instagram_event(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    verify_meta(
+        state.settings.instagram_app_secret.as_ref(),
+        &headers,
+        &body,
+    )?;
+    let events = instagram::parse_webhook(&body).map_err(ApiError::Channel)?;
+    for event in events {
+        match event {
+            InstagramEvent::Message(message) => {
+                enqueue_inbound(&state, &message).await?;
+            }
+            InstagramEvent::Status(status) => {
+                tracing::debug!(provider_id = %status.provider_id, state = ?status.state, "Instagram status")
+            }
+            InstagramEvent::Echo { .. } => {}
+            InstagramEvent::Standby { reason } | InstagramEvent::Ignored { reason } => {
+                tracing::debug!(%reason, "Instagram event not answered")
+            }
+        }
+    }
+    Ok(StatusCode::OK.into_response())
+}
+
+fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+fn verify_discord(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<(), ApiError> {
+    let key = state.discord_key.as_ref().ok_or(ApiError::Unavailable(
+        "DISCORD_PUBLIC_KEY is not configured",
+    ))?;
+    discord::verify_request_with_key(
+        key,
+        header(headers, discord::SIGNATURE_HEADER),
+        header(headers, discord::TIMESTAMP_HEADER),
+        body,
+        state.clock.now(),
+    )
+    .map_err(ApiError::Channel)
+}
+
+/// `POST /discord/events`: application webhook events (`MESSAGE_CREATE`).
+pub(crate) async fn discord_events(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    verify_discord(&state, &headers, &body)?;
+    let message = match discord::parse_event(&body).map_err(ApiError::Channel)? {
+        DiscordEvent::Ping | DiscordEvent::Other { .. } => {
+            return Ok(StatusCode::NO_CONTENT.into_response())
+        }
+        DiscordEvent::Message(m) => m,
+    };
+    let Some(guild) = message.guild_id.clone() else {
+        return Ok(StatusCode::NO_CONTENT.into_response());
+    };
+    let account = ChannelAccount::DiscordGuild(guild);
+    let config = match state.store.find_tenant(&account).await? {
+        Some(t) => state
+            .store
+            .get_tenant(&t)
+            .await?
+            .and_then(|t| t.channels.discord),
+        None => None,
+    };
+    let Some(config) = config else {
+        tracing::info!(account = %account.index_key(), "Discord message for an unknown guild dropped");
+        return Ok(StatusCode::NO_CONTENT.into_response());
+    };
+    let triggers = DiscordTriggers {
+        bot_user_id: state.settings.discord_bot_user_id.clone(),
+        inbound_mentions: config.inbound_mentions,
+        inbound_channel_ids: config.inbound_channel_ids,
+    };
+    match discord::message_to_inbound(&message, &triggers) {
+        Ok(inbound) => {
+            enqueue_inbound(&state, &inbound).await?;
+        }
+        Err(reason) => tracing::debug!(%reason, "Discord message not answered"),
+    }
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// `POST /discord/interactions`: pings, and the Approve / Reject buttons of approval cards.
+pub(crate) async fn discord_interactions(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    verify_discord(&state, &headers, &body)?;
+    let key = state.engine.config().signing_key.clone();
+    let interaction =
+        discord::parse_interaction_with_key(&body, &key).map_err(ApiError::Channel)?;
+    let reply = match interaction {
+        Interaction::Ping => discord::pong(),
+        Interaction::Component {
+            guild_id,
+            button: Some(button),
+            ..
+        } => {
+            let Some(guild) = guild_id else {
+                return Ok(Json(discord::message_response(
+                    "Approvals work inside your server only.",
+                    true,
+                ))
+                .into_response());
+            };
+            let Some(tenant) = state
+                .store
+                .find_tenant(&ChannelAccount::DiscordGuild(guild))
+                .await?
+            else {
+                return Ok(Json(discord::message_response(
+                    "This server is not connected to Concierge.",
+                    true,
+                ))
+                .into_response());
+            };
+            let decision = match button.action {
+                ButtonAction::Approve => ApprovalDecision::Approve,
+                ButtonAction::Reject | ButtonAction::Drop => ApprovalDecision::Reject,
+                ButtonAction::Reply => {
+                    return Ok(Json(discord::message_response(
+                        "Editing a reply is not available yet.",
+                        true,
+                    ))
+                    .into_response())
+                }
+            };
+            let outcome = state
+                .engine
+                .decide_approval(&tenant, &button.draft_id, decision)
+                .await?;
+            let text = match outcome {
+                concierge_core::engine::ApprovalOutcome::Sent { .. } => "Approved and sent.",
+                concierge_core::engine::ApprovalOutcome::Rejected => "Rejected.",
+                concierge_core::engine::ApprovalOutcome::NotFound => {
+                    "This draft was already decided or has expired."
+                }
+                concierge_core::engine::ApprovalOutcome::NotSent { .. } => {
+                    "The reply could not be delivered."
+                }
+            };
+            discord::update_message(text)
+        }
+        _ => discord::message_response("This command is not available yet.", true),
+    };
+    Ok(Json(reply).into_response())
+}
+
+/// The envelope recipient of an inbound email.
+#[derive(Debug, Deserialize)]
+pub(crate) struct EmailQuery {
+    to: Option<String>,
+}
+
+/// `POST /email/inbound?to=ADDRESS`: a raw RFC 5322 message, authenticated with
+/// `Authorization: Bearer CONCIERGE_EMAIL_SECRET`.
+pub(crate) async fn email_inbound(
+    State(state): State<AppState>,
+    Query(query): Query<EmailQuery>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let secret = state
+        .settings
+        .email_secret
+        .as_ref()
+        .ok_or(ApiError::Unavailable(
+            "CONCIERGE_EMAIL_SECRET is not configured",
+        ))?;
+    let given = header(&headers, "authorization")
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    if !secret_eq(given, secret.expose()) {
+        return Err(ApiError::Channel(ChannelError::BadSignature));
+    }
+    let recipient = query
+        .to
+        .or_else(|| header(&headers, "x-envelope-to").map(str::to_owned))
+        .filter(|r| r.contains('@') && !r.contains(char::is_whitespace))
+        .ok_or_else(|| {
+            ApiError::BadRequest("the envelope recipient (?to=address) is required".into())
+        })?;
+    let parsed = parse_email(&body).map_err(ApiError::Channel)?;
+    let payload = serde_json::to_string(&EmailJob {
+        recipient,
+        raw_b64: base64::engine::general_purpose::STANDARD.encode(&body),
+    })
+    .map_err(|e| ApiError::Internal(e.to_string()))?;
+    // Our own ingress key (the engine keeps `email:{id}` for its own dedupe).
+    let key = format!("ingress:email:{}", parsed.idempotency_id());
+    let fresh = state
+        .store
+        .enqueue_once(
+            &key,
+            state.engine.config().idempotency_ttl,
+            IngressJob {
+                kind: JobKind::Email,
+                conversation: None,
+                tenant: None,
+                payload,
+                at: state.clock.now(),
+            },
+        )
+        .await?;
+    if fresh {
+        state.wake.notify_one();
+    }
+    Ok(StatusCode::ACCEPTED.into_response())
+}
+
+/// `/demo/*`: needs a stateless demo turn in the core.
+pub(crate) async fn demo_unavailable() -> Response {
+    ApiError::NotImplemented(
+        "the live demo needs concierge-core's persona catalog and stateless demo turn",
+    )
+    .into_response()
+}

@@ -1,0 +1,300 @@
+//! Building and running the application: database, engine, workers and HTTP server.
+
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use concierge_core::engine::EngineConfig;
+use concierge_core::ports::{AiProvider, Clock, NoAi, Ports};
+use concierge_core::tenant::TenantFile;
+use concierge_core::Engine;
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+use tokio::net::TcpListener;
+use tokio::sync::{watch, Notify};
+
+use crate::ai::OpenAiCompatible;
+use crate::clock::SystemClock;
+use crate::configuration::Settings;
+use crate::jobs::Workers;
+use crate::outbound::{OutboxOutbound, Sender, SenderConfig, SenderError};
+use crate::routes::{router, AppState};
+use crate::store::{OpenError, RetryPolicy, SecretBox, SqlStore};
+use crate::telemetry::Metrics;
+
+/// The application could not start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    /// The database.
+    #[error(transparent)]
+    Database(#[from] OpenError),
+    /// Binding the listener.
+    #[error("could not listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: String,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The sender.
+    #[error(transparent)]
+    Sender(#[from] SenderError),
+    /// A tenant file given with `--tenant`.
+    #[error("tenant file {path}: {message}")]
+    TenantFile {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// The server failed.
+    #[error("server error: {0}")]
+    Serve(#[source] std::io::Error),
+}
+
+/// A built application, listening but not yet serving.
+#[derive(Debug)]
+pub struct Application {
+    listener: TcpListener,
+    state: AppState,
+    workers: Workers,
+    settings: Arc<Settings>,
+}
+
+fn signing_key(settings: &Settings) -> Vec<u8> {
+    if let Some(k) = &settings.signing_key {
+        return k.expose().as_bytes().to_vec();
+    }
+    if let Some(k) = &settings.encryption_key {
+        // Stable across restarts and replicas, and distinct from the encryption key.
+        let mut h = Sha256::new();
+        h.update(b"concierge approval signing key\0");
+        h.update(k.expose().as_bytes());
+        return h.finalize().to_vec();
+    }
+    tracing::warn!("neither CONCIERGE_SIGNING_KEY nor ENCRYPTION_KEY is set: approval links and buttons are valid until this process stops");
+    let mut key = vec![0u8; 32];
+    rand::thread_rng().fill_bytes(&mut key);
+    key
+}
+
+impl Application {
+    /// Opens and migrates the database, builds the engine and binds the listener.
+    ///
+    /// # Errors
+    /// [`StartupError`].
+    pub async fn build(settings: Settings) -> Result<Self, StartupError> {
+        let settings = Arc::new(settings);
+        let store = SqlStore::open(&settings.database_url, 16)
+            .await?
+            .with_retry_policy(RetryPolicy {
+                max_attempts: settings.max_attempts,
+                ..RetryPolicy::default()
+            });
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let wake = Arc::new(Notify::new());
+        let metrics = Arc::new(Metrics::default());
+        let secrets = settings
+            .encryption_key
+            .as_ref()
+            .and_then(|k| SecretBox::from_config(k.expose()).ok());
+        let http = reqwest::Client::builder()
+            .user_agent(concat!("concierge-server/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| StartupError::Sender(SenderError::Smtp(e.to_string())))?;
+        let ai: Arc<dyn AiProvider> = match &settings.ai_url {
+            Some(url) => Arc::new(OpenAiCompatible::new(
+                http.clone(),
+                url,
+                settings.ai_key.clone(),
+            )),
+            None => {
+                tracing::info!("no AI provider configured (CONCIERGE_AI_URL): canned rules answer, AI rules record `no AI provider`");
+                Arc::new(NoAi)
+            }
+        };
+        let key = signing_key(&settings);
+        let mut config = EngineConfig {
+            signing_key: key.clone(),
+            public_base_url: settings.public_url.clone(),
+            injection_scan: settings.injection_scan,
+            ..EngineConfig::default()
+        };
+        if let Some(m) = &settings.ai_model {
+            config.reply_model.clone_from(m);
+        }
+        if let Some(m) = &settings.ai_fast_model {
+            config.fast_model.clone_from(m);
+        }
+        if let Some(m) = &settings.embedding_model {
+            config.embedding_model.clone_from(m);
+        }
+        let outbound = Arc::new(OutboxOutbound::new(
+            store.clone(),
+            clock.clone(),
+            wake.clone(),
+        ));
+        let engine = Engine::new(
+            Ports {
+                store: Arc::new(store.clone()),
+                ai,
+                outbound,
+                clock: clock.clone(),
+            },
+            config,
+        );
+        let sender = Sender::new(
+            SenderConfig {
+                graph_api_url: settings.graph_api_url.clone(),
+                discord_api_url: settings.discord_api_url.clone(),
+                discord_bot_token: settings.discord_bot_token.clone(),
+                smtp_url: settings.smtp_url.clone(),
+                smtp_from: settings.smtp_from.clone(),
+                signing_key: key,
+                dry_run: settings.dry_run,
+            },
+            store.clone(),
+            secrets.clone(),
+            http,
+            clock.clone(),
+        )?;
+        let workers = Workers::new(
+            store.clone(),
+            engine.clone(),
+            sender,
+            clock.clone(),
+            wake.clone(),
+            metrics.clone(),
+        );
+        let discord_key = settings
+            .discord_public_key
+            .as_deref()
+            .and_then(|k| concierge_core::channels::discord::DiscordPublicKey::parse(k).ok());
+        let state = AppState {
+            store,
+            engine,
+            settings: settings.clone(),
+            metrics,
+            wake,
+            secrets,
+            clock,
+            discord_key,
+        };
+        let listener =
+            TcpListener::bind(settings.bind)
+                .await
+                .map_err(|source| StartupError::Bind {
+                    addr: settings.bind.to_string(),
+                    source,
+                })?;
+        Ok(Application {
+            listener,
+            state,
+            workers,
+            settings,
+        })
+    }
+
+    /// The port the listener is bound to.
+    pub fn port(&self) -> u16 {
+        self.listener.local_addr().map(|a| a.port()).unwrap_or(0)
+    }
+
+    /// The shared state (tests reach the store through it).
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Imports tenant files (creating or updating the tenants).
+    ///
+    /// # Errors
+    /// [`StartupError::TenantFile`] naming the file and every problem.
+    pub async fn import_tenant_files(&self, paths: &[PathBuf]) -> Result<(), StartupError> {
+        for path in paths {
+            self.import_tenant_file(path).await?;
+        }
+        Ok(())
+    }
+
+    async fn import_tenant_file(&self, path: &Path) -> Result<(), StartupError> {
+        let fail = |message: String| StartupError::TenantFile {
+            path: path.to_owned(),
+            message,
+        };
+        let text = std::fs::read_to_string(path).map_err(|e| fail(e.to_string()))?;
+        let file = TenantFile::from_toml(&text).map_err(|e| fail(e.to_string()))?;
+        let id = file.id.clone();
+        let outcome = self
+            .state
+            .engine
+            .import_tenant(file)
+            .await
+            .map_err(|e| fail(e.to_string()))?;
+        tracing::info!(tenant = %id, created = outcome.created, revision = outcome.revision, "tenant imported");
+        Ok(())
+    }
+
+    /// Serves until `shutdown` resolves, then stops intake, lets workers finish their job
+    /// within `CONCIERGE_SHUTDOWN_SECONDS`, and releases the leases of what is left.
+    ///
+    /// # Errors
+    /// [`StartupError::Serve`].
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), StartupError> {
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let mut workers = self.workers.spawn(self.settings.workers, stop_rx);
+        let addr = self
+            .listener
+            .local_addr()
+            .map(|a| a.to_string())
+            .unwrap_or_default();
+        tracing::info!(%addr, database = ?self.state.store.dialect(), dry_run = self.settings.dry_run, "concierge-server listening on http://{addr}");
+        let app = router(self.state.clone());
+        let served = axum::serve(self.listener, app)
+            .with_graceful_shutdown(async move {
+                shutdown.await;
+                tracing::info!("shutting down: no new requests");
+                let _ = stop_tx.send(true);
+            })
+            .await;
+        let deadline = Duration::from_secs(self.settings.shutdown_seconds);
+        if tokio::time::timeout(deadline, async {
+            while workers.join_next().await.is_some() {}
+        })
+        .await
+        .is_err()
+        {
+            tracing::warn!("shutdown deadline passed: abandoning jobs in flight");
+            workers.abort_all();
+        }
+        self.workers.release().await;
+        self.state.store.close().await;
+        served.map_err(StartupError::Serve)
+    }
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = terminate => {}
+    }
+}

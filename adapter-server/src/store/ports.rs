@@ -1,0 +1,646 @@
+//! The core's storage ports over SQL.
+
+use async_trait::async_trait;
+use concierge_core::approval::Draft;
+use concierge_core::billing::{DebitOutcome, Grant, GrantOutcome, LedgerBook, RefundOutcome};
+use concierge_core::conversation::Session;
+use concierge_core::email::ReverseAlias;
+use concierge_core::ids::{Channel, ChannelAccount, ConversationId, ConversationKey, Milli};
+use concierge_core::ports::{
+    AliasStore, Direction, DraftStore, IdempotencyStore, Job, JobQueue, Ledger, MessageLog,
+    MessageRecord, SessionStore, StoreError, StoreResult, TenantStore,
+};
+use concierge_core::tenant::Tenant;
+use concierge_core::time::{Span, Timestamp};
+use concierge_core::TenantId;
+use sqlx::Row;
+
+use super::jobs::{JobKind, NewJob};
+use super::{begin_statement, db_err, from_doc, on_pool, to_doc, SqlStore};
+
+fn direction_str(d: Direction) -> &'static str {
+    match d {
+        Direction::Inbound => "inbound",
+        Direction::Outbound => "outbound",
+    }
+}
+
+fn parse_direction(s: &str) -> StoreResult<Direction> {
+    match s {
+        "inbound" => Ok(Direction::Inbound),
+        "outbound" => Ok(Direction::Outbound),
+        other => Err(StoreError::Corrupt {
+            key: "messages.direction".into(),
+            reason: format!("unknown direction {other}"),
+        }),
+    }
+}
+
+fn corrupt(key: &str, e: impl ToString) -> StoreError {
+    StoreError::Corrupt {
+        key: key.to_owned(),
+        reason: e.to_string(),
+    }
+}
+
+/// What a ledger operation does to the book, applied under the row lock.
+enum BookOp<'a> {
+    Debit {
+        key: &'a str,
+        amount: Milli,
+        now: Timestamp,
+    },
+    Refund {
+        key: &'a str,
+    },
+    Grant(Grant),
+}
+
+enum BookResult {
+    Debit(DebitOutcome),
+    Refund(RefundOutcome),
+    Grant(GrantOutcome),
+}
+
+impl SqlStore {
+    /// Loads a tenant's ledger book under a write lock, applies `op` with the core's
+    /// [`LedgerBook`], writes it back and commits.
+    async fn with_book(&self, tenant: &TenantId, op: BookOp<'_>) -> StoreResult<BookResult> {
+        let key = format!("ledger:{tenant}");
+        on_pool!(self, |pool, pg| {
+            let mut tx = pool.begin_with(begin_statement(pg)).await.map_err(db_err)?;
+            let select = if pg {
+                "SELECT book FROM ledger_books WHERE tenant_id = $1 FOR UPDATE"
+            } else {
+                "SELECT book FROM ledger_books WHERE tenant_id = $1"
+            };
+            let row = sqlx::query(select)
+                .bind(tenant.as_str())
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(db_err)?;
+            let exists = row.is_some();
+            let mut book: LedgerBook = match row {
+                Some(r) => from_doc(&key, &r.try_get::<String, _>("book").map_err(db_err)?)?,
+                None => LedgerBook::default(),
+            };
+            let (result, changed) = match op {
+                BookOp::Debit {
+                    key: k,
+                    amount,
+                    now,
+                } => {
+                    book.prune(now);
+                    let o = book.try_debit(k, amount, now).map_err(|e| corrupt(k, e))?;
+                    (BookResult::Debit(o), true)
+                }
+                BookOp::Refund { key: k } => {
+                    let o = book.refund(k);
+                    (BookResult::Refund(o), o == RefundOutcome::Refunded)
+                }
+                BookOp::Grant(g) => {
+                    let o = book.grant(g).map_err(|e| corrupt(&key, e))?;
+                    (BookResult::Grant(o), o == GrantOutcome::Granted)
+                }
+            };
+            if changed {
+                let doc = to_doc(&key, &book)?;
+                let now = crate::clock::now_millis();
+                if exists {
+                    sqlx::query(
+                        "UPDATE ledger_books SET book = $2, updated_at = $3 WHERE tenant_id = $1",
+                    )
+                    .bind(tenant.as_str())
+                    .bind(doc)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_err)?;
+                } else {
+                    // Two first writers race on the primary key: the loser gets a conflict
+                    // (retryable) rather than a lost update.
+                    sqlx::query(
+                        "INSERT INTO ledger_books (tenant_id, book, updated_at) VALUES ($1, $2, $3)",
+                    )
+                    .bind(tenant.as_str())
+                    .bind(doc)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_err)?;
+                }
+            }
+            tx.commit().await.map_err(db_err)?;
+            Ok(result)
+        })
+    }
+
+    async fn with_book_retrying<'a>(
+        &self,
+        tenant: &TenantId,
+        mut make: impl FnMut() -> BookOp<'a>,
+    ) -> StoreResult<BookResult> {
+        // A first write for a tenant may race another first write on the primary key.
+        let mut attempt = 0;
+        loop {
+            match self.with_book(tenant, make()).await {
+                Err(StoreError::Conflict(_)) if attempt < 3 => attempt += 1,
+                other => return other,
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl TenantStore for SqlStore {
+    async fn get_tenant(&self, id: &TenantId) -> StoreResult<Option<Tenant>> {
+        let row: Option<(i64, String)> = on_pool!(self, |pool, pg| {
+            let row = sqlx::query("SELECT revision, doc FROM tenants WHERE id = $1")
+                .bind(id.as_str())
+                .fetch_optional(pool)
+                .await
+                .map_err(db_err)?;
+            row.map(|r| Ok((r.try_get("revision")?, r.try_get("doc")?)))
+                .transpose()
+                .map_err(db_err)?
+        });
+        let Some((revision, doc)) = row else {
+            return Ok(None);
+        };
+        let key = format!("tenant:{id}");
+        let mut tenant: Tenant = from_doc(&key, &doc)?;
+        tenant.revision = u64::try_from(revision).map_err(|e| corrupt(&key, e))?;
+        Ok(Some(tenant))
+    }
+
+    async fn find_tenant(&self, account: &ChannelAccount) -> StoreResult<Option<TenantId>> {
+        let raw: Option<String> = on_pool!(self, |pool, pg| {
+            let row = sqlx::query("SELECT tenant_id FROM tenant_accounts WHERE account_key = $1")
+                .bind(account.index_key())
+                .fetch_optional(pool)
+                .await
+                .map_err(db_err)?;
+            row.map(|r| r.try_get("tenant_id"))
+                .transpose()
+                .map_err(db_err)?
+        });
+        raw.map(|raw| TenantId::parse(&raw).map_err(|e| corrupt(&account.index_key(), e)))
+            .transpose()
+    }
+
+    async fn put_tenant(
+        &self,
+        tenant: &Tenant,
+        expected_revision: Option<u64>,
+    ) -> StoreResult<u64> {
+        let id = tenant.id.as_str();
+        let key = format!("tenant:{id}");
+        let accounts: Vec<String> = tenant
+            .channels
+            .accounts()
+            .iter()
+            .map(ChannelAccount::index_key)
+            .collect();
+        on_pool!(self, |pool, pg| {
+            let mut tx = pool.begin_with(begin_statement(pg)).await.map_err(db_err)?;
+            let select = if pg {
+                "SELECT revision FROM tenants WHERE id = $1 FOR UPDATE"
+            } else {
+                "SELECT revision FROM tenants WHERE id = $1"
+            };
+            let current: Option<i64> = sqlx::query(select)
+                .bind(id)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(db_err)?
+                .map(|r| r.try_get("revision"))
+                .transpose()
+                .map_err(db_err)?;
+            let current = current
+                .map(u64::try_from)
+                .transpose()
+                .map_err(|e| corrupt(&key, e))?;
+            if current != expected_revision {
+                return Err(StoreError::Conflict(format!("tenant {id}")));
+            }
+            for account in &accounts {
+                let owner: Option<String> =
+                    sqlx::query("SELECT tenant_id FROM tenant_accounts WHERE account_key = $1")
+                        .bind(account)
+                        .fetch_optional(&mut *tx)
+                        .await
+                        .map_err(db_err)?
+                        .map(|r| r.try_get("tenant_id"))
+                        .transpose()
+                        .map_err(db_err)?;
+                if owner.is_some_and(|o| o != id) {
+                    return Err(StoreError::Conflict(format!(
+                        "{account} belongs to another tenant"
+                    )));
+                }
+            }
+            sqlx::query("DELETE FROM tenant_accounts WHERE tenant_id = $1")
+                .bind(id)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
+            for account in &accounts {
+                sqlx::query("INSERT INTO tenant_accounts (account_key, tenant_id) VALUES ($1, $2)")
+                    .bind(account)
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(|e| match db_err(e) {
+                        StoreError::Conflict(_) => {
+                            StoreError::Conflict(format!("{account} belongs to another tenant"))
+                        }
+                        other => other,
+                    })?;
+            }
+            let revision = current.unwrap_or(0) + 1;
+            let mut stored = tenant.clone();
+            stored.revision = revision;
+            let doc = to_doc(&key, &stored)?;
+            let rev = i64::try_from(revision).map_err(|e| corrupt(&key, e))?;
+            let now = crate::clock::now_millis();
+            let written = if current.is_some() {
+                sqlx::query(
+                    "UPDATE tenants SET revision = $2, doc = $3, updated_at = $4 WHERE id = $1",
+                )
+            } else {
+                sqlx::query(
+                    "INSERT INTO tenants (id, revision, doc, updated_at) VALUES ($1, $2, $3, $4)",
+                )
+            }
+            .bind(id)
+            .bind(rev)
+            .bind(doc)
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| match db_err(e) {
+                StoreError::Conflict(_) => StoreError::Conflict(format!("tenant {id}")),
+                other => other,
+            })?;
+            debug_assert_eq!(written.rows_affected(), 1);
+            tx.commit().await.map_err(db_err)?;
+            Ok(revision)
+        })
+    }
+
+    async fn list_tenants(&self) -> StoreResult<Vec<TenantId>> {
+        let ids: Vec<String> = on_pool!(self, |pool, pg| {
+            let rows = sqlx::query("SELECT id FROM tenants ORDER BY id")
+                .fetch_all(pool)
+                .await
+                .map_err(db_err)?;
+            rows.iter()
+                .map(|r| r.try_get("id"))
+                .collect::<Result<_, _>>()
+                .map_err(db_err)?
+        });
+        ids.iter()
+            .map(|raw| TenantId::parse(raw).map_err(|e| corrupt("tenants.id", e)))
+            .collect()
+    }
+}
+
+#[async_trait]
+impl SessionStore for SqlStore {
+    async fn load_session(&self, key: &ConversationKey) -> StoreResult<Option<Session>> {
+        let skey = key.storage_key();
+        let doc: Option<String> = on_pool!(self, |pool, pg| {
+            let row = sqlx::query("SELECT doc FROM sessions WHERE session_key = $1")
+                .bind(&skey)
+                .fetch_optional(pool)
+                .await
+                .map_err(db_err)?;
+            row.map(|r| r.try_get("doc")).transpose().map_err(db_err)?
+        });
+        doc.map(|d| from_doc(&skey, &d)).transpose()
+    }
+
+    async fn save_session(&self, key: &ConversationKey, session: &Session) -> StoreResult<()> {
+        let skey = key.storage_key();
+        let doc = to_doc(&skey, session)?;
+        let now = crate::clock::now_millis();
+        on_pool!(self, |pool, pg| {
+            sqlx::query(
+            "INSERT INTO sessions (session_key, tenant_id, doc, updated_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (session_key) DO UPDATE SET doc = excluded.doc, updated_at = excluded.updated_at"
+        )
+        .bind(&skey)
+        .bind(key.tenant.as_str())
+        .bind(doc)
+        .bind(now)
+        .execute(pool)
+        .await
+        .map(|_| ())
+        .map_err(db_err)
+        })
+    }
+}
+
+#[async_trait]
+impl Ledger for SqlStore {
+    async fn balance(&self, tenant: &TenantId, now: Timestamp) -> StoreResult<Milli> {
+        let doc: Option<String> = on_pool!(self, |pool, pg| {
+            let row = sqlx::query("SELECT book FROM ledger_books WHERE tenant_id = $1")
+                .bind(tenant.as_str())
+                .fetch_optional(pool)
+                .await
+                .map_err(db_err)?;
+            row.map(|r| r.try_get("book")).transpose().map_err(db_err)?
+        });
+        match doc {
+            None => Ok(Milli::ZERO),
+            Some(d) => {
+                let book: LedgerBook = from_doc(&format!("ledger:{tenant}"), &d)?;
+                Ok(book.balance(now))
+            }
+        }
+    }
+
+    async fn try_debit(
+        &self,
+        tenant: &TenantId,
+        key: &str,
+        amount: Milli,
+        now: Timestamp,
+    ) -> StoreResult<DebitOutcome> {
+        match self
+            .with_book_retrying(tenant, || BookOp::Debit { key, amount, now })
+            .await?
+        {
+            BookResult::Debit(o) => Ok(o),
+            _ => unreachable!("debit op"),
+        }
+    }
+
+    async fn refund(
+        &self,
+        tenant: &TenantId,
+        key: &str,
+        _now: Timestamp,
+    ) -> StoreResult<RefundOutcome> {
+        match self.with_book(tenant, BookOp::Refund { key }).await? {
+            BookResult::Refund(o) => Ok(o),
+            _ => unreachable!("refund op"),
+        }
+    }
+
+    async fn grant(&self, tenant: &TenantId, grant: Grant) -> StoreResult<GrantOutcome> {
+        match self
+            .with_book_retrying(tenant, || BookOp::Grant(grant.clone()))
+            .await?
+        {
+            BookResult::Grant(o) => Ok(o),
+            _ => unreachable!("grant op"),
+        }
+    }
+}
+
+#[async_trait]
+impl IdempotencyStore for SqlStore {
+    async fn first_seen(&self, key: &str, now: Timestamp, ttl: Span) -> StoreResult<bool> {
+        on_pool!(self, |pool, pg| {
+            let mut tx = pool.begin_with(begin_statement(pg)).await.map_err(db_err)?;
+            let fresh = super::jobs::claim_idempotency!(tx, key, now, ttl)?;
+            tx.commit().await.map_err(db_err)?;
+            Ok(fresh)
+        })
+    }
+
+    async fn forget(&self, key: &str) -> StoreResult<()> {
+        on_pool!(self, |pool, pg| sqlx::query(
+            "DELETE FROM idempotency_keys WHERE idem_key = $1"
+        )
+        .bind(key)
+        .execute(pool)
+        .await
+        .map(|_| ())
+        .map_err(db_err))
+    }
+}
+
+#[async_trait]
+impl MessageLog for SqlStore {
+    async fn record_message(&self, r: &MessageRecord) -> StoreResult<()> {
+        on_pool!(self, |pool, pg| sqlx::query(
+            "INSERT INTO messages (tenant_id, direction, message_id, channel, sender, recipient, \
+             action_taken, conversation_id, at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+             ON CONFLICT (tenant_id, direction, message_id) DO UPDATE SET \
+             action_taken = excluded.action_taken, \
+             conversation_id = COALESCE(excluded.conversation_id, messages.conversation_id)"
+        )
+        .bind(r.tenant.as_str())
+        .bind(direction_str(r.direction))
+        .bind(&r.message_id)
+        .bind(r.channel.as_str())
+        .bind(&r.sender)
+        .bind(&r.recipient)
+        .bind(&r.action_taken)
+        .bind(r.conversation_id.as_ref().map(ConversationId::as_str))
+        .bind(r.at.as_millis())
+        .execute(pool)
+        .await
+        .map(|_| ())
+        .map_err(db_err))
+    }
+
+    async fn conversation_messages(
+        &self,
+        tenant: &TenantId,
+        conversation: &ConversationId,
+    ) -> StoreResult<Vec<MessageRecord>> {
+        type RawRow = (String, String, String, String, String, String, i64);
+        let rows: Vec<RawRow> = on_pool!(self, |pool, pg| {
+            let rows = sqlx::query(
+                "SELECT direction, message_id, channel, sender, recipient, action_taken, at \
+                 FROM messages WHERE tenant_id = $1 AND conversation_id = $2 ORDER BY at, message_id",
+            )
+            .bind(tenant.as_str())
+            .bind(conversation.as_str())
+            .fetch_all(pool)
+            .await
+            .map_err(db_err)?;
+            rows.iter()
+                .map(|r| {
+                    Ok((
+                        r.try_get("direction")?,
+                        r.try_get("message_id")?,
+                        r.try_get("channel")?,
+                        r.try_get("sender")?,
+                        r.try_get("recipient")?,
+                        r.try_get("action_taken")?,
+                        r.try_get("at")?,
+                    ))
+                })
+                .collect::<Result<_, sqlx::Error>>()
+                .map_err(db_err)?
+        });
+        rows.into_iter()
+            .map(
+                |(direction, message_id, channel, sender, recipient, action_taken, at)| {
+                    Ok(MessageRecord {
+                        tenant: tenant.clone(),
+                        channel: channel
+                            .parse::<Channel>()
+                            .map_err(|e| corrupt("messages.channel", e))?,
+                        direction: parse_direction(&direction)?,
+                        sender,
+                        recipient,
+                        message_id,
+                        action_taken,
+                        conversation_id: Some(conversation.clone()),
+                        at: Timestamp(at),
+                    })
+                },
+            )
+            .collect()
+    }
+}
+
+#[async_trait]
+impl JobQueue for SqlStore {
+    async fn schedule(&self, job: &Job, run_at: Timestamp) -> StoreResult<()> {
+        let conversation = match job {
+            Job::FlushBuffer { key } => Some(key.storage_key()),
+            _ => None,
+        };
+        let new = NewJob {
+            kind: JobKind::Engine,
+            dedupe_key: Some(job.dedupe_key()),
+            conversation,
+            tenant: Some(job.tenant().to_string()),
+            payload: to_doc("job", job)?,
+            run_at,
+        };
+        on_pool!(self, |pool, pg| {
+            let mut tx = pool.begin_with(begin_statement(pg)).await.map_err(db_err)?;
+            super::jobs::insert_job!(
+                tx,
+                new,
+                self.retry_policy().max_attempts,
+                crate::clock::now_millis()
+            )?;
+            tx.commit().await.map_err(db_err)?;
+            Ok(())
+        })
+    }
+}
+
+#[async_trait]
+impl DraftStore for SqlStore {
+    async fn put_draft(&self, tenant: &TenantId, draft: &Draft) -> StoreResult<()> {
+        let doc = to_doc(&draft.id, draft)?;
+        on_pool!(self, |pool, pg| {
+            sqlx::query(
+            "INSERT INTO drafts (tenant_id, id, doc, created_at, expires_at) VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (tenant_id, id) DO UPDATE SET doc = excluded.doc, \
+             created_at = excluded.created_at, expires_at = excluded.expires_at"
+        )
+        .bind(tenant.as_str())
+        .bind(&draft.id)
+        .bind(doc)
+        .bind(draft.created_at.as_millis())
+        .bind(draft.expires_at().as_millis())
+        .execute(pool)
+        .await
+        .map(|_| ())
+        .map_err(db_err)
+        })
+    }
+
+    async fn take_draft(
+        &self,
+        tenant: &TenantId,
+        id: &str,
+        now: Timestamp,
+    ) -> StoreResult<Option<Draft>> {
+        // DELETE … RETURNING is atomic: of two concurrent takers, one gets the row.
+        let row: Option<(String, i64)> = on_pool!(self, |pool, pg| {
+            let row = sqlx::query(
+                "DELETE FROM drafts WHERE tenant_id = $1 AND id = $2 RETURNING doc, expires_at",
+            )
+            .bind(tenant.as_str())
+            .bind(id)
+            .fetch_optional(pool)
+            .await
+            .map_err(db_err)?;
+            row.map(|r| Ok((r.try_get("doc")?, r.try_get("expires_at")?)))
+                .transpose()
+                .map_err(db_err)?
+        });
+        match row {
+            Some((doc, expires)) if expires > now.as_millis() => from_doc(id, &doc).map(Some),
+            _ => Ok(None),
+        }
+    }
+
+    async fn list_drafts(&self, tenant: &TenantId, now: Timestamp) -> StoreResult<Vec<Draft>> {
+        let rows: Vec<(String, String)> = on_pool!(self, |pool, pg| {
+            sqlx::query("DELETE FROM drafts WHERE tenant_id = $1 AND expires_at <= $2")
+                .bind(tenant.as_str())
+                .bind(now.as_millis())
+                .execute(pool)
+                .await
+                .map_err(db_err)?;
+            let rows = sqlx::query(
+                "SELECT id, doc FROM drafts WHERE tenant_id = $1 ORDER BY created_at, id",
+            )
+            .bind(tenant.as_str())
+            .fetch_all(pool)
+            .await
+            .map_err(db_err)?;
+            rows.iter()
+                .map(|r| Ok((r.try_get("id")?, r.try_get("doc")?)))
+                .collect::<Result<_, sqlx::Error>>()
+                .map_err(db_err)?
+        });
+        rows.iter().map(|(id, doc)| from_doc(id, doc)).collect()
+    }
+}
+
+#[async_trait]
+impl AliasStore for SqlStore {
+    async fn put_alias(&self, tenant: &TenantId, alias: &ReverseAlias) -> StoreResult<()> {
+        let key = alias.alias.trim().to_lowercase();
+        let doc = to_doc(&key, alias)?;
+        on_pool!(self, |pool, pg| {
+            sqlx::query(
+            "INSERT INTO email_aliases (tenant_id, alias, doc, expires_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (tenant_id, alias) DO UPDATE SET doc = excluded.doc, expires_at = excluded.expires_at"
+        )
+        .bind(tenant.as_str())
+        .bind(&key)
+        .bind(doc)
+        .bind(alias.expires_at.as_millis())
+        .execute(pool)
+        .await
+        .map(|_| ())
+        .map_err(db_err)
+        })
+    }
+
+    async fn get_alias(
+        &self,
+        tenant: &TenantId,
+        alias: &str,
+        now: Timestamp,
+    ) -> StoreResult<Option<ReverseAlias>> {
+        let key = alias.trim().to_lowercase();
+        let doc: Option<String> = on_pool!(self, |pool, pg| {
+            let row =
+                sqlx::query("SELECT doc FROM email_aliases WHERE tenant_id = $1 AND alias = $2")
+                    .bind(tenant.as_str())
+                    .bind(&key)
+                    .fetch_optional(pool)
+                    .await
+                    .map_err(db_err)?;
+            row.map(|r| r.try_get("doc")).transpose().map_err(db_err)?
+        });
+        let alias: Option<ReverseAlias> = doc.map(|d| from_doc(&key, &d)).transpose()?;
+        Ok(alias.filter(|a| a.is_live(now)))
+    }
+}

@@ -1,0 +1,12 @@
+//! The server's one integration-test binary: store contract tests and the HTTP API against
+//! SQLite and (when `CONCIERGE_TEST_DATABASE_URL` is set) Postgres.
+#![allow(clippy::unwrap_used, missing_docs)]
+
+mod admin;
+mod discord;
+mod email;
+mod fakes;
+mod health;
+mod helpers;
+mod store_contract;
+mod whatsapp;
