@@ -71,6 +71,7 @@ const discordServer = await listen((req, res, body) => {
   json(res, 404, { message: 'Unknown Channel', code: 10003 });
 });
 
+const failedOnce = new Set();
 const REPLY = 'Happy to help! Our eggless cakes are baked fresh every morning.';
 const modelServer = await listen((req, res, body) => {
   const b = JSON.parse(body || '{}');
@@ -85,6 +86,11 @@ const modelServer = await listen((req, res, body) => {
   }
   if (req.url === '/v1/chat/completions') {
     const system = b.messages[0].content;
+    const user = b.messages.at(-1).content;
+    if (user.includes('FAILONCE') && !system.includes('security filter') && !failedOnce.has(user)) {
+      failedOnce.add(user);
+      return json(res, 500, { error: { message: 'model overloaded', type: 'server_error' } });
+    }
     let content = REPLY;
     if (system.includes('security filter')) content = '{"verdict":"allow"}';
     else if (system.includes('You review the persona text')) content = '{"verdict":"approve"}';
@@ -390,6 +396,19 @@ test('an AI draft is posted for approval and the Approve button sends it', async
   const again = await postDiscord(click.replace('btn-token', 'btn-token-2'));
   assert(/already decided|expired/i.test(again.json().data.content), 'a second click does nothing');
   eq(sendsTo(CLINIC_PHONE, '15125550001').length, 1, 'still one send');
+});
+
+test('a model failure refunds the charge; the retried turn charges once', async () => {
+  const before = await balance('lotus-dental');
+  const text = 'FAILONCE: could you book me a cleaning next week?';
+  eq((await postWa(waBody(CLINIC_PHONE, '15125550002', [text]))).status, 200, 'webhook');
+  await until('the approval card after the retry', async () =>
+    discordApi.find((r) => r.path === '/api/v10/channels/1180000000000000002/messages'
+      && JSON.stringify(r.body).includes('next week')), 20000);
+  const calls = model.filter((m) => m.body.messages?.at(-1).content === text
+    && !m.body.messages[0].content.includes('security filter'));
+  eq(calls.length, 2, 'model calls (failed, then retried by the queue)');
+  eq(before - (await balance('lotus-dental')), 20, 'charged once');
 });
 
 test('an email event is routed by a rule (invoice → Discord channel)', async () => {

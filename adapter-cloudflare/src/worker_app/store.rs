@@ -5,15 +5,19 @@
 //!   index (`wa_phone:…`, `ig_page:…`, `discord_guild:…`, `email_domain:…`) for the webhook path;
 //!   a KV miss falls back to D1.
 //! - Money and idempotency never rely on KV: the ledger is the core's `LedgerBook` applied in
-//!   Rust and written back with a conditional `UPDATE … WHERE book = <the book read>` (retried on
-//!   a lost race); `first_seen` is one conditional upsert.
+//!   `ledger_grants` / `ledger_debits` rows changed by the core's `billing::draw` / `restore` and
+//!   written in one D1 batch that aborts unless the rows still hold what was read (retried on a
+//!   lost race); `first_seen` is one conditional upsert.
 //! - Sessions live in the conversation's Durable Object storage.
 //! - Jobs: buffer flushes are the Durable Object's alarm, safety reviews go to `SAFETY_QUEUE`,
 //!   digests to `WORK_QUEUE` with a delay.
 
 use async_trait::async_trait;
 use concierge_core::approval::Draft;
-use concierge_core::billing::{DebitOutcome, Grant, GrantOutcome, LedgerBook, RefundOutcome};
+use concierge_core::billing::{
+    draw, live_balance, restore, DebitOutcome, Grant, GrantOutcome, LedgerBook, RefundOutcome,
+    DEBIT_RECORD_RETENTION,
+};
 use concierge_core::conversation::Session;
 use concierge_core::email::ReverseAlias;
 use concierge_core::ids::{
@@ -112,8 +116,33 @@ struct TenantRow {
 }
 
 #[derive(Deserialize)]
-struct BookRow {
-    book: String,
+struct GrantRow {
+    grant_id: String,
+    amount: f64,
+    remaining: f64,
+    granted_at: f64,
+    expires_at: Option<f64>,
+    reason: String,
+}
+
+impl GrantRow {
+    #[allow(clippy::cast_possible_truncation)] // integers read back from D1's f64
+    fn grant(self) -> Grant {
+        Grant {
+            id: self.grant_id,
+            amount: Milli(self.amount as i64),
+            remaining: Milli(self.remaining as i64),
+            granted_at: Timestamp::from_millis(self.granted_at as i64),
+            expires_at: self.expires_at.map(|t| Timestamp::from_millis(t as i64)),
+            reason: self.reason,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct DebitRow {
+    refunded: f64,
+    drawn: String,
 }
 
 #[derive(Deserialize)]
@@ -174,7 +203,12 @@ impl CfStore {
 
     /// Runs a write; returns how many rows it changed.
     async fn run(&self, sql: &str, args: &[JsValue]) -> StoreResult<usize> {
-        let result = self.stmt(sql, args)?.run().await.map_err(backend)?;
+        self.run_stmt(self.stmt(sql, args)?).await
+    }
+
+    /// Runs a prepared write; returns how many rows it changed.
+    async fn run_stmt(&self, stmt: D1PreparedStatement) -> StoreResult<usize> {
+        let result = stmt.run().await.map_err(backend)?;
         Ok(result
             .meta()
             .map_err(backend)?
@@ -182,56 +216,58 @@ impl CfStore {
             .unwrap_or(0))
     }
 
-    /// Applies `op` to the tenant's ledger book and writes it back only if nobody wrote it in
-    /// between (`UPDATE … WHERE book = <what was read>`), retrying on a lost race. `op` returns
-    /// its result and whether it changed the book; the arithmetic is the core's.
-    async fn with_book<R>(
+    /// The tenant's grants (every row: `draw` and `restore` skip what they must).
+    async fn grants(&self, tenant: &TenantId) -> StoreResult<Vec<Grant>> {
+        let rows: Vec<GrantRow> = self
+            .all(
+                "SELECT grant_id, amount, remaining, granted_at, expires_at, reason \
+                 FROM ledger_grants WHERE tenant_id = ?1 ORDER BY grant_id",
+                &[s(tenant.as_str())],
+            )
+            .await?;
+        Ok(rows.into_iter().map(GrantRow::grant).collect())
+    }
+
+    /// Writes a ledger change computed by the core as one D1 batch (one transaction) whose first
+    /// statement aborts it unless `precondition` (SQL over `?1` = tenant, `?2` = the JSON
+    /// `[[grant_id, old_remaining], …]` of the changed grants) still holds: it tries to set a
+    /// grant's `remaining` to -1, which the table's CHECK refuses. So the changes apply only on
+    /// the state they were computed from; a lost race returns `Ok(false)` and the caller
+    /// re-reads. `writes` are the statements that follow.
+    async fn guarded_batch(
         &self,
         tenant: &TenantId,
-        now: Timestamp,
-        op: impl Fn(&mut LedgerBook) -> StoreResult<(R, bool)>,
-    ) -> StoreResult<R> {
-        let key = format!("ledger:{tenant}");
-        for _ in 0..CAS_ATTEMPTS {
-            let old: Option<BookRow> = self
-                .first(
-                    "SELECT book FROM ledger_books WHERE tenant_id = ?1",
-                    &[s(tenant.as_str())],
-                )
-                .await?;
-            let mut book: LedgerBook = match &old {
-                Some(row) => decode(&key, &row.book)?,
-                None => LedgerBook::default(),
-            };
-            let (result, changed) = op(&mut book)?;
-            if !changed {
-                return Ok(result);
-            }
-            book.prune(now);
-            let new = encode(&book)?;
-            let written = match &old {
-                Some(row) => {
-                    self.run(
-                        "UPDATE ledger_books SET book = ?1, updated_at = ?2 \
-                         WHERE tenant_id = ?3 AND book = ?4",
-                        &[s(&new), n(now.as_millis()), s(tenant.as_str()), s(&row.book)],
-                    )
-                    .await?
-                }
-                None => {
-                    self.run(
-                        "INSERT INTO ledger_books (tenant_id, book, updated_at) VALUES (?1, ?2, ?3) \
-                         ON CONFLICT (tenant_id) DO NOTHING",
-                        &[s(tenant.as_str()), s(&new), n(now.as_millis())],
-                    )
-                    .await?
-                }
-            };
-            if written == 1 {
-                return Ok(result);
-            }
+        changed: &[(Grant, Milli)],
+        precondition: &str,
+        mut writes: Vec<D1PreparedStatement>,
+    ) -> StoreResult<bool> {
+        let old: Vec<(&str, i64)> = changed
+            .iter()
+            .map(|(g, old)| (g.id.as_str(), old.0))
+            .collect();
+        let old = encode(&old)?;
+        let mut batch = Vec::with_capacity(writes.len() + changed.len() + 1);
+        if let Some((first, _)) = changed.first() {
+            batch.push(self.stmt(
+                &format!(
+                    "UPDATE ledger_grants SET remaining = -1 WHERE tenant_id = ?1 AND grant_id = ?3 \
+                     AND NOT ({precondition})"
+                ),
+                &[s(tenant.as_str()), s(&old), s(&first.id)],
+            )?);
         }
-        Err(StoreError::Conflict(key))
+        for (grant, _) in changed {
+            batch.push(self.stmt(
+                "UPDATE ledger_grants SET remaining = ?3 WHERE tenant_id = ?1 AND grant_id = ?2",
+                &[s(tenant.as_str()), s(&grant.id), n(grant.remaining.0)],
+            )?);
+        }
+        batch.append(&mut writes);
+        match self.db.batch(batch).await {
+            Ok(_) => Ok(true),
+            Err(e) if e.to_string().contains("CHECK constraint failed") => Ok(false),
+            Err(e) => Err(backend(e)),
+        }
     }
 
     fn session_storage(&self) -> StoreResult<&worker::Storage> {
@@ -446,11 +482,24 @@ impl SessionStore for CfStore {
     }
 }
 
+/// The precondition of a ledger batch: the changed grants still hold what was read.
+const GRANTS_UNCHANGED: &str = "(SELECT COUNT(*) FROM ledger_grants g JOIN json_each(?2) j \
+     ON g.grant_id = json_extract(j.value, '$[0]') AND g.remaining = json_extract(j.value, '$[1]') \
+     WHERE g.tenant_id = ?1) = json_array_length(?2)";
+
+fn changed_grants(before: &[Milli], after: &[Grant]) -> Vec<(Grant, Milli)> {
+    after
+        .iter()
+        .zip(before)
+        .filter(|(g, old)| g.remaining != **old)
+        .map(|(g, old)| (g.clone(), *old))
+        .collect()
+}
+
 #[async_trait(?Send)]
 impl Ledger for CfStore {
     async fn balance(&self, tenant: &TenantId, now: Timestamp) -> StoreResult<Milli> {
-        self.with_book(tenant, now, |book| Ok((book.balance(now), false)))
-            .await
+        Ok(live_balance(&self.grants(tenant).await?, now))
     }
 
     async fn try_debit(
@@ -460,37 +509,152 @@ impl Ledger for CfStore {
         amount: Milli,
         now: Timestamp,
     ) -> StoreResult<DebitOutcome> {
-        self.with_book(tenant, now, |book| {
-            let outcome = book.try_debit(key, amount, now).map_err(backend)?;
-            let changed = matches!(outcome, DebitOutcome::Charged { .. });
-            Ok((outcome, changed))
-        })
-        .await
+        if amount.0 <= 0 {
+            return Err(corrupt(key, "debit amount must be positive"));
+        }
+        for _ in 0..CAS_ATTEMPTS {
+            let mut grants = self.grants(tenant).await?;
+            let balance = live_balance(&grants, now);
+            let debit: Option<DebitRow> = self
+                .first(
+                    "SELECT refunded, drawn FROM ledger_debits WHERE tenant_id = ?1 AND debit_key = ?2",
+                    &[s(tenant.as_str()), s(key)],
+                )
+                .await?;
+            if debit.as_ref().is_some_and(|d| d.refunded == 0.0) {
+                return Ok(DebitOutcome::AlreadyCharged { balance });
+            }
+            let before: Vec<Milli> = grants.iter().map(|g| g.remaining).collect();
+            // The arithmetic is the core's.
+            let Some(drawn) = draw(&mut grants, amount, now) else {
+                return Ok(DebitOutcome::Insufficient { balance });
+            };
+            let changed = changed_grants(&before, &grants);
+            let writes = vec![
+                self.stmt(
+                    "INSERT INTO ledger_debits (tenant_id, debit_key, amount, at, drawn, refunded) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, FALSE) ON CONFLICT (tenant_id, debit_key) DO UPDATE \
+                     SET amount = excluded.amount, at = excluded.at, drawn = excluded.drawn, \
+                     refunded = FALSE",
+                    &[
+                        s(tenant.as_str()),
+                        s(key),
+                        n(amount.0),
+                        n(now.as_millis()),
+                        s(&encode(&drawn)?),
+                    ],
+                )?,
+                self.stmt(
+                    "DELETE FROM ledger_debits WHERE tenant_id = ?1 AND at < ?2",
+                    &[
+                        s(tenant.as_str()),
+                        n((now - DEBIT_RECORD_RETENTION).as_millis()),
+                    ],
+                )?,
+            ];
+            // Also refuse when another request charged this key in between.
+            let precondition = format!(
+                "{GRANTS_UNCHANGED} AND NOT EXISTS (SELECT 1 FROM ledger_debits \
+                 WHERE tenant_id = ?1 AND debit_key = {} AND refunded = FALSE)",
+                sql_text(key)
+            );
+            if self
+                .guarded_batch(tenant, &changed, &precondition, writes)
+                .await?
+            {
+                return Ok(DebitOutcome::Charged {
+                    balance: live_balance(&grants, now),
+                });
+            }
+        }
+        Err(StoreError::Conflict(format!("ledger of {tenant}")))
     }
 
     async fn refund(
         &self,
         tenant: &TenantId,
         key: &str,
-        now: Timestamp,
+        _now: Timestamp,
     ) -> StoreResult<RefundOutcome> {
-        self.with_book(tenant, now, |book| {
-            let outcome = book.refund(key);
-            let changed = matches!(outcome, RefundOutcome::Refunded);
-            Ok((outcome, changed))
-        })
-        .await
+        for _ in 0..CAS_ATTEMPTS {
+            let mut grants = self.grants(tenant).await?;
+            let debit: Option<DebitRow> = self
+                .first(
+                    "SELECT refunded, drawn FROM ledger_debits WHERE tenant_id = ?1 AND debit_key = ?2",
+                    &[s(tenant.as_str()), s(key)],
+                )
+                .await?;
+            let Some(debit) = debit else {
+                return Ok(RefundOutcome::UnknownKey);
+            };
+            if debit.refunded != 0.0 {
+                return Ok(RefundOutcome::AlreadyRefunded);
+            }
+            let drawn: Vec<(String, Milli)> = decode(key, &debit.drawn)?;
+            let before: Vec<Milli> = grants.iter().map(|g| g.remaining).collect();
+            restore(&mut grants, &drawn);
+            let changed = changed_grants(&before, &grants);
+            let mark = self.stmt(
+                "UPDATE ledger_debits SET refunded = TRUE WHERE tenant_id = ?1 AND debit_key = ?2 \
+                 AND refunded = FALSE",
+                &[s(tenant.as_str()), s(key)],
+            )?;
+            if changed.is_empty() {
+                // Nothing to give back (the grants are gone or full): only the mark.
+                return Ok(if self.run_stmt(mark).await? == 1 {
+                    RefundOutcome::Refunded
+                } else {
+                    RefundOutcome::AlreadyRefunded
+                });
+            }
+            let precondition = format!(
+                "{GRANTS_UNCHANGED} AND EXISTS (SELECT 1 FROM ledger_debits \
+                 WHERE tenant_id = ?1 AND debit_key = {} AND refunded = FALSE)",
+                sql_text(key)
+            );
+            if self
+                .guarded_batch(tenant, &changed, &precondition, vec![mark])
+                .await?
+            {
+                return Ok(RefundOutcome::Refunded);
+            }
+        }
+        Err(StoreError::Conflict(format!("ledger of {tenant}")))
     }
 
     async fn grant(&self, tenant: &TenantId, grant: Grant) -> StoreResult<GrantOutcome> {
-        let now = grant.granted_at;
-        self.with_book(tenant, now, |book| {
-            let outcome = book.grant(grant.clone()).map_err(backend)?;
-            let changed = matches!(outcome, GrantOutcome::Granted);
-            Ok((outcome, changed))
+        // The core's validation (a positive amount), on an empty book.
+        LedgerBook::default()
+            .grant(grant.clone())
+            .map_err(|e| corrupt(&grant.id, e))?;
+        let inserted = self
+            .run(
+                "INSERT INTO ledger_grants (tenant_id, grant_id, amount, remaining, granted_at, \
+                 expires_at, reason) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) \
+                 ON CONFLICT (tenant_id, grant_id) DO NOTHING",
+                &[
+                    s(tenant.as_str()),
+                    s(&grant.id),
+                    n(grant.amount.0),
+                    n(grant.remaining.0),
+                    n(grant.granted_at.as_millis()),
+                    grant.expires_at.map_or(JsValue::NULL, |t| n(t.as_millis())),
+                    s(&grant.reason),
+                ],
+            )
+            .await?;
+        Ok(if inserted == 1 {
+            GrantOutcome::Granted
+        } else {
+            GrantOutcome::AlreadyGranted
         })
-        .await
     }
+}
+
+/// A debit key as an SQL string literal (keys are ours: `turn:{channel}:{provider id}`; quotes
+/// are doubled all the same).
+fn sql_text(value: &str) -> String {
+    format!("'{}'", value.replace('\'', "''"))
 }
 
 #[async_trait(?Send)]
