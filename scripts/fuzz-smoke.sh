@@ -16,7 +16,7 @@ fi
 export PATH="$tools/bin:$PATH"
 cd fuzz
 targets=$(cargo +nightly fuzz list)
-cargo +nightly fuzz build -O $targets >/dev/null 2>&1 || cargo +nightly fuzz build -O
+cargo +nightly fuzz build -O
 failed=0
 for t in $targets; do
   mkdir -p "corpus/$t"

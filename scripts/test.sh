@@ -38,8 +38,14 @@ for target in x86_64-unknown-linux-gnu wasm32-unknown-unknown; do
 done
 
 step "tests (the server's run against SQLite and a throwaway PostgreSQL)"
-adapter-server/scripts/with-postgres.sh cargo nextest run --workspace --no-fail-fast
-cargo test --workspace --doc
+logs=$(mktemp -d)
+adapter-server/scripts/with-postgres.sh cargo nextest run --workspace --no-fail-fast 2>&1 | tee "$logs/nextest"
+cargo test --workspace --doc 2>&1 | tee "$logs/doc"
+passed=$(grep -Eo '[0-9]+ tests run: [0-9]+ passed' "$logs/nextest" | tail -1 | grep -Eo '[0-9]+ passed' | grep -Eo '[0-9]+')
+doc_passed=$(grep -Eo 'test result: ok\. [0-9]+ passed' "$logs/doc" | grep -Eo '[0-9]+ passed' | awk '{s+=$1} END {print s+0}')
 
 step "fuzz smoke"
 "$root/scripts/fuzz-smoke.sh" "${FUZZ_SECONDS:-20}"
+
+# One closing line for the whole run (every failure above has already stopped the script).
+echo "tests: $((passed + doc_passed)) passed, 0 failed"
