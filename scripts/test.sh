@@ -4,6 +4,8 @@
 #
 #   ./scripts/test.sh            everything
 #   FUZZ_SECONDS=60 ./scripts/test.sh   longer fuzz smoke (default 20 s per target)
+#   SKIP_CLOUDFLARE=1 ./scripts/test.sh skip the Worker's tests on local workerd (they install
+#                                       worker-build + wasm-bindgen-cli into .tools once: ~20 min cold)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -43,6 +45,14 @@ adapter-server/scripts/with-postgres.sh cargo nextest run --workspace --no-fail-
 cargo test --workspace --doc 2>&1 | tee "$logs/doc"
 passed=$(grep -Eo '[0-9]+ tests run: [0-9]+ passed' "$logs/nextest" | tail -1 | grep -Eo '[0-9]+ passed' | grep -Eo '[0-9]+')
 doc_passed=$(grep -Eo 'test result: ok\. [0-9]+ passed' "$logs/doc" | grep -Eo '[0-9]+ passed' | awk '{s+=$1} END {print s+0}')
+
+step "Cloudflare Worker: clippy for wasm32 (-D warnings), then its tests on local workerd"
+cargo clippy -p concierge-cloudflare --target wasm32-unknown-unknown -- -D warnings
+if [ "${SKIP_CLOUDFLARE:-0}" = 1 ]; then
+  echo "skipped (SKIP_CLOUDFLARE=1)"
+else
+  "$root/adapter-cloudflare/test.sh"
+fi
 
 step "fuzz smoke"
 "$root/scripts/fuzz-smoke.sh" "${FUZZ_SECONDS:-20}"
