@@ -37,8 +37,8 @@ for target in x86_64-unknown-linux-gnu wasm32-unknown-unknown; do
   fi
 done
 
-step "tests"
-cargo nextest run --workspace --no-fail-fast
+step "tests (the server's run against SQLite and a throwaway PostgreSQL)"
+adapter-server/scripts/with-postgres.sh cargo nextest run --workspace --no-fail-fast
 cargo test --workspace --doc
 
 step "fuzz smoke"

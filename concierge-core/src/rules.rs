@@ -53,12 +53,16 @@ pub struct ReplyRule {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Matcher {
-    /// Any keyword is a case-insensitive substring of the message (the seed's `StaticText`).
+    /// Any keyword is a case-insensitive substring of the message (the seed's `StaticText`;
+    /// `kind = "static_text"` is accepted too).
+    #[serde(alias = "static_text")]
     Keywords {
         /// The keywords.
         keywords: Vec<String>,
     },
-    /// The message's meaning is close to `description` (the seed's `Prompt` matcher).
+    /// The message's meaning is close to `description` (the seed's `Prompt` matcher;
+    /// `kind = "prompt"` is accepted too).
+    #[serde(alias = "prompt")]
     Intent {
         /// What the intent is, in words; embedded when the rule is saved.
         description: String,
@@ -389,6 +393,17 @@ mod tests {
             RuleRef::Rule("hours".into())
         );
         assert_eq!(c.select("hello", None).rule, RuleRef::Default);
+    }
+
+    #[test]
+    fn the_seeds_matcher_names_are_accepted() {
+        let m: Matcher =
+            serde_json::from_str(r#"{"kind":"static_text","keywords":["a"]}"#).unwrap();
+        assert!(matches!(m, Matcher::Keywords { .. }));
+        let m: Matcher = serde_json::from_str(r#"{"kind":"prompt","description":"d"}"#).unwrap();
+        assert!(
+            matches!(m, Matcher::Intent { threshold, .. } if threshold == DEFAULT_INTENT_THRESHOLD)
+        );
     }
 
     #[test]

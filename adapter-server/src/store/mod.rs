@@ -5,8 +5,9 @@
 //! the code says so (`FOR UPDATE SKIP LOCKED` only on Postgres, `BEGIN IMMEDIATE` on SQLite).
 //!
 //! **Architecture Invariant:** the store does I/O only. Ledger arithmetic is the core's
-//! [`LedgerBook`](concierge_core::billing::LedgerBook), applied inside a write transaction;
-//! the store never decides what a message means.
+//! [`draw`](concierge_core::billing::draw) / [`restore`](concierge_core::billing::restore),
+//! applied to the tenant's locked grant rows inside a write transaction (one row per grant,
+//! one per debit key); the store never decides what a message means.
 
 mod jobs;
 mod ports;
@@ -44,6 +45,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "email aliases",
         include_str!("../../migrations/sqlite/0002_email_aliases.sql"),
     ),
+    (
+        3,
+        "ledger rows",
+        include_str!("../../migrations/sqlite/0003_ledger_rows.sql"),
+    ),
 ];
 
 /// The PostgreSQL migrations, embedded.
@@ -57,6 +63,11 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         2,
         "email aliases",
         include_str!("../../migrations/postgres/0002_email_aliases.sql"),
+    ),
+    (
+        3,
+        "ledger rows",
+        include_str!("../../migrations/postgres/0003_ledger_rows.sql"),
     ),
 ];
 

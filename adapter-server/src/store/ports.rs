@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 use concierge_core::approval::Draft;
-use concierge_core::billing::{DebitOutcome, Grant, GrantOutcome, LedgerBook, RefundOutcome};
+use concierge_core::billing::{DebitOutcome, Grant, GrantOutcome, RefundOutcome};
 use concierge_core::conversation::Session;
 use concierge_core::email::ReverseAlias;
 use concierge_core::ids::{Channel, ChannelAccount, ConversationId, ConversationKey, Milli};
@@ -40,114 +40,6 @@ fn corrupt(key: &str, e: impl ToString) -> StoreError {
     StoreError::Corrupt {
         key: key.to_owned(),
         reason: e.to_string(),
-    }
-}
-
-/// What a ledger operation does to the book, applied under the row lock.
-enum BookOp<'a> {
-    Debit {
-        key: &'a str,
-        amount: Milli,
-        now: Timestamp,
-    },
-    Refund {
-        key: &'a str,
-    },
-    Grant(Grant),
-}
-
-enum BookResult {
-    Debit(DebitOutcome),
-    Refund(RefundOutcome),
-    Grant(GrantOutcome),
-}
-
-impl SqlStore {
-    /// Loads a tenant's ledger book under a write lock, applies `op` with the core's
-    /// [`LedgerBook`], writes it back and commits.
-    async fn with_book(&self, tenant: &TenantId, op: BookOp<'_>) -> StoreResult<BookResult> {
-        let key = format!("ledger:{tenant}");
-        on_pool!(self, |pool, pg| {
-            let mut tx = pool.begin_with(begin_statement(pg)).await.map_err(db_err)?;
-            let select = if pg {
-                "SELECT book FROM ledger_books WHERE tenant_id = $1 FOR UPDATE"
-            } else {
-                "SELECT book FROM ledger_books WHERE tenant_id = $1"
-            };
-            let row = sqlx::query(select)
-                .bind(tenant.as_str())
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(db_err)?;
-            let exists = row.is_some();
-            let mut book: LedgerBook = match row {
-                Some(r) => from_doc(&key, &r.try_get::<String, _>("book").map_err(db_err)?)?,
-                None => LedgerBook::default(),
-            };
-            let (result, changed) = match op {
-                BookOp::Debit {
-                    key: k,
-                    amount,
-                    now,
-                } => {
-                    book.prune(now);
-                    let o = book.try_debit(k, amount, now).map_err(|e| corrupt(k, e))?;
-                    (BookResult::Debit(o), true)
-                }
-                BookOp::Refund { key: k } => {
-                    let o = book.refund(k);
-                    (BookResult::Refund(o), o == RefundOutcome::Refunded)
-                }
-                BookOp::Grant(g) => {
-                    let o = book.grant(g).map_err(|e| corrupt(&key, e))?;
-                    (BookResult::Grant(o), o == GrantOutcome::Granted)
-                }
-            };
-            if changed {
-                let doc = to_doc(&key, &book)?;
-                let now = crate::clock::now_millis();
-                if exists {
-                    sqlx::query(
-                        "UPDATE ledger_books SET book = $2, updated_at = $3 WHERE tenant_id = $1",
-                    )
-                    .bind(tenant.as_str())
-                    .bind(doc)
-                    .bind(now)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(db_err)?;
-                } else {
-                    // Two first writers race on the primary key: the loser gets a conflict
-                    // (retryable) rather than a lost update.
-                    sqlx::query(
-                        "INSERT INTO ledger_books (tenant_id, book, updated_at) VALUES ($1, $2, $3)",
-                    )
-                    .bind(tenant.as_str())
-                    .bind(doc)
-                    .bind(now)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(db_err)?;
-                }
-            }
-            tx.commit().await.map_err(db_err)?;
-            Ok(result)
-        })
-    }
-
-    async fn with_book_retrying<'a>(
-        &self,
-        tenant: &TenantId,
-        mut make: impl FnMut() -> BookOp<'a>,
-    ) -> StoreResult<BookResult> {
-        // A first write for a tenant may race another first write on the primary key.
-        let mut attempt = 0;
-        loop {
-            match self.with_book(tenant, make()).await {
-                Err(StoreError::Conflict(_)) if attempt < 3 => attempt += 1,
-                other => return other,
-            }
-        }
     }
 }
 
@@ -341,24 +233,57 @@ impl SessionStore for SqlStore {
     }
 }
 
+/// How long settled debit rows are kept (the idempotency horizon of a debit key).
+const DEBIT_RETENTION: Span = concierge_core::billing::DEBIT_RECORD_RETENTION;
+
+fn grant_from_row(row: &impl GrantRow) -> StoreResult<Grant> {
+    row.grant()
+}
+
+/// Reads a grant from a `ledger_grants` row of either database.
+trait GrantRow {
+    fn grant(&self) -> StoreResult<Grant>;
+}
+
+macro_rules! impl_grant_row {
+    ($row:ty) => {
+        impl GrantRow for $row {
+            fn grant(&self) -> StoreResult<Grant> {
+                Ok(Grant {
+                    id: self.try_get("grant_id").map_err(db_err)?,
+                    amount: Milli(self.try_get("amount").map_err(db_err)?),
+                    remaining: Milli(self.try_get("remaining").map_err(db_err)?),
+                    granted_at: Timestamp(self.try_get("granted_at").map_err(db_err)?),
+                    expires_at: self
+                        .try_get::<Option<i64>, _>("expires_at")
+                        .map_err(db_err)?
+                        .map(Timestamp),
+                    reason: self.try_get("reason").map_err(db_err)?,
+                })
+            }
+        }
+    };
+}
+impl_grant_row!(sqlx::sqlite::SqliteRow);
+impl_grant_row!(sqlx::postgres::PgRow);
+
+const GRANT_COLUMNS: &str = "grant_id, amount, remaining, granted_at, expires_at, reason";
+
 #[async_trait]
 impl Ledger for SqlStore {
     async fn balance(&self, tenant: &TenantId, now: Timestamp) -> StoreResult<Milli> {
-        let doc: Option<String> = on_pool!(self, |pool, pg| {
-            let row = sqlx::query("SELECT book FROM ledger_books WHERE tenant_id = $1")
-                .bind(tenant.as_str())
-                .fetch_optional(pool)
-                .await
-                .map_err(db_err)?;
-            row.map(|r| r.try_get("book")).transpose().map_err(db_err)?
-        });
-        match doc {
-            None => Ok(Milli::ZERO),
-            Some(d) => {
-                let book: LedgerBook = from_doc(&format!("ledger:{tenant}"), &d)?;
-                Ok(book.balance(now))
-            }
-        }
+        on_pool!(self, |pool, pg| {
+            let total: i64 = sqlx::query_scalar(
+                "SELECT CAST(COALESCE(SUM(remaining), 0) AS BIGINT) FROM ledger_grants \
+                 WHERE tenant_id = $1 AND remaining > 0 AND (expires_at IS NULL OR expires_at > $2)",
+            )
+            .bind(tenant.as_str())
+            .bind(now.as_millis())
+            .fetch_one(pool)
+            .await
+            .map_err(db_err)?;
+            Ok(Milli(total))
+        })
     }
 
     async fn try_debit(
@@ -368,13 +293,79 @@ impl Ledger for SqlStore {
         amount: Milli,
         now: Timestamp,
     ) -> StoreResult<DebitOutcome> {
-        match self
-            .with_book_retrying(tenant, || BookOp::Debit { key, amount, now })
-            .await?
-        {
-            BookResult::Debit(o) => Ok(o),
-            _ => unreachable!("debit op"),
+        if amount.0 <= 0 {
+            return Err(corrupt(key, "debit amount must be positive"));
         }
+        on_pool!(self, |pool, pg| {
+            let lock = if pg { " FOR UPDATE" } else { "" };
+            let mut tx = pool.begin_with(begin_statement(pg)).await.map_err(db_err)?;
+            // Locking the tenant's live grants serializes its debits (SQLite: BEGIN IMMEDIATE).
+            let rows = sqlx::query(&format!(
+                "SELECT {GRANT_COLUMNS} FROM ledger_grants WHERE tenant_id = $1 AND remaining > 0 \
+                 ORDER BY grant_id{lock}"
+            ))
+            .bind(tenant.as_str())
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(db_err)?;
+            let mut grants = rows
+                .iter()
+                .map(grant_from_row)
+                .collect::<StoreResult<Vec<_>>>()?;
+            let balance = concierge_core::billing::live_balance(&grants, now);
+            let charged: Option<bool> = sqlx::query_scalar(&format!(
+                "SELECT refunded FROM ledger_debits WHERE tenant_id = $1 AND debit_key = $2{lock}"
+            ))
+            .bind(tenant.as_str())
+            .bind(key)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db_err)?;
+            if charged == Some(false) {
+                return Ok(DebitOutcome::AlreadyCharged { balance });
+            }
+            let before: Vec<Milli> = grants.iter().map(|g| g.remaining).collect();
+            let Some(drawn) = concierge_core::billing::draw(&mut grants, amount, now) else {
+                return Ok(DebitOutcome::Insufficient { balance });
+            };
+            for (grant, old) in grants.iter().zip(before) {
+                if grant.remaining != old {
+                    sqlx::query(
+                        "UPDATE ledger_grants SET remaining = $3 WHERE tenant_id = $1 AND grant_id = $2",
+                    )
+                    .bind(tenant.as_str())
+                    .bind(&grant.id)
+                    .bind(grant.remaining.0)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_err)?;
+                }
+            }
+            sqlx::query(
+                "INSERT INTO ledger_debits (tenant_id, debit_key, amount, at, drawn, refunded) \
+                 VALUES ($1, $2, $3, $4, $5, FALSE) \
+                 ON CONFLICT (tenant_id, debit_key) DO UPDATE SET amount = excluded.amount, \
+                 at = excluded.at, drawn = excluded.drawn, refunded = FALSE",
+            )
+            .bind(tenant.as_str())
+            .bind(key)
+            .bind(amount.0)
+            .bind(now.as_millis())
+            .bind(to_doc(key, &drawn)?)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+            sqlx::query("DELETE FROM ledger_debits WHERE tenant_id = $1 AND at < $2")
+                .bind(tenant.as_str())
+                .bind((now - DEBIT_RETENTION).as_millis())
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
+            tx.commit().await.map_err(db_err)?;
+            Ok(DebitOutcome::Charged {
+                balance: concierge_core::billing::live_balance(&grants, now),
+            })
+        })
     }
 
     async fn refund(
@@ -383,20 +374,91 @@ impl Ledger for SqlStore {
         key: &str,
         _now: Timestamp,
     ) -> StoreResult<RefundOutcome> {
-        match self.with_book(tenant, BookOp::Refund { key }).await? {
-            BookResult::Refund(o) => Ok(o),
-            _ => unreachable!("refund op"),
-        }
+        on_pool!(self, |pool, pg| {
+            let lock = if pg { " FOR UPDATE" } else { "" };
+            let mut tx = pool.begin_with(begin_statement(pg)).await.map_err(db_err)?;
+            // Same lock order as a debit: grants first, then the debit row.
+            let rows = sqlx::query(&format!(
+                "SELECT {GRANT_COLUMNS} FROM ledger_grants WHERE tenant_id = $1 ORDER BY grant_id{lock}"
+            ))
+            .bind(tenant.as_str())
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(db_err)?;
+            let row = sqlx::query(&format!(
+                "SELECT drawn, refunded FROM ledger_debits WHERE tenant_id = $1 AND debit_key = $2{lock}"
+            ))
+            .bind(tenant.as_str())
+            .bind(key)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db_err)?;
+            let Some(row) = row else {
+                return Ok(RefundOutcome::UnknownKey);
+            };
+            if row.try_get::<bool, _>("refunded").map_err(db_err)? {
+                return Ok(RefundOutcome::AlreadyRefunded);
+            }
+            let drawn: Vec<(String, Milli)> =
+                from_doc(key, &row.try_get::<String, _>("drawn").map_err(db_err)?)?;
+            let mut grants = rows
+                .iter()
+                .map(grant_from_row)
+                .collect::<StoreResult<Vec<_>>>()?;
+            let before: Vec<Milli> = grants.iter().map(|g| g.remaining).collect();
+            concierge_core::billing::restore(&mut grants, &drawn);
+            for (grant, old) in grants.iter().zip(before) {
+                if grant.remaining != old {
+                    sqlx::query(
+                        "UPDATE ledger_grants SET remaining = $3 WHERE tenant_id = $1 AND grant_id = $2",
+                    )
+                    .bind(tenant.as_str())
+                    .bind(&grant.id)
+                    .bind(grant.remaining.0)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_err)?;
+                }
+            }
+            sqlx::query(
+                "UPDATE ledger_debits SET refunded = TRUE WHERE tenant_id = $1 AND debit_key = $2",
+            )
+            .bind(tenant.as_str())
+            .bind(key)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+            tx.commit().await.map_err(db_err)?;
+            Ok(RefundOutcome::Refunded)
+        })
     }
 
     async fn grant(&self, tenant: &TenantId, grant: Grant) -> StoreResult<GrantOutcome> {
-        match self
-            .with_book_retrying(tenant, || BookOp::Grant(grant.clone()))
-            .await?
-        {
-            BookResult::Grant(o) => Ok(o),
-            _ => unreachable!("grant op"),
+        if grant.amount.0 <= 0 || grant.remaining.0 < 0 || grant.remaining > grant.amount {
+            return Err(corrupt(&grant.id, "a grant's amount must be positive"));
         }
+        on_pool!(self, |pool, pg| {
+            let inserted = sqlx::query(
+                "INSERT INTO ledger_grants (tenant_id, grant_id, amount, remaining, granted_at, expires_at, reason) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (tenant_id, grant_id) DO NOTHING",
+            )
+            .bind(tenant.as_str())
+            .bind(&grant.id)
+            .bind(grant.amount.0)
+            .bind(grant.remaining.0)
+            .bind(grant.granted_at.as_millis())
+            .bind(grant.expires_at.map(Timestamp::as_millis))
+            .bind(&grant.reason)
+            .execute(pool)
+            .await
+            .map_err(db_err)?
+            .rows_affected();
+            Ok(if inserted == 1 {
+                GrantOutcome::Granted
+            } else {
+                GrantOutcome::AlreadyGranted
+            })
+        })
     }
 }
 
