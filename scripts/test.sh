@@ -5,7 +5,9 @@
 #   ./scripts/test.sh            everything
 #   FUZZ_SECONDS=60 ./scripts/test.sh   longer fuzz smoke (default 20 s per target)
 #   SKIP_CLOUDFLARE=1 ./scripts/test.sh skip the Worker's tests on local workerd (they install
-#                                       worker-build + wasm-bindgen-cli into .tools once: ~20 min cold)
+#                                       worker-build + wasm-bindgen-cli once: ~20 min cold)
+# Tools built once (cargo-fuzz, worker-build, wasm-bindgen-cli) live in $CONCIERGE_TOOLS_DIR,
+# default ~/.cache/concierge-tools, so later runs on the same machine reuse them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
