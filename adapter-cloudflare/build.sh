@@ -6,7 +6,7 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/.." && pwd)
-tools="${TOOLS_DIR:-$root/.tools}"
+tools="${TOOLS_DIR:-${CONCIERGE_TOOLS_DIR:-$HOME/.cache/concierge-tools}}"
 "$here/tools.sh"
 export WASM_BINDGEN_BIN="$tools/bin/wasm-bindgen"
 export WASM_OPT_BIN="$here/node_modules/.bin/wasm-opt"

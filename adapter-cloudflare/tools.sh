@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # Installs what building and running the Worker offline needs, skipping what is already there:
 #   worker-build and wasm-bindgen-cli (the version Cargo.lock pins) into $TOOLS_DIR (default
-#   <repo>/.tools, which CI caches), and wrangler + binaryen from package-lock.json.
+#   $CONCIERGE_TOOLS_DIR, default ~/.cache/concierge-tools, reused by later runs on the machine), and wrangler + binaryen from package-lock.json.
 # Installs run at low priority (nice 19): they take ~13 and ~7 minutes cold on 2 cores.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/.." && pwd)
-tools="${TOOLS_DIR:-$root/.tools}"
+tools="${TOOLS_DIR:-${CONCIERGE_TOOLS_DIR:-$HOME/.cache/concierge-tools}}"
 worker_build_version=0.8.7
 wasm_bindgen_version=$(awk '/^name = "wasm-bindgen"$/ {getline; gsub(/version = |"/, ""); print; exit}' "$root/Cargo.lock")
 
