@@ -50,14 +50,16 @@ doc_passed=$(grep -Eo 'test result: ok\. [0-9]+ passed' "$logs/doc" | grep -Eo '
 
 step "Cloudflare Worker: clippy for wasm32 (-D warnings), then its tests on local workerd"
 cargo clippy -p concierge-cloudflare --target wasm32-unknown-unknown -- -D warnings
+cf_passed=0
 if [ "${SKIP_CLOUDFLARE:-0}" = 1 ]; then
   echo "skipped (SKIP_CLOUDFLARE=1)"
 else
-  "$root/adapter-cloudflare/test.sh"
+  "$root/adapter-cloudflare/test.sh" 2>&1 | tee "$logs/cloudflare"
+  cf_passed=$(grep -Eo '^[0-9]+ passed, 0 failed' "$logs/cloudflare" | tail -1 | grep -Eo '^[0-9]+')
 fi
 
 step "fuzz smoke"
 "$root/scripts/fuzz-smoke.sh" "${FUZZ_SECONDS:-20}"
 
 # One closing line for the whole run (every failure above has already stopped the script).
-echo "tests: $((passed + doc_passed)) passed, 0 failed"
+echo "tests: $((passed + doc_passed + cf_passed)) passed, 0 failed"
