@@ -128,7 +128,7 @@ pub struct Settings {
     pub shutdown_seconds: u64,
     /// `CONCIERGE_INJECTION_SCAN=0` turns the injection scan off.
     pub injection_scan: bool,
-    /// `CONCIERGE_LOCAL_MODEL`: a GGUF file (feature `local-model`).
+    /// `CONCIERGE_LOCAL_MODEL`: a GGUF file (feature `local-model`): the offline/basic mode.
     pub local_model: Option<PathBuf>,
     /// `CONCIERGE_DEMO_PER_MINUTE`: demo chat turns per client IP per minute (a token bucket
     /// holding as many tokens); 0 turns `POST /demo/chat` off. Default 10.
@@ -388,7 +388,12 @@ impl RawConfig {
             } else if !cfg!(feature = "local-model") {
                 problem(
                     "CONCIERGE_LOCAL_MODEL",
-                    "this binary was built without the `local-model` feature".into(),
+                    "this binary was built without the `local-model` feature (cargo build --features local-model)".into(),
+                );
+            } else if ai_url.is_some() {
+                problem(
+                    "CONCIERGE_LOCAL_MODEL",
+                    "set either CONCIERGE_AI_URL or CONCIERGE_LOCAL_MODEL, not both".into(),
                 );
             }
         }
@@ -477,6 +482,38 @@ mod tests {
             "CONCIERGE_AI_URL",
         ] {
             assert!(keys.contains(&key), "{key} missing from {keys:?}");
+        }
+    }
+
+    #[test]
+    fn a_local_model_must_exist_and_be_the_only_ai() {
+        let raw = RawConfig::from_pairs([("CONCIERGE_LOCAL_MODEL", "/nonexistent/model.gguf")]);
+        let ConfigError::Invalid(problems) = raw.validate().expect_err("missing file") else {
+            panic!("expected problems");
+        };
+        assert_eq!(problems[0].key, "CONCIERGE_LOCAL_MODEL");
+        assert!(problems[0].message.contains("not a readable file"));
+
+        let file = tempfile::NamedTempFile::new().expect("temp file");
+        let path = file.path().to_str().expect("utf-8 path");
+        let alone = RawConfig::from_pairs([("CONCIERGE_LOCAL_MODEL", path)]).validate();
+        let both = RawConfig::from_pairs([
+            ("CONCIERGE_LOCAL_MODEL", path),
+            ("CONCIERGE_AI_URL", "http://127.0.0.1:11434/v1"),
+        ])
+        .validate();
+        if cfg!(feature = "local-model") {
+            assert!(alone.is_ok());
+            let ConfigError::Invalid(problems) = both.expect_err("both") else {
+                panic!("expected problems");
+            };
+            assert!(problems[0].message.contains("not both"), "{problems:?}");
+        } else {
+            let ConfigError::Invalid(problems) = alone.expect_err("no feature") else {
+                panic!("expected problems");
+            };
+            assert!(problems[0].message.contains("`local-model` feature"));
+            assert!(both.is_err());
         }
     }
 

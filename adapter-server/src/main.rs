@@ -19,6 +19,10 @@ struct Cli {
     /// A tenant file to import (create or update) at start; repeatable.
     #[arg(long = "tenant", value_name = "FILE")]
     tenants: Vec<PathBuf>,
+    /// Approve a tenant's current persona as the operator, skipping the model's safety review
+    /// (for the offline demo, whose small model is no reliable classifier); repeatable.
+    #[arg(long = "approve-persona", value_name = "TENANT_ID")]
+    approve_personas: Vec<String>,
 }
 
 #[tokio::main]
@@ -30,6 +34,9 @@ async fn main() -> anyhow::Result<()> {
         .await
         .context("starting concierge-server")?;
     app.import_tenant_files(&cli.tenants).await?;
+    for tenant in &cli.approve_personas {
+        app.approve_persona(tenant).await?;
+    }
     app.run_until(shutdown_signal()).await?;
     Ok(())
 }

@@ -6,7 +6,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use concierge_core::engine::EngineConfig;
-use concierge_core::ports::{AiProvider, Clock, NoAi, Ports};
+use concierge_core::ids::TenantId;
+use concierge_core::ports::{AiProvider, Clock, NoAi, Ports, StoreError};
+use concierge_core::safety::SafetyStatus;
 use concierge_core::tenant::TenantFile;
 use concierge_core::Engine;
 use rand::RngCore;
@@ -49,9 +51,48 @@ pub enum StartupError {
         /// What is wrong.
         message: String,
     },
+    /// The local model (`CONCIERGE_LOCAL_MODEL`) could not be loaded.
+    #[error("CONCIERGE_LOCAL_MODEL: {0}")]
+    LocalModel(String),
+    /// `--approve-persona` named a tenant that does not exist, or the store failed.
+    #[error("approving the persona of {tenant}: {message}")]
+    ApprovePersona {
+        /// The tenant.
+        tenant: String,
+        /// Why.
+        message: String,
+    },
     /// The server failed.
     #[error("server error: {0}")]
     Serve(#[source] std::io::Error),
+}
+
+/// Loads the offline model on a blocking thread (seconds the first time: it is re-quantized).
+#[cfg(feature = "local-model")]
+async fn load_local_model(path: &Path) -> Result<Arc<dyn AiProvider>, StartupError> {
+    let owned = path.to_owned();
+    let model = tokio::task::spawn_blocking(move || crate::ai::local::LocalModel::load(&owned))
+        .await
+        .map_err(|e| StartupError::LocalModel(e.to_string()))?
+        .map_err(|e| StartupError::LocalModel(e.to_string()))?;
+    let info = model.info();
+    tracing::info!(
+        model = %info.path.display(),
+        load_ms = info.load_ms,
+        requantized = info.requantized,
+        cache = ?info.cache,
+        "offline/basic mode: AI replies come from a small local model (demo grade; no embeddings, so intent rules are skipped)"
+    );
+    Ok(Arc::new(model))
+}
+
+/// Without the `local-model` feature the configuration already refuses `CONCIERGE_LOCAL_MODEL`.
+#[cfg(not(feature = "local-model"))]
+async fn load_local_model(path: &Path) -> Result<Arc<dyn AiProvider>, StartupError> {
+    Err(StartupError::LocalModel(format!(
+        "{}: this binary was built without the `local-model` feature",
+        path.display()
+    )))
 }
 
 /// A built application, listening but not yet serving.
@@ -106,14 +147,15 @@ impl Application {
             .user_agent(concat!("concierge-server/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| StartupError::Sender(SenderError::Smtp(e.to_string())))?;
-        let ai: Arc<dyn AiProvider> = match &settings.ai_url {
-            Some(url) => Arc::new(OpenAiCompatible::new(
+        let ai: Arc<dyn AiProvider> = match (&settings.ai_url, &settings.local_model) {
+            (Some(url), _) => Arc::new(OpenAiCompatible::new(
                 http.clone(),
                 url,
                 settings.ai_key.clone(),
             )),
-            None => {
-                tracing::info!("no AI provider configured (CONCIERGE_AI_URL): canned rules answer, AI rules record `no AI provider`");
+            (None, Some(path)) => load_local_model(path).await?,
+            (None, None) => {
+                tracing::info!("no AI provider configured (CONCIERGE_AI_URL or CONCIERGE_LOCAL_MODEL): canned rules answer, AI rules record `no AI provider`");
                 Arc::new(NoAi)
             }
         };
@@ -240,6 +282,45 @@ impl Application {
             .map_err(|e| fail(e.to_string()))?;
         tracing::info!(tenant = %id, created = outcome.created, revision = outcome.revision, "tenant imported");
         Ok(())
+    }
+
+    /// Approves a tenant's current persona as the operator, without the model's safety review
+    /// (meant for the offline demo, whose small model is no reliable classifier). The approval
+    /// is bound to the persona's current hash: a later edit needs a review again. A safety job
+    /// still queued for this text then finds it already reviewed.
+    ///
+    /// # Errors
+    /// [`StartupError::ApprovePersona`] for an unknown tenant or a storage failure.
+    pub async fn approve_persona(&self, tenant: &str) -> Result<(), StartupError> {
+        let fail = |message: String| StartupError::ApprovePersona {
+            tenant: tenant.to_owned(),
+            message,
+        };
+        let id = TenantId::parse(tenant).map_err(|e| fail(e.to_string()))?;
+        let store = &self.state.engine.ports().store;
+        for _ in 0..5 {
+            let mut current = store
+                .get_tenant(&id)
+                .await
+                .map_err(|e| fail(e.to_string()))?
+                .ok_or_else(|| fail("no such tenant (import it with --tenant)".into()))?;
+            if current.persona.cleared_for_ai() {
+                return Ok(());
+            }
+            current.persona.safety = SafetyStatus::Approved {
+                hash: current.persona.prompt_hash(),
+                checked_at: self.state.clock.now(),
+            };
+            match store.put_tenant(&current, Some(current.revision)).await {
+                Ok(_) => {
+                    tracing::warn!(tenant = %id, "persona approved by the operator (--approve-persona), without a safety review");
+                    return Ok(());
+                }
+                Err(StoreError::Conflict(_)) => continue,
+                Err(e) => return Err(fail(e.to_string())),
+            }
+        }
+        Err(fail("the tenant kept changing; try again".into()))
     }
 
     /// Serves until `shutdown` resolves, then stops intake, lets workers finish their job

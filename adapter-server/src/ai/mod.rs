@@ -1,5 +1,10 @@
 //! AI providers: any OpenAI-compatible HTTP endpoint (OpenAI, Workers AI's REST API, Ollama,
-//! vLLM, llama.cpp server), or none.
+//! vLLM, llama.cpp server), a local GGUF model (feature `local-model`: the offline/basic
+//! mode), or none.
+
+pub mod chatml;
+#[cfg(feature = "local-model")]
+pub mod local;
 
 use std::time::Duration;
 
