@@ -9,7 +9,8 @@
 //!    server's RSS (`/proc/PID/status` `VmRSS`) if `--pid` is given;
 //! 3. **ack → outbound**: webhooks at a fixed rate (default: half the ingress rate) for
 //!    `--latency-seconds`; for each, the time from the 200 to the reply's request arriving at the
-//!    Graph fake (replies quote the inbound `wamid`), p50/p99.
+//!    Graph fake (replies quote the inbound `wamid`), p50/p99. The default rate is half the
+//!    end-to-end rate of phases 1–2 (acknowledged, processed and sent), the pipeline's max.
 //!
 //! Results are printed as `key=value` lines. Nothing here is a test: no timing is asserted.
 
@@ -56,7 +57,7 @@ struct Args {
     /// Ingress: at most this long.
     #[arg(long, default_value_t = 30)]
     seconds: u64,
-    /// Ack → outbound: requests per second (default: half the measured ingress rate).
+    /// Ack → outbound: requests per second (default: half the measured end-to-end rate).
     #[arg(long)]
     rate: Option<f64>,
     /// Ack → outbound: for this long.
@@ -287,7 +288,11 @@ async fn main() -> anyhow::Result<()> {
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    println!("drain_seconds={:.1}", drain.elapsed().as_secs_f64());
+    let drain_seconds = drain.elapsed().as_secs_f64();
+    println!("drain_seconds={drain_seconds:.1}");
+    // What the whole pipeline sustains: acknowledged, processed and sent.
+    let end_to_end = latencies.len() as f64 / (wall + drain_seconds);
+    println!("end_to_end_rps={end_to_end:.0}");
     println!(
         "replies_at_graph={}",
         arrivals
@@ -300,8 +305,10 @@ async fn main() -> anyhow::Result<()> {
         println!("rss_sessions_kib={}", rss_kib(pid).unwrap_or(0));
     }
 
-    // 3. Ack → outbound at a fixed rate.
-    let rate = args.rate.unwrap_or(rate / 2.0).max(1.0);
+    // 3. Ack → outbound at a fixed rate: half of what the pipeline sustains end to end (at
+    // half the ingress rate alone the workers fall behind and the figure measures the queue).
+    let _ = rate;
+    let rate = args.rate.unwrap_or(end_to_end / 2.0).max(1.0);
     let period = Duration::from_secs_f64(1.0 / rate);
     let acks: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
     let mut ticker = tokio::time::interval(period);
