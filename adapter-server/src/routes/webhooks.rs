@@ -15,7 +15,7 @@ use concierge_core::channels::email::parse_email;
 use concierge_core::channels::instagram::{self, InstagramEvent};
 use concierge_core::channels::whatsapp::{self, WhatsAppEvent};
 use concierge_core::channels::{meta, ChannelError, InboundMessage};
-use concierge_core::ids::{ChannelAccount, ConversationKey};
+use concierge_core::ids::ChannelAccount;
 use concierge_core::ports::TenantStore;
 use serde::Deserialize;
 
@@ -34,9 +34,7 @@ pub(crate) async fn enqueue_inbound(
     // flushes); an account no tenant owns gets its own key (the engine will drop it).
     let tenant = state.store.find_tenant(&message.account).await?;
     let conversation = match &tenant {
-        Some(t) => {
-            ConversationKey::new(t.clone(), message.channel, message.sender.clone()).storage_key()
-        }
+        Some(t) => message.conversation_key(t).storage_key(),
         None => format!(
             "unrouted:{}:{}",
             message.account.index_key(),
