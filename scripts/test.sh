@@ -4,6 +4,7 @@
 #
 #   ./scripts/test.sh            everything
 #   FUZZ_SECONDS=60 ./scripts/test.sh   longer fuzz smoke (default 20 s per target)
+#   LOCAL_MODEL=1 ./scripts/test.sh     also the offline model (builds candle; uses the GGUF of run-demo.sh)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -40,6 +41,15 @@ done
 step "tests (the server's run against SQLite and a throwaway PostgreSQL)"
 adapter-server/scripts/with-postgres.sh cargo nextest run --workspace --no-fail-fast
 cargo test --workspace --doc
+
+if [ "${LOCAL_MODEL:-0}" = 1 ]; then
+  # Optional (LOCAL_MODEL=1 ./scripts/test.sh): the offline model builds candle, ~10 minutes.
+  step "offline model: concierge-server --features local-model (clippy, tests)"
+  cargo clippy -p concierge-server --all-targets --features local-model -- -D warnings
+  gguf="$root/.tools/models/SmolLM2-135M-Instruct.Q4_1.gguf"
+  if [ -s "$gguf" ]; then export CONCIERGE_TEST_LOCAL_MODEL="$gguf"; fi
+  CANDLE_NUM_THREADS=1 cargo test -p concierge-server --features local-model --lib ai::
+fi
 
 step "fuzz smoke"
 "$root/scripts/fuzz-smoke.sh" "${FUZZ_SECONDS:-20}"
