@@ -6,6 +6,7 @@
 #   FUZZ_SECONDS=60 ./scripts/test.sh   longer fuzz smoke (default 20 s per target)
 #   SKIP_CLOUDFLARE=1 ./scripts/test.sh skip the Worker's tests on local workerd (they install
 #                                       worker-build + wasm-bindgen-cli once: ~20 min cold)
+#   LOCAL_MODEL=1 ./scripts/test.sh     also the offline model (builds candle; uses the GGUF of run-demo.sh)
 # Tools built once (cargo-fuzz, worker-build, wasm-bindgen-cli) live in $CONCIERGE_TOOLS_DIR,
 # default ~/.cache/concierge-tools, so later runs on the same machine reuse them.
 set -euo pipefail
@@ -56,6 +57,15 @@ if [ "${SKIP_CLOUDFLARE:-0}" = 1 ]; then
 else
   "$root/adapter-cloudflare/test.sh" 2>&1 | tee "$logs/cloudflare"
   cf_passed=$(grep -Eo '^[0-9]+ passed, 0 failed' "$logs/cloudflare" | tail -1 | grep -Eo '^[0-9]+')
+fi
+
+if [ "${LOCAL_MODEL:-0}" = 1 ]; then
+  # Optional (LOCAL_MODEL=1 ./scripts/test.sh): the offline model builds candle, ~10 minutes.
+  step "offline model: concierge-server --features local-model (clippy, tests)"
+  cargo clippy -p concierge-server --all-targets --features local-model -- -D warnings
+  gguf="$root/.tools/models/SmolLM2-135M-Instruct.Q4_1.gguf"
+  if [ -s "$gguf" ]; then export CONCIERGE_TEST_LOCAL_MODEL="$gguf"; fi
+  CANDLE_NUM_THREADS=1 cargo test -p concierge-server --features local-model --lib ai::
 fi
 
 step "fuzz smoke"
