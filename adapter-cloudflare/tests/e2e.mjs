@@ -298,6 +298,24 @@ test('unsigned and tampered requests get 401 and change nothing', async () => {
   eq(sendsTo(BAKERY_PHONE, '919800000009').length, 0, 'sends');
 });
 
+test('the live demo lists vetted personas and chats statelessly', async () => {
+  const list = await request('GET', '/demo/personas');
+  eq(list.status, 200, 'personas status');
+  const personas = JSON.parse(list.text).personas;
+  assert(personas.some((p) => p.slug === 'bakery' && p.prompt.includes('BEGIN BUSINESS PERSONA')), 'bakery with its View prompt');
+  const chat = await request('POST', '/demo/chat', {
+    body: JSON.stringify({ persona: 'bakery', history: [], message: 'Do you have eggless cakes?', handoff: false }),
+    headers: { 'content-type': 'application/json' },
+  });
+  eq(chat.status, 200, 'chat status');
+  const reply = JSON.parse(chat.text);
+  eq(reply.reply, REPLY, 'reply');
+  eq(reply.handoff, false, 'handoff flag');
+  const bad = await request('POST', '/demo/chat', { body: '{"persona":"nope","message":""}', headers: { 'content-type': 'application/json' } });
+  eq(bad.status, 422, 'unknown persona');
+  eq((await request('POST', '/demo/chat', { body: 'not json' })).status, 400, 'malformed');
+});
+
 test('Meta subscription handshake', async () => {
   const ok = await request('GET', '/webhook/whatsapp?hub.mode=subscribe&hub.verify_token=verify-me&hub.challenge=1158201444');
   eq(ok.status, 200, 'status');

@@ -20,7 +20,7 @@ use worker::{
     durable_object, DurableObject, Env, Method, Request, RequestInit, Response, Result, State,
 };
 
-use super::{engine, Sessions};
+use super::{engine, now, Sessions};
 
 /// Storage key of the conversation the alarm flushes.
 pub(crate) const FLUSH_KEY: &str = "flush_key";
@@ -144,15 +144,11 @@ impl DurableObject for ReplyBuffer {
         let engine = engine(&self.env, Sessions::Durable(storage))?;
         match engine.flush_buffer(&key).await {
             Ok(FlushOutcome::Turn(_)) => Response::empty(),
-            Ok(FlushOutcome::NothingDue) => {
-                // An alarm may fire a hair before the deadline the core computed: look again
-                // shortly if the buffer still holds messages.
-                if let Some(session) = engine.ports().store.load_session(&key).await.ok().flatten()
-                {
-                    if !session.buffer.is_empty() {
-                        self.state.storage().set_alarm(250_i64).await?;
-                    }
-                }
+            Ok(FlushOutcome::NothingDue) => Response::empty(),
+            Ok(FlushOutcome::NotYet { until }) => {
+                // The alarm fired before the (re-armed) deadline: wake up again at it.
+                let wait = until.as_millis().saturating_sub(now().as_millis()).max(1);
+                self.state.storage().set_alarm(wait).await?;
                 Response::empty()
             }
             Err(e) if e.is_retryable() => {

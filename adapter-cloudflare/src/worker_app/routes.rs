@@ -9,10 +9,10 @@ use concierge_core::channels::instagram::{self, InstagramEvent};
 use concierge_core::channels::whatsapp::{self, WhatsAppEvent};
 use concierge_core::channels::{check_size, meta, ChannelError, InboundMessage};
 use concierge_core::conversation::FieldError;
-use concierge_core::engine::{ApprovalOutcome, EngineError};
+use concierge_core::engine::{demo_catalog, ApprovalOutcome, DemoChatRequest, EngineError};
 use concierge_core::ids::{ChannelAccount, ConversationId, TenantId};
 use concierge_core::persona::PersonaSource;
-use concierge_core::ports::{Ledger, MessageLog, StoreError, TenantStore};
+use concierge_core::ports::{AiError, Ledger, MessageLog, StoreError, TenantStore};
 use concierge_core::safety::SafetyStatus;
 use concierge_core::tenant::{TenantFile, TenantFileError};
 use serde_json::json;
@@ -33,7 +33,6 @@ pub(crate) enum ApiError {
     Conflict(String),
     Unauthorized,
     BadRequest(String),
-    NotImplemented(&'static str),
     Unavailable(&'static str),
     Internal(String),
 }
@@ -77,7 +76,6 @@ impl ApiError {
             ApiError::Conflict(what) => (409, json!({ "error": format!("conflict: {what}") })),
             ApiError::Unauthorized => (401, json!({ "error": "missing or wrong bearer token" })),
             ApiError::BadRequest(m) => (400, json!({ "error": m })),
-            ApiError::NotImplemented(m) => (501, json!({ "error": m })),
             ApiError::Unavailable(m) => (503, json!({ "error": m })),
             ApiError::Internal(cause) => {
                 worker::console_error!("internal error: {cause}");
@@ -122,9 +120,11 @@ async fn route(mut req: Request, env: &Env) -> ApiResult {
             let body = req.bytes().await?;
             discord_interactions(env, &req, &body).await
         }
-        (_, ["demo", ..]) => Err(ApiError::NotImplemented(
-            "the live demo needs concierge-core's persona catalog and stateless demo turn",
-        )),
+        (Method::Get, ["demo", "personas"]) => demo_personas(),
+        (Method::Post, ["demo", "chat"]) => {
+            let body = req.bytes().await?;
+            demo_chat(env, &body).await
+        }
         (method, ["api", "v1", rest @ ..]) => {
             require_admin(env, &req)?;
             let rest: Vec<String> = rest.iter().map(|s| (*s).to_owned()).collect();
@@ -132,6 +132,46 @@ async fn route(mut req: Request, env: &Env) -> ApiResult {
             admin(env, method, &rest, &body).await
         }
         _ => Ok(Response::error("not found", 404)?),
+    }
+}
+
+/// `GET /demo/personas`: the vetted catalog, each with the exact system prompt ("View prompt").
+fn demo_personas() -> ApiResult {
+    let personas: Vec<serde_json::Value> = demo_catalog()
+        .iter()
+        .map(|p| {
+            json!({
+                "slug": p.slug,
+                "label": p.label,
+                "description": p.description,
+                "greeting": p.greeting,
+                "prompt": p.envelope(),
+            })
+        })
+        .collect();
+    Ok(Response::from_json(&json!({ "personas": personas }))?)
+}
+
+/// `POST /demo/chat`: one stateless demo turn, with the server's status codes (400 bad JSON,
+/// 422 field errors, 503 without a model, 502 when the model fails). Rate-limit the route with a
+/// Cloudflare rate-limiting rule: a Worker isolate cannot count per visitor reliably.
+async fn demo_chat(env: &Env, body: &[u8]) -> ApiResult {
+    let request: DemoChatRequest = serde_json::from_slice(body)
+        .map_err(|e| ApiError::BadRequest(format!("invalid demo chat request: {e}")))?;
+    let engine = engine(env, Sessions::Elsewhere)?;
+    match engine.demo_chat(&demo_catalog(), &request).await {
+        Ok(reply) => Ok(Response::from_json(&reply)?),
+        Err(EngineError::Ai(AiError::NotConfigured)) => Err(ApiError::Unavailable(
+            "the demo needs an AI provider (AI_PROVIDER)",
+        )),
+        Err(EngineError::Ai(e)) => {
+            worker::console_warn!("demo chat: the model failed: {e}");
+            Ok(
+                Response::from_json(&json!({ "error": "the model did not answer: try again" }))?
+                    .with_status(502),
+            )
+        }
+        Err(e) => Err(e.into()),
     }
 }
 
