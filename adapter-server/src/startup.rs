@@ -6,9 +6,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use concierge_core::engine::EngineConfig;
+use concierge_core::engine::EngineError;
 use concierge_core::ids::TenantId;
-use concierge_core::ports::{AiProvider, Clock, NoAi, Ports, StoreError};
-use concierge_core::safety::SafetyStatus;
+use concierge_core::ports::{AiProvider, Clock, NoAi, Ports};
 use concierge_core::tenant::TenantFile;
 use concierge_core::Engine;
 use rand::RngCore;
@@ -297,30 +297,13 @@ impl Application {
             message,
         };
         let id = TenantId::parse(tenant).map_err(|e| fail(e.to_string()))?;
-        let store = &self.state.engine.ports().store;
-        for _ in 0..5 {
-            let mut current = store
-                .get_tenant(&id)
-                .await
-                .map_err(|e| fail(e.to_string()))?
-                .ok_or_else(|| fail("no such tenant (import it with --tenant)".into()))?;
-            if current.persona.cleared_for_ai() {
-                return Ok(());
+        match self.state.engine.approve_persona_as_operator(&id).await {
+            Ok(_) => Ok(()),
+            Err(EngineError::UnknownTenant(_)) => {
+                Err(fail("no such tenant (import it with --tenant)".into()))
             }
-            current.persona.safety = SafetyStatus::Approved {
-                hash: current.persona.prompt_hash(),
-                checked_at: self.state.clock.now(),
-            };
-            match store.put_tenant(&current, Some(current.revision)).await {
-                Ok(_) => {
-                    tracing::warn!(tenant = %id, "persona approved by the operator (--approve-persona), without a safety review");
-                    return Ok(());
-                }
-                Err(StoreError::Conflict(_)) => continue,
-                Err(e) => return Err(fail(e.to_string())),
-            }
+            Err(e) => Err(fail(e.to_string())),
         }
-        Err(fail("the tenant kept changing; try again".into()))
     }
 
     /// Serves until `shutdown` resolves, then stops intake, lets workers finish their job

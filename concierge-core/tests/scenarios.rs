@@ -560,3 +560,29 @@ fn unknown_accounts_are_acknowledged_and_dropped() {
     ));
     step.expect_no_reply();
 }
+
+#[test]
+fn an_operator_can_approve_the_current_persona_text_only() {
+    let ai = ScriptedAi::new();
+    ai.persona_verdict("not json");
+    let mut h = Harness::with_ai(EXAMPLE_TENANT, ai, EngineConfig::default());
+    assert_eq!(h.tenant().persona.safety, SafetyStatus::Pending);
+    let tenant = h.tenant_id().clone();
+    let status = block_on(h.engine.approve_persona_as_operator(&tenant)).unwrap();
+    assert!(matches!(status, SafetyStatus::Approved { .. }));
+    h.says("hello").expect_charge("1");
+    // An edit after the operator's approval needs a review again.
+    block_on(
+        h.engine
+            .save_persona(&tenant, PersonaSource::Custom("Another text".into())),
+    )
+    .unwrap();
+    h.says("hello again").expect_no_reply();
+    assert!(matches!(
+        block_on(
+            h.engine
+                .approve_persona_as_operator(&TenantId::parse("nobody").unwrap())
+        ),
+        Err(EngineError::UnknownTenant(_))
+    ));
+}

@@ -11,7 +11,7 @@ use crate::ids::{Channel, Milli, TenantId};
 use crate::persona::PersonaSource;
 use crate::ports::{Job, OutboundError, StoreError};
 use crate::rules::{Matcher, ReplyConfig};
-use crate::safety::SafetyJob;
+use crate::safety::{SafetyJob, SafetyStatus};
 use crate::tenant::{Tenant, TenantFile};
 use crate::time::Timestamp;
 
@@ -71,6 +71,43 @@ impl Engine {
             status: tenant.persona.safety,
             review_queued,
         })
+    }
+
+    /// Approves the tenant's current persona as the operator, without the model's review (for
+    /// an offline demo whose small model is no reliable classifier, or after a human review).
+    /// The approval is bound to the current text's hash: any later edit needs a review again.
+    /// A review job still queued for this text then finds it already reviewed.
+    ///
+    /// # Errors
+    /// [`EngineError::UnknownTenant`]; storage errors ([`StoreError::Conflict`] when the tenant
+    /// kept changing).
+    pub async fn approve_persona_as_operator(
+        &self,
+        tenant_id: &TenantId,
+    ) -> Result<SafetyStatus, EngineError> {
+        for _ in 0..4 {
+            let mut tenant = self.load_tenant(tenant_id).await?;
+            if tenant.persona.cleared_for_ai() {
+                return Ok(tenant.persona.safety);
+            }
+            tenant.persona.safety = SafetyStatus::Approved {
+                hash: tenant.persona.prompt_hash(),
+                checked_at: self.clock().now(),
+            };
+            match self
+                .store()
+                .put_tenant(&tenant, Some(tenant.revision))
+                .await
+            {
+                Ok(_) => {
+                    tracing::warn!(tenant = %tenant_id, "persona approved by the operator, without a model review");
+                    return Ok(tenant.persona.safety);
+                }
+                Err(StoreError::Conflict(_)) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(StoreError::Conflict(format!("tenant {tenant_id}")).into())
     }
 
     /// Updates the conversation knobs after validating them.
