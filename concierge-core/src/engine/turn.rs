@@ -274,6 +274,7 @@ impl Engine {
         {
             Ok(mut v) if v.len() == 1 => v.pop(),
             Ok(_) => None,
+            Err(AiError::NotConfigured) => None,
             Err(e) => {
                 tracing::warn!(error = %e, "could not embed the inbound message; intent rules skipped");
                 None
