@@ -66,6 +66,9 @@ if [ "${LOCAL_MODEL:-0}" = 1 ]; then
   gguf="$root/.tools/models/SmolLM2-135M-Instruct.Q4_1.gguf"
   if [ -s "$gguf" ]; then export CONCIERGE_TEST_LOCAL_MODEL="$gguf"; fi
   CANDLE_NUM_THREADS=1 cargo test -p concierge-server --features local-model --lib ai::
+  step "offline model in the CLI: concierge-cli --features local-model (clippy, tests)"
+  cargo clippy -p concierge-cli --all-targets --features local-model -- -D warnings
+  cargo test -p concierge-cli --features local-model --test cli
 fi
 
 step "fuzz smoke"

@@ -10,7 +10,8 @@
 //! - `CONCIERGE_AI_KEY`: sent as `Authorization: Bearer ...` when set;
 //! - `CONCIERGE_AI_MODEL`, `CONCIERGE_AI_FAST_MODEL`, `CONCIERGE_EMBEDDING_MODEL`: model ids
 //!   (see [`engine_config`]);
-//! - `CONCIERGE_LOCAL_MODEL`: the offline model, not supported by this build.
+//! - `CONCIERGE_LOCAL_MODEL`: a GGUF file for the offline model (builds with the `local-model`
+//!   feature only; see [`provider_from_env`]).
 
 use std::time::Duration;
 
@@ -26,7 +27,7 @@ use crate::error::CliError;
 pub const ENV_URL: &str = "CONCIERGE_AI_URL";
 /// Environment variable with the bearer key.
 pub const ENV_KEY: &str = "CONCIERGE_AI_KEY";
-/// Environment variable naming an offline model file (not supported by this build).
+/// Environment variable naming an offline model file (the `local-model` feature).
 pub const ENV_LOCAL_MODEL: &str = "CONCIERGE_LOCAL_MODEL";
 
 /// How long one model call may take.
@@ -147,6 +148,44 @@ impl AiProvider for OpenAiCompatible {
     }
 }
 
+/// The model the environment configures, of any kind: the offline model when
+/// `CONCIERGE_LOCAL_MODEL` is set (with the `local-model` feature), an OpenAI-compatible one when
+/// `CONCIERGE_AI_URL` is set, else `None`.
+///
+/// # Errors
+/// As [`from_env`], and [`CliError::BadInput`] when the model file cannot be loaded.
+pub fn provider_from_env() -> Result<Option<std::sync::Arc<dyn AiProvider>>, CliError> {
+    #[cfg(feature = "local-model")]
+    if let Some(path) = std::env::var(ENV_LOCAL_MODEL)
+        .ok()
+        .filter(|v| !v.trim().is_empty())
+    {
+        from_env()?; // refuses a URL set at the same time
+        let model =
+            concierge_server::ai::local::LocalModel::load(std::path::Path::new(path.trim()))
+                .map_err(|e| CliError::bad_input(e.to_string()))?;
+        return Ok(Some(std::sync::Arc::new(OfflineModel(model))));
+    }
+    Ok(from_env()?.map(|p| std::sync::Arc::new(p) as std::sync::Arc<dyn AiProvider>))
+}
+
+/// The server's offline model, called inline: the CLI runs one event at a time on one thread.
+#[cfg(feature = "local-model")]
+#[derive(Debug)]
+struct OfflineModel(concierge_server::ai::local::LocalModel);
+
+#[cfg(feature = "local-model")]
+#[async_trait]
+impl AiProvider for OfflineModel {
+    async fn chat(&self, request: &ChatRequest) -> Result<String, AiError> {
+        self.0.run_blocking(request).map(|(text, _)| text)
+    }
+
+    async fn embed(&self, model: &str, texts: &[String]) -> Result<Vec<Vec<f32>>, AiError> {
+        self.0.embed(model, texts).await
+    }
+}
+
 /// The provider the environment configures: `Some` when `CONCIERGE_AI_URL` is set.
 ///
 /// # Errors
@@ -164,9 +203,18 @@ pub fn from_vars(
     var: impl Fn(&str) -> Option<String>,
 ) -> Result<Option<OpenAiCompatible>, CliError> {
     if var(ENV_LOCAL_MODEL).is_some_and(|v| !v.trim().is_empty()) {
+        if cfg!(feature = "local-model") {
+            if var(ENV_URL).is_some_and(|v| !v.trim().is_empty()) {
+                return Err(CliError::bad_input(format!(
+                    "set {ENV_URL} or {ENV_LOCAL_MODEL}, not both"
+                )));
+            }
+            return Ok(None);
+        }
         return Err(CliError::bad_input(format!(
-            "{ENV_LOCAL_MODEL} is set, but the offline model is not supported in this build; \
-             unset it and use {ENV_URL} (any OpenAI-compatible server, e.g. a local Ollama)"
+            "{ENV_LOCAL_MODEL} is set, but the offline model is not supported in this build \
+             (build with `--features local-model`); unset it and use {ENV_URL} (any \
+             OpenAI-compatible server, e.g. a local Ollama)"
         )));
     }
     let Some(url) = var(ENV_URL).filter(|u| !u.trim().is_empty()) else {

@@ -138,7 +138,7 @@ fn one_line(text: &str) -> String {
 }
 
 fn model_from_env() -> Result<Option<Arc<dyn concierge_core::ports::AiProvider>>, CliError> {
-    Ok(ai::from_env()?.map(|p| Arc::new(p) as Arc<dyn concierge_core::ports::AiProvider>))
+    ai::provider_from_env()
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {

@@ -5,7 +5,6 @@
 
 use std::fmt::Write as _;
 use std::path::Path;
-use std::sync::Arc;
 
 use concierge_core::engine::{ApprovalOutcome, InboundOutcome, Reply};
 use concierge_core::testing::{ScriptedAi, ScriptedFailure, Step};
@@ -266,13 +265,14 @@ pub fn run_spec(path: &Path) -> Result<SpecResult, CliError> {
     }
     let model = match loaded.spec.ai {
         AiMode::Scripted => ModelChoice::Scripted(scripted.clone()),
-        AiMode::Real => match crate::ai::from_env()? {
-            Some(provider) => ModelChoice::Provider(Arc::new(provider)),
+        AiMode::Real => match crate::ai::provider_from_env()? {
+            Some(provider) => ModelChoice::Provider(provider),
             None => {
                 return Err(CliError::bad_input(format!(
-                    "{}: `ai: real` needs {} (an OpenAI-compatible API base URL)",
+                    "{}: `ai: real` needs {} (an OpenAI-compatible API base URL) or {} (an offline model file)",
                     path.display(),
-                    crate::ai::ENV_URL
+                    crate::ai::ENV_URL,
+                    crate::ai::ENV_LOCAL_MODEL
                 )))
             }
         },

@@ -287,10 +287,41 @@ fn chat_refuses_the_offline_model_and_bad_channels() {
         .args(["chat", "--tenant", BAKERY]);
     let o = run_with_stdin(cmd, b"hi\n");
     let err = assert_one_line_error(&o, 2);
-    assert!(err.contains("not supported in this build"), "{err}");
+    if cfg!(feature = "local-model") {
+        assert!(
+            err.contains("model.gguf"),
+            "the missing file is named: {err}"
+        );
+    } else {
+        assert!(err.contains("not supported in this build"), "{err}");
+    }
     let mut cmd = concierge();
     cmd.args(["chat", "--tenant", BAKERY, "--channel", "discord"]);
     assert_one_line_error(&run_with_stdin(cmd, b""), 2);
+}
+
+/// With the `local-model` feature and `CONCIERGE_TEST_LOCAL_MODEL` pointing at a GGUF (the one
+/// `scripts/run-demo.sh` fetches), `chat` answers with the offline model.
+#[cfg(feature = "local-model")]
+#[test]
+fn chat_answers_with_the_offline_model() {
+    let Ok(model) = std::env::var("CONCIERGE_TEST_LOCAL_MODEL") else {
+        eprintln!(
+            "skipped: set CONCIERGE_TEST_LOCAL_MODEL to a GGUF file to run the offline model"
+        );
+        return;
+    };
+    let mut cmd = concierge();
+    cmd.env("CONCIERGE_LOCAL_MODEL", model)
+        .env("CANDLE_NUM_THREADS", "1")
+        .args(["chat", "--tenant", BAKERY]);
+    let o = run_with_stdin(cmd, b"Do you have eggless cakes?\n/advance 5s\n/quit\n");
+    assert_exit(&o, 0);
+    let out = stdout(&o);
+    assert!(
+        out.contains("bot: ") && out.contains("AI"),
+        "an AI reply from the offline model:\n{out}"
+    );
 }
 
 /// A fake OpenAI-compatible server: classifiers allow/approve, embeddings are constant, replies
