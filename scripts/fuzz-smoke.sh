@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs every fuzz target briefly (default 20 s each) when a nightly toolchain is present.
-# cargo-fuzz is installed into .tools/ (reused when present). Long runs: see docs/channels.md.
+# cargo-fuzz is installed into $CONCIERGE_TOOLS_DIR (default ~/.cache/concierge-tools, reused when present). Long runs: see docs/channels.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-20}
@@ -8,7 +8,7 @@ if ! rustup toolchain list | grep -q '^nightly'; then
   echo "fuzz smoke skipped: no nightly toolchain (rustup toolchain install nightly to enable)"
   exit 0
 fi
-tools="$(pwd)/.tools"
+tools="${CONCIERGE_TOOLS_DIR:-$HOME/.cache/concierge-tools}"
 if [ ! -x "$tools/bin/cargo-fuzz" ]; then
   echo "installing cargo-fuzz into $tools"
   cargo install --quiet --root "$tools" cargo-fuzz
@@ -16,7 +16,7 @@ fi
 export PATH="$tools/bin:$PATH"
 cd fuzz
 targets=$(cargo +nightly fuzz list)
-cargo +nightly fuzz build -O $targets >/dev/null 2>&1 || cargo +nightly fuzz build -O
+cargo +nightly fuzz build -O
 failed=0
 for t in $targets; do
   mkdir -p "corpus/$t"

@@ -4,7 +4,11 @@
 #
 #   ./scripts/test.sh            everything
 #   FUZZ_SECONDS=60 ./scripts/test.sh   longer fuzz smoke (default 20 s per target)
+#   SKIP_CLOUDFLARE=1 ./scripts/test.sh skip the Worker's tests on local workerd (they install
+#                                       worker-build + wasm-bindgen-cli once: ~20 min cold)
 #   LOCAL_MODEL=1 ./scripts/test.sh     also the offline model (builds candle; uses the GGUF of run-demo.sh)
+# Tools built once (cargo-fuzz, worker-build, wasm-bindgen-cli) live in $CONCIERGE_TOOLS_DIR,
+# default ~/.cache/concierge-tools, so later runs on the same machine reuse them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -39,8 +43,21 @@ for target in x86_64-unknown-linux-gnu wasm32-unknown-unknown; do
 done
 
 step "tests (the server's run against SQLite and a throwaway PostgreSQL)"
-adapter-server/scripts/with-postgres.sh cargo nextest run --workspace --no-fail-fast
-cargo test --workspace --doc
+logs=$(mktemp -d)
+adapter-server/scripts/with-postgres.sh cargo nextest run --workspace --no-fail-fast 2>&1 | tee "$logs/nextest"
+cargo test --workspace --doc 2>&1 | tee "$logs/doc"
+passed=$(grep -Eo '[0-9]+ tests run: [0-9]+ passed' "$logs/nextest" | tail -1 | grep -Eo '[0-9]+ passed' | grep -Eo '[0-9]+')
+doc_passed=$(grep -Eo 'test result: ok\. [0-9]+ passed' "$logs/doc" | grep -Eo '[0-9]+ passed' | awk '{s+=$1} END {print s+0}')
+
+step "Cloudflare Worker: clippy for wasm32 (-D warnings), then its tests on local workerd"
+cargo clippy -p concierge-cloudflare --target wasm32-unknown-unknown -- -D warnings
+cf_passed=0
+if [ "${SKIP_CLOUDFLARE:-0}" = 1 ]; then
+  echo "skipped (SKIP_CLOUDFLARE=1)"
+else
+  "$root/adapter-cloudflare/test.sh" 2>&1 | tee "$logs/cloudflare"
+  cf_passed=$(grep -Eo '^[0-9]+ passed, 0 failed' "$logs/cloudflare" | tail -1 | grep -Eo '^[0-9]+')
+fi
 
 if [ "${LOCAL_MODEL:-0}" = 1 ]; then
   # Optional (LOCAL_MODEL=1 ./scripts/test.sh): the offline model builds candle, ~10 minutes.
@@ -53,3 +70,6 @@ fi
 
 step "fuzz smoke"
 "$root/scripts/fuzz-smoke.sh" "${FUZZ_SECONDS:-20}"
+
+# One closing line for the whole run (every failure above has already stopped the script).
+echo "tests: $((passed + doc_passed + cf_passed)) passed, 0 failed"

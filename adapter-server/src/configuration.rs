@@ -63,6 +63,10 @@ pub const ENV_KEYS: &[&str] = &[
     "CONCIERGE_SHUTDOWN_SECONDS",
     "CONCIERGE_INJECTION_SCAN",
     "CONCIERGE_LOCAL_MODEL",
+    "CONCIERGE_DEMO_PER_MINUTE",
+    "CONCIERGE_DEMO_CONCURRENCY",
+    "CONCIERGE_LEASE_SECONDS",
+    "CONCIERGE_RETRY_BASE_MS",
 ];
 
 /// The validated configuration.
@@ -126,6 +130,18 @@ pub struct Settings {
     pub injection_scan: bool,
     /// `CONCIERGE_LOCAL_MODEL`: a GGUF file (feature `local-model`): the offline/basic mode.
     pub local_model: Option<PathBuf>,
+    /// `CONCIERGE_DEMO_PER_MINUTE`: demo chat turns per client IP per minute (a token bucket
+    /// holding as many tokens); 0 turns `POST /demo/chat` off. Default 10.
+    pub demo_per_minute: u32,
+    /// `CONCIERGE_DEMO_CONCURRENCY`: demo chat turns in flight at once, all clients together
+    /// (more wait in line for up to 5 s, then get 503). Default 4.
+    pub demo_concurrency: usize,
+    /// `CONCIERGE_LEASE_SECONDS`: how long a claimed job is held without a heartbeat before
+    /// another worker rescues it (a killed process's jobs wait this long). Default 30.
+    pub lease_seconds: u64,
+    /// `CONCIERGE_RETRY_BASE_MS`: the first retry delay of a failed job, doubled per attempt
+    /// (±25% jitter, at most 15 minutes). Default 2000.
+    pub retry_base_ms: u64,
 }
 
 /// One configuration problem.
@@ -214,6 +230,11 @@ impl RawConfig {
     /// Sets one value.
     pub fn set(&mut self, key: &str, value: impl Into<String>) {
         self.values.insert(key.to_owned(), value.into());
+    }
+
+    /// Removes a setting, as if it were not given (tests).
+    pub fn remove(&mut self, key: &str) {
+        self.values.remove(key);
     }
 
     fn get(&self, key: &str) -> Option<&str> {
@@ -346,6 +367,10 @@ impl RawConfig {
         let workers = number("CONCIERGE_WORKERS", 4, 1..=64);
         let max_attempts = number("CONCIERGE_MAX_ATTEMPTS", 8, 1..=100);
         let shutdown_seconds = number("CONCIERGE_SHUTDOWN_SECONDS", 10, 0..=600);
+        let demo_per_minute = number("CONCIERGE_DEMO_PER_MINUTE", 10, 0..=100_000);
+        let demo_concurrency = number("CONCIERGE_DEMO_CONCURRENCY", 4, 1..=1024);
+        let lease_seconds = number("CONCIERGE_LEASE_SECONDS", 30, 2..=3600);
+        let retry_base_ms = number("CONCIERGE_RETRY_BASE_MS", 2000, 10..=600_000);
         let admin_token = secret("CONCIERGE_ADMIN_TOKEN");
         if admin_token.as_ref().is_some_and(|t| t.expose().len() < 16) {
             problem(
@@ -413,6 +438,10 @@ impl RawConfig {
             shutdown_seconds,
             injection_scan,
             local_model,
+            demo_per_minute: u32::try_from(demo_per_minute).unwrap_or(10),
+            demo_concurrency: usize::try_from(demo_concurrency).unwrap_or(4),
+            lease_seconds,
+            retry_base_ms,
         })
     }
 }

@@ -21,7 +21,7 @@ use crate::clock::SystemClock;
 use crate::configuration::Settings;
 use crate::jobs::Workers;
 use crate::outbound::{OutboxOutbound, Sender, SenderConfig, SenderError};
-use crate::routes::{router, AppState};
+use crate::routes::{router, AppState, DemoGuard};
 use crate::store::{OpenError, RetryPolicy, SecretBox, SqlStore};
 use crate::telemetry::Metrics;
 
@@ -132,6 +132,8 @@ impl Application {
             .await?
             .with_retry_policy(RetryPolicy {
                 max_attempts: settings.max_attempts,
+                base_delay: Duration::from_millis(settings.retry_base_ms),
+                lease: Duration::from_secs(settings.lease_seconds),
                 ..RetryPolicy::default()
             });
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
@@ -223,6 +225,10 @@ impl Application {
             secrets,
             clock,
             discord_key,
+            demo: Arc::new(DemoGuard::new(
+                settings.demo_per_minute,
+                settings.demo_concurrency,
+            )),
         };
         let listener =
             TcpListener::bind(settings.bind)
@@ -335,13 +341,16 @@ impl Application {
             .unwrap_or_default();
         tracing::info!(%addr, database = ?self.state.store.dialect(), dry_run = self.settings.dry_run, "concierge-server listening on http://{addr}");
         let app = router(self.state.clone());
-        let served = axum::serve(self.listener, app)
-            .with_graceful_shutdown(async move {
-                shutdown.await;
-                tracing::info!("shutting down: no new requests");
-                let _ = stop_tx.send(true);
-            })
-            .await;
+        let served = axum::serve(
+            self.listener,
+            app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            tracing::info!("shutting down: no new requests");
+            let _ = stop_tx.send(true);
+        })
+        .await;
         let deadline = Duration::from_secs(self.settings.shutdown_seconds);
         if tokio::time::timeout(deadline, async {
             while workers.join_next().await.is_some() {}

@@ -255,7 +255,9 @@ impl Workers {
                     Ok(r) => r,
                     Err(e) => return permanent(format!("payload: {e}")),
                 };
-                match self.engine.handle_email(&raw, &email.recipient).await {
+                // The ingress transaction already deduplicated this email; a retried job must
+                // not see its own message as a duplicate.
+                match self.engine.process_email(&raw, &email.recipient).await {
                     Ok(_) => Ran::Done("email"),
                     Err(e) => engine_failure(&e),
                 }

@@ -1,6 +1,7 @@
 //! The HTTP surface: webhooks, the admin API, health and metrics.
 
 mod admin;
+mod demo;
 mod health;
 mod webhooks;
 
@@ -19,6 +20,8 @@ use concierge_core::ports::{Clock, StoreError};
 use concierge_core::Engine;
 use serde_json::json;
 use tokio::sync::Notify;
+
+pub use demo::DemoGuard;
 
 use crate::configuration::Settings;
 use crate::store::{SecretBox, SqlStore};
@@ -43,6 +46,8 @@ pub struct AppState {
     pub clock: Arc<dyn Clock>,
     /// The parsed Discord public key.
     pub discord_key: Option<DiscordPublicKey>,
+    /// The demo's catalog and abuse guards.
+    pub demo: Arc<DemoGuard>,
 }
 
 /// The router with every route.
@@ -93,8 +98,8 @@ pub fn router(state: AppState) -> Router {
             post(webhooks::discord_interactions),
         )
         .route("/email/inbound", post(webhooks::email_inbound))
-        .route("/demo/personas", get(webhooks::demo_unavailable))
-        .route("/demo/chat", post(webhooks::demo_unavailable))
+        .route("/demo/personas", get(demo::personas))
+        .route("/demo/chat", post(demo::chat))
         .route("/healthz", get(health::healthz))
         .route("/metrics", get(health::metrics))
         .nest("/api/v1", admin)
@@ -131,8 +136,6 @@ pub enum ApiError {
     Unauthorized,
     /// 400 with a message.
     BadRequest(String),
-    /// 501 with a message.
-    NotImplemented(&'static str),
     /// 503 with a message.
     Unavailable(&'static str),
     /// 500; the cause is logged.
@@ -185,7 +188,6 @@ impl IntoResponse for ApiError {
                 json!({ "error": "missing or wrong bearer token" }),
             ),
             ApiError::BadRequest(m) => (StatusCode::BAD_REQUEST, json!({ "error": m })),
-            ApiError::NotImplemented(m) => (StatusCode::NOT_IMPLEMENTED, json!({ "error": m })),
             ApiError::Unavailable(m) => (StatusCode::SERVICE_UNAVAILABLE, json!({ "error": m })),
             ApiError::Internal(cause) => {
                 tracing::error!(error = %cause, "internal error");

@@ -15,7 +15,7 @@ use concierge_core::channels::email::parse_email;
 use concierge_core::channels::instagram::{self, InstagramEvent};
 use concierge_core::channels::whatsapp::{self, WhatsAppEvent};
 use concierge_core::channels::{meta, ChannelError, InboundMessage};
-use concierge_core::ids::{ChannelAccount, ConversationKey};
+use concierge_core::ids::ChannelAccount;
 use concierge_core::ports::TenantStore;
 use serde::Deserialize;
 
@@ -34,9 +34,7 @@ pub(crate) async fn enqueue_inbound(
     // flushes); an account no tenant owns gets its own key (the engine will drop it).
     let tenant = state.store.find_tenant(&message.account).await?;
     let conversation = match &tenant {
-        Some(t) => {
-            ConversationKey::new(t.clone(), message.channel, message.sender.clone()).storage_key()
-        }
+        Some(t) => message.conversation_key(t).storage_key(),
         None => format!(
             "unrouted:{}:{}",
             message.account.index_key(),
@@ -213,7 +211,8 @@ pub(crate) async fn discord_events(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-/// `POST /discord/interactions`: pings, and the Approve / Reject buttons of approval cards.
+/// `POST /discord/interactions`: pings, slash commands (answered inline, ephemeral), and the
+/// Approve / Reject buttons of approval cards.
 pub(crate) async fn discord_interactions(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -275,7 +274,19 @@ pub(crate) async fn discord_interactions(
             };
             discord::update_message(text)
         }
-        _ => discord::message_response("This command is not available yet.", true),
+        Interaction::Command {
+            guild_id, command, ..
+        } => {
+            // Answered inline (the core reads only the tenant and its ledger: milliseconds),
+            // and ephemeral: only the member who asked sees the tenant's status.
+            let text = match guild_id {
+                Some(guild) => state.engine.discord_command(&guild, &command).await?,
+                None => "Concierge commands work inside your server only.".to_owned(),
+            };
+            discord::message_response(&text, true)
+        }
+        Interaction::Autocomplete { .. } => discord::autocomplete_result(&[]),
+        _ => discord::message_response("This action is not available.", true),
     };
     Ok(Json(reply).into_response())
 }
@@ -340,12 +351,4 @@ pub(crate) async fn email_inbound(
         state.wake.notify_one();
     }
     Ok(StatusCode::ACCEPTED.into_response())
-}
-
-/// `/demo/*`: needs a stateless demo turn in the core.
-pub(crate) async fn demo_unavailable() -> Response {
-    ApiError::NotImplemented(
-        "the live demo needs concierge-core's persona catalog and stateless demo turn",
-    )
-    .into_response()
 }

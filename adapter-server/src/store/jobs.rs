@@ -29,7 +29,7 @@ pub enum JobKind {
     Engine,
     /// An outbox send (payload: the outbox key).
     Send,
-    /// A raw email (payload: `jobs::EmailJob`): `Engine::handle_email`.
+    /// A raw email (payload: `jobs::EmailJob`): `Engine::process_email`.
     Email,
 }
 

@@ -566,10 +566,8 @@ impl MessageLog for SqlStore {
 #[async_trait]
 impl JobQueue for SqlStore {
     async fn schedule(&self, job: &Job, run_at: Timestamp) -> StoreResult<()> {
-        let conversation = match job {
-            Job::FlushBuffer { key } => Some(key.storage_key()),
-            _ => None,
-        };
+        // The core says which conversation a job is serialized with.
+        let conversation = job.conversation_key().map(ConversationKey::storage_key);
         let new = NewJob {
             kind: JobKind::Engine,
             dedupe_key: Some(job.dedupe_key()),

@@ -302,7 +302,150 @@ async fn failed_sends_are_retried_then_dead_lettered_and_retryable(db: Db) {
     app.stop().await;
 }
 
+const STATUS: &[u8] =
+    include_bytes!("../../../concierge-core/tests/fixtures/discord/interaction_status.json");
+const DOMAINS_LIST: &[u8] =
+    include_bytes!("../../../concierge-core/tests/fixtures/discord/interaction_domains_list.json");
+const UNKNOWN_COMMAND: &[u8] = include_bytes!(
+    "../../../concierge-core/tests/fixtures/discord/interaction_unknown_command.json"
+);
+
+async fn slash_commands_are_answered_inline_and_ephemeral(db: Db) {
+    let Some(app) = spawn_app(db).await else {
+        return;
+    };
+    // Before the tenant exists, the guild is not connected.
+    let r = app
+        .post_discord("/discord/interactions", STATUS, now_secs())
+        .await;
+    assert_eq!(r.status(), 200);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["type"], 4);
+    assert_eq!(body["data"]["flags"], 64, "ephemeral");
+    assert!(body["data"]["content"]
+        .as_str()
+        .unwrap()
+        .contains("not connected"));
+
+    assert_eq!(app.import_tenant(SHOP).await.status(), 200);
+    let status: Value = app
+        .post_discord("/discord/interactions", STATUS, now_secs())
+        .await
+        .json()
+        .await
+        .unwrap();
+    let text = status["data"]["content"].as_str().unwrap();
+    assert!(text.contains("Guild Shop"), "{text}");
+    assert!(text.contains("Credit: 10"), "{text}");
+    assert_eq!(status["data"]["flags"], 64);
+
+    let domains: Value = app
+        .post_discord("/discord/interactions", DOMAINS_LIST, now_secs())
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(domains["data"]["content"]
+        .as_str()
+        .unwrap()
+        .contains("shop.example.com"));
+    let unknown: Value = app
+        .post_discord("/discord/interactions", UNKNOWN_COMMAND, now_secs())
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(unknown["data"]["content"]
+        .as_str()
+        .unwrap()
+        .contains("not a Concierge command"));
+    // In a DM there is no guild to answer for.
+    let mut dm: Value = serde_json::from_slice(STATUS).unwrap();
+    let obj = dm.as_object_mut().unwrap();
+    obj.remove("guild_id");
+    obj.remove("guild");
+    obj.insert("user".into(), obj["member"]["user"].clone());
+    obj.remove("member");
+    let dm_answer: Value = app
+        .post_discord(
+            "/discord/interactions",
+            dm.to_string().as_bytes(),
+            now_secs(),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(dm_answer["data"]["content"]
+        .as_str()
+        .unwrap()
+        .contains("inside your server"));
+    // A command with a bad signature is refused before anything runs.
+    let unsigned = app
+        .client
+        .post(format!("{}/discord/interactions", app.address))
+        .body(STATUS.to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unsigned.status(), 401);
+    // Slash commands send nothing through the bot.
+    assert!(app.discord.requests().is_empty());
+    app.stop().await;
+}
+
+async fn a_resend_after_a_crash_carries_the_same_nonce(db: Db) {
+    let Some(app) = crate::helpers::spawn_app_with(db, |c| {
+        c.set("CONCIERGE_SHUTDOWN_SECONDS", "0");
+    })
+    .await
+    else {
+        return;
+    };
+    assert_eq!(app.import_tenant(SHOP).await.status(), 200);
+    // Discord creates the message but the answer never reaches the server: it stops first.
+    app.discord.delay_next(1, 10_000);
+    let body = message_event(
+        "1405614357781544970",
+        "53908232506183680",
+        "do you deliver?",
+    );
+    assert_eq!(
+        app.post_discord("/discord/events", &body, now_secs())
+            .await
+            .status(),
+        204
+    );
+    assert!(eventually(10, || async { app.discord.requests().len() == 1 }).await);
+    let app = app.restart(|_| {}).await;
+    assert!(
+        eventually(10, || async { app.discord.requests().len() == 2 }).await,
+        "the unfinished send is sent again after the restart"
+    );
+    let requests = app.discord.requests();
+    let nonce = requests[0].body["nonce"].as_str().unwrap().to_owned();
+    assert_eq!(nonce.len(), 25);
+    assert_eq!(requests[1].body["nonce"], nonce.as_str(), "same nonce");
+    assert_eq!(requests[1].body["enforce_nonce"], true);
+    assert_eq!(requests[0].body, requests[1].body);
+    // Discord answered the resend with the message it had created: one message, one id.
+    assert!(
+        eventually(10, || async {
+            app.store.outbox_rows("guild-shop").await.unwrap()[0].state == "sent"
+        })
+        .await
+    );
+    let row = &app.store.outbox_rows("guild-shop").await.unwrap()[0];
+    assert_eq!(
+        row.provider_ids.as_deref(),
+        Some("[\"1500000000000000000\"]")
+    );
+    app.stop().await;
+}
+
 on_both_databases!(
+    slash_commands_are_answered_inline_and_ephemeral,
+    a_resend_after_a_crash_carries_the_same_nonce,
     a_mention_gets_one_canned_reply_and_redelivery_changes_nothing,
     an_ai_rule_asks_the_model_and_charges_once,
     bad_requests_are_refused_and_store_nothing,

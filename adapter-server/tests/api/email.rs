@@ -77,4 +77,84 @@ async fn an_email_is_answered_in_a_dry_run(db: Db) {
     app.stop().await;
 }
 
-on_both_databases!(an_email_is_answered_in_a_dry_run);
+const AI_MAIL_TENANT: &str = r#"
+id = "mail-shop"
+name = "Mail Shop"
+currency = "INR"
+starting_credits = "10"
+persona.custom = "You are the assistant of Mail Shop, a cake shop."
+
+[channels.email]
+domains = ["mail.example.com"]
+
+[channels.email.replies]
+default_rule = { kind = "prompt", text = "Answer briefly." }
+"#;
+
+const AI_MAIL: &str = "From: Jane <jane@example.org>\r\nTo: hello@mail.example.com\r\nSubject: Cakes\r\nMessage-ID: <m2@example.org>\r\nDate: Thu, 13 Nov 2025 10:00:00 +0000\r\n\r\nHow much is a cake?\r\n";
+
+/// An email job that fails (the model is down) is retried and then answered: the retry must
+/// not take its own email for a duplicate.
+async fn a_retried_email_job_still_answers(db: Db) {
+    use concierge_core::ports::TenantStore;
+    let Some(app) = spawn_app_with(db, |c| {
+        c.set("CONCIERGE_DRY_RUN", "1");
+        c.set("CONCIERGE_RETRY_BASE_MS", "50");
+    })
+    .await
+    else {
+        return;
+    };
+    assert_eq!(app.import_tenant(AI_MAIL_TENANT).await.status(), 200);
+    let id = concierge_core::TenantId::parse("mail-shop").unwrap();
+    assert!(
+        eventually(10, || async {
+            app.store
+                .get_tenant(&id)
+                .await
+                .unwrap()
+                .is_some_and(|t| t.persona.cleared_for_ai())
+        })
+        .await,
+        "the persona review approves"
+    );
+    let before = app.openai.requests().len();
+    app.openai.fail_next(2, 500);
+    let ok = app
+        .client
+        .post(format!(
+            "{}/email/inbound?to=hello@mail.example.com",
+            app.address
+        ))
+        .bearer_auth(EMAIL_SECRET)
+        .body(AI_MAIL)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), 202);
+    assert!(
+        eventually(15, || async {
+            app.store
+                .outbox_rows("mail-shop")
+                .await
+                .unwrap()
+                .iter()
+                .any(|r| r.state == "sent")
+        })
+        .await,
+        "answered after the retry"
+    );
+    assert!(
+        app.openai.requests().len() >= before + 3,
+        "the model failed, then answered"
+    );
+    let rows = app.store.outbox_rows("mail-shop").await.unwrap();
+    assert_eq!(rows.len(), 1);
+    assert!(rows[0].payload.contains("A 1 kg cake starts at"));
+    app.stop().await;
+}
+
+on_both_databases!(
+    an_email_is_answered_in_a_dry_run,
+    a_retried_email_job_still_answers
+);

@@ -28,6 +28,12 @@ struct FakeState {
     fail_next: Arc<AtomicUsize>,
     fail_status: Arc<AtomicUsize>,
     ids: Arc<AtomicU64>,
+    /// Hold the response to the next N requests for `delay_ms` (the request is recorded and,
+    /// for Discord, the message created first, as a server would).
+    delay_next: Arc<AtomicUsize>,
+    delay_ms: Arc<AtomicU64>,
+    /// Discord: message id per enforced nonce, as Discord dedupes them.
+    nonces: Arc<Mutex<std::collections::HashMap<String, u64>>>,
 }
 
 /// A running fake.
@@ -40,6 +46,12 @@ pub struct Fake {
 impl Fake {
     pub fn requests(&self) -> Vec<Recorded> {
         self.state.requests.lock().unwrap().clone()
+    }
+
+    /// Holds the responses to the next `n` requests for `ms` milliseconds.
+    pub fn delay_next(&self, n: usize, ms: u64) {
+        self.state.delay_ms.store(ms, Ordering::SeqCst);
+        self.state.delay_next.store(n, Ordering::SeqCst);
     }
 
     /// Fails the next `n` requests with `status`.
@@ -69,6 +81,15 @@ fn record(state: &FakeState, uri: &Uri, headers: &HeaderMap, body: &Bytes) -> Op
     None
 }
 
+async fn delay(state: &FakeState) {
+    let left = state.delay_next.load(Ordering::SeqCst);
+    if left > 0 {
+        state.delay_next.store(left - 1, Ordering::SeqCst);
+        let ms = state.delay_ms.load(Ordering::SeqCst);
+        tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+    }
+}
+
 async fn serve(app: Router) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
@@ -92,7 +113,22 @@ async fn discord_create(
             ),
         );
     }
-    let id = 1_500_000_000_000_000_000u64 + state.ids.fetch_add(1, Ordering::SeqCst);
+    let request: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let id = match (
+        request["nonce"].as_str(),
+        request["enforce_nonce"].as_bool(),
+    ) {
+        (Some(nonce), Some(true)) => *state
+            .nonces
+            .lock()
+            .unwrap()
+            .entry(nonce.to_owned())
+            .or_insert_with(|| {
+                1_500_000_000_000_000_000u64 + state.ids.fetch_add(1, Ordering::SeqCst)
+            }),
+        _ => 1_500_000_000_000_000_000u64 + state.ids.fetch_add(1, Ordering::SeqCst),
+    };
+    delay(&state).await;
     (
         StatusCode::OK,
         Json(json!({ "id": id.to_string(), "type": 0, "content": "ok" })),

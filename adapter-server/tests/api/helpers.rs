@@ -105,6 +105,9 @@ pub struct TestApp {
     pub discord: crate::fakes::Fake,
     pub openai: crate::fakes::Fake,
     pub graph: crate::fakes::Fake,
+    /// The database (kept across [`TestApp::restart`]).
+    pub database_url: String,
+    dir: Option<std::sync::Arc<tempfile::TempDir>>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     handle: Option<tokio::task::JoinHandle<()>>,
 }
@@ -127,20 +130,16 @@ pub async fn database_url(db: Db) -> Option<(String, Option<tempfile::TempDir>)>
     }
 }
 
-/// Starts the server on 127.0.0.1:0 over a fresh database, with fakes for Discord and an
-/// OpenAI-compatible model, and `tweak` applied to the configuration.
-pub async fn spawn_app_with(
-    db: Db,
-    tweak: impl FnOnce(&mut concierge_server::configuration::RawConfig),
-) -> Option<TestApp> {
-    use concierge_server::configuration::RawConfig;
-    let (url, dir) = database_url(db).await?;
-    let discord = crate::fakes::discord().await;
-    let openai = crate::fakes::openai().await;
-    let graph = crate::fakes::graph().await;
+/// The configuration every test app starts from (before its `tweak`).
+fn base_config(
+    url: &str,
+    discord: &crate::fakes::Fake,
+    openai: &crate::fakes::Fake,
+    graph: &crate::fakes::Fake,
+) -> concierge_server::configuration::RawConfig {
     let public_key = hex::encode(discord_signing_key().verifying_key().as_bytes());
-    let mut raw = RawConfig::from_pairs([
-        ("DATABASE_URL", url.as_str()),
+    concierge_server::configuration::RawConfig::from_pairs([
+        ("DATABASE_URL", url),
         ("CONCIERGE_BIND", "127.0.0.1:0"),
         ("CONCIERGE_ADMIN_TOKEN", ADMIN_TOKEN),
         ("DISCORD_PUBLIC_KEY", public_key.as_str()),
@@ -154,7 +153,41 @@ pub async fn spawn_app_with(
         ("ENCRYPTION_KEY", &"11".repeat(32)),
         ("CONCIERGE_EMAIL_SECRET", EMAIL_SECRET),
         ("CONCIERGE_SHUTDOWN_SECONDS", "2"),
-    ]);
+    ])
+}
+
+/// Starts the server on 127.0.0.1:0 over a fresh database, with fakes for Discord and an
+/// OpenAI-compatible model, and `tweak` applied to the configuration.
+pub async fn spawn_app_with(
+    db: Db,
+    tweak: impl FnOnce(&mut concierge_server::configuration::RawConfig),
+) -> Option<TestApp> {
+    let (url, dir) = database_url(db).await?;
+    let discord = crate::fakes::discord().await;
+    let openai = crate::fakes::openai().await;
+    let graph = crate::fakes::graph().await;
+    Some(
+        start(
+            url,
+            dir.map(std::sync::Arc::new),
+            discord,
+            openai,
+            graph,
+            tweak,
+        )
+        .await,
+    )
+}
+
+async fn start(
+    url: String,
+    dir: Option<std::sync::Arc<tempfile::TempDir>>,
+    discord: crate::fakes::Fake,
+    openai: crate::fakes::Fake,
+    graph: crate::fakes::Fake,
+    tweak: impl FnOnce(&mut concierge_server::configuration::RawConfig),
+) -> TestApp {
+    let mut raw = base_config(&url, &discord, &openai, &graph);
     tweak(&mut raw);
     let settings = raw.validate().expect("valid test configuration");
     let app = concierge_server::startup::Application::build(settings)
@@ -164,23 +197,24 @@ pub async fn spawn_app_with(
     let store = app.state().store.clone();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let handle = tokio::spawn(async move {
-        let _dir = dir;
         app.run_until(async move {
             let _ = rx.await;
         })
         .await
         .expect("server ran");
     });
-    Some(TestApp {
+    TestApp {
         address,
         store,
         client: reqwest::Client::new(),
         discord,
         openai,
         graph,
+        database_url: url,
+        dir,
         shutdown: Some(tx),
         handle: Some(handle),
-    })
+    }
 }
 
 /// [`spawn_app_with`] and the default configuration.
@@ -216,6 +250,35 @@ impl TestApp {
             .send()
             .await
             .expect("request")
+    }
+
+    /// Stops this server (graceful, within its shutdown deadline: jobs still running then are
+    /// abandoned and their leases released, as after a crash) and starts a new one on the same
+    /// database and fakes, with `tweak` applied to the configuration.
+    pub async fn restart(
+        mut self,
+        tweak: impl FnOnce(&mut concierge_server::configuration::RawConfig),
+    ) -> TestApp {
+        self.halt().await;
+        let dir = self.dir.take();
+        start(
+            self.database_url.clone(),
+            dir,
+            self.discord.clone(),
+            self.openai.clone(),
+            self.graph.clone(),
+            tweak,
+        )
+        .await
+    }
+
+    async fn halt(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(h) = self.handle.take() {
+            let _ = h.await;
+        }
     }
 
     /// Stops the server gracefully.

@@ -3,10 +3,13 @@
 #![allow(clippy::unwrap_used, missing_docs)]
 
 mod admin;
+mod chaos;
+mod demo;
 mod discord;
 mod email;
 mod fakes;
 mod health;
 mod helpers;
+mod jobs;
 mod store_contract;
 mod whatsapp;

@@ -49,6 +49,11 @@ pub fn text_delivery(wamid: &str, from: &str, text: &str) -> Vec<u8> {
 
 pub async fn setup(app: &TestApp) {
     assert_eq!(app.import_tenant(BAKERY).await.status(), 200);
+    setup_secret(app).await;
+}
+
+/// Stores the WhatsApp token of the tenants of this module.
+pub async fn setup_secret(app: &TestApp) {
     let r = app
         .client
         .put(format!(
@@ -176,5 +181,49 @@ async fn the_subscription_handshake(db: Db) {
 on_both_databases!(
     a_signed_message_gets_one_reply_through_graph,
     bad_webhooks_are_refused_and_store_nothing,
-    the_subscription_handshake
+    the_subscription_handshake,
+    bursts_in_a_buffer_window_get_one_reply_each
 );
+
+pub const BURSTY: &str = r#"
+id = "wa-bakery"
+name = "WA Bakery"
+currency = "INR"
+starting_credits = "10"
+persona.custom = "You are the assistant of WA Bakery."
+
+[channels.whatsapp]
+phone_number_id = "106540352242922"
+
+[channels.whatsapp.replies]
+wait_seconds = 1
+default_rule = { kind = "canned", text = "We're open 7am to 8pm every day." }
+"#;
+
+async fn bursts_in_a_buffer_window_get_one_reply_each(db: Db) {
+    let Some(app) = spawn_app(db).await else {
+        return;
+    };
+    assert_eq!(app.import_tenant(BURSTY).await.status(), 200);
+    setup_secret(&app).await;
+    for burst in 0..2 {
+        for i in 0..3 {
+            let body = text_delivery(&format!("wamid.burst{burst}.{i}"), "16505551234", "hi");
+            assert_eq!(app.post_whatsapp(&body).await.status(), 200);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(1800)).await;
+    }
+    assert!(
+        eventually(10, || async { app.graph.requests().len() == 2 }).await,
+        "{:?}",
+        app.graph.requests()
+    );
+    let quoted: Vec<_> = app
+        .graph
+        .requests()
+        .iter()
+        .map(|r| r.body["context"]["message_id"].clone())
+        .collect();
+    assert_eq!(quoted, vec!["wamid.burst0.2", "wamid.burst1.2"]);
+    app.stop().await;
+}

@@ -87,6 +87,11 @@ pub struct InboundMessage {
 }
 
 impl InboundMessage {
+    /// The conversation this message belongs to once its account resolved to `tenant`.
+    pub fn conversation_key(&self, tenant: &crate::ids::TenantId) -> crate::ids::ConversationKey {
+        crate::ids::ConversationKey::new(tenant.clone(), self.channel, self.sender.clone())
+    }
+
     /// The idempotency key: `{channel}:{provider_id}`.
     pub fn idempotency_key(&self) -> String {
         format!("{}:{}", self.channel, self.provider_id)

@@ -39,7 +39,10 @@ impl Engine {
             return Ok(FlushOutcome::NothingDue);
         };
         let Some(batch) = session.buffer.fire(now) else {
-            return Ok(FlushOutcome::NothingDue);
+            return Ok(match session.buffer.deadline {
+                Some(until) if !session.buffer.is_empty() => FlushOutcome::NotYet { until },
+                _ => FlushOutcome::NothingDue,
+            });
         };
         let Some(tenant) = self.store().get_tenant(&key.tenant).await? else {
             return Err(EngineError::UnknownTenant(key.tenant.to_string()));

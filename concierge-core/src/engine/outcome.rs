@@ -175,8 +175,13 @@ pub struct TurnReport {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "outcome", rename_all = "snake_case")]
 pub enum FlushOutcome {
-    /// Not due yet or empty (a later fire will drain it).
+    /// The buffer is empty (a fire already drained it).
     NothingDue,
+    /// Messages wait, but the (re-armed) deadline is later: fire again at `until`.
+    NotYet {
+        /// The current deadline.
+        until: crate::time::Timestamp,
+    },
     /// A turn ran for the batch.
     Turn(TurnReport),
 }

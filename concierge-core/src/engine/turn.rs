@@ -59,7 +59,7 @@ impl Engine {
                 reason: IgnoreReason::ChannelNotConfigured,
             });
         };
-        let key = ConversationKey::new(tenant.id.clone(), message.channel, message.sender.clone());
+        let key = message.conversation_key(&tenant.id);
         let Some(text) = message.content.text_for_reply() else {
             self.log_inbound(&tenant, &message, "ignored:nothing_to_answer", now)
                 .await?;

@@ -1,0 +1,75 @@
+//! The `email` event (Email Routing): the raw message is parsed with the core only to find the
+//! conversation's object, where `Engine::handle_email` runs it (loop prevention, aliases,
+//! routing rules, the turn).
+
+use concierge_core::channels::email::parse_email;
+use concierge_core::ids::{Channel, ChannelAccount, ConversationKey};
+use concierge_core::ports::TenantStore;
+use worker::wasm_bindgen::JsValue;
+use worker::{Env, ForwardableEmailMessage};
+
+use super::reply_buffer::{self, engine_error};
+use super::store::CfStore;
+use super::{engine, Sessions};
+
+/// Handles one inbound email. Mail that is not an email is rejected (`setReject`); a retryable
+/// failure is returned as an error so Email Routing retries the delivery.
+pub(crate) async fn receive(message: ForwardableEmailMessage, env: Env) -> worker::Result<()> {
+    let raw = message.raw_bytes().await?;
+    let recipient = message.to().trim().to_ascii_lowercase();
+    let parsed = match parse_email(&raw) {
+        Ok(p) => p,
+        Err(e) => {
+            message.set_reject(&format!("not an email: {}", e.status()));
+            return Ok(());
+        }
+    };
+    let domain = recipient
+        .rsplit_once('@')
+        .map(|(_, d)| d.to_owned())
+        .unwrap_or_default();
+    let store = CfStore::new(&env, Sessions::Elsewhere)?;
+    let tenant = store
+        .find_tenant(&ChannelAccount::EmailDomain(domain))
+        .await
+        .map_err(|e| worker::Error::RustError(e.to_string()))?;
+    let status = match tenant {
+        Some(tenant) => {
+            let sender = parsed.to_inbound(&recipient).sender;
+            let key = ConversationKey::new(tenant, Channel::Email, sender);
+            let query = format!("?to={}", js_encode(&recipient));
+            let body = js_sys_bytes(&raw);
+            reply_buffer::call(&env, &key, "/email", &query, body)
+                .await?
+                .status_code()
+        }
+        None => {
+            // Unknown domain: the engine records and drops it without touching a session.
+            match engine(&env, Sessions::Elsewhere)?
+                .handle_email(&raw, &recipient)
+                .await
+            {
+                Ok(_) => 200,
+                Err(e) => engine_error(&e)?.status_code(),
+            }
+        }
+    };
+    match status {
+        200..=299 => Ok(()),
+        400..=499 => {
+            message.set_reject("message refused");
+            Ok(())
+        }
+        _ => Err(worker::Error::RustError(format!(
+            "email processing answered HTTP {status}, will retry"
+        ))),
+    }
+}
+
+fn js_encode(value: &str) -> String {
+    String::from(worker::js_sys::encode_uri_component(value))
+}
+
+fn js_sys_bytes(raw: &[u8]) -> JsValue {
+    worker::js_sys::Uint8Array::from(raw).into()
+}

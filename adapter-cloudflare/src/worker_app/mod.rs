@@ -1,0 +1,88 @@
+//! The Worker: configuration, the engine over Cloudflare's bindings, and the event handlers
+//! (`fetch`, `queue`, `email`) plus the per-conversation Durable Object.
+
+mod ai;
+mod config;
+mod email;
+mod outbound;
+mod queues;
+mod reply_buffer;
+mod routes;
+mod store;
+
+use std::sync::Arc;
+
+use concierge_core::ports::{Clock, Ports};
+use concierge_core::{Engine, Timestamp};
+use worker::{Env, Result};
+
+pub use reply_buffer::ReplyBuffer;
+
+/// Time from the Workers runtime (`Date.now()`; it advances across I/O).
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct WorkerClock;
+
+impl Clock for WorkerClock {
+    fn now(&self) -> Timestamp {
+        now()
+    }
+}
+
+/// Now, from `Date.now()`.
+pub(crate) fn now() -> Timestamp {
+    Timestamp::from_millis(i64::try_from(worker::Date::now().as_millis()).unwrap_or(i64::MAX))
+}
+
+/// Where the engine keeps conversation sessions in this context.
+#[derive(Debug)]
+pub(crate) enum Sessions {
+    /// Inside the conversation's Durable Object: its own storage (one writer by construction).
+    Durable(worker::Storage),
+    /// Outside any Durable Object (routes, queue consumers): session calls are refused, since
+    /// only the conversation's object may touch its session.
+    Elsewhere,
+}
+
+/// The engine over this Worker's bindings.
+pub(crate) fn engine(env: &Env, sessions: Sessions) -> Result<Engine> {
+    let config = config::Config::from_env(env);
+    let clock: Arc<dyn Clock> = Arc::new(WorkerClock);
+    let store = Arc::new(store::CfStore::new(env, sessions)?);
+    let ports = Ports {
+        store,
+        ai: ai::provider(env, &config)?,
+        outbound: Arc::new(outbound::CfOutbound::new(env.clone(), config.clone())?),
+        clock,
+    };
+    Ok(Engine::new(ports, config.engine_config()))
+}
+
+/// `fetch`: the HTTP routes.
+#[worker::event(fetch)]
+pub(crate) async fn fetch(
+    req: worker::Request,
+    env: Env,
+    _ctx: worker::Context,
+) -> Result<worker::Response> {
+    routes::handle(req, env).await
+}
+
+/// `queue`: `WORK_QUEUE` and `SAFETY_QUEUE` consumers.
+#[worker::event(queue)]
+pub(crate) async fn queue(
+    batch: worker::MessageBatch<String>,
+    env: Env,
+    _ctx: worker::Context,
+) -> Result<()> {
+    queues::consume(batch, env).await
+}
+
+/// `email`: Email Routing deliveries.
+#[worker::event(email)]
+pub(crate) async fn email(
+    message: worker::ForwardableEmailMessage,
+    env: Env,
+    _ctx: worker::Context,
+) -> Result<()> {
+    email::receive(message, env).await
+}

@@ -1,0 +1,143 @@
+//! Queue consumers: `WORK_QUEUE` (inbound messages → their conversation's object; due jobs) and
+//! `SAFETY_QUEUE` (persona reviews → `Engine::run_job`). A retryable failure retries the message
+//! with backoff; after `max_retries` the queue moves it to its dead-letter queue.
+
+use concierge_core::ids::ConversationKey;
+use concierge_core::ports::{Job, TenantStore};
+use concierge_core::safety::SafetyJob;
+use worker::wasm_bindgen::JsValue;
+use worker::{Env, MessageBatch, MessageExt, QueueRetryOptionsBuilder};
+
+use super::reply_buffer;
+use super::store::{CfStore, WorkItem};
+use super::{engine, Sessions};
+
+/// Seconds before a failed message is tried again.
+const RETRY_DELAY_SECS: u32 = 2;
+
+/// What became of one queue message.
+pub(crate) enum Done {
+    /// Finished (or dropped for good, logged).
+    Ack,
+    /// Try again later.
+    Retry,
+}
+
+/// Consumes a batch from any of the Worker's queues.
+pub(crate) async fn consume(batch: MessageBatch<String>, env: Env) -> worker::Result<()> {
+    let queue = batch.queue();
+    for message in batch.messages()? {
+        let done = if queue.contains("safety") {
+            safety(&env, message.body()).await
+        } else {
+            work(&env, message.body()).await
+        };
+        match done {
+            Done::Ack => message.ack(),
+            Done::Retry => {
+                // A short fixed delay (worker 0.8 does not expose the attempt count); the
+                // queue's `max_retries` then dead-letters it.
+                message.retry_with_options(
+                    &QueueRetryOptionsBuilder::new()
+                        .with_delay_seconds(RETRY_DELAY_SECS)
+                        .build(),
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn safety(env: &Env, body: &str) -> Done {
+    let Ok(job) = serde_json::from_str::<SafetyJob>(body) else {
+        worker::console_error!("malformed safety job dropped");
+        return Done::Ack;
+    };
+    let engine = match engine(env, Sessions::Elsewhere) {
+        Ok(e) => e,
+        Err(e) => {
+            worker::console_error!("engine unavailable: {e}");
+            return Done::Retry;
+        }
+    };
+    match engine.run_job(&Job::SafetyCheck(job)).await {
+        Ok(_) => Done::Ack,
+        Err(e) if e.is_retryable() => {
+            worker::console_warn!("safety review failed, will retry: {e}");
+            Done::Retry
+        }
+        Err(e) => {
+            worker::console_error!("safety review dropped: {e}");
+            Done::Ack
+        }
+    }
+}
+
+async fn work(env: &Env, body: &str) -> Done {
+    let Ok(item) = serde_json::from_str::<WorkItem>(body) else {
+        worker::console_error!("malformed work item dropped");
+        return Done::Ack;
+    };
+    let result = match item {
+        WorkItem::Inbound { message } => inbound(env, message).await,
+        WorkItem::Job { job } => run_job(env, &job).await,
+    };
+    match result {
+        Ok(done) => done,
+        Err(e) => {
+            worker::console_warn!("work failed, will retry: {e}");
+            Done::Retry
+        }
+    }
+}
+
+async fn inbound(
+    env: &Env,
+    message: concierge_core::channels::InboundMessage,
+) -> worker::Result<Done> {
+    let store = CfStore::new(env, Sessions::Elsewhere)?;
+    let tenant = store
+        .find_tenant(&message.account)
+        .await
+        .map_err(|e| worker::Error::RustError(e.to_string()))?;
+    let Some(tenant) = tenant else {
+        // No tenant: the engine logs and drops it; no session is touched.
+        let outcome = engine(env, Sessions::Elsewhere)?
+            .handle_inbound(message)
+            .await;
+        return Ok(match outcome {
+            Err(e) if e.is_retryable() => Done::Retry,
+            _ => Done::Ack,
+        });
+    };
+    let key = ConversationKey::new(tenant, message.channel, message.sender.clone());
+    let payload = serde_json::to_string(&message)?;
+    let response =
+        reply_buffer::call(env, &key, "/inbound", "", JsValue::from_str(&payload)).await?;
+    Ok(status_done(response.status_code()))
+}
+
+/// 2xx: done; 503 (retryable engine error) or 5xx: retry; other 4xx: dropped (logged there).
+pub(crate) fn status_done(status: u16) -> Done {
+    if status == 503 || status >= 500 {
+        Done::Retry
+    } else {
+        Done::Ack
+    }
+}
+
+async fn run_job(env: &Env, job: &Job) -> worker::Result<Done> {
+    if let Job::FlushBuffer { key } = job {
+        // Flushes belong to the conversation's object (its alarm).
+        reply_buffer::schedule_remote(env, key, super::now()).await?;
+        return Ok(Done::Ack);
+    }
+    Ok(match engine(env, Sessions::Elsewhere)?.run_job(job).await {
+        Ok(_) => Done::Ack,
+        Err(e) if e.is_retryable() => Done::Retry,
+        Err(e) => {
+            worker::console_error!("job dropped: {e}");
+            Done::Ack
+        }
+    })
+}

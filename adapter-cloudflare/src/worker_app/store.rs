@@ -1,0 +1,906 @@
+//! The storage ports over D1, KV, the conversation's Durable Object and Queues.
+//!
+//! - Tenants live in D1 (`tenants`, revision compare-and-set; `tenant_accounts`, the reverse
+//!   index whose primary key makes an account belong to one tenant). KV mirrors the reverse
+//!   index (`wa_phone:…`, `ig_page:…`, `discord_guild:…`, `email_domain:…`) for the webhook path;
+//!   a KV miss falls back to D1.
+//! - Money and idempotency never rely on KV: the ledger is the core's `LedgerBook` applied in
+//!   `ledger_grants` / `ledger_debits` rows changed by the core's `billing::draw` / `restore` and
+//!   written in one D1 batch that aborts unless the rows still hold what was read (retried on a
+//!   lost race); `first_seen` is one conditional upsert.
+//! - Sessions live in the conversation's Durable Object storage.
+//! - Jobs: buffer flushes are the Durable Object's alarm, safety reviews go to `SAFETY_QUEUE`,
+//!   digests to `WORK_QUEUE` with a delay.
+
+use async_trait::async_trait;
+use concierge_core::approval::Draft;
+use concierge_core::billing::{
+    draw, live_balance, restore, DebitOutcome, Grant, GrantOutcome, LedgerBook, RefundOutcome,
+    DEBIT_RECORD_RETENTION,
+};
+use concierge_core::conversation::Session;
+use concierge_core::email::ReverseAlias;
+use concierge_core::ids::{
+    Channel, ChannelAccount, ConversationId, ConversationKey, Milli, TenantId,
+};
+use concierge_core::ports::{
+    AliasStore, Direction, DraftStore, IdempotencyStore, Job, JobQueue, Ledger, MessageLog,
+    MessageRecord, SessionStore, StoreError, StoreResult, TenantStore,
+};
+use concierge_core::tenant::Tenant;
+use concierge_core::time::{Span, Timestamp};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use worker::wasm_bindgen::JsValue;
+use worker::{D1Database, D1PreparedStatement, Env, KvStore};
+
+use super::Sessions;
+
+/// How often a compare-and-set write is retried after losing a race.
+const CAS_ATTEMPTS: usize = 8;
+
+/// What `WORK_QUEUE` carries (JSON text).
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(tag = "work", rename_all = "snake_case")]
+pub(crate) enum WorkItem {
+    /// A verified, parsed customer message: route it to its conversation's object.
+    Inbound {
+        /// The message.
+        message: concierge_core::channels::InboundMessage,
+    },
+    /// An engine job due now.
+    Job {
+        /// The job.
+        job: Job,
+    },
+}
+
+/// Every storage port over the Worker's bindings.
+pub(crate) struct CfStore {
+    db: D1Database,
+    kv: KvStore,
+    env: Env,
+    sessions: Sessions,
+}
+
+impl std::fmt::Debug for CfStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CfStore")
+            .field("sessions", &self.sessions)
+            .finish_non_exhaustive()
+    }
+}
+
+fn backend(e: impl std::fmt::Display) -> StoreError {
+    // JS errors are copied into owned strings before boxing.
+    StoreError::backend(e.to_string())
+}
+
+fn corrupt(key: &str, e: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt {
+        key: key.to_owned(),
+        reason: e.to_string(),
+    }
+}
+
+fn s(v: &str) -> JsValue {
+    JsValue::from_str(v)
+}
+
+#[allow(clippy::cast_precision_loss)] // times in ms and milli-units stay far below 2^53
+fn n(v: i64) -> JsValue {
+    JsValue::from_f64(v as f64)
+}
+
+fn opt(v: Option<&str>) -> JsValue {
+    v.map_or(JsValue::NULL, JsValue::from_str)
+}
+
+fn decode<T: DeserializeOwned>(key: &str, doc: &str) -> StoreResult<T> {
+    serde_json::from_str(doc).map_err(|e| corrupt(key, e))
+}
+
+fn encode<T: Serialize>(value: &T) -> StoreResult<String> {
+    serde_json::to_string(value).map_err(backend)
+}
+
+#[derive(Deserialize)]
+struct DocRow {
+    doc: String,
+}
+
+#[derive(Deserialize)]
+struct TenantRow {
+    doc: String,
+    revision: f64,
+}
+
+#[derive(Deserialize)]
+struct GrantRow {
+    grant_id: String,
+    amount: f64,
+    remaining: f64,
+    granted_at: f64,
+    expires_at: Option<f64>,
+    reason: String,
+}
+
+impl GrantRow {
+    #[allow(clippy::cast_possible_truncation)] // integers read back from D1's f64
+    fn grant(self) -> Grant {
+        Grant {
+            id: self.grant_id,
+            amount: Milli(self.amount as i64),
+            remaining: Milli(self.remaining as i64),
+            granted_at: Timestamp::from_millis(self.granted_at as i64),
+            expires_at: self.expires_at.map(|t| Timestamp::from_millis(t as i64)),
+            reason: self.reason,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct DebitRow {
+    refunded: f64,
+    drawn: String,
+}
+
+#[derive(Deserialize)]
+struct IdRow {
+    id: String,
+}
+
+#[derive(Deserialize)]
+struct AccountRow {
+    account_key: String,
+    tenant_id: String,
+}
+
+#[derive(Deserialize)]
+struct MessageRow {
+    tenant_id: String,
+    direction: String,
+    message_id: String,
+    channel: String,
+    sender: String,
+    recipient: String,
+    action_taken: String,
+    conversation_id: Option<String>,
+    at: f64,
+}
+
+impl CfStore {
+    /// The store over `DB`, `KV` and the given session location.
+    pub(crate) fn new(env: &Env, sessions: Sessions) -> worker::Result<Self> {
+        Ok(CfStore {
+            db: env.d1("DB")?,
+            kv: env.kv("KV")?,
+            env: env.clone(),
+            sessions,
+        })
+    }
+
+    fn stmt(&self, sql: &str, args: &[JsValue]) -> StoreResult<D1PreparedStatement> {
+        self.db.prepare(sql).bind(args).map_err(backend)
+    }
+
+    async fn first<T: DeserializeOwned>(
+        &self,
+        sql: &str,
+        args: &[JsValue],
+    ) -> StoreResult<Option<T>> {
+        self.stmt(sql, args)?.first(None).await.map_err(backend)
+    }
+
+    async fn all<T: DeserializeOwned>(&self, sql: &str, args: &[JsValue]) -> StoreResult<Vec<T>> {
+        self.stmt(sql, args)?
+            .all()
+            .await
+            .map_err(backend)?
+            .results()
+            .map_err(backend)
+    }
+
+    /// Runs a write; returns how many rows it changed.
+    async fn run(&self, sql: &str, args: &[JsValue]) -> StoreResult<usize> {
+        self.run_stmt(self.stmt(sql, args)?).await
+    }
+
+    /// Runs a prepared write; returns how many rows it changed.
+    async fn run_stmt(&self, stmt: D1PreparedStatement) -> StoreResult<usize> {
+        let result = stmt.run().await.map_err(backend)?;
+        Ok(result
+            .meta()
+            .map_err(backend)?
+            .and_then(|m| m.changes)
+            .unwrap_or(0))
+    }
+
+    /// The tenant's grants (every row: `draw` and `restore` skip what they must).
+    async fn grants(&self, tenant: &TenantId) -> StoreResult<Vec<Grant>> {
+        let rows: Vec<GrantRow> = self
+            .all(
+                "SELECT grant_id, amount, remaining, granted_at, expires_at, reason \
+                 FROM ledger_grants WHERE tenant_id = ?1 ORDER BY grant_id",
+                &[s(tenant.as_str())],
+            )
+            .await?;
+        Ok(rows.into_iter().map(GrantRow::grant).collect())
+    }
+
+    /// Writes a ledger change computed by the core as one D1 batch (one transaction) whose first
+    /// statement aborts it unless `precondition` (SQL over `?1` = tenant, `?2` = the JSON
+    /// `[[grant_id, old_remaining], …]` of the changed grants) still holds: it tries to set a
+    /// grant's `remaining` to -1, which the table's CHECK refuses. So the changes apply only on
+    /// the state they were computed from; a lost race returns `Ok(false)` and the caller
+    /// re-reads. `writes` are the statements that follow.
+    async fn guarded_batch(
+        &self,
+        tenant: &TenantId,
+        changed: &[(Grant, Milli)],
+        precondition: &str,
+        mut writes: Vec<D1PreparedStatement>,
+    ) -> StoreResult<bool> {
+        let old: Vec<(&str, i64)> = changed
+            .iter()
+            .map(|(g, old)| (g.id.as_str(), old.0))
+            .collect();
+        let old = encode(&old)?;
+        let mut batch = Vec::with_capacity(writes.len() + changed.len() + 1);
+        if let Some((first, _)) = changed.first() {
+            batch.push(self.stmt(
+                &format!(
+                    "UPDATE ledger_grants SET remaining = -1 WHERE tenant_id = ?1 AND grant_id = ?3 \
+                     AND NOT ({precondition})"
+                ),
+                &[s(tenant.as_str()), s(&old), s(&first.id)],
+            )?);
+        }
+        for (grant, _) in changed {
+            batch.push(self.stmt(
+                "UPDATE ledger_grants SET remaining = ?3 WHERE tenant_id = ?1 AND grant_id = ?2",
+                &[s(tenant.as_str()), s(&grant.id), n(grant.remaining.0)],
+            )?);
+        }
+        batch.append(&mut writes);
+        match self.db.batch(batch).await {
+            Ok(_) => Ok(true),
+            Err(e) if e.to_string().contains("CHECK constraint failed") => Ok(false),
+            Err(e) => Err(backend(e)),
+        }
+    }
+
+    fn session_storage(&self) -> StoreResult<&worker::Storage> {
+        match &self.sessions {
+            Sessions::Durable(storage) => Ok(storage),
+            Sessions::Elsewhere => Err(StoreError::backend(
+                "sessions are reachable only inside the conversation's Durable Object",
+            )),
+        }
+    }
+
+    async fn queue_send(&self, binding: &str, body: String, delay_secs: u32) -> StoreResult<()> {
+        let queue = self.env.queue(binding).map_err(backend)?;
+        let mut message = worker::MessageBuilder::new(body);
+        if delay_secs > 0 {
+            message = message.delay_seconds(delay_secs);
+        }
+        queue.send(message.build()).await.map_err(backend)
+    }
+}
+
+#[async_trait(?Send)]
+impl TenantStore for CfStore {
+    async fn get_tenant(&self, id: &TenantId) -> StoreResult<Option<Tenant>> {
+        let row: Option<TenantRow> = self
+            .first(
+                "SELECT doc, revision FROM tenants WHERE id = ?1",
+                &[s(id.as_str())],
+            )
+            .await?;
+        row.map(|r| {
+            let mut tenant: Tenant = decode(&format!("tenant:{id}"), &r.doc)?;
+            #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+            {
+                tenant.revision = r.revision as u64;
+            }
+            Ok(tenant)
+        })
+        .transpose()
+    }
+
+    async fn find_tenant(&self, account: &ChannelAccount) -> StoreResult<Option<TenantId>> {
+        let key = account.index_key();
+        let cached = self.kv.get(&key).text().await.map_err(backend)?;
+        let raw = match cached {
+            Some(t) => Some(t),
+            None => {
+                let row: Option<IdRow> = self
+                    .first(
+                        "SELECT tenant_id AS id FROM tenant_accounts WHERE account_key = ?1",
+                        &[s(&key)],
+                    )
+                    .await?;
+                row.map(|r| r.id)
+            }
+        };
+        raw.map(|t| TenantId::parse(&t).map_err(|e| corrupt(&key, e)))
+            .transpose()
+    }
+
+    async fn put_tenant(
+        &self,
+        tenant: &Tenant,
+        expected_revision: Option<u64>,
+    ) -> StoreResult<u64> {
+        let id = tenant.id.as_str();
+        let accounts: Vec<String> = tenant
+            .channels
+            .accounts()
+            .iter()
+            .map(ChannelAccount::index_key)
+            .collect();
+        // A clear error before the write when an account is taken (the primary key would also
+        // abort the batch).
+        for key in &accounts {
+            let owner: Option<AccountRow> = self
+                .first(
+                    "SELECT account_key, tenant_id FROM tenant_accounts WHERE account_key = ?1",
+                    &[s(key)],
+                )
+                .await?;
+            if let Some(owner) = owner.filter(|o| o.tenant_id != id) {
+                return Err(StoreError::Conflict(format!(
+                    "{} belongs to another tenant",
+                    owner.account_key
+                )));
+            }
+        }
+        let old_accounts: Vec<AccountRow> = self
+            .all(
+                "SELECT account_key, tenant_id FROM tenant_accounts WHERE tenant_id = ?1",
+                &[s(id)],
+            )
+            .await?;
+        let revision = expected_revision.unwrap_or(0) + 1;
+        let mut stored = tenant.clone();
+        stored.revision = revision;
+        let doc = encode(&stored)?;
+        let now = super::now().as_millis();
+        #[allow(clippy::cast_possible_wrap)]
+        let (rev_new, rev_old) = (revision as i64, expected_revision.unwrap_or(0) as i64);
+
+        // One D1 batch is one transaction. Every statement is guarded by the revision it
+        // expects, so a lost race changes nothing and is reported as a conflict.
+        let mut batch = Vec::new();
+        let guard = "EXISTS (SELECT 1 FROM tenants WHERE id = ?1 AND revision = ?2)";
+        if expected_revision.is_none() {
+            batch.push(self.stmt(
+                "INSERT INTO tenants (id, revision, doc, updated_at) VALUES (?1, 1, ?2, ?3) \
+                 ON CONFLICT (id) DO NOTHING",
+                &[s(id), s(&doc), n(now)],
+            )?);
+            batch.push(self.stmt(
+                &format!("DELETE FROM tenant_accounts WHERE tenant_id = ?1 AND {guard}"),
+                &[s(id), n(rev_new)],
+            )?);
+            for key in &accounts {
+                batch.push(self.stmt(
+                    &format!(
+                        "INSERT INTO tenant_accounts (account_key, tenant_id) \
+                         SELECT ?3, ?1 WHERE {guard}"
+                    ),
+                    &[s(id), n(rev_new), s(key)],
+                )?);
+            }
+        } else {
+            batch.push(self.stmt(
+                &format!("DELETE FROM tenant_accounts WHERE tenant_id = ?1 AND {guard}"),
+                &[s(id), n(rev_old)],
+            )?);
+            for key in &accounts {
+                batch.push(self.stmt(
+                    &format!(
+                        "INSERT INTO tenant_accounts (account_key, tenant_id) \
+                         SELECT ?3, ?1 WHERE {guard}"
+                    ),
+                    &[s(id), n(rev_old), s(key)],
+                )?);
+            }
+            batch.push(self.stmt(
+                "UPDATE tenants SET revision = ?3, doc = ?4, updated_at = ?5 \
+                 WHERE id = ?1 AND revision = ?2",
+                &[s(id), n(rev_old), n(rev_new), s(&doc), n(now)],
+            )?);
+        }
+        let results = self.db.batch(batch).await.map_err(|e| {
+            let text = e.to_string();
+            if text.contains("UNIQUE") || text.contains("PRIMARY KEY") {
+                StoreError::Conflict(format!(
+                    "an account of tenant {id} belongs to another tenant"
+                ))
+            } else {
+                backend(text)
+            }
+        })?;
+        let tenant_write = if expected_revision.is_none() {
+            results.first()
+        } else {
+            results.last()
+        };
+        let changed = tenant_write
+            .and_then(|r| r.meta().ok().flatten())
+            .and_then(|m| m.changes)
+            .unwrap_or(0);
+        if changed != 1 {
+            return Err(StoreError::Conflict(format!("tenant {id}")));
+        }
+
+        // Mirror the reverse index into KV for the webhook path (D1 stays the truth).
+        for old in old_accounts
+            .iter()
+            .filter(|o| !accounts.contains(&o.account_key))
+        {
+            self.kv.delete(&old.account_key).await.map_err(backend)?;
+        }
+        for key in &accounts {
+            self.kv
+                .put(key, id)
+                .map_err(backend)?
+                .execute()
+                .await
+                .map_err(backend)?;
+        }
+        Ok(revision)
+    }
+
+    async fn list_tenants(&self) -> StoreResult<Vec<TenantId>> {
+        let rows: Vec<IdRow> = self.all("SELECT id FROM tenants ORDER BY id", &[]).await?;
+        rows.into_iter()
+            .map(|r| TenantId::parse(&r.id).map_err(|e| corrupt(&r.id, e)))
+            .collect()
+    }
+}
+
+#[async_trait(?Send)]
+impl SessionStore for CfStore {
+    async fn load_session(&self, key: &ConversationKey) -> StoreResult<Option<Session>> {
+        let storage = self.session_storage()?;
+        let raw: Option<String> = storage
+            .get(&format!("session:{}", key.storage_key()))
+            .await
+            .map_err(backend)?;
+        raw.map(|doc| decode(&key.storage_key(), &doc)).transpose()
+    }
+
+    async fn save_session(&self, key: &ConversationKey, session: &Session) -> StoreResult<()> {
+        let storage = self.session_storage()?;
+        storage
+            .put(&format!("session:{}", key.storage_key()), encode(session)?)
+            .await
+            .map_err(backend)
+    }
+}
+
+/// The precondition of a ledger batch: the changed grants still hold what was read.
+const GRANTS_UNCHANGED: &str = "(SELECT COUNT(*) FROM ledger_grants g JOIN json_each(?2) j \
+     ON g.grant_id = json_extract(j.value, '$[0]') AND g.remaining = json_extract(j.value, '$[1]') \
+     WHERE g.tenant_id = ?1) = json_array_length(?2)";
+
+fn changed_grants(before: &[Milli], after: &[Grant]) -> Vec<(Grant, Milli)> {
+    after
+        .iter()
+        .zip(before)
+        .filter(|(g, old)| g.remaining != **old)
+        .map(|(g, old)| (g.clone(), *old))
+        .collect()
+}
+
+#[async_trait(?Send)]
+impl Ledger for CfStore {
+    async fn balance(&self, tenant: &TenantId, now: Timestamp) -> StoreResult<Milli> {
+        Ok(live_balance(&self.grants(tenant).await?, now))
+    }
+
+    async fn try_debit(
+        &self,
+        tenant: &TenantId,
+        key: &str,
+        amount: Milli,
+        now: Timestamp,
+    ) -> StoreResult<DebitOutcome> {
+        if amount.0 <= 0 {
+            return Err(corrupt(key, "debit amount must be positive"));
+        }
+        for _ in 0..CAS_ATTEMPTS {
+            let mut grants = self.grants(tenant).await?;
+            let balance = live_balance(&grants, now);
+            let debit: Option<DebitRow> = self
+                .first(
+                    "SELECT refunded, drawn FROM ledger_debits WHERE tenant_id = ?1 AND debit_key = ?2",
+                    &[s(tenant.as_str()), s(key)],
+                )
+                .await?;
+            if debit.as_ref().is_some_and(|d| d.refunded == 0.0) {
+                return Ok(DebitOutcome::AlreadyCharged { balance });
+            }
+            let before: Vec<Milli> = grants.iter().map(|g| g.remaining).collect();
+            // The arithmetic is the core's.
+            let Some(drawn) = draw(&mut grants, amount, now) else {
+                return Ok(DebitOutcome::Insufficient { balance });
+            };
+            let changed = changed_grants(&before, &grants);
+            let writes = vec![
+                self.stmt(
+                    "INSERT INTO ledger_debits (tenant_id, debit_key, amount, at, drawn, refunded) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, FALSE) ON CONFLICT (tenant_id, debit_key) DO UPDATE \
+                     SET amount = excluded.amount, at = excluded.at, drawn = excluded.drawn, \
+                     refunded = FALSE",
+                    &[
+                        s(tenant.as_str()),
+                        s(key),
+                        n(amount.0),
+                        n(now.as_millis()),
+                        s(&encode(&drawn)?),
+                    ],
+                )?,
+                self.stmt(
+                    "DELETE FROM ledger_debits WHERE tenant_id = ?1 AND at < ?2",
+                    &[
+                        s(tenant.as_str()),
+                        n((now - DEBIT_RECORD_RETENTION).as_millis()),
+                    ],
+                )?,
+            ];
+            // Also refuse when another request charged this key in between.
+            let precondition = format!(
+                "{GRANTS_UNCHANGED} AND NOT EXISTS (SELECT 1 FROM ledger_debits \
+                 WHERE tenant_id = ?1 AND debit_key = {} AND refunded = FALSE)",
+                sql_text(key)
+            );
+            if self
+                .guarded_batch(tenant, &changed, &precondition, writes)
+                .await?
+            {
+                return Ok(DebitOutcome::Charged {
+                    balance: live_balance(&grants, now),
+                });
+            }
+        }
+        Err(StoreError::Conflict(format!("ledger of {tenant}")))
+    }
+
+    async fn refund(
+        &self,
+        tenant: &TenantId,
+        key: &str,
+        _now: Timestamp,
+    ) -> StoreResult<RefundOutcome> {
+        for _ in 0..CAS_ATTEMPTS {
+            let mut grants = self.grants(tenant).await?;
+            let debit: Option<DebitRow> = self
+                .first(
+                    "SELECT refunded, drawn FROM ledger_debits WHERE tenant_id = ?1 AND debit_key = ?2",
+                    &[s(tenant.as_str()), s(key)],
+                )
+                .await?;
+            let Some(debit) = debit else {
+                return Ok(RefundOutcome::UnknownKey);
+            };
+            if debit.refunded != 0.0 {
+                return Ok(RefundOutcome::AlreadyRefunded);
+            }
+            let drawn: Vec<(String, Milli)> = decode(key, &debit.drawn)?;
+            let before: Vec<Milli> = grants.iter().map(|g| g.remaining).collect();
+            restore(&mut grants, &drawn);
+            let changed = changed_grants(&before, &grants);
+            let mark = self.stmt(
+                "UPDATE ledger_debits SET refunded = TRUE WHERE tenant_id = ?1 AND debit_key = ?2 \
+                 AND refunded = FALSE",
+                &[s(tenant.as_str()), s(key)],
+            )?;
+            if changed.is_empty() {
+                // Nothing to give back (the grants are gone or full): only the mark.
+                return Ok(if self.run_stmt(mark).await? == 1 {
+                    RefundOutcome::Refunded
+                } else {
+                    RefundOutcome::AlreadyRefunded
+                });
+            }
+            let precondition = format!(
+                "{GRANTS_UNCHANGED} AND EXISTS (SELECT 1 FROM ledger_debits \
+                 WHERE tenant_id = ?1 AND debit_key = {} AND refunded = FALSE)",
+                sql_text(key)
+            );
+            if self
+                .guarded_batch(tenant, &changed, &precondition, vec![mark])
+                .await?
+            {
+                return Ok(RefundOutcome::Refunded);
+            }
+        }
+        Err(StoreError::Conflict(format!("ledger of {tenant}")))
+    }
+
+    async fn grant(&self, tenant: &TenantId, grant: Grant) -> StoreResult<GrantOutcome> {
+        // The core's validation (a positive amount), on an empty book.
+        LedgerBook::default()
+            .grant(grant.clone())
+            .map_err(|e| corrupt(&grant.id, e))?;
+        let inserted = self
+            .run(
+                "INSERT INTO ledger_grants (tenant_id, grant_id, amount, remaining, granted_at, \
+                 expires_at, reason) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) \
+                 ON CONFLICT (tenant_id, grant_id) DO NOTHING",
+                &[
+                    s(tenant.as_str()),
+                    s(&grant.id),
+                    n(grant.amount.0),
+                    n(grant.remaining.0),
+                    n(grant.granted_at.as_millis()),
+                    grant.expires_at.map_or(JsValue::NULL, |t| n(t.as_millis())),
+                    s(&grant.reason),
+                ],
+            )
+            .await?;
+        Ok(if inserted == 1 {
+            GrantOutcome::Granted
+        } else {
+            GrantOutcome::AlreadyGranted
+        })
+    }
+}
+
+/// A debit key as an SQL string literal (keys are ours: `turn:{channel}:{provider id}`; quotes
+/// are doubled all the same).
+fn sql_text(value: &str) -> String {
+    format!("'{}'", value.replace('\'', "''"))
+}
+
+#[async_trait(?Send)]
+impl IdempotencyStore for CfStore {
+    async fn first_seen(&self, key: &str, now: Timestamp, ttl: Span) -> StoreResult<bool> {
+        let changed = self
+            .run(
+                "INSERT INTO idempotency_keys (idem_key, expires_at) VALUES (?1, ?2) \
+                 ON CONFLICT (idem_key) DO UPDATE SET expires_at = excluded.expires_at \
+                 WHERE idempotency_keys.expires_at <= ?3",
+                &[s(key), n((now + ttl).as_millis()), n(now.as_millis())],
+            )
+            .await?;
+        Ok(changed == 1)
+    }
+
+    async fn forget(&self, key: &str) -> StoreResult<()> {
+        self.run(
+            "DELETE FROM idempotency_keys WHERE idem_key = ?1",
+            &[s(key)],
+        )
+        .await
+        .map(|_| ())
+    }
+}
+
+fn direction_str(d: Direction) -> &'static str {
+    match d {
+        Direction::Inbound => "inbound",
+        Direction::Outbound => "outbound",
+    }
+}
+
+#[async_trait(?Send)]
+impl MessageLog for CfStore {
+    async fn record_message(&self, r: &MessageRecord) -> StoreResult<()> {
+        self.run(
+            "INSERT INTO messages (tenant_id, direction, message_id, channel, sender, recipient, \
+             action_taken, conversation_id, at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) \
+             ON CONFLICT (tenant_id, direction, message_id) DO UPDATE SET \
+             action_taken = excluded.action_taken, \
+             conversation_id = COALESCE(excluded.conversation_id, messages.conversation_id)",
+            &[
+                s(r.tenant.as_str()),
+                s(direction_str(r.direction)),
+                s(&r.message_id),
+                s(r.channel.as_str()),
+                s(&r.sender),
+                s(&r.recipient),
+                s(&r.action_taken),
+                opt(r.conversation_id.as_ref().map(ConversationId::as_str)),
+                n(r.at.as_millis()),
+            ],
+        )
+        .await
+        .map(|_| ())
+    }
+
+    async fn conversation_messages(
+        &self,
+        tenant: &TenantId,
+        conversation: &ConversationId,
+    ) -> StoreResult<Vec<MessageRecord>> {
+        let rows: Vec<MessageRow> = self
+            .all(
+                "SELECT tenant_id, direction, message_id, channel, sender, recipient, \
+                 action_taken, conversation_id, at FROM messages \
+                 WHERE tenant_id = ?1 AND conversation_id = ?2 ORDER BY at, direction",
+                &[s(tenant.as_str()), s(conversation.as_str())],
+            )
+            .await?;
+        rows.into_iter()
+            .map(|r| {
+                let key = format!("messages:{}", r.message_id);
+                Ok(MessageRecord {
+                    tenant: TenantId::parse(&r.tenant_id).map_err(|e| corrupt(&key, e))?,
+                    channel: r.channel.parse::<Channel>().map_err(|e| corrupt(&key, e))?,
+                    direction: if r.direction == "inbound" {
+                        Direction::Inbound
+                    } else {
+                        Direction::Outbound
+                    },
+                    sender: r.sender,
+                    recipient: r.recipient,
+                    message_id: r.message_id,
+                    action_taken: r.action_taken,
+                    conversation_id: r
+                        .conversation_id
+                        .map(|c| ConversationId::parse(&c).map_err(|e| corrupt(&key, e)))
+                        .transpose()?,
+                    #[allow(clippy::cast_possible_truncation)]
+                    at: Timestamp::from_millis(r.at as i64),
+                })
+            })
+            .collect()
+    }
+}
+
+#[async_trait(?Send)]
+impl JobQueue for CfStore {
+    async fn schedule(&self, job: &Job, run_at: Timestamp) -> StoreResult<()> {
+        let now = super::now();
+        match job {
+            Job::FlushBuffer { key } => match &self.sessions {
+                // Inside the conversation's object: its alarm is the flush (setting it again
+                // moves it, so a burst leaves one flush at the last deadline).
+                Sessions::Durable(storage) => {
+                    storage
+                        .put(super::reply_buffer::FLUSH_KEY, encode(key)?)
+                        .await
+                        .map_err(backend)?;
+                    // An integer alarm time is an offset from now in milliseconds.
+                    storage
+                        .set_alarm(run_at.since(now).as_millis().max(1))
+                        .await
+                        .map_err(backend)
+                }
+                Sessions::Elsewhere => super::reply_buffer::schedule_remote(&self.env, key, run_at)
+                    .await
+                    .map_err(backend),
+            },
+            Job::SafetyCheck(safety) => self.queue_send("SAFETY_QUEUE", encode(safety)?, 0).await,
+            Job::ApprovalDigest { .. } => {
+                let delay = run_at.since(now).as_millis().max(0) / 1000;
+                // Queues delay at most 12 hours; a later digest is re-checked then.
+                let delay = u32::try_from(delay.min(43_200)).unwrap_or(43_200);
+                let body = encode(&WorkItem::Job { job: job.clone() })?;
+                self.queue_send("WORK_QUEUE", body, delay).await
+            }
+        }
+    }
+}
+
+#[async_trait(?Send)]
+impl DraftStore for CfStore {
+    async fn put_draft(&self, tenant: &TenantId, draft: &Draft) -> StoreResult<()> {
+        self.run(
+            "INSERT INTO drafts (tenant_id, id, doc, created_at, expires_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (tenant_id, id) DO UPDATE SET \
+             doc = excluded.doc, created_at = excluded.created_at, expires_at = excluded.expires_at",
+            &[
+                s(tenant.as_str()),
+                s(&draft.id),
+                s(&encode(draft)?),
+                n(draft.created_at.as_millis()),
+                n(draft.expires_at().as_millis()),
+            ],
+        )
+        .await
+        .map(|_| ())
+    }
+
+    async fn take_draft(
+        &self,
+        tenant: &TenantId,
+        id: &str,
+        now: Timestamp,
+    ) -> StoreResult<Option<Draft>> {
+        // DELETE … RETURNING: two concurrent approvals get the draft once.
+        let rows: Vec<DocRow> = self
+            .all(
+                "DELETE FROM drafts WHERE tenant_id = ?1 AND id = ?2 RETURNING doc",
+                &[s(tenant.as_str()), s(id)],
+            )
+            .await?;
+        rows.into_iter()
+            .next()
+            .map(|r| decode::<Draft>(&format!("draft:{id}"), &r.doc))
+            .transpose()
+            .map(|d| d.filter(|d| d.expires_at() > now))
+    }
+
+    async fn list_drafts(&self, tenant: &TenantId, now: Timestamp) -> StoreResult<Vec<Draft>> {
+        let rows: Vec<DocRow> = self
+            .all(
+                "SELECT doc FROM drafts WHERE tenant_id = ?1 AND expires_at > ?2 \
+                 ORDER BY created_at, id",
+                &[s(tenant.as_str()), n(now.as_millis())],
+            )
+            .await?;
+        rows.into_iter()
+            .map(|r| decode(&format!("drafts:{tenant}"), &r.doc))
+            .collect()
+    }
+}
+
+impl CfStore {
+    /// A live draft, read without taking it (to find its conversation's object).
+    pub(crate) async fn peek_draft(
+        &self,
+        tenant: &TenantId,
+        id: &str,
+    ) -> StoreResult<Option<Draft>> {
+        let row: Option<DocRow> = self
+            .first(
+                "SELECT doc FROM drafts WHERE tenant_id = ?1 AND id = ?2",
+                &[s(tenant.as_str()), s(id)],
+            )
+            .await?;
+        row.map(|r| decode(&format!("draft:{id}"), &r.doc))
+            .transpose()
+    }
+
+    /// Whether D1 answers (for `/healthz`).
+    pub(crate) async fn ping(&self) -> StoreResult<()> {
+        self.run("SELECT 1", &[]).await.map(|_| ())
+    }
+}
+
+#[async_trait(?Send)]
+impl AliasStore for CfStore {
+    async fn put_alias(&self, tenant: &TenantId, alias: &ReverseAlias) -> StoreResult<()> {
+        self.run(
+            "INSERT INTO email_aliases (tenant_id, alias, doc, expires_at) VALUES (?1, ?2, ?3, ?4) \
+             ON CONFLICT (tenant_id, alias) DO UPDATE SET doc = excluded.doc, \
+             expires_at = excluded.expires_at",
+            &[
+                s(tenant.as_str()),
+                s(&alias.alias.trim().to_lowercase()),
+                s(&encode(alias)?),
+                n(alias.expires_at.as_millis()),
+            ],
+        )
+        .await
+        .map(|_| ())
+    }
+
+    async fn get_alias(
+        &self,
+        tenant: &TenantId,
+        alias: &str,
+        now: Timestamp,
+    ) -> StoreResult<Option<ReverseAlias>> {
+        let row: Option<DocRow> = self
+            .first(
+                "SELECT doc FROM email_aliases WHERE tenant_id = ?1 AND alias = ?2 \
+                 AND expires_at > ?3",
+                &[
+                    s(tenant.as_str()),
+                    s(&alias.trim().to_lowercase()),
+                    n(now.as_millis()),
+                ],
+            )
+            .await?;
+        row.map(|r| decode::<ReverseAlias>(&format!("email_reverse:{alias}"), &r.doc))
+            .transpose()
+            .map(|a| a.filter(|a| a.is_live(now)))
+    }
+}

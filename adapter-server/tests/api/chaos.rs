@@ -1,0 +1,807 @@
+//! The chaos test: the `concierge-server` binary under load, faults and SIGKILLs.
+//!
+//! Two thousand-odd signed WhatsApp webhooks (about 30% of them redeliveries of a message
+//! already acknowledged), sent by many customers in parallel — most one message per turn,
+//! some in bursts inside a reply-buffer window — while a fake Graph API fails about 20% of
+//! sends with a 5xx and the server process is killed with SIGKILL and restarted on the same
+//! database several times. Then:
+//!
+//! - every acknowledged message got a reply at the Graph fake: each reply quotes the message
+//!   it answers (`context.message_id`, the last message of its batch), so replies are
+//!   attributed to turns; unbuffered messages each get one, every burst's last message gets
+//!   one, and every burst message reached the model;
+//! - each AI turn was charged exactly once (ledger balances through the admin API);
+//! - nothing is stuck: the dead-letter list is empty and pending jobs drain.
+//!
+//! A reply sent twice is possible in one window only: Graph accepted a send and the process
+//! was killed before it recorded the send (Graph has no idempotency key). The test counts
+//! such duplicates, prints them (and writes them under `CARGO_TARGET_TMPDIR`), and fails only
+//! if there are more than the sends that can be in flight at a kill.
+
+use std::collections::{HashMap, HashSet};
+use std::fmt::Write as _;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::routing::post;
+use axum::{Json, Router};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use serde_json::{json, Value};
+
+use crate::helpers::{database_url, now_secs, Db, ADMIN_TOKEN, META_APP_SECRET};
+
+const PLAIN_PHONE: &str = "200000000000001";
+const BURST_PHONE: &str = "200000000000002";
+/// Customers of the unbuffered tenant, and messages each.
+const PLAIN_CUSTOMERS: usize = 60;
+const PLAIN_MESSAGES: usize = 18;
+/// Customers of the buffered tenant, bursts each (of 2 or 3 messages).
+const BURST_CUSTOMERS: usize = 20;
+const BURSTS: usize = 6;
+/// Chance that an acknowledged message is delivered again (≈30% of all deliveries).
+const REDELIVER: f64 = 0.43;
+/// Chance that the Graph fake fails a send.
+const GRAPH_FAILURE: f64 = 0.2;
+const KILLS: usize = 5;
+const WORKERS: usize = 8;
+/// Milli-units charged per AI reply (₹1).
+const PRICE: i64 = 1000;
+const START_CREDITS: i64 = 100_000;
+
+fn plain_tenant() -> String {
+    format!(
+        r#"
+id = "chaos-plain"
+name = "Chaos Plain"
+currency = "INR"
+starting_credits = "{START_CREDITS}"
+persona.custom = "You are the assistant of Chaos Plain, a cake shop."
+
+[channels.whatsapp]
+phone_number_id = "{PLAIN_PHONE}"
+
+[channels.whatsapp.replies]
+wait_seconds = 0
+default_rule = {{ kind = "prompt", text = "Answer briefly." }}
+
+[[channels.whatsapp.replies.rules]]
+name = "hours"
+match = {{ kind = "keywords", keywords = ["hours"] }}
+reply = {{ kind = "canned", text = "We're open 7am to 8pm every day." }}
+"#
+    )
+}
+
+fn burst_tenant() -> String {
+    format!(
+        r#"
+id = "chaos-burst"
+name = "Chaos Burst"
+currency = "INR"
+starting_credits = "{START_CREDITS}"
+persona.custom = "You are the assistant of Chaos Burst, a cake shop."
+
+[channels.whatsapp]
+phone_number_id = "{BURST_PHONE}"
+
+[channels.whatsapp.replies]
+wait_seconds = 1
+default_rule = {{ kind = "prompt", text = "Answer briefly." }}
+"#
+    )
+}
+
+const CANNED: &str = "We're open 7am to 8pm every day.";
+const AI_REPLY: &str = "A 1 kg cake starts at ₹900.";
+
+// ---------------------------------------------------------------- the Graph fake
+
+#[derive(Default, Debug)]
+struct GraphLog {
+    /// 2xx answers per quoted inbound wamid, with the reply text.
+    delivered: HashMap<String, Vec<String>>,
+    failed: usize,
+    unquoted: usize,
+}
+
+#[derive(Clone)]
+struct Graph {
+    log: Arc<Mutex<GraphLog>>,
+    rng: Arc<Mutex<StdRng>>,
+    ids: Arc<AtomicUsize>,
+}
+
+async fn graph_send(State(g): State<Graph>, body: Bytes) -> impl IntoResponse {
+    let fail = g.rng.lock().unwrap().gen_bool(GRAPH_FAILURE);
+    let mut log = g.log.lock().unwrap();
+    if fail {
+        log.failed += 1;
+        let status = if log.failed % 2 == 0 {
+            StatusCode::INTERNAL_SERVER_ERROR
+        } else {
+            StatusCode::SERVICE_UNAVAILABLE
+        };
+        return (
+            status,
+            Json(json!({ "error": { "message": "fake failure", "code": 2 } })),
+        );
+    }
+    let request: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let text = request["text"]["body"].as_str().unwrap_or("").to_owned();
+    match request["context"]["message_id"].as_str() {
+        Some(wamid) => log
+            .delivered
+            .entry(wamid.to_owned())
+            .or_default()
+            .push(text),
+        None => log.unquoted += 1,
+    }
+    let n = g.ids.fetch_add(1, Ordering::SeqCst);
+    (
+        StatusCode::OK,
+        Json(json!({
+            "messaging_product": "whatsapp",
+            "contacts": [{ "input": request["to"], "wa_id": request["to"] }],
+            "messages": [{ "id": format!("wamid.out{n}") }]
+        })),
+    )
+}
+
+async fn graph_fake(seed: u64) -> (String, Graph) {
+    let g = Graph {
+        log: Arc::default(),
+        rng: Arc::new(Mutex::new(StdRng::seed_from_u64(seed))),
+        ids: Arc::default(),
+    };
+    let app = Router::new()
+        .route("/{version}/{account}/messages", post(graph_send))
+        .with_state(g.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (url, g)
+}
+
+// ---------------------------------------------------------------- the server process
+
+struct ServerProcess {
+    env: Vec<(String, String)>,
+    log: PathBuf,
+    child: Option<Child>,
+    base: String,
+    starts: usize,
+}
+
+impl ServerProcess {
+    fn start(&mut self) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_concierge-server"))
+            .env_clear()
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("start concierge-server");
+        self.child = Some(child);
+        self.starts += 1;
+    }
+
+    /// SIGKILL: no shutdown, no lease release.
+    fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            child.kill().expect("SIGKILL");
+            child.wait().expect("reap");
+        }
+    }
+
+    async fn wait_ready(&self, client: &reqwest::Client) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Ok(r) = client.get(format!("{}/healthz", self.base)).send().await {
+                if r.status() == 200 {
+                    return;
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the server did not come up (log: {})",
+                self.log.display()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+// ---------------------------------------------------------------- load
+
+fn delivery(phone: &str, wamid: &str, from: &str, text: &str) -> Vec<u8> {
+    json!({
+        "object": "whatsapp_business_account",
+        "entry": [{
+            "id": "102290129340398",
+            "changes": [{
+                "field": "messages",
+                "value": {
+                    "messaging_product": "whatsapp",
+                    "metadata": { "display_phone_number": "15550783881", "phone_number_id": phone },
+                    "contacts": [{ "profile": { "name": "Chaos Customer" }, "wa_id": from }],
+                    "messages": [{
+                        "from": from, "id": wamid, "timestamp": now_secs().to_string(),
+                        "type": "text", "text": { "body": text }
+                    }]
+                }
+            }]
+        }]
+    })
+    .to_string()
+    .into_bytes()
+}
+
+fn sign(body: &[u8]) -> String {
+    use hmac::{Hmac, Mac};
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(META_APP_SECRET.as_bytes()).unwrap();
+    mac.update(body);
+    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+}
+
+#[derive(Default)]
+struct LoadStats {
+    /// Deliveries the server acknowledged (first deliveries and redeliveries).
+    acked: AtomicUsize,
+    /// Redeliveries of an acknowledged message that were acknowledged.
+    redelivered: AtomicUsize,
+    /// Attempts that got no 200 (server down, killed mid-request, overloaded).
+    refused: AtomicUsize,
+}
+
+/// Posts like Meta: again and again until acknowledged with a 200.
+async fn deliver(client: &reqwest::Client, url: &str, body: &[u8], stats: &LoadStats) {
+    let signature = sign(body);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let sent = client
+            .post(url)
+            .header("X-Hub-Signature-256", &signature)
+            .header("content-type", "application/json")
+            .timeout(Duration::from_secs(10))
+            .body(body.to_vec())
+            .send()
+            .await;
+        match sent {
+            Ok(r) if r.status() == 200 => {
+                stats.acked.fetch_add(1, Ordering::Relaxed);
+                return;
+            }
+            Ok(r) if r.status().is_client_error() => {
+                panic!("a valid delivery was refused with {}", r.status())
+            }
+            _ => {
+                stats.refused.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "a delivery was never acknowledged"
+        );
+        tokio::time::sleep(Duration::from_millis(40)).await;
+    }
+}
+
+/// One message of the load, in send order per customer.
+#[derive(Clone, Debug)]
+struct Sent {
+    wamid: String,
+    customer: String,
+    text: String,
+    ai: bool,
+}
+
+struct Load {
+    client: reqwest::Client,
+    url: String,
+    stats: Arc<LoadStats>,
+    sent: Arc<Mutex<Vec<Sent>>>,
+    redeliveries: Arc<Mutex<tokio::task::JoinSet<()>>>,
+}
+
+impl Load {
+    async fn send(&self, phone: &str, message: Sent, rng: &mut StdRng) {
+        let body = Arc::new(delivery(
+            phone,
+            &message.wamid,
+            &message.customer,
+            &message.text,
+        ));
+        deliver(&self.client, &self.url, &body, &self.stats).await;
+        self.sent.lock().unwrap().push(message);
+        if rng.gen_bool(REDELIVER) {
+            let wait = Duration::from_millis(rng.gen_range(0..1500));
+            let (client, url, stats) = (self.client.clone(), self.url.clone(), self.stats.clone());
+            self.redeliveries.lock().unwrap().spawn(async move {
+                tokio::time::sleep(wait).await;
+                deliver(&client, &url, &body, &stats).await;
+                stats.redelivered.fetch_add(1, Ordering::Relaxed);
+            });
+        }
+    }
+}
+
+async fn plain_customer(load: Arc<Load>, n: usize) {
+    let mut rng = StdRng::seed_from_u64(1000 + n as u64);
+    let customer = format!("1650{:07}", n);
+    for seq in 0..PLAIN_MESSAGES {
+        let wamid = format!("wamid.chaos.p{n}.{seq}");
+        let ai = rng.gen_bool(0.6);
+        let text = if ai {
+            format!("tell me about your cakes please ({wamid})")
+        } else {
+            format!("what are your hours? ({wamid})")
+        };
+        let message = Sent {
+            wamid,
+            customer: customer.clone(),
+            text,
+            ai,
+        };
+        load.send(PLAIN_PHONE, message, &mut rng).await;
+        tokio::time::sleep(Duration::from_millis(rng.gen_range(0..40))).await;
+    }
+}
+
+async fn burst_customer(load: Arc<Load>, n: usize) {
+    let mut rng = StdRng::seed_from_u64(2000 + n as u64);
+    let customer = format!("1651{:07}", n);
+    tokio::time::sleep(Duration::from_millis(rng.gen_range(0..1000))).await;
+    for burst in 0..BURSTS {
+        for i in 0..rng.gen_range(2..=3) {
+            let wamid = format!("wamid.chaos.b{n}.{burst}.{i}");
+            let message = Sent {
+                text: format!("a question in a burst ({wamid})"),
+                wamid,
+                customer: customer.clone(),
+                ai: true,
+            };
+            load.send(BURST_PHONE, message, &mut rng).await;
+            tokio::time::sleep(Duration::from_millis(30)).await;
+        }
+        // Longer than the 1 s buffer window: the next burst is a new turn.
+        tokio::time::sleep(Duration::from_millis(rng.gen_range(1600..2400))).await;
+    }
+}
+
+// ---------------------------------------------------------------- admin API
+
+async fn admin(client: &reqwest::Client, base: &str, path: &str) -> Value {
+    client
+        .get(format!("{base}/api/v1{path}"))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+async fn balance_milli(client: &reqwest::Client, base: &str, tenant: &str) -> i64 {
+    let v = admin(client, base, &format!("/tenants/{tenant}/credits")).await;
+    let text = v["balance"].as_str().expect("balance").to_owned();
+    (text.parse::<f64>().unwrap() * 1000.0).round() as i64
+}
+
+/// Jobs not finished yet (pending, including delayed retries, or running), from `/metrics`.
+async fn unfinished_jobs(client: &reqwest::Client, base: &str) -> Option<i64> {
+    let text = client
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .ok()?
+        .text()
+        .await
+        .ok()?;
+    Some(
+        text.lines()
+            .filter(|l| {
+                l.starts_with("concierge_jobs{")
+                    && (l.contains("state=\"pending\"") || l.contains("state=\"running\""))
+            })
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<i64>().ok())
+            .sum(),
+    )
+}
+
+// ---------------------------------------------------------------- the test
+
+async fn chaos(db: Db) {
+    let Some((db_url, dir)) = database_url(db).await else {
+        return;
+    };
+    let started = Instant::now();
+    let work = tempfile::tempdir().unwrap();
+    let (graph_url, graph) = graph_fake(7).await;
+    let openai = crate::fakes::openai().await;
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let env: Vec<(String, String)> = [
+        ("DATABASE_URL", db_url.as_str()),
+        ("CONCIERGE_BIND", &format!("127.0.0.1:{port}")),
+        ("CONCIERGE_ADMIN_TOKEN", ADMIN_TOKEN),
+        ("WHATSAPP_APP_SECRET", META_APP_SECRET),
+        ("ENCRYPTION_KEY", &"22".repeat(32)),
+        ("CONCIERGE_AI_URL", &openai.url),
+        ("CONCIERGE_GRAPH_API_URL", &graph_url),
+        ("CONCIERGE_WORKERS", &WORKERS.to_string()),
+        ("CONCIERGE_LEASE_SECONDS", "2"),
+        ("CONCIERGE_RETRY_BASE_MS", "100"),
+        ("CONCIERGE_SHUTDOWN_SECONDS", "1"),
+        ("RUST_LOG", "warn"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect();
+    let log = work.path().join("server.log");
+    let mut server = ServerProcess {
+        env,
+        log: log.clone(),
+        child: None,
+        base: base.clone(),
+        starts: 0,
+    };
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(64)
+        .build()
+        .unwrap();
+    server.start();
+    server.wait_ready(&client).await;
+
+    // Tenants, their Graph tokens, and approved personas (the review runs on the fake model).
+    for (tenant, phone, file) in [
+        ("chaos-plain", PLAIN_PHONE, plain_tenant()),
+        ("chaos-burst", BURST_PHONE, burst_tenant()),
+    ] {
+        let r = client
+            .put(format!("{base}/api/v1/tenants"))
+            .bearer_auth(ADMIN_TOKEN)
+            .body(file)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+        let r = client
+            .put(format!(
+                "{base}/api/v1/tenants/{tenant}/secrets/wa_phone:{phone}"
+            ))
+            .bearer_auth(ADMIN_TOKEN)
+            .json(&json!({ "token": "EAAG-chaos" }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 204);
+    }
+    let store = concierge_server::store::SqlStore::open(&db_url, 2)
+        .await
+        .unwrap();
+    assert!(
+        crate::helpers::eventually(30, || async {
+            let mut ok = true;
+            for t in ["chaos-plain", "chaos-burst"] {
+                use concierge_core::ports::TenantStore;
+                let id = concierge_core::TenantId::parse(t).unwrap();
+                ok &= store
+                    .get_tenant(&id)
+                    .await
+                    .unwrap()
+                    .is_some_and(|t| t.persona.cleared_for_ai());
+            }
+            ok
+        })
+        .await,
+        "personas approved"
+    );
+    store.close().await;
+
+    // The load, with SIGKILLs and restarts alongside.
+    let load = Arc::new(Load {
+        client: client.clone(),
+        url: format!("{base}/webhook/whatsapp"),
+        stats: Arc::default(),
+        sent: Arc::default(),
+        redeliveries: Arc::default(),
+    });
+    let load_started = Instant::now();
+    let mut customers = tokio::task::JoinSet::new();
+    for n in 0..PLAIN_CUSTOMERS {
+        customers.spawn(plain_customer(load.clone(), n));
+    }
+    for n in 0..BURST_CUSTOMERS {
+        customers.spawn(burst_customer(load.clone(), n));
+    }
+    let killer = {
+        let client = client.clone();
+        tokio::spawn(async move {
+            let mut rng = StdRng::seed_from_u64(99);
+            let mut downtime = Duration::ZERO;
+            let kills = std::env::var("CHAOS_KILLS")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(KILLS);
+            for _ in 0..kills {
+                tokio::time::sleep(Duration::from_millis(rng.gen_range(1500..3000))).await;
+                let t = Instant::now();
+                server.kill();
+                server.start();
+                server.wait_ready(&client).await;
+                downtime += t.elapsed();
+            }
+            (server, downtime)
+        })
+    };
+    while let Some(r) = customers.join_next().await {
+        r.expect("customer task");
+    }
+    let redeliveries = std::mem::take(&mut *load.redeliveries.lock().unwrap());
+    let mut redeliveries = redeliveries;
+    while let Some(r) = redeliveries.join_next().await {
+        r.expect("redelivery task");
+    }
+    let load_time = load_started.elapsed();
+    let (server, downtime) = killer.await.expect("killer");
+
+    // Drain: every job finished (retries of failed sends included).
+    let drain_started = Instant::now();
+    let drained = crate::helpers::eventually(120, || async {
+        unfinished_jobs(&client, &base).await == Some(0)
+    })
+    .await;
+    let drain_time = drain_started.elapsed();
+
+    // ------------------------------------------------------------ the verdict
+    let sent = load.sent.lock().unwrap().clone();
+    let log_g = std::mem::take(&mut *graph.log.lock().unwrap());
+    let mut problems = Vec::new();
+    let mut duplicates = Vec::new();
+    let copies = |wamid: &str| log_g.delivered.get(wamid).map_or(0, Vec::len);
+
+    // Unbuffered tenant: one reply per message, of the right kind.
+    let plain: Vec<&Sent> = sent.iter().filter(|m| m.wamid.contains(".p")).collect();
+    for m in &plain {
+        match copies(&m.wamid) {
+            0 => problems.push(format!("no reply to {}", m.wamid)),
+            1 => {}
+            n => duplicates.push(format!("{} answered {n} times", m.wamid)),
+        }
+        if let Some(texts) = log_g.delivered.get(&m.wamid) {
+            let want = if m.ai { AI_REPLY } else { CANNED };
+            if texts.iter().any(|t| t != want) {
+                problems.push(format!("{} got {texts:?}, wanted {want:?}", m.wamid));
+            }
+        }
+    }
+    // Buffered tenant: a reply quotes the last message of its batch. A batch is a burst, or
+    // several when the server's backlog delayed the inbound jobs past the buffer window (the
+    // window runs from when a message is processed, not when it was acknowledged). So: no
+    // message answered twice, each customer's last message answered, every message reached
+    // the model (checked below), and one charge per reply.
+    let burst: Vec<&Sent> = sent.iter().filter(|m| m.wamid.contains(".b")).collect();
+    let mut burst_customers: HashMap<&str, Vec<&Sent>> = HashMap::new();
+    for m in &burst {
+        burst_customers.entry(&m.customer).or_default().push(m);
+    }
+    let mut burst_replies = 0usize;
+    let mut burst_ends = 0usize;
+    for messages in burst_customers.values() {
+        for (i, m) in messages.iter().enumerate() {
+            let n = copies(&m.wamid);
+            burst_replies += usize::from(n > 0);
+            if n > 1 {
+                duplicates.push(format!("{} answered {n} times", m.wamid));
+            }
+            let group = |m: &Sent| m.wamid.rsplit_once('.').map(|p| p.0.to_owned());
+            match messages.get(i + 1) {
+                None if n == 0 => problems.push(format!(
+                    "no reply to the customer's last message {}",
+                    m.wamid
+                )),
+                Some(next) if group(next) != group(m) => burst_ends += 1,
+                None => burst_ends += 1,
+                _ => {}
+            }
+        }
+    }
+    let prompts: Vec<String> = openai
+        .requests()
+        .iter()
+        .filter_map(|r| {
+            r.body["messages"]
+                .as_array()?
+                .last()?
+                .get("content")?
+                .as_str()
+                .map(str::to_owned)
+        })
+        .collect();
+    let mut seen_by_model: HashSet<&str> = HashSet::new();
+    for p in &prompts {
+        for m in &burst {
+            if p.contains(&format!("({})", m.wamid)) {
+                seen_by_model.insert(&m.wamid);
+            }
+        }
+    }
+    for m in &burst {
+        if !seen_by_model.contains(m.wamid.as_str()) {
+            problems.push(format!("{} never reached the model", m.wamid));
+        }
+    }
+    let strangers: Vec<&String> = log_g
+        .delivered
+        .keys()
+        .filter(|w| !sent.iter().any(|m| &m.wamid == *w))
+        .collect();
+    if !strangers.is_empty() || log_g.unquoted > 0 {
+        problems.push(format!(
+            "replies to unknown messages {strangers:?}, {} unquoted",
+            log_g.unquoted
+        ));
+    }
+
+    // One charge per AI turn.
+    let plain_ai = plain.iter().filter(|m| m.ai).count() as i64;
+    let plain_charged = START_CREDITS * 1000 - balance_milli(&client, &base, "chaos-plain").await;
+    if plain_charged != plain_ai * PRICE {
+        problems.push(format!(
+            "chaos-plain charged {plain_charged} milli for {plain_ai} AI turns"
+        ));
+    }
+    let outbox = admin(&client, &base, "/tenants/chaos-burst/outbox").await;
+    let rows = outbox["outbox"].as_array().cloned().unwrap_or_default();
+    let burst_turns = rows.len() as i64;
+    if rows.iter().any(|r| r["state"] != "sent") {
+        problems.push("a chaos-burst outbox row is not sent".into());
+    }
+    if burst_turns != burst_replies as i64 {
+        problems.push(format!(
+            "chaos-burst: {burst_turns} turns in the outbox, {burst_replies} answered at Graph"
+        ));
+    }
+    let burst_charged = START_CREDITS * 1000 - balance_milli(&client, &base, "chaos-burst").await;
+    if burst_charged != burst_turns * PRICE {
+        problems.push(format!(
+            "chaos-burst charged {burst_charged} milli for {burst_turns} AI turns"
+        ));
+    }
+
+    // Nothing stuck.
+    let dead = admin(&client, &base, "/dead-letters").await;
+    let dead = dead["dead_letters"].as_array().cloned().unwrap_or_default();
+    if !dead.is_empty() {
+        problems.push(format!("dead letters: {dead:?}"));
+    }
+    if !drained {
+        problems.push(format!(
+            "jobs still unfinished after 120 s: {:?}",
+            unfinished_jobs(&client, &base).await
+        ));
+    }
+
+    let stats = &load.stats;
+    let mut report = String::new();
+    let _ = writeln!(report, "chaos test ({db:?})");
+    let _ = writeln!(
+        report,
+        "  messages: {} ({} unbuffered; {} buffered, in {burst_ends} bursts answered in \
+         {burst_turns} turns)",
+        sent.len(),
+        plain.len(),
+        burst.len(),
+    );
+    let _ = writeln!(
+        report,
+        "  deliveries acknowledged: {} ({} redeliveries of acknowledged messages = {:.0}%), \
+         {} attempts refused or cut off by kills",
+        stats.acked.load(Ordering::Relaxed),
+        stats.redelivered.load(Ordering::Relaxed),
+        100.0 * stats.redelivered.load(Ordering::Relaxed) as f64
+            / stats.acked.load(Ordering::Relaxed).max(1) as f64,
+        stats.refused.load(Ordering::Relaxed)
+    );
+    let _ = writeln!(
+        report,
+        "  SIGKILLs: {} (starts: {}, downtime {:.1} s); Graph 5xx answers: {}",
+        server.starts - 1,
+        server.starts,
+        downtime.as_secs_f64(),
+        log_g.failed
+    );
+    let _ = writeln!(
+        report,
+        "  AI turns charged: {plain_ai} unbuffered + {burst_turns} buffered",
+    );
+    let _ = writeln!(
+        report,
+        "  duplicate replies (kill between Graph's 2xx and recording the send): {}",
+        duplicates.len()
+    );
+    for d in &duplicates {
+        let _ = writeln!(report, "    {d}");
+    }
+    let _ = writeln!(
+        report,
+        "  load {:.1} s, drain {:.1} s, total {:.1} s; server log {}",
+        load_time.as_secs_f64(),
+        drain_time.as_secs_f64(),
+        started.elapsed().as_secs_f64(),
+        log.display()
+    );
+    eprintln!("{report}");
+    let out = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("chaos-{db:?}.txt"));
+    let _ = std::fs::write(&out, &report);
+    drop(server);
+    if std::env::var_os("CHAOS_KEEP").is_some() {
+        eprintln!(
+            "keeping the database {db_url} and {}",
+            work.path().display()
+        );
+        std::mem::forget(dir);
+        std::mem::forget(work);
+        return;
+    }
+    if !problems.is_empty() {
+        // Keep the server log for a look.
+        let kept = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("chaos-{db:?}.log"));
+        let _ = std::fs::copy(&log, &kept);
+        panic!(
+            "{} problems (server log copied to {}):\n{}",
+            problems.len(),
+            kept.display(),
+            problems
+                .iter()
+                .take(40)
+                .cloned()
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
+    }
+    assert!(
+        duplicates.len() <= KILLS * WORKERS,
+        "more duplicates than sends in flight at the kills"
+    );
+    drop(dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite() {
+    chaos(Db::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres() {
+    chaos(Db::Postgres).await;
+}
