@@ -117,7 +117,13 @@ pub enum Stop {
     EndOfTurn,
     /// The token budget ran out.
     MaxTokens,
+    /// The model began repeating itself ([`REPEAT_NGRAM`] tokens it already wrote).
+    Repetition,
 }
+
+/// A run of this many generated tokens seen before ends the generation: small models under
+/// greedy decoding fall into loops that no repeat penalty fully prevents.
+pub const REPEAT_NGRAM: usize = 12;
 
 /// Collects generated tokens until a stop token or the budget.
 #[derive(Clone, Debug)]
@@ -149,6 +155,16 @@ impl Generation {
             return false;
         }
         self.tokens.push(token);
+        let len = self.tokens.len();
+        if len >= 2 * REPEAT_NGRAM {
+            let (before, tail) = self.tokens.split_at(len - REPEAT_NGRAM);
+            if before.windows(REPEAT_NGRAM).any(|w| w == tail) {
+                // The copy started exactly REPEAT_NGRAM tokens ago: keep what came before it.
+                self.tokens.truncate(len - REPEAT_NGRAM);
+                self.stop = Some(Stop::Repetition);
+                return false;
+            }
+        }
         if self.tokens.len() >= self.max_tokens {
             self.stop = Some(Stop::MaxTokens);
             return false;
@@ -304,6 +320,27 @@ mod tests {
         let mut empty = Generation::new(vec![2], 0);
         assert!(!empty.push(5));
         assert!(empty.tokens().is_empty());
+    }
+
+    #[test]
+    fn generation_stops_when_the_model_repeats_itself() {
+        let mut g = Generation::new(vec![2], 400);
+        let sentence: Vec<u32> = (10..30).collect();
+        let mut fed = 0;
+        for &t in sentence.iter().chain(sentence.iter()) {
+            fed += 1;
+            if !g.push(t) {
+                break;
+            }
+        }
+        assert_eq!(g.stop(), Some(Stop::Repetition));
+        assert_eq!(fed, sentence.len() + REPEAT_NGRAM);
+        assert_eq!(g.tokens(), sentence.as_slice(), "the copy is dropped");
+        // Short repeats (common words) are fine.
+        let mut g = Generation::new(vec![2], 400);
+        for t in [5, 6, 7, 5, 6, 7, 8, 9] {
+            assert!(g.push(t));
+        }
     }
 
     #[test]

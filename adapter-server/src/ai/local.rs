@@ -6,7 +6,8 @@
 //!   Q4 ones) and cached next to the model as `NAME.q8_0.gguf` when the folder is writable.
 //! - **Chat**: the request becomes a ChatML prompt ([`super::chatml`]); decoding is greedy
 //!   (deterministic: the same prompt always gets the same reply) with a mild repeat penalty,
-//!   stops at `<|im_end|>`, and is bounded by [`MAX_NEW_TOKENS`] and the context window.
+//!   stops at `<|im_end|>` or when the model starts repeating itself, and is bounded by
+//!   [`MAX_NEW_TOKENS`] and the context window.
 //! - **Classifiers** (the injection scan and the persona review, recognised by their system
 //!   prompts) are not free generation: a 135M model rarely writes the strict JSON verdict. The
 //!   model instead chooses between the two valid answers, by comparing its next-token scores
@@ -35,8 +36,9 @@ use tokenizers::Tokenizer;
 
 use super::chatml::{self, Classifier, Generation, END_OF_TEXT, IM_END, IM_START};
 
-/// Upper bound on generated tokens per reply, whatever the request asks.
-pub const MAX_NEW_TOKENS: usize = 400;
+/// Upper bound on generated tokens per reply, whatever the request asks: chat replies are
+/// short, and a small model that goes on past this only rambles.
+pub const MAX_NEW_TOKENS: usize = 200;
 /// Repeat penalty over the last [`REPEAT_WINDOW`] generated tokens (1.0 = none).
 const REPEAT_PENALTY: f32 = 1.1;
 const REPEAT_WINDOW: usize = 64;
