@@ -12,6 +12,7 @@
 pub mod ai;
 pub mod clock;
 pub mod configuration;
+pub mod ingress;
 pub mod jobs;
 pub mod outbound;
 pub mod routes;

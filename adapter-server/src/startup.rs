@@ -19,6 +19,7 @@ use tokio::sync::{watch, Notify};
 use crate::ai::OpenAiCompatible;
 use crate::clock::SystemClock;
 use crate::configuration::Settings;
+use crate::ingress::{IngressQueue, TenantRoutes};
 use crate::jobs::Workers;
 use crate::outbound::{OutboxOutbound, Sender, SenderConfig, SenderError};
 use crate::routes::{router, AppState, DemoGuard};
@@ -216,6 +217,7 @@ impl Application {
             .discord_public_key
             .as_deref()
             .and_then(|k| concierge_core::channels::discord::DiscordPublicKey::parse(k).ok());
+        let ingress = IngressQueue::start(store.clone(), engine.config().idempotency_ttl);
         let state = AppState {
             store,
             engine,
@@ -229,6 +231,8 @@ impl Application {
                 settings.demo_per_minute,
                 settings.demo_concurrency,
             )),
+            ingress,
+            routes: Arc::new(TenantRoutes::default()),
         };
         let listener =
             TcpListener::bind(settings.bind)
@@ -280,6 +284,7 @@ impl Application {
             .import_tenant(file)
             .await
             .map_err(|e| fail(e.to_string()))?;
+        self.state.routes.clear();
         tracing::info!(tenant = %id, created = outcome.created, revision = outcome.revision, "tenant imported");
         Ok(())
     }

@@ -84,6 +84,8 @@ pub(crate) async fn import_tenant(
         TenantFileError::Invalid(errors) => ApiError::Invalid(errors),
     })?;
     let outcome = retry_conflicts(|| state.engine.import_tenant(file.clone())).await?;
+    // Its accounts may have moved: ingress must route by the new ones at once.
+    state.routes.clear();
     state.wake.notify_one();
     Ok(Json(outcome).into_response())
 }

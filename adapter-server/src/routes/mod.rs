@@ -24,6 +24,7 @@ use tokio::sync::Notify;
 pub use demo::DemoGuard;
 
 use crate::configuration::Settings;
+use crate::ingress::{IngressQueue, TenantRoutes};
 use crate::store::{SecretBox, SqlStore};
 use crate::telemetry::Metrics;
 
@@ -48,6 +49,10 @@ pub struct AppState {
     pub discord_key: Option<DiscordPublicKey>,
     /// The demo's catalog and abuse guards.
     pub demo: Arc<DemoGuard>,
+    /// Group commit for webhook ingress.
+    pub ingress: IngressQueue,
+    /// Ingress's cache of account → tenant routes.
+    pub routes: Arc<TenantRoutes>,
 }
 
 /// The router with every route.

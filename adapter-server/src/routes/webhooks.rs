@@ -22,47 +22,52 @@ use serde::Deserialize;
 use super::{secret_eq, ApiError, AppState};
 use crate::configuration::Secret;
 use crate::jobs::EmailJob;
-use crate::store::{IngressJob, JobKind};
+use crate::store::{IngressJob, IngressRecord, JobKind};
 
-/// Stores a normalized message as an `inbound` job unless its provider id was seen.
-/// Returns whether it was new.
+/// Stores normalized messages as `inbound` jobs, except those whose provider id was seen,
+/// sharing one commit with the other webhooks in flight ([`IngressQueue`]). Returns how many
+/// were new. When it returns `Ok`, every message is durable and may be acknowledged.
 pub(crate) async fn enqueue_inbound(
     state: &AppState,
-    message: &InboundMessage,
-) -> Result<bool, ApiError> {
-    // The conversation key serializes this turn with the conversation's other jobs (buffer
-    // flushes); an account no tenant owns gets its own key (the engine will drop it).
-    let tenant = state.store.find_tenant(&message.account).await?;
-    let conversation = match &tenant {
-        Some(t) => message.conversation_key(t).storage_key(),
-        None => format!(
-            "unrouted:{}:{}",
-            message.account.index_key(),
-            message.sender
-        ),
-    };
-    let payload = serde_json::to_string(message)
-        .map_err(|e| ApiError::Internal(format!("serializing an inbound message: {e}")))?;
+    messages: &[InboundMessage],
+) -> Result<usize, ApiError> {
     let now = state.clock.now();
-    let fresh = state
-        .store
-        .enqueue_once(
-            &message.idempotency_key(),
-            state.engine.config().idempotency_ttl,
-            IngressJob {
+    let mut records = Vec::with_capacity(messages.len());
+    for message in messages {
+        // The conversation key serializes this turn with the conversation's other jobs
+        // (buffer flushes); an account no tenant owns gets its own key (the engine drops it).
+        let tenant = state.routes.find(&state.store, &message.account).await?;
+        let conversation = match &tenant {
+            Some(t) => message.conversation_key(t).storage_key(),
+            None => format!(
+                "unrouted:{}:{}",
+                message.account.index_key(),
+                message.sender
+            ),
+        };
+        let payload = serde_json::to_string(message)
+            .map_err(|e| ApiError::Internal(format!("serializing an inbound message: {e}")))?;
+        records.push(IngressRecord {
+            idempotency_key: message.idempotency_key(),
+            job: IngressJob {
                 kind: JobKind::Inbound,
                 conversation: Some(conversation),
                 tenant: tenant.map(|t| t.to_string()),
                 payload,
                 at: now,
             },
-        )
-        .await?;
-    if fresh {
+        });
+    }
+    let fresh = state.ingress.submit(records).await?;
+    let new = fresh.iter().filter(|f| **f).count();
+    for _ in 0..new.min(WAKE_AT_MOST) {
         state.wake.notify_one();
     }
-    Ok(fresh)
+    Ok(new)
 }
+
+/// Workers woken per webhook: one per new job, up to a handful.
+const WAKE_AT_MOST: usize = 4;
 
 /// `GET /webhook/whatsapp`: Meta's subscription handshake.
 pub(crate) async fn whatsapp_verify(State(state): State<AppState>, uri: Uri) -> Response {
@@ -105,18 +110,17 @@ pub(crate) async fn whatsapp_event(
 ) -> Result<Response, ApiError> {
     verify_meta(state.settings.whatsapp_app_secret.as_ref(), &headers, &body)?;
     let events = whatsapp::parse_webhook(&body).map_err(ApiError::Channel)?;
-    let mut new = 0usize;
+    let mut messages = Vec::new();
     for event in events {
         match event {
-            WhatsAppEvent::Message(message) => {
-                new += usize::from(enqueue_inbound(&state, &message).await?)
-            }
+            WhatsAppEvent::Message(message) => messages.push(message),
             WhatsAppEvent::Status(status) => {
                 tracing::debug!(provider_id = %status.provider_id, state = ?status.state, "WhatsApp delivery status")
             }
             WhatsAppEvent::Ignored { reason } => tracing::debug!(%reason, "WhatsApp event ignored"),
         }
     }
+    let new = enqueue_inbound(&state, &messages).await?;
     tracing::debug!(new, "WhatsApp webhook acknowledged");
     Ok(StatusCode::OK.into_response())
 }
@@ -133,11 +137,10 @@ pub(crate) async fn instagram_event(
         &body,
     )?;
     let events = instagram::parse_webhook(&body).map_err(ApiError::Channel)?;
+    let mut messages = Vec::new();
     for event in events {
         match event {
-            InstagramEvent::Message(message) => {
-                enqueue_inbound(&state, &message).await?;
-            }
+            InstagramEvent::Message(message) => messages.push(message),
             InstagramEvent::Status(status) => {
                 tracing::debug!(provider_id = %status.provider_id, state = ?status.state, "Instagram status")
             }
@@ -147,6 +150,7 @@ pub(crate) async fn instagram_event(
             }
         }
     }
+    enqueue_inbound(&state, &messages).await?;
     Ok(StatusCode::OK.into_response())
 }
 
@@ -204,7 +208,7 @@ pub(crate) async fn discord_events(
     };
     match discord::message_to_inbound(&message, &triggers) {
         Ok(inbound) => {
-            enqueue_inbound(&state, &inbound).await?;
+            enqueue_inbound(&state, std::slice::from_ref(&inbound)).await?;
         }
         Err(reason) => tracing::debug!(%reason, "Discord message not answered"),
     }

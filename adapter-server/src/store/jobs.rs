@@ -17,7 +17,7 @@ use rand::Rng;
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
 
-use super::{begin_statement, db_err, on_pool, to_doc, SqlStore};
+use super::{begin_statement, db_err, on_pool, to_doc, Pool, SqlStore};
 
 /// What a job does.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -137,6 +137,15 @@ pub struct IngressJob {
     pub payload: String,
     /// When it arrived (it is due at once).
     pub at: Timestamp,
+}
+
+/// One message for [`SqlStore::enqueue_batch`]: its idempotency key and its job.
+#[derive(Clone, Debug)]
+pub struct IngressRecord {
+    /// The key a redelivery repeats (`{channel}:{provider_id}`).
+    pub idempotency_key: String,
+    /// The job to run if the key was not seen.
+    pub job: IngressJob,
 }
 
 /// A job a worker holds a lease on.
@@ -297,25 +306,143 @@ impl SqlStore {
         ttl: Span,
         job: IngressJob,
     ) -> StoreResult<bool> {
-        let now = job.at;
-        let new = NewJob {
-            kind: job.kind,
-            dedupe_key: None,
-            conversation: job.conversation,
-            tenant: job.tenant,
-            payload: job.payload,
-            run_at: now,
-        };
+        let fresh = self
+            .enqueue_batch(
+                ttl,
+                &[IngressRecord {
+                    idempotency_key: idempotency_key.to_owned(),
+                    job,
+                }],
+            )
+            .await?;
+        Ok(fresh.first().copied().unwrap_or(false))
+    }
+
+    /// Group commit for ingress: [`enqueue_once`](Self::enqueue_once) for many messages in
+    /// **one** transaction (one commit, one fsync). Returns, per record and in order, whether
+    /// it was new; a key repeated inside the batch is new at most once (its first occurrence).
+    /// Jobs get ids in the order of `records`, so a conversation's jobs keep arrival order.
+    /// All or nothing: on an error no record is stored.
+    ///
+    /// # Errors
+    /// [`StoreError`].
+    pub async fn enqueue_batch(
+        &self,
+        ttl: Span,
+        records: &[IngressRecord],
+    ) -> StoreResult<Vec<bool>> {
+        if records.is_empty() {
+            return Ok(Vec::new());
+        }
+        // Within one statement Postgres may touch a key once; later copies are redeliveries.
+        let mut first_of_key = std::collections::HashSet::with_capacity(records.len());
+        let unique: Vec<bool> = records
+            .iter()
+            .map(|r| first_of_key.insert(r.idempotency_key.as_str()))
+            .collect();
         let max = self.policy.max_attempts;
-        on_pool!(self, |pool, pg| {
-            let mut tx = pool.begin_with(begin_statement(pg)).await.map_err(db_err)?;
-            let fresh = claim_idempotency!(tx, idempotency_key, now, ttl)?;
-            if fresh {
-                insert_job!(tx, new, max, now.as_millis())?;
+        let fresh: Vec<bool> = match &self.pool {
+            Pool::Postgres(pool) => {
+                let mut tx = pool.begin().await.map_err(db_err)?;
+                let keys: Vec<&str> = records
+                    .iter()
+                    .zip(&unique)
+                    .filter(|(_, u)| **u)
+                    .map(|(r, _)| r.idempotency_key.as_str())
+                    .collect();
+                let expires: Vec<i64> = records
+                    .iter()
+                    .zip(&unique)
+                    .filter(|(_, u)| **u)
+                    .map(|(r, _)| (r.job.at + ttl).as_millis())
+                    .collect();
+                let now = records
+                    .iter()
+                    .map(|r| r.job.at)
+                    .max()
+                    .unwrap_or(Timestamp::EPOCH);
+                let claimed: std::collections::HashSet<String> = sqlx::query_scalar(
+                    "INSERT INTO idempotency_keys (idem_key, expires_at) \
+                     SELECT k, e FROM UNNEST($1::text[], $2::bigint[]) AS t(k, e) \
+                     ON CONFLICT (idem_key) DO UPDATE SET expires_at = excluded.expires_at \
+                     WHERE idempotency_keys.expires_at <= $3 RETURNING idem_key",
+                )
+                .bind(&keys)
+                .bind(&expires)
+                .bind(now.as_millis())
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(db_err)?
+                .into_iter()
+                .collect();
+                let fresh: Vec<bool> = records
+                    .iter()
+                    .zip(&unique)
+                    .map(|(r, u)| *u && claimed.contains(&r.idempotency_key))
+                    .collect();
+                let new: Vec<&IngressJob> = records
+                    .iter()
+                    .zip(&fresh)
+                    .filter(|(_, f)| **f)
+                    .map(|(r, _)| &r.job)
+                    .collect();
+                if !new.is_empty() {
+                    // Rows are inserted in ordinality order, so ids follow `records`.
+                    sqlx::query(
+                        "INSERT INTO jobs (kind, conversation, tenant_id, payload, state, run_at, \
+                         attempts, max_attempts, created_at, updated_at) \
+                         SELECT kind, conversation, tenant_id, payload, 'pending', run_at, 0, $6, \
+                         run_at, run_at \
+                         FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[]) \
+                         WITH ORDINALITY AS t(kind, conversation, tenant_id, payload, run_at, ord) \
+                         ORDER BY ord",
+                    )
+                    .bind(new.iter().map(|j| j.kind.as_str()).collect::<Vec<_>>())
+                    .bind(
+                        new.iter()
+                            .map(|j| j.conversation.as_deref())
+                            .collect::<Vec<_>>(),
+                    )
+                    .bind(new.iter().map(|j| j.tenant.as_deref()).collect::<Vec<_>>())
+                    .bind(new.iter().map(|j| j.payload.as_str()).collect::<Vec<_>>())
+                    .bind(new.iter().map(|j| j.at.as_millis()).collect::<Vec<_>>())
+                    .bind(i64::from(max))
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_err)?;
+                }
+                tx.commit().await.map_err(db_err)?;
+                fresh
             }
-            tx.commit().await.map_err(db_err)?;
-            Ok(fresh)
-        })
+            Pool::Sqlite(pool) => {
+                // In-process statements cost no round trip: one transaction, row by row.
+                let mut tx = pool
+                    .begin_with(begin_statement(false))
+                    .await
+                    .map_err(db_err)?;
+                let mut fresh = Vec::with_capacity(records.len());
+                for (record, unique) in records.iter().zip(&unique) {
+                    let now = record.job.at;
+                    let new = *unique
+                        && claim_idempotency!(tx, record.idempotency_key.as_str(), now, ttl)?;
+                    if new {
+                        let job = NewJob {
+                            kind: record.job.kind,
+                            dedupe_key: None,
+                            conversation: record.job.conversation.clone(),
+                            tenant: record.job.tenant.clone(),
+                            payload: record.job.payload.clone(),
+                            run_at: now,
+                        };
+                        insert_job!(tx, job, max, now.as_millis())?;
+                    }
+                    fresh.push(new);
+                }
+                tx.commit().await.map_err(db_err)?;
+                fresh
+            }
+        };
+        Ok(fresh)
     }
 
     /// Claims the next due job, if any, for `owner` with a fresh lease.

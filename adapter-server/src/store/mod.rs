@@ -30,7 +30,9 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
-pub use jobs::{ClaimedJob, DeadJob, IngressJob, JobKind, JobState, OutboxRow, RetryPolicy};
+pub use jobs::{
+    ClaimedJob, DeadJob, IngressJob, IngressRecord, JobKind, JobState, OutboxRow, RetryPolicy,
+};
 pub use secrets::{SecretBox, SecretError};
 
 /// The SQLite migrations, embedded (D1 applies the same files).
