@@ -2,8 +2,12 @@
 # Server benchmarks against PostgreSQL, all in one run on one throwaway cluster:
 #   1. pgbench: bare single-row INSERT transactions per second (the baseline);
 #   2. the release concierge-server on that cluster, driven by examples/loadgen.rs:
-#      ingress req/s and p50/p99 ack latency, RSS idle and after one session per ingress
-#      customer, and ack → outbound request at a Graph fake at half the ingress rate.
+#      a. idle RSS;
+#      b. ingress req/s and p50/p99 ack latency on an ingress-only replica
+#         (CONCIERGE_WORKERS=0), as deployments with separate ingress replicas run it;
+#      c. a full server drains that backlog (end-to-end rate, RSS with one session per
+#         customer), then ack → outbound request at a Graph fake at half the end-to-end rate;
+#      d. ingress again while that process also runs the turns ("busy").
 #
 #   adapter-server/bench/ingress.sh                 # defaults below
 #   REQUESTS=20000 CONCURRENCY=32 BENCH_SECONDS=30 adapter-server/bench/ingress.sh
@@ -77,26 +81,51 @@ SERVER_PORT=$(free_port)
 GRAPH_PORT=$(free_port)
 ADMIN=bench-admin-token-0123456789
 SECRET=bench-app-secret
-echo "==> concierge-server (release, $WORKERS workers) on 127.0.0.1:$SERVER_PORT" >&2
-env -i PATH="$PATH" RUST_LOG=warn \
-    DATABASE_URL="postgres://postgres@127.0.0.1:$PGPORT/concierge" \
-    CONCIERGE_BIND="127.0.0.1:$SERVER_PORT" \
-    CONCIERGE_ADMIN_TOKEN="$ADMIN" WHATSAPP_APP_SECRET="$SECRET" \
-    ENCRYPTION_KEY="$(printf '33%.0s' $(seq 32))" \
-    CONCIERGE_GRAPH_API_URL="http://127.0.0.1:$GRAPH_PORT" \
-    CONCIERGE_INJECTION_SCAN=0 CONCIERGE_WORKERS="$WORKERS" \
-    "$server_bin" > "$PGDIR/server.log" 2>&1 &
-SERVER_PID=$!
-for _ in $(seq 100); do
-    curl -fsS "http://127.0.0.1:$SERVER_PORT/healthz" >/dev/null 2>&1 && break
-    sleep 0.1
-done
+# start_server WORKERS: the release server on the cluster (WORKERS=0: an ingress-only replica).
+start_server() {
+    env -i PATH="$PATH" RUST_LOG=warn \
+        DATABASE_URL="postgres://postgres@127.0.0.1:$PGPORT/concierge" \
+        CONCIERGE_BIND="127.0.0.1:$SERVER_PORT" \
+        CONCIERGE_ADMIN_TOKEN="$ADMIN" WHATSAPP_APP_SECRET="$SECRET" \
+        ENCRYPTION_KEY="$(printf '33%.0s' $(seq 32))" \
+        CONCIERGE_GRAPH_API_URL="http://127.0.0.1:$GRAPH_PORT" \
+        CONCIERGE_INJECTION_SCAN=0 CONCIERGE_WORKERS="$1" \
+        "$server_bin" >> "$PGDIR/server.log" 2>&1 &
+    SERVER_PID=$!
+    for _ in $(seq 100); do
+        curl -fsS "http://127.0.0.1:$SERVER_PORT/healthz" >/dev/null 2>&1 && return 0
+        sleep 0.1
+    done
+    echo "bench: the server did not start" >&2; cat "$PGDIR/server.log" >&2; exit 1
+}
+stop_server() { kill "$SERVER_PID"; wait "$SERVER_PID" 2>/dev/null || true; SERVER_PID=""; }
+loadgen() {
+    "$loadgen_bin" --base "http://127.0.0.1:$SERVER_PORT" --pid "$SERVER_PID" \
+        --admin-token "$ADMIN" --app-secret "$SECRET" --graph-port "$GRAPH_PORT" \
+        --requests "$REQUESTS" --concurrency "$CONCURRENCY" --seconds "$SECONDS_MAX" \
+        --latency-seconds "$LATENCY_SECONDS" "$@"
+}
 
-echo "==> load: $REQUESTS webhooks max, $CONCURRENCY in flight, ${SECONDS_MAX}s max" >&2
-"$loadgen_bin" --base "http://127.0.0.1:$SERVER_PORT" --pid "$SERVER_PID" \
-    --admin-token "$ADMIN" --app-secret "$SECRET" --graph-port "$GRAPH_PORT" \
-    --requests "$REQUESTS" --concurrency "$CONCURRENCY" --seconds "$SECONDS_MAX" \
-    --latency-seconds "$LATENCY_SECONDS" | tee "$PGDIR/loadgen.out"
-rps=$(awk -F= '/^ingress_rps=/ {print $2}' "$PGDIR/loadgen.out")
-python3 -c "print('ingress_vs_pgbench=%.2f' % ($rps / $pgbench_tps))"
-echo "machine: $(nproc) CPUs, $(awk '/model name/ {$1=$2=$3=""; print; exit}' /proc/cpuinfo | sed 's/^ *//'), $(awk '/MemTotal/ {printf "%.0f GB", $2/1048576}' /proc/meminfo) RAM, load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "==> idle RSS of concierge-server (release, $WORKERS workers)" >&2
+start_server "$WORKERS"
+sleep 1
+echo "rss_idle_kib=$(awk '/^VmRSS/ {print $2}' "/proc/$SERVER_PID/status")"
+stop_server
+
+echo "==> ingress: an ingress-only replica (CONCIERGE_WORKERS=0); $REQUESTS webhooks max, $CONCURRENCY in flight, ${SECONDS_MAX}s max" >&2
+start_server 0
+loadgen --phases ingress --run 1 | grep -v '^rss_idle' | tee "$PGDIR/ingress.out"
+requests=$(awk -F= '/^ingress_requests=/ {print $2}' "$PGDIR/ingress.out")
+stop_server
+
+echo "==> drain: $WORKERS workers run the $requests stored turns; then ack -> outbound" >&2
+start_server "$WORKERS"
+loadgen --phases drain,latency --run 2 --customers "$requests" | grep -v '^rss_idle'
+
+echo "==> ingress while the same process runs turns ($WORKERS workers)" >&2
+loadgen --phases ingress --run 3 | grep -v '^rss_idle' | sed 's/^ingress_/busy_ingress_/' | tee "$PGDIR/busy.out"
+
+rps=$(awk -F= '/^ingress_rps=/ {print $2}' "$PGDIR/ingress.out")
+busy=$(awk -F= '/^busy_ingress_rps=/ {print $2}' "$PGDIR/busy.out")
+python3 -c "print('ingress_vs_pgbench=%.2f' % ($rps / $pgbench_tps)); print('busy_ingress_vs_pgbench=%.2f' % ($busy / $pgbench_tps))"
+echo "machine: $(nproc) CPUs, $(awk '/model name/ {$1=$2=$3=""; print; exit}' /proc/cpuinfo | sed 's/^ *//'), $(awk '/MemTotal/ {printf "%.0f GB", $2/1048576}' /proc/meminfo) RAM, load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"

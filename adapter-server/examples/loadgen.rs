@@ -63,6 +63,26 @@ struct Args {
     /// Ack → outbound: for this long.
     #[arg(long, default_value_t = 15)]
     latency_seconds: u64,
+    /// Which phases to run, comma-separated: `ingress`, `drain`, `latency`.
+    #[arg(long, default_value = "ingress,drain,latency", value_delimiter = ',')]
+    phases: Vec<Phase>,
+    /// Numbers this run's wamids and customers (0–9), so runs on one database never collide.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(0..=9))]
+    run: u8,
+    /// Drain without ingress (another run stored the webhooks): how many customers it sent.
+    #[arg(long, default_value_t = 0)]
+    customers: usize,
+}
+
+/// A phase of the run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum Phase {
+    /// Signed webhooks as fast as acknowledged.
+    Ingress,
+    /// Wait until every job is done; RSS with the sessions.
+    Drain,
+    /// Ack → outbound request at a fixed rate.
+    Latency,
 }
 
 type Arrivals = Arc<Mutex<HashMap<String, Instant>>>;
@@ -234,80 +254,54 @@ async fn main() -> anyhow::Result<()> {
         url: format!("{}/webhook/whatsapp", args.base),
         secret: args.app_secret.as_bytes().to_vec(),
     });
+    let errors = Arc::new(AtomicUsize::new(0));
 
     // 1. Ingress.
-    let next = Arc::new(AtomicUsize::new(0));
-    let errors = Arc::new(AtomicUsize::new(0));
-    let deadline = Instant::now() + Duration::from_secs(args.seconds);
-    let started = Instant::now();
-    let mut tasks = tokio::task::JoinSet::new();
-    for _ in 0..args.concurrency {
-        let (client, next, errors) = (client.clone(), next.clone(), errors.clone());
-        let total = args.requests;
-        tasks.spawn(async move {
-            let mut latencies = Vec::new();
-            loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                if i >= total || Instant::now() >= deadline {
-                    return latencies;
-                }
-                match client
-                    .post(&format!("wamid.bench.i{i}"), &format!("1{i:010}"))
-                    .await
-                {
-                    Ok(d) => latencies.push(d),
-                    Err(_) => {
-                        errors.fetch_add(1, Ordering::Relaxed);
-                    }
-                }
-            }
-        });
+    let mut customers = args.customers;
+    let mut ingress_wall = 0.0;
+    if args.phases.contains(&Phase::Ingress) {
+        let (count, wall) = ingress_phase(&args, &client, &errors).await?;
+        customers = count;
+        ingress_wall = wall;
     }
-    let mut latencies = Vec::new();
-    while let Some(r) = tasks.join_next().await {
-        latencies.extend(r?);
-    }
-    let wall = started.elapsed().as_secs_f64();
-    latencies.sort();
-    let rate = latencies.len() as f64 / wall;
-    println!("ingress_requests={}", latencies.len());
-    println!("ingress_errors={}", errors.load(Ordering::Relaxed));
-    println!("ingress_seconds={wall:.2}");
-    println!("ingress_rps={rate:.0}");
-    println!("ingress_p50_ms={:.2}", percentile(&latencies, 0.50));
-    println!("ingress_p99_ms={:.2}", percentile(&latencies, 0.99));
 
     // 2. Drain, then RSS with one session per ingress customer.
-    let drain = Instant::now();
-    loop {
-        if unfinished_jobs(&http, &args.base).await? == 0 {
-            break;
+    let mut end_to_end = 0.0;
+    if args.phases.contains(&Phase::Drain) {
+        let drain = Instant::now();
+        loop {
+            if unfinished_jobs(&http, &args.base).await? == 0 {
+                break;
+            }
+            if drain.elapsed() > Duration::from_secs(600) {
+                bail!("jobs did not drain in 10 minutes");
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
         }
-        if drain.elapsed() > Duration::from_secs(600) {
-            bail!("jobs did not drain in 10 minutes");
+        let drain_seconds = drain.elapsed().as_secs_f64();
+        println!("drain_seconds={drain_seconds:.1}");
+        // What the whole pipeline sustains: acknowledged, processed and sent.
+        end_to_end = customers as f64 / (ingress_wall + drain_seconds);
+        println!("end_to_end_rps={end_to_end:.0}");
+        println!(
+            "replies_at_graph={}",
+            arrivals
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .len()
+        );
+        if let Some(pid) = args.pid {
+            println!("sessions={customers}");
+            println!("rss_sessions_kib={}", rss_kib(pid).unwrap_or(0));
         }
-        tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    let drain_seconds = drain.elapsed().as_secs_f64();
-    println!("drain_seconds={drain_seconds:.1}");
-    // What the whole pipeline sustains: acknowledged, processed and sent.
-    let end_to_end = latencies.len() as f64 / (wall + drain_seconds);
-    println!("end_to_end_rps={end_to_end:.0}");
-    println!(
-        "replies_at_graph={}",
-        arrivals
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .len()
-    );
-    if let Some(pid) = args.pid {
-        println!("sessions={}", latencies.len());
-        println!("rss_sessions_kib={}", rss_kib(pid).unwrap_or(0));
+    if !args.phases.contains(&Phase::Latency) {
+        println!("errors_total={}", errors.load(Ordering::Relaxed));
+        return Ok(());
     }
 
     // 3. Ack → outbound at a fixed rate: half of what the pipeline sustains end to end (at
     // half the ingress rate alone the workers fall behind and the figure measures the queue).
-    let _ = rate;
     let rate = args.rate.unwrap_or(end_to_end / 2.0).max(1.0);
     let period = Duration::from_secs_f64(1.0 / rate);
     let acks: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
@@ -319,8 +313,8 @@ async fn main() -> anyhow::Result<()> {
     while Instant::now() < end {
         ticker.tick().await;
         let (client, acks, errors) = (client.clone(), acks.clone(), errors.clone());
-        let wamid = format!("wamid.bench.l{sent}");
-        let from = format!("2{sent:010}");
+        let wamid = format!("wamid.bench.r{}.l{sent}", args.run);
+        let from = format!("{}2{sent:010}", args.run);
         inflight.spawn(async move {
             match client.post(&wamid, &from).await {
                 Ok(_) => {
@@ -370,4 +364,57 @@ async fn main() -> anyhow::Result<()> {
     println!("ack_to_outbound_p99_ms={:.2}", percentile(&e2e, 0.99));
     println!("errors_total={}", errors.load(Ordering::Relaxed));
     Ok(())
+}
+
+/// Phase 1: signed webhooks as fast as they are acknowledged. Returns (acknowledged, seconds).
+async fn ingress_phase(
+    args: &Args,
+    client: &Arc<Client>,
+    errors: &Arc<AtomicUsize>,
+) -> anyhow::Result<(usize, f64)> {
+    let next = Arc::new(AtomicUsize::new(0));
+    let deadline = Instant::now() + Duration::from_secs(args.seconds);
+    let started = Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..args.concurrency {
+        let (client, next, errors) = (client.clone(), next.clone(), errors.clone());
+        let total = args.requests;
+        let run = args.run;
+        tasks.spawn(async move {
+            let mut latencies = Vec::new();
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= total || Instant::now() >= deadline {
+                    return latencies;
+                }
+                match client
+                    .post(
+                        &format!("wamid.bench.r{run}.i{i}"),
+                        &format!("{run}1{i:010}"),
+                    )
+                    .await
+                {
+                    Ok(d) => latencies.push(d),
+                    Err(_) => {
+                        errors.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            }
+        });
+    }
+    let mut latencies = Vec::new();
+    while let Some(r) = tasks.join_next().await {
+        latencies.extend(r?);
+    }
+    let wall = started.elapsed().as_secs_f64();
+    latencies.sort();
+    let rate = latencies.len() as f64 / wall;
+    println!("ingress_requests={}", latencies.len());
+    println!("ingress_errors={}", errors.load(Ordering::Relaxed));
+    println!("ingress_seconds={wall:.2}");
+    println!("ingress_rps={rate:.0}");
+    println!("ingress_p50_ms={:.2}", percentile(&latencies, 0.50));
+    println!("ingress_p99_ms={:.2}", percentile(&latencies, 0.99));
+
+    Ok((latencies.len(), wall))
 }

@@ -120,7 +120,8 @@ pub struct Settings {
     pub admin_token: Option<Secret>,
     /// `CONCIERGE_PUBLIC_URL`: base of approval links.
     pub public_url: String,
-    /// `CONCIERGE_WORKERS`: concurrent job workers (default 4).
+    /// `CONCIERGE_WORKERS`: concurrent job workers (default 4; 0 = an ingress-only replica
+    /// that stores webhooks and runs no jobs — another replica must run them).
     pub workers: usize,
     /// `CONCIERGE_MAX_ATTEMPTS`: attempts before dead-lettering (default 8).
     pub max_attempts: u32,
@@ -364,7 +365,7 @@ impl RawConfig {
                 },
             }
         };
-        let workers = number("CONCIERGE_WORKERS", 4, 1..=64);
+        let workers = number("CONCIERGE_WORKERS", 4, 0..=64);
         let max_attempts = number("CONCIERGE_MAX_ATTEMPTS", 8, 1..=100);
         let shutdown_seconds = number("CONCIERGE_SHUTDOWN_SECONDS", 10, 0..=600);
         let demo_per_minute = number("CONCIERGE_DEMO_PER_MINUTE", 10, 0..=100_000);

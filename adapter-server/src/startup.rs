@@ -328,6 +328,9 @@ impl Application {
             .map(|a| a.to_string())
             .unwrap_or_default();
         tracing::info!(%addr, database = ?self.state.store.dialect(), dry_run = self.settings.dry_run, "concierge-server listening on http://{addr}");
+        if self.settings.workers == 0 {
+            tracing::warn!("CONCIERGE_WORKERS=0: ingress only, this process runs no jobs (another replica must)");
+        }
         let app = router(self.state.clone());
         let served = axum::serve(
             self.listener,

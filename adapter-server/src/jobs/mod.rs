@@ -91,7 +91,7 @@ impl Workers {
     /// [`release`](Self::release).
     pub fn spawn(&self, count: usize, shutdown: watch::Receiver<bool>) -> JoinSet<()> {
         let mut set = JoinSet::new();
-        for _ in 0..count.max(1) {
+        for _ in 0..count {
             let me = self.clone();
             let shutdown = shutdown.clone();
             set.spawn(async move { me.worker_loop(shutdown).await });

@@ -343,76 +343,59 @@ impl SqlStore {
         let max = self.policy.max_attempts;
         let fresh: Vec<bool> = match &self.pool {
             Pool::Postgres(pool) => {
-                let mut tx = pool.begin().await.map_err(db_err)?;
-                let keys: Vec<&str> = records
-                    .iter()
-                    .zip(&unique)
-                    .filter(|(_, u)| **u)
-                    .map(|(r, _)| r.idempotency_key.as_str())
-                    .collect();
-                let expires: Vec<i64> = records
-                    .iter()
-                    .zip(&unique)
-                    .filter(|(_, u)| **u)
-                    .map(|(r, _)| (r.job.at + ttl).as_millis())
-                    .collect();
+                // One statement, so one round trip and its own (implicit) transaction: the
+                // keys' claim and the jobs of the claimed keys commit together or not at all.
+                // Data-modifying CTEs all run once, whether or not the result reads them.
+                let kept = || {
+                    records
+                        .iter()
+                        .zip(&unique)
+                        .filter(|(_, u)| **u)
+                        .map(|(r, _)| r)
+                };
                 let now = records
                     .iter()
                     .map(|r| r.job.at)
                     .max()
                     .unwrap_or(Timestamp::EPOCH);
                 let claimed: std::collections::HashSet<String> = sqlx::query_scalar(
-                    "INSERT INTO idempotency_keys (idem_key, expires_at) \
-                     SELECT k, e FROM UNNEST($1::text[], $2::bigint[]) AS t(k, e) \
-                     ON CONFLICT (idem_key) DO UPDATE SET expires_at = excluded.expires_at \
-                     WHERE idempotency_keys.expires_at <= $3 RETURNING idem_key",
+                    "WITH input AS ( \
+                       SELECT * FROM UNNEST($1::text[], $2::bigint[], $3::text[], $4::text[], \
+                         $5::text[], $6::text[], $7::bigint[]) WITH ORDINALITY \
+                         AS t(idem_key, expires_at, kind, conversation, tenant_id, payload, run_at, ord)), \
+                     claimed AS ( \
+                       INSERT INTO idempotency_keys (idem_key, expires_at) \
+                       SELECT idem_key, expires_at FROM input \
+                       ON CONFLICT (idem_key) DO UPDATE SET expires_at = excluded.expires_at \
+                       WHERE idempotency_keys.expires_at <= $8 RETURNING idem_key), \
+                     queued AS ( \
+                       INSERT INTO jobs (kind, conversation, tenant_id, payload, state, run_at, \
+                         attempts, max_attempts, created_at, updated_at) \
+                       SELECT i.kind, i.conversation, i.tenant_id, i.payload, 'pending', i.run_at, \
+                         0, $9, i.run_at, i.run_at \
+                       FROM input i JOIN claimed c ON c.idem_key = i.idem_key ORDER BY i.ord \
+                       RETURNING id) \
+                     SELECT idem_key FROM claimed",
                 )
-                .bind(&keys)
-                .bind(&expires)
+                .bind(kept().map(|r| r.idempotency_key.as_str()).collect::<Vec<_>>())
+                .bind(kept().map(|r| (r.job.at + ttl).as_millis()).collect::<Vec<_>>())
+                .bind(kept().map(|r| r.job.kind.as_str()).collect::<Vec<_>>())
+                .bind(kept().map(|r| r.job.conversation.as_deref()).collect::<Vec<_>>())
+                .bind(kept().map(|r| r.job.tenant.as_deref()).collect::<Vec<_>>())
+                .bind(kept().map(|r| r.job.payload.as_str()).collect::<Vec<_>>())
+                .bind(kept().map(|r| r.job.at.as_millis()).collect::<Vec<_>>())
                 .bind(now.as_millis())
-                .fetch_all(&mut *tx)
+                .bind(i64::from(max))
+                .fetch_all(pool)
                 .await
                 .map_err(db_err)?
                 .into_iter()
                 .collect();
-                let fresh: Vec<bool> = records
+                records
                     .iter()
                     .zip(&unique)
                     .map(|(r, u)| *u && claimed.contains(&r.idempotency_key))
-                    .collect();
-                let new: Vec<&IngressJob> = records
-                    .iter()
-                    .zip(&fresh)
-                    .filter(|(_, f)| **f)
-                    .map(|(r, _)| &r.job)
-                    .collect();
-                if !new.is_empty() {
-                    // Rows are inserted in ordinality order, so ids follow `records`.
-                    sqlx::query(
-                        "INSERT INTO jobs (kind, conversation, tenant_id, payload, state, run_at, \
-                         attempts, max_attempts, created_at, updated_at) \
-                         SELECT kind, conversation, tenant_id, payload, 'pending', run_at, 0, $6, \
-                         run_at, run_at \
-                         FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[]) \
-                         WITH ORDINALITY AS t(kind, conversation, tenant_id, payload, run_at, ord) \
-                         ORDER BY ord",
-                    )
-                    .bind(new.iter().map(|j| j.kind.as_str()).collect::<Vec<_>>())
-                    .bind(
-                        new.iter()
-                            .map(|j| j.conversation.as_deref())
-                            .collect::<Vec<_>>(),
-                    )
-                    .bind(new.iter().map(|j| j.tenant.as_deref()).collect::<Vec<_>>())
-                    .bind(new.iter().map(|j| j.payload.as_str()).collect::<Vec<_>>())
-                    .bind(new.iter().map(|j| j.at.as_millis()).collect::<Vec<_>>())
-                    .bind(i64::from(max))
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(db_err)?;
-                }
-                tx.commit().await.map_err(db_err)?;
-                fresh
+                    .collect()
             }
             Pool::Sqlite(pool) => {
                 // In-process statements cost no round trip: one transaction, row by row.
