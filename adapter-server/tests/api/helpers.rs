@@ -336,13 +336,18 @@ macro_rules! on_both_databases {
 }
 pub(crate) use on_both_databases;
 
+/// The `X-Hub-Signature-256` value Meta sends for `body`, signed with `secret`.
+pub fn meta_signature(secret: &str, body: &[u8]) -> String {
+    use hmac::{Hmac, Mac};
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(body);
+    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+}
+
 impl TestApp {
     /// A WhatsApp webhook delivery signed with the app secret.
     pub async fn post_whatsapp(&self, body: &[u8]) -> reqwest::Response {
-        use hmac::{Hmac, Mac};
-        let mut mac = Hmac::<sha2::Sha256>::new_from_slice(META_APP_SECRET.as_bytes()).unwrap();
-        mac.update(body);
-        let signature = format!("sha256={}", hex::encode(mac.finalize().into_bytes()));
+        let signature = meta_signature(META_APP_SECRET, body);
         self.client
             .post(format!("{}/webhook/whatsapp", self.address))
             .header("X-Hub-Signature-256", signature)

@@ -11,5 +11,7 @@ mod fakes;
 mod health;
 mod helpers;
 mod jobs;
+#[cfg(feature = "local-model")]
+mod offline_model;
 mod store_contract;
 mod whatsapp;
