@@ -82,8 +82,9 @@ pub fn render(message: &OutboundMessage, ctx: &RenderContext<'_>) -> Result<Rend
             let Some(ChannelAccount::WhatsAppPhone(phone)) = &message.account else {
                 return Err(RenderError::MissingAccount(Channel::WhatsApp));
             };
+            let requests = whatsapp::text_message(phone, &message.to, text, reply_to.as_deref());
             Ok(Rendered::Graph {
-                requests: whatsapp::text_message(phone, &message.to, text, reply_to.as_deref()),
+                requests: whatsapp::with_callback_data(requests, &message.key),
             })
         }
         (OutboundBody::Text { text, .. }, Channel::Instagram) => Ok(Rendered::Graph {
@@ -212,6 +213,13 @@ mod tests {
         };
         assert_eq!(requests[0].path, "/v21.0/106/messages");
         assert!(requests[0].body.contains("\"context\""));
+        // Each part names itself for the status webhooks, the same way on every render.
+        let body: serde_json::Value = serde_json::from_str(&requests[0].body).unwrap();
+        assert_eq!(
+            body["biz_opaque_callback_data"],
+            whatsapp::callback_data("reply:turn:1", 0).as_str()
+        );
+        assert_eq!(render(&m, &CTX).unwrap(), Rendered::Graph { requests });
     }
 
     #[test]
