@@ -30,7 +30,9 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
-pub use jobs::{ClaimedJob, DeadJob, IngressJob, JobKind, JobState, OutboxRow, RetryPolicy};
+pub use jobs::{
+    ClaimedJob, DeadJob, DeliveryReceipt, IngressJob, JobKind, JobState, OutboxRow, RetryPolicy,
+};
 pub use secrets::{SecretBox, SecretError};
 
 /// The SQLite migrations, embedded (D1 applies the same files).
@@ -50,6 +52,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "ledger rows",
         include_str!("../../migrations/sqlite/0003_ledger_rows.sql"),
     ),
+    (
+        4,
+        "send progress",
+        include_str!("../../migrations/sqlite/0004_send_progress.sql"),
+    ),
 ];
 
 /// The PostgreSQL migrations, embedded.
@@ -68,6 +75,11 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         3,
         "ledger rows",
         include_str!("../../migrations/postgres/0003_ledger_rows.sql"),
+    ),
+    (
+        4,
+        "send progress",
+        include_str!("../../migrations/postgres/0004_send_progress.sql"),
     ),
 ];
 
