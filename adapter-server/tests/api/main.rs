@@ -11,5 +11,6 @@ mod fakes;
 mod health;
 mod helpers;
 mod jobs;
+mod outbox;
 mod store_contract;
 mod whatsapp;

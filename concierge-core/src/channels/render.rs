@@ -262,6 +262,40 @@ mod tests {
     }
 
     #[test]
+    fn each_discord_part_has_its_own_stable_enforced_nonce() {
+        let long = OutboundBody::Text {
+            text: "word ".repeat(900), // 4500 characters: three Discord messages
+            reply_to: None,
+        };
+        let m = message(
+            Channel::Discord,
+            Some(ChannelAccount::DiscordGuild("1".into())),
+            long,
+            ReplyRoute::Direct,
+        );
+        let Rendered::Discord { requests } = render(&m, &CTX).unwrap() else {
+            panic!()
+        };
+        assert!(requests.len() >= 3, "{} parts", requests.len());
+        let nonces: Vec<String> = requests
+            .iter()
+            .map(|r| {
+                let body: serde_json::Value = serde_json::from_str(&r.body).unwrap();
+                assert_eq!(body["enforce_nonce"], true);
+                body["nonce"].as_str().unwrap().to_owned()
+            })
+            .collect();
+        let distinct: std::collections::HashSet<&String> = nonces.iter().collect();
+        assert_eq!(
+            distinct.len(),
+            nonces.len(),
+            "a resend of part 2 is not part 1"
+        );
+        assert!(nonces.iter().all(|n| n.len() <= 25));
+        assert_eq!(render(&m, &CTX).unwrap(), Rendered::Discord { requests });
+    }
+
+    #[test]
     fn system_mail_comes_from_the_system_sender() {
         let body = OutboundBody::Email {
             subject: "Handoff".into(),
