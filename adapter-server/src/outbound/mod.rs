@@ -123,6 +123,16 @@ impl From<OutboundError> for Failed {
     }
 }
 
+/// What the receipts say about an in-doubt part.
+enum Receipt {
+    /// Accepted by the platform, with this provider id: not to be sent again.
+    Delivered(String),
+    /// The platform reported a failure: send it again now.
+    Failed,
+    /// Nothing yet: wait for the reconciliation window, then send it again.
+    None,
+}
+
 /// Where the parts of a message stand after [`Sender::send_parts`].
 enum Progress {
     /// Every part delivered; their provider ids in order.
@@ -321,18 +331,23 @@ impl Sender {
             if reconcile {
                 if in_doubt == Some(i) {
                     let since = Timestamp::from_millis(row.in_doubt_since.unwrap_or(0));
-                    if let Some(id) = self.reconcile(key, i, since).await? {
-                        ids.push(id);
-                        if !last {
-                            self.store.part_sent(key, i, &ids).await.map_err(storage)?;
+                    match self.reconcile(key, i).await? {
+                        Receipt::Delivered(id) => {
+                            ids.push(id);
+                            if !last {
+                                self.store.part_sent(key, i, &ids).await.map_err(storage)?;
+                            }
+                            continue;
                         }
-                        continue;
+                        Receipt::Failed => {}
+                        Receipt::None => {
+                            let until = since + self.window();
+                            if self.clock.now() < until {
+                                return Ok(Progress::Deferred(until));
+                            }
+                            tracing::warn!(key, part = i, "no delivery receipt for an in-doubt part within the reconciliation window: sending it again");
+                        }
                     }
-                    let until = since + self.window();
-                    if self.clock.now() < until {
-                        return Ok(Progress::Deferred(until));
-                    }
-                    tracing::warn!(key, part = i, "no delivery receipt for an in-doubt part within the reconciliation window: sending it again");
                 }
                 self.store
                     .begin_part(key, i, self.clock.now())
@@ -348,7 +363,10 @@ impl Sender {
                 }
                 Err(failed) => {
                     if reconcile && !failed.in_doubt {
-                        self.store.part_not_sent(key, i).await.map_err(storage)?;
+                        // Unrecorded, the part merely stays in doubt: reconciled, not lost.
+                        if let Err(e) = self.store.part_not_sent(key, i).await {
+                            tracing::warn!(key, part = i, error = %e, "could not record a definite send failure");
+                        }
                     }
                     return Err(failed.error);
                 }
@@ -357,19 +375,13 @@ impl Sender {
         Ok(Progress::Done(ids))
     }
 
-    /// The provider id of in-doubt part `part` of `key` if a receipt shows it was delivered;
-    /// `None` if there is none yet or it reports a failure (then the part must be sent).
-    async fn reconcile(
-        &self,
-        key: &str,
-        part: usize,
-        since: Timestamp,
-    ) -> Result<Option<String>, OutboundError> {
+    /// What the receipts say about in-doubt part `part` of `key`.
+    async fn reconcile(&self, key: &str, part: usize) -> Result<Receipt, OutboundError> {
         let data = whatsapp::callback_data(key, part);
         match self.store.receipt(&data).await.map_err(storage)? {
             Some(receipt) if receipt.delivered() => {
                 tracing::info!(key, part, state = %receipt.state, "in-doubt part was delivered (status webhook): not sent again");
-                Ok(Some(receipt.provider_id))
+                Ok(Receipt::Delivered(receipt.provider_id))
             }
             Some(_) => {
                 tracing::warn!(
@@ -377,12 +389,12 @@ impl Sender {
                     part,
                     "in-doubt part failed at the platform: sending it again"
                 );
-                Ok(None)
+                // The resend's own statuses must not meet this failure (a `sent` ranks below
+                // it), or a resend left in doubt would be sent once more.
+                self.store.forget_receipt(&data).await.map_err(storage)?;
+                Ok(Receipt::Failed)
             }
-            None => {
-                tracing::debug!(key, part, since = %since, "no delivery receipt yet for an in-doubt part");
-                Ok(None)
-            }
+            None => Ok(Receipt::None),
         }
     }
 

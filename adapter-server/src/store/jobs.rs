@@ -944,6 +944,21 @@ impl SqlStore {
         })
     }
 
+    /// Deletes the receipt of `callback_data` (its part is about to be sent again).
+    ///
+    /// # Errors
+    /// [`StoreError`].
+    pub async fn forget_receipt(&self, callback_data: &str) -> StoreResult<()> {
+        on_pool!(self, |pool, pg| sqlx::query(
+            "DELETE FROM send_receipts WHERE callback_data = $1"
+        )
+        .bind(callback_data)
+        .execute(pool)
+        .await
+        .map(|_| ())
+        .map_err(db_err))
+    }
+
     /// The receipt recorded for `callback_data`, if any.
     ///
     /// # Errors

@@ -119,6 +119,49 @@ async fn an_in_doubt_part_with_a_receipt_is_not_sent_again(db: Db) {
     app.stop().await;
 }
 
+async fn an_in_doubt_part_reported_failed_is_sent_again_at_once(db: Db) {
+    let Some(app) = spawn_app_with(db, |c| {
+        c.set("CONCIERGE_SHUTDOWN_SECONDS", "0");
+    })
+    .await
+    else {
+        return;
+    };
+    setup(&app).await;
+    let first = reply_left_in_doubt(&app).await;
+    let data = callback_data(&first);
+    // Meta accepted the request, then could not deliver it.
+    for status in ["sent", "failed"] {
+        let body = status_delivery("wamid.undeliverable", status, &data);
+        assert_eq!(app.post_whatsapp(&body).await.status(), 200);
+    }
+    let app = app
+        .restart(|c| {
+            c.set("CONCIERGE_RECONCILE_WINDOW_SECS", "600");
+        })
+        .await;
+    assert!(
+        eventually(10, || sent(&app, "wa-bakery")).await,
+        "a failed part is sent again without waiting for the window"
+    );
+    let requests = app.graph.requests();
+    assert_eq!(requests.len(), 2);
+    assert_eq!(requests[1].body, first);
+    assert_eq!(
+        row(&app, "wa-bakery").await.provider_ids.as_deref(),
+        Some(r#"["wamid.fake1"]"#)
+    );
+    // The resend's own status is recorded afresh, not hidden by the earlier failure.
+    let body = status_delivery("wamid.fake1", "sent", &data);
+    assert_eq!(app.post_whatsapp(&body).await.status(), 200);
+    let receipt = app.store.receipt(&data).await.unwrap().unwrap();
+    assert_eq!(
+        (receipt.provider_id.as_str(), receipt.delivered()),
+        ("wamid.fake1", true)
+    );
+    app.stop().await;
+}
+
 async fn an_in_doubt_part_without_a_receipt_waits_for_the_window_then_is_sent_again(db: Db) {
     // Two attempts per job (the budget is set when the job is queued).
     let Some(app) = spawn_app_with(db, |c| {
@@ -331,6 +374,7 @@ async fn status_webhooks_record_the_strongest_receipt_of_our_sends_only(db: Db) 
 
 on_both_databases!(
     an_in_doubt_part_with_a_receipt_is_not_sent_again,
+    an_in_doubt_part_reported_failed_is_sent_again_at_once,
     an_in_doubt_part_without_a_receipt_waits_for_the_window_then_is_sent_again,
     a_multi_part_reply_resumes_at_the_part_that_failed,
     a_dead_lettered_multi_part_reply_resumes_where_it_stopped,
