@@ -67,6 +67,7 @@ pub const ENV_KEYS: &[&str] = &[
     "CONCIERGE_DEMO_CONCURRENCY",
     "CONCIERGE_LEASE_SECONDS",
     "CONCIERGE_RETRY_BASE_MS",
+    "CONCIERGE_RECONCILE_WINDOW_SECS",
 ];
 
 /// The validated configuration.
@@ -143,6 +144,10 @@ pub struct Settings {
     /// `CONCIERGE_RETRY_BASE_MS`: the first retry delay of a failed job, doubled per attempt
     /// (±25% jitter, at most 15 minutes). Default 2000.
     pub retry_base_ms: u64,
+    /// `CONCIERGE_RECONCILE_WINDOW_SECS`: how long after a WhatsApp send attempt whose outcome
+    /// is unknown (the process was killed, the request timed out) its status webhook is waited
+    /// for before the part is sent again. 0 sends again at once (at-least-once). Default 60.
+    pub reconcile_window_secs: u64,
 }
 
 /// One configuration problem.
@@ -372,6 +377,7 @@ impl RawConfig {
         let demo_concurrency = number("CONCIERGE_DEMO_CONCURRENCY", 4, 1..=1024);
         let lease_seconds = number("CONCIERGE_LEASE_SECONDS", 30, 2..=3600);
         let retry_base_ms = number("CONCIERGE_RETRY_BASE_MS", 2000, 10..=600_000);
+        let reconcile_window_secs = number("CONCIERGE_RECONCILE_WINDOW_SECS", 60, 0..=86_400);
         let admin_token = secret("CONCIERGE_ADMIN_TOKEN");
         if admin_token.as_ref().is_some_and(|t| t.expose().len() < 16) {
             problem(
@@ -443,6 +449,7 @@ impl RawConfig {
             demo_concurrency: usize::try_from(demo_concurrency).unwrap_or(4),
             lease_seconds,
             retry_base_ms,
+            reconcile_window_secs,
         })
     }
 }
@@ -469,6 +476,7 @@ mod tests {
             ("DISCORD_PUBLIC_KEY", "zz"),
             ("CONCIERGE_DRY_RUN", "maybe"),
             ("CONCIERGE_AI_URL", "ftp://x"),
+            ("CONCIERGE_RECONCILE_WINDOW_SECS", "soon"),
         ]);
         let ConfigError::Invalid(problems) = raw.validate().expect_err("invalid") else {
             panic!("expected problems");
@@ -481,8 +489,39 @@ mod tests {
             "DISCORD_PUBLIC_KEY",
             "CONCIERGE_DRY_RUN",
             "CONCIERGE_AI_URL",
+            "CONCIERGE_RECONCILE_WINDOW_SECS",
         ] {
             assert!(keys.contains(&key), "{key} missing from {keys:?}");
+        }
+    }
+
+    #[test]
+    fn the_reconcile_window_is_seconds_within_a_day() {
+        let window = |v: &str| {
+            RawConfig::from_pairs([("CONCIERGE_RECONCILE_WINDOW_SECS", v)])
+                .validate()
+                .map(|s| s.reconcile_window_secs)
+        };
+        assert_eq!(
+            RawConfig::default()
+                .validate()
+                .unwrap()
+                .reconcile_window_secs,
+            60
+        );
+        assert_eq!(window("0").unwrap(), 0);
+        assert_eq!(window("5").unwrap(), 5);
+        for bad in ["-1", "86401", "1.5", "1m"] {
+            let Err(ConfigError::Invalid(problems)) = window(bad) else {
+                panic!("{bad} accepted");
+            };
+            assert_eq!(problems.len(), 1, "one clear error for {bad}");
+            assert_eq!(problems[0].key, "CONCIERGE_RECONCILE_WINDOW_SECS");
+            assert!(
+                problems[0].message.contains("0 to 86400"),
+                "{}",
+                problems[0]
+            );
         }
     }
 

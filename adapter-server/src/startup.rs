@@ -199,6 +199,7 @@ impl Application {
                 smtp_from: settings.smtp_from.clone(),
                 signing_key: key,
                 dry_run: settings.dry_run,
+                reconcile_window: Duration::from_secs(settings.reconcile_window_secs),
             },
             store.clone(),
             secrets.clone(),

@@ -491,12 +491,18 @@ fn whatsapp_statuses_report_delivery_of_our_messages() {
             state,
             at: Some(Timestamp::from_secs(1_750_263_773)),
             error: error.map(Into::into),
+            callback_data: None,
         })
     };
+    let mut sent = status("SENT", DeliveryState::Sent, None);
+    if let WhatsAppEvent::Status(s) = &mut sent {
+        // The callback data the send request carried comes back with the status.
+        s.callback_data = Some("concierge:0123456789abcdef0123456789abcdef".into());
+    }
     assert_eq!(
         events,
         vec![
-            status("SENT", DeliveryState::Sent, None),
+            sent,
             status("DELIVERED", DeliveryState::Delivered, None),
             status("READ", DeliveryState::Read, None),
             status(
@@ -697,6 +703,43 @@ fn whatsapp_long_text_is_split_and_only_the_first_part_quotes() {
         assert!(b["text"]["body"].as_str().unwrap().chars().count() <= 4096);
     }
     assert!(whatsapp::text_message(WA_PHONE, WA_CUSTOMER, "", None).is_empty());
+}
+
+#[test]
+fn whatsapp_parts_carry_stable_callback_data_naming_their_part() {
+    let text = "word ".repeat(1500); // two parts
+    let tagged = |key: &str| {
+        whatsapp::with_callback_data(
+            whatsapp::text_message(WA_PHONE, WA_CUSTOMER, &text, Some("wamid.X")),
+            key,
+        )
+    };
+    let requests = tagged("reply:t:wamid.X");
+    let data: Vec<String> = requests
+        .iter()
+        .map(|r| {
+            let body: serde_json::Value = serde_json::from_str(&r.body).unwrap();
+            body["biz_opaque_callback_data"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(data.len(), 2);
+    assert_ne!(data[0], data[1], "each part is told apart");
+    for (i, d) in data.iter().enumerate() {
+        assert_eq!(d, &whatsapp::callback_data("reply:t:wamid.X", i));
+        assert!(d.chars().count() <= whatsapp::CALLBACK_DATA_MAX_CHARS);
+        assert!(whatsapp::is_callback_data(d));
+        // The key itself is not shown to other apps on the account.
+        assert!(!d.contains("wamid.X"));
+    }
+    // A retry renders the same data; another message gets other data.
+    assert_eq!(tagged("reply:t:wamid.X"), requests);
+    assert_ne!(whatsapp::callback_data("reply:t:wamid.Y", 0), data[0]);
+    // Statuses of messages other tools sent are not ours.
+    assert!(!whatsapp::is_callback_data("campaign-42"));
+    assert!(!whatsapp::is_callback_data("concierge:nothex"));
 }
 
 #[test]
@@ -1005,6 +1048,7 @@ fn instagram_echo_read_unsend_and_unsupported() {
             state,
             at: Some(Timestamp::from_millis(IG_TS)),
             error: None,
+            callback_data: None,
         })
     };
     assert_eq!(

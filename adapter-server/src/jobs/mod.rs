@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::{watch, Notify};
 use tokio::task::JoinSet;
 
-use crate::outbound::Sender;
+use crate::outbound::{Delivery, Sender};
 use crate::store::{ClaimedJob, JobKind, JobState, SqlStore};
 use crate::telemetry::Metrics;
 
@@ -35,7 +35,16 @@ pub struct EmailJob {
 #[derive(Debug)]
 enum Ran {
     Done(&'static str),
-    Failed { error: String, retryable: bool },
+    Failed {
+        error: String,
+        retryable: bool,
+    },
+    /// Not failed, waiting (for a delivery receipt): run again at `until` without spending an
+    /// attempt.
+    Deferred {
+        until: concierge_core::time::Timestamp,
+        reason: &'static str,
+    },
 }
 
 /// Runs jobs until shutdown.
@@ -196,6 +205,16 @@ impl Workers {
                     tracing::warn!(job = job.id, error = %e, "could not mark job done");
                 }
             }
+            Ran::Deferred { until, reason } => {
+                match self
+                    .store
+                    .defer_job(&job, &self.owner, until, reason, now)
+                    .await
+                {
+                    Ok(_) => self.metrics.job_finished(job.kind.as_str(), "deferred"),
+                    Err(e) => tracing::warn!(job = job.id, error = %e, "could not defer job"),
+                }
+            }
             Ran::Failed { error, retryable } => {
                 match self
                     .store
@@ -263,7 +282,11 @@ impl Workers {
                 }
             }
             JobKind::Send => match self.sender.deliver(&job.payload).await {
-                Ok(()) => Ran::Done("sent"),
+                Ok(Delivery::Sent) => Ran::Done("sent"),
+                Ok(Delivery::Deferred { until }) => Ran::Deferred {
+                    until,
+                    reason: "awaiting the delivery receipt of an in-doubt part",
+                },
                 Err(OutboundError::Retryable(error)) => Ran::Failed {
                     error,
                     retryable: true,

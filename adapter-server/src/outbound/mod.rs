@@ -3,6 +3,21 @@
 //! Requests are built by the core's channel builders (`concierge_core::channels::*`); this
 //! module adds credentials, performs the I/O and classifies failures. In dry-run mode nothing
 //! leaves the process: the outbox row is marked sent and keeps the message as the record.
+//!
+//! **Exactly one reply, across crashes.** A message may go out as several requests (a long
+//! text split into parts). The outbox row records how many parts were delivered and their
+//! provider ids, so a retry resumes at the first undelivered part. Before a WhatsApp part is
+//! sent, the row marks it *in doubt* (a write-ahead); the outcome clears the mark. A mark
+//! still there on the next attempt means the last attempt's outcome is unknown: the worker
+//! was killed, or a network error (a timeout, a reset) came after the request may have been
+//! written. The part is then reconciled, not repeated blindly: each WhatsApp request carries
+//! `biz_opaque_callback_data` naming its part, Meta echoes it in the status webhooks, and
+//! `/webhook/whatsapp` records them as receipts. A receipt (other than `failed`) makes the
+//! part delivered; without one the job is deferred, without spending an attempt, until the
+//! reconciliation window after the in-doubt attempt has passed, and only then sent again.
+//! Discord requests carry a nonce per part with `enforce_nonce`, so Discord itself answers a
+//! resend with the message it already created; Instagram and SMTP offer no such mechanism and
+//! stay at-least-once for an in-doubt part.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,13 +27,14 @@ use concierge_core::channels::discord::parse_create_message_response;
 use concierge_core::channels::render::{render, RenderContext, Rendered as CoreRendered};
 use concierge_core::channels::{instagram, whatsapp, HttpRequest};
 use concierge_core::ports::{Clock, Outbound, OutboundError, OutboundMessage, SendReceipt};
+use concierge_core::time::{Span, Timestamp};
 use concierge_core::Channel;
 use lettre::address::Envelope;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 use tokio::sync::Notify;
 
 use crate::configuration::Secret;
-use crate::store::{SecretBox, SqlStore};
+use crate::store::{OutboxRow, SecretBox, SqlStore};
 
 /// The engine's `Outbound` port: an idempotent insert into the outbox (keyed by
 /// `OutboundMessage::key`) plus a `send` job, then a nudge to the workers.
@@ -71,6 +87,68 @@ pub struct SenderConfig {
     pub signing_key: Vec<u8>,
     /// Record instead of sending.
     pub dry_run: bool,
+    /// How long after an in-doubt WhatsApp attempt its status webhook is waited for before
+    /// the part is sent again (`CONCIERGE_RECONCILE_WINDOW_SECS`).
+    pub reconcile_window: Duration,
+}
+
+/// How a delivery ended when it did not fail.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Delivery {
+    /// Every part is delivered (or was before, or dry-run mode recorded the message).
+    Sent,
+    /// A part's last attempt is in doubt and no receipt tells whether it arrived: try again
+    /// at `until` (the end of the reconciliation window). Not a failure: no attempt is spent.
+    Deferred {
+        /// When to look again.
+        until: Timestamp,
+    },
+}
+
+/// A failed request, and whether the platform may have received it all the same.
+#[derive(Debug)]
+struct Failed {
+    error: OutboundError,
+    /// The request may have been written before the failure (a timeout, a reset): its
+    /// outcome is unknown. A connection never made, or an HTTP status, is definite.
+    in_doubt: bool,
+}
+
+impl From<OutboundError> for Failed {
+    fn from(error: OutboundError) -> Self {
+        Failed {
+            error,
+            in_doubt: false,
+        }
+    }
+}
+
+/// What the receipts say about an in-doubt part.
+enum Receipt {
+    /// Accepted by the platform, with this provider id: not to be sent again.
+    Delivered(String),
+    /// The platform reported a failure: send it again now.
+    Failed,
+    /// Nothing yet: wait for the reconciliation window, then send it again.
+    None,
+}
+
+/// Where the parts of a message stand after [`Sender::send_parts`].
+enum Progress {
+    /// Every part delivered; their provider ids in order.
+    Done(Vec<String>),
+    /// Waiting for a receipt until then.
+    Deferred(Timestamp),
+}
+
+fn storage(e: impl std::fmt::Display) -> OutboundError {
+    OutboundError::Retryable(format!("outbox: {e}"))
+}
+
+/// Whether in-doubt parts of this channel are reconciled against receipts (only WhatsApp
+/// echoes our callback data in its status webhooks).
+fn reconciles(channel: Channel) -> bool {
+    channel == Channel::WhatsApp
 }
 
 /// A message rendered for the wire.
@@ -152,20 +230,22 @@ impl Sender {
         })
     }
 
-    /// Delivers the outbox row `key` once: a row already sent is not sent again.
+    /// Delivers the outbox row `key` once: a row already sent is not sent again, delivered
+    /// parts are not sent again, and an in-doubt WhatsApp part is reconciled first (see the
+    /// module documentation).
     ///
     /// # Errors
     /// [`OutboundError::Retryable`] (network, 5xx, 429, storage) or
     /// [`OutboundError::Permanent`] (4xx, missing credentials, unrenderable message).
-    pub async fn deliver(&self, key: &str) -> Result<(), OutboundError> {
+    pub async fn deliver(&self, key: &str) -> Result<Delivery, OutboundError> {
         let row = self
             .store
             .outbox_row(key)
             .await
-            .map_err(|e| OutboundError::Retryable(format!("outbox: {e}")))?
+            .map_err(storage)?
             .ok_or_else(|| OutboundError::Permanent("outbox row missing".into()))?;
         if row.state == "sent" {
-            return Ok(());
+            return Ok(Delivery::Sent);
         }
         let message: OutboundMessage = serde_json::from_str(&row.payload)
             .map_err(|e| OutboundError::Permanent(format!("outbox payload: {e}")))?;
@@ -173,11 +253,11 @@ impl Sender {
         if self.config.dry_run {
             // Log metadata only, never the body.
             tracing::info!(key, tenant = %message.tenant, channel = %message.channel, purpose = ?message.purpose, "dry run: send recorded, not performed");
-            return self
-                .store
+            self.store
                 .mark_sent(key, &[], true, now)
                 .await
-                .map_err(|e| OutboundError::Retryable(format!("outbox: {e}")));
+                .map_err(storage)?;
+            return Ok(Delivery::Sent);
         }
         let rendered = self.render(&message).await?;
         let ids = match rendered {
@@ -185,16 +265,16 @@ impl Sender {
                 base,
                 authorization,
                 requests,
-            } => {
-                let mut ids = Vec::new();
-                for request in requests {
-                    ids.push(
-                        self.send_http(&base, &authorization, &request, message.channel)
-                            .await?,
-                    );
+            } => match self
+                .send_parts(&row, message.channel, &base, &authorization, &requests)
+                .await?
+            {
+                Progress::Done(ids) => ids,
+                Progress::Deferred(until) => {
+                    tracing::info!(key, tenant = %message.tenant, part = ?row.in_doubt_part, "in-doubt part: waiting for its delivery receipt");
+                    return Ok(Delivery::Deferred { until });
                 }
-                ids
-            }
+            },
             Rendered::Email { envelope, raw } => {
                 let smtp = self
                     .smtp
@@ -215,9 +295,111 @@ impl Sender {
         };
         tracing::info!(key, tenant = %message.tenant, channel = %message.channel, parts = ids.len(), "sent");
         self.store
-            .mark_sent(key, &ids, false, now)
+            .mark_sent(key, &ids, false, self.clock.now())
             .await
-            .map_err(|e| OutboundError::Retryable(format!("outbox: {e}")))
+            .map_err(storage)?;
+        Ok(Delivery::Sent)
+    }
+
+    /// Sends the parts of `row` not delivered yet, in order, recording progress after each
+    /// but the last (the caller's `mark_sent` records that one).
+    async fn send_parts(
+        &self,
+        row: &OutboxRow,
+        channel: Channel,
+        base: &str,
+        authorization: &str,
+        requests: &[HttpRequest],
+    ) -> Result<Progress, OutboundError> {
+        let key = row.key.as_str();
+        let start = usize::try_from(row.parts_sent)
+            .unwrap_or(0)
+            .min(requests.len());
+        let mut ids: Vec<String> = row
+            .provider_ids
+            .as_deref()
+            .and_then(|j| serde_json::from_str(j).ok())
+            .unwrap_or_default();
+        ids.resize(start, String::new());
+        let reconcile = reconciles(channel);
+        let in_doubt = row
+            .in_doubt_part
+            .and_then(|p| usize::try_from(p).ok())
+            .filter(|&p| p == start);
+        for (i, request) in requests.iter().enumerate().skip(start) {
+            let last = i + 1 == requests.len();
+            if reconcile {
+                if in_doubt == Some(i) {
+                    let since = Timestamp::from_millis(row.in_doubt_since.unwrap_or(0));
+                    match self.reconcile(key, i).await? {
+                        Receipt::Delivered(id) => {
+                            ids.push(id);
+                            if !last {
+                                self.store.part_sent(key, i, &ids).await.map_err(storage)?;
+                            }
+                            continue;
+                        }
+                        Receipt::Failed => {}
+                        Receipt::None => {
+                            let until = since + self.window();
+                            if self.clock.now() < until {
+                                return Ok(Progress::Deferred(until));
+                            }
+                            tracing::warn!(key, part = i, "no delivery receipt for an in-doubt part within the reconciliation window: sending it again");
+                        }
+                    }
+                }
+                self.store
+                    .begin_part(key, i, self.clock.now())
+                    .await
+                    .map_err(storage)?;
+            }
+            match self.send_http(base, authorization, request, channel).await {
+                Ok(id) => {
+                    ids.push(id);
+                    if !last {
+                        self.store.part_sent(key, i, &ids).await.map_err(storage)?;
+                    }
+                }
+                Err(failed) => {
+                    if reconcile && !failed.in_doubt {
+                        // Unrecorded, the part merely stays in doubt: reconciled, not lost.
+                        if let Err(e) = self.store.part_not_sent(key, i).await {
+                            tracing::warn!(key, part = i, error = %e, "could not record a definite send failure");
+                        }
+                    }
+                    return Err(failed.error);
+                }
+            }
+        }
+        Ok(Progress::Done(ids))
+    }
+
+    /// What the receipts say about in-doubt part `part` of `key`.
+    async fn reconcile(&self, key: &str, part: usize) -> Result<Receipt, OutboundError> {
+        let data = whatsapp::callback_data(key, part);
+        match self.store.receipt(&data).await.map_err(storage)? {
+            Some(receipt) if receipt.delivered() => {
+                tracing::info!(key, part, state = %receipt.state, "in-doubt part was delivered (status webhook): not sent again");
+                Ok(Receipt::Delivered(receipt.provider_id))
+            }
+            Some(_) => {
+                tracing::warn!(
+                    key,
+                    part,
+                    "in-doubt part failed at the platform: sending it again"
+                );
+                // The resend's own statuses must not meet this failure (a `sent` ranks below
+                // it), or a resend left in doubt would be sent once more.
+                self.store.forget_receipt(&data).await.map_err(storage)?;
+                Ok(Receipt::Failed)
+            }
+            None => Ok(Receipt::None),
+        }
+    }
+
+    fn window(&self) -> Span {
+        Span::millis(i64::try_from(self.config.reconcile_window.as_millis()).unwrap_or(i64::MAX))
     }
 
     async fn send_http(
@@ -226,7 +408,7 @@ impl Sender {
         authorization: &str,
         request: &HttpRequest,
         channel: Channel,
-    ) -> Result<String, OutboundError> {
+    ) -> Result<String, Failed> {
         let method = reqwest::Method::from_bytes(request.method.as_bytes())
             .map_err(|_| OutboundError::Permanent(format!("bad method {}", request.method)))?;
         let mut builder = self
@@ -238,14 +420,21 @@ impl Sender {
         for (name, value) in &request.headers {
             builder = builder.header(name.as_str(), value.as_str());
         }
-        let response = builder.send().await.map_err(|e| {
-            OutboundError::Retryable(format!("{channel} request failed: {}", e.without_url()))
+        let response = builder.send().await.map_err(|e| Failed {
+            // No connection: nothing was written. Anything later (a timeout, a reset) may
+            // have come after the platform read the request.
+            in_doubt: !e.is_connect() && !e.is_builder(),
+            error: OutboundError::Retryable(format!(
+                "{channel} request failed: {}",
+                e.without_url()
+            )),
         })?;
         let status = response.status().as_u16();
-        let body = response.bytes().await.unwrap_or_default();
         if !(200..300).contains(&status) {
-            return Err(classify_status(status, channel.as_str()));
+            return Err(classify_status(status, channel.as_str()).into());
         }
+        // Accepted: an unreadable body loses the id, not the delivery.
+        let body = response.bytes().await.unwrap_or_default();
         Ok(match channel {
             Channel::Discord => parse_create_message_response(&body).unwrap_or_default(),
             Channel::WhatsApp => whatsapp::parse_send_response(&body).unwrap_or_default(),

@@ -14,7 +14,7 @@ use concierge_core::channels::discord::{
 use concierge_core::channels::email::parse_email;
 use concierge_core::channels::instagram::{self, InstagramEvent};
 use concierge_core::channels::whatsapp::{self, WhatsAppEvent};
-use concierge_core::channels::{meta, ChannelError, InboundMessage};
+use concierge_core::channels::{meta, ChannelError, DeliveryState, DeliveryStatus, InboundMessage};
 use concierge_core::ids::ChannelAccount;
 use concierge_core::ports::TenantStore;
 use serde::Deserialize;
@@ -114,15 +114,39 @@ pub(crate) async fn whatsapp_event(
     for event in events {
         match event {
             WhatsAppEvent::Message(message) => messages.push(message),
-            WhatsAppEvent::Status(status) => {
-                tracing::debug!(provider_id = %status.provider_id, state = ?status.state, "WhatsApp delivery status")
-            }
+            WhatsAppEvent::Status(status) => record_whatsapp_status(&state, &status).await?,
             WhatsAppEvent::Ignored { reason } => tracing::debug!(%reason, "WhatsApp event ignored"),
         }
     }
     let new = enqueue_inbound(&state, &messages).await?;
     tracing::debug!(new, "WhatsApp webhook acknowledged");
     Ok(StatusCode::OK.into_response())
+}
+
+/// Records the status of a message Concierge sent (it carries our callback data) as the
+/// delivery receipt of that part: one upsert, which the sender reads when it must decide
+/// whether an in-doubt part arrived. Other statuses are only logged.
+async fn record_whatsapp_status(state: &AppState, status: &DeliveryStatus) -> Result<(), ApiError> {
+    tracing::debug!(provider_id = %status.provider_id, state = ?status.state, "WhatsApp delivery status");
+    let Some(data) = status
+        .callback_data
+        .as_deref()
+        .filter(|d| whatsapp::is_callback_data(d))
+    else {
+        return Ok(());
+    };
+    let name = match status.state {
+        DeliveryState::Sent => "sent",
+        DeliveryState::Delivered => "delivered",
+        DeliveryState::Read => "read",
+        DeliveryState::Failed => "failed",
+        DeliveryState::Deleted => "deleted",
+    };
+    state
+        .store
+        .record_receipt(data, &status.provider_id, name, state.clock.now())
+        .await?;
+    Ok(())
 }
 
 /// `POST /webhook/instagram`: verified, parsed, each message stored as a job; 200 at once.

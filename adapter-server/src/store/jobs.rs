@@ -109,6 +109,9 @@ impl RetryPolicy {
     }
 }
 
+/// How long delivery receipts are kept.
+const RECEIPT_RETENTION: Span = Span::days(7);
+
 fn millis(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
@@ -206,6 +209,40 @@ pub struct OutboxRow {
     pub provider_ids: Option<String>,
     /// Whether the send was only recorded (`CONCIERGE_DRY_RUN=1`).
     pub dry_run: bool,
+    /// Parts of the message delivered so far (their ids are `provider_ids`); a retry
+    /// resumes at this part.
+    pub parts_sent: i64,
+    /// The part whose last attempt has no recorded outcome (the worker stopped, or the request
+    /// may have reached the platform before a network error): reconciled before a resend.
+    pub in_doubt_part: Option<i64>,
+    /// When that attempt started (ms since the epoch).
+    pub in_doubt_since: Option<i64>,
+}
+
+/// What a platform reported about one part we sent ([`SqlStore::record_receipt`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeliveryReceipt {
+    /// The provider's id of the message (the wamid).
+    pub provider_id: String,
+    /// `sent`, `delivered`, `read`, `failed` (or `deleted`): the strongest report so far.
+    pub state: String,
+}
+
+impl DeliveryReceipt {
+    /// Whether the platform accepted the part (any report but `failed`).
+    pub fn delivered(&self) -> bool {
+        self.state != "failed"
+    }
+}
+
+/// How strongly a status proves delivery: a later, weaker report never overwrites a stronger
+/// one (webhooks arrive out of order).
+fn receipt_rank(state: &str) -> i64 {
+    match state {
+        "sent" => 1,
+        "failed" => 2,
+        _ => 3,
+    }
 }
 
 /// Inserts a job inside an open transaction (dedupe among pending jobs moves the run time).
@@ -565,6 +602,45 @@ impl SqlStore {
         }
     }
 
+    /// Puts a running job back to `pending` until `run_at` without spending an attempt: it
+    /// waits for something (a delivery receipt), it did not fail. Returns the new state.
+    ///
+    /// # Errors
+    /// [`StoreError`].
+    pub async fn defer_job(
+        &self,
+        job: &ClaimedJob,
+        owner: &str,
+        run_at: Timestamp,
+        reason: &str,
+        now: Timestamp,
+    ) -> StoreResult<JobState> {
+        let result = on_pool!(self, |pool, pg| {
+            sqlx::query(
+                "UPDATE jobs SET state = 'pending', attempts = attempts - 1, run_at = $3, \
+                 last_error = $4, lease_owner = NULL, lease_until = NULL, updated_at = $5 \
+                 WHERE id = $1 AND lease_owner = $2 AND state = 'running'",
+            )
+            .bind(job.id)
+            .bind(owner)
+            .bind(run_at.as_millis())
+            .bind(reason)
+            .bind(now.as_millis())
+            .execute(pool)
+            .await
+            .map(|_| ())
+            .map_err(db_err)
+        });
+        match result {
+            Ok(()) => Ok(JobState::Pending),
+            Err(StoreError::Conflict(_)) => {
+                self.supersede(job.id, now).await?;
+                Ok(JobState::Done)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
     async fn supersede(&self, id: i64, now: Timestamp) -> StoreResult<()> {
         on_pool!(self, |pool, pg| sqlx::query(
             "UPDATE jobs SET state = 'done', payload = '', last_error = 'superseded', \
@@ -631,7 +707,8 @@ impl SqlStore {
         .map_err(db_err))
     }
 
-    /// Deletes finished jobs and expired idempotency keys older than `keep`.
+    /// Deletes finished jobs and expired idempotency keys older than `keep`, and delivery
+    /// receipts older than seven days.
     ///
     /// # Errors
     /// [`StoreError`].
@@ -645,6 +722,13 @@ impl SqlStore {
                 .map_err(db_err)?;
             sqlx::query("DELETE FROM idempotency_keys WHERE expires_at < $1")
                 .bind(now.as_millis())
+                .execute(pool)
+                .await
+                .map_err(db_err)?;
+            // A receipt matters while its part may still be retried; Meta retries webhooks
+            // for up to 7 days, and so long it is kept.
+            sqlx::query("DELETE FROM send_receipts WHERE recorded_at < $1")
+                .bind((now - RECEIPT_RETENTION).as_millis())
                 .execute(pool)
                 .await
                 .map_err(db_err)?;
@@ -814,7 +898,7 @@ impl SqlStore {
         on_pool!(self, |pool, pg| {
             let row = sqlx::query(
                 "SELECT msg_key, tenant_id, channel, purpose, conversation_id, state, payload, \
-                 provider_ids, dry_run FROM outbox WHERE msg_key = $1",
+                 provider_ids, dry_run, parts_sent, in_doubt_part, in_doubt_since FROM outbox WHERE msg_key = $1",
             )
             .bind(key)
             .fetch_optional(pool)
@@ -832,7 +916,7 @@ impl SqlStore {
         on_pool!(self, |pool, pg| {
             let rows = sqlx::query(
                 "SELECT msg_key, tenant_id, channel, purpose, conversation_id, state, payload, \
-                 provider_ids, dry_run FROM outbox WHERE tenant_id = $1 ORDER BY created_at, msg_key",
+                 provider_ids, dry_run, parts_sent, in_doubt_part, in_doubt_since FROM outbox WHERE tenant_id = $1 ORDER BY created_at, msg_key",
             )
             .bind(tenant)
             .fetch_all(pool)
@@ -856,16 +940,156 @@ impl SqlStore {
         let ids = serde_json::to_string(provider_ids).unwrap_or_else(|_| "[]".into());
         on_pool!(self, |pool, pg| sqlx::query(
             "UPDATE outbox SET state = 'sent', provider_ids = $2, dry_run = $3, sent_at = $4, \
+             parts_sent = $5, in_doubt_part = NULL, in_doubt_since = NULL, \
              payload = CASE WHEN $3 = 1 THEN payload ELSE '' END WHERE msg_key = $1"
         )
         .bind(key)
         .bind(ids)
         .bind(i64::from(dry_run))
         .bind(now.as_millis())
+        .bind(i64::try_from(provider_ids.len()).unwrap_or(i64::MAX))
         .execute(pool)
         .await
         .map(|_| ())
         .map_err(db_err))
+    }
+
+    /// Write-ahead of a send attempt: part `part` of `key` is in doubt from `now` until
+    /// [`part_sent`](Self::part_sent), [`part_not_sent`](Self::part_not_sent) or
+    /// [`mark_sent`](Self::mark_sent) records its outcome. A worker killed in between leaves
+    /// the mark for the next attempt to reconcile.
+    ///
+    /// # Errors
+    /// [`StoreError`].
+    pub async fn begin_part(&self, key: &str, part: usize, now: Timestamp) -> StoreResult<()> {
+        let part = i64::try_from(part).unwrap_or(i64::MAX);
+        on_pool!(self, |pool, pg| sqlx::query(
+            "UPDATE outbox SET in_doubt_part = $2, in_doubt_since = $3 \
+             WHERE msg_key = $1 AND state = 'pending'"
+        )
+        .bind(key)
+        .bind(part)
+        .bind(now.as_millis())
+        .execute(pool)
+        .await
+        .map(|_| ())
+        .map_err(db_err))
+    }
+
+    /// Records that part `part` of `key` was delivered: progress moves to `part + 1` with
+    /// `provider_ids` (the ids of parts `0..=part`). Never moves progress backwards.
+    ///
+    /// # Errors
+    /// [`StoreError`].
+    pub async fn part_sent(
+        &self,
+        key: &str,
+        part: usize,
+        provider_ids: &[String],
+    ) -> StoreResult<()> {
+        let ids = serde_json::to_string(provider_ids).unwrap_or_else(|_| "[]".into());
+        let part = i64::try_from(part).unwrap_or(i64::MAX);
+        on_pool!(self, |pool, pg| sqlx::query(
+            "UPDATE outbox SET parts_sent = $2 + 1, provider_ids = $3, in_doubt_part = NULL, \
+             in_doubt_since = NULL WHERE msg_key = $1 AND state = 'pending' AND parts_sent <= $2"
+        )
+        .bind(key)
+        .bind(part)
+        .bind(ids)
+        .execute(pool)
+        .await
+        .map(|_| ())
+        .map_err(db_err))
+    }
+
+    /// Records that the attempt at part `part` of `key` definitely did not deliver it (the
+    /// platform answered with an error, or no connection was made): no longer in doubt.
+    ///
+    /// # Errors
+    /// [`StoreError`].
+    pub async fn part_not_sent(&self, key: &str, part: usize) -> StoreResult<()> {
+        let part = i64::try_from(part).unwrap_or(i64::MAX);
+        on_pool!(self, |pool, pg| sqlx::query(
+            "UPDATE outbox SET in_doubt_part = NULL, in_doubt_since = NULL \
+             WHERE msg_key = $1 AND in_doubt_part = $2"
+        )
+        .bind(key)
+        .bind(part)
+        .execute(pool)
+        .await
+        .map(|_| ())
+        .map_err(db_err))
+    }
+
+    /// Records a platform's report about a part we sent, keyed by the callback data the send
+    /// carried: one upsert, and a weaker report never replaces a stronger one (`sent` <
+    /// `failed` < `delivered`/`read`). `state` is the platform's name for it.
+    ///
+    /// # Errors
+    /// [`StoreError`].
+    pub async fn record_receipt(
+        &self,
+        callback_data: &str,
+        provider_id: &str,
+        state: &str,
+        now: Timestamp,
+    ) -> StoreResult<()> {
+        on_pool!(self, |pool, pg| {
+            sqlx::query(
+            "INSERT INTO send_receipts (callback_data, provider_id, state, state_rank, recorded_at) \
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (callback_data) DO UPDATE SET \
+             provider_id = excluded.provider_id, state = excluded.state, \
+             state_rank = excluded.state_rank, recorded_at = excluded.recorded_at \
+             WHERE excluded.state_rank > send_receipts.state_rank"
+        )
+        .bind(callback_data)
+        .bind(provider_id)
+        .bind(state)
+        .bind(receipt_rank(state))
+        .bind(now.as_millis())
+        .execute(pool)
+        .await
+        .map(|_| ())
+        .map_err(db_err)
+        })
+    }
+
+    /// Deletes the receipt of `callback_data` (its part is about to be sent again).
+    ///
+    /// # Errors
+    /// [`StoreError`].
+    pub async fn forget_receipt(&self, callback_data: &str) -> StoreResult<()> {
+        on_pool!(self, |pool, pg| sqlx::query(
+            "DELETE FROM send_receipts WHERE callback_data = $1"
+        )
+        .bind(callback_data)
+        .execute(pool)
+        .await
+        .map(|_| ())
+        .map_err(db_err))
+    }
+
+    /// The receipt recorded for `callback_data`, if any.
+    ///
+    /// # Errors
+    /// [`StoreError`].
+    pub async fn receipt(&self, callback_data: &str) -> StoreResult<Option<DeliveryReceipt>> {
+        on_pool!(self, |pool, pg| {
+            let row = sqlx::query(
+                "SELECT provider_id, state FROM send_receipts WHERE callback_data = $1",
+            )
+            .bind(callback_data)
+            .fetch_optional(pool)
+            .await
+            .map_err(db_err)?;
+            row.map(|r| {
+                Ok(DeliveryReceipt {
+                    provider_id: r.try_get("provider_id").map_err(db_err)?,
+                    state: r.try_get("state").map_err(db_err)?,
+                })
+            })
+            .transpose()
+        })
     }
 
     /// Marks an outbox row dead (its send job was dead-lettered).
@@ -890,6 +1114,7 @@ where
     for<'r> i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
     for<'r> String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
     for<'r> Option<String>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> Option<i64>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
 {
     let dry: i64 = r.try_get("dry_run").map_err(db_err)?;
     Ok(OutboxRow {
@@ -902,5 +1127,8 @@ where
         payload: r.try_get("payload").map_err(db_err)?,
         provider_ids: r.try_get("provider_ids").map_err(db_err)?,
         dry_run: dry != 0,
+        parts_sent: r.try_get("parts_sent").map_err(db_err)?,
+        in_doubt_part: r.try_get("in_doubt_part").map_err(db_err)?,
+        in_doubt_since: r.try_get("in_doubt_since").map_err(db_err)?,
     })
 }

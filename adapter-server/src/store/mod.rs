@@ -31,7 +31,8 @@ use sqlx::sqlite::{
 };
 
 pub use jobs::{
-    ClaimedJob, DeadJob, IngressJob, IngressRecord, JobKind, JobState, OutboxRow, RetryPolicy,
+    ClaimedJob, DeadJob, DeliveryReceipt, IngressJob, IngressRecord, JobKind, JobState, OutboxRow,
+    RetryPolicy,
 };
 pub use secrets::{SecretBox, SecretError};
 
@@ -52,6 +53,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "ledger rows",
         include_str!("../../migrations/sqlite/0003_ledger_rows.sql"),
     ),
+    (
+        4,
+        "send progress",
+        include_str!("../../migrations/sqlite/0004_send_progress.sql"),
+    ),
 ];
 
 /// The PostgreSQL migrations, embedded.
@@ -70,6 +76,11 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         3,
         "ledger rows",
         include_str!("../../migrations/postgres/0003_ledger_rows.sql"),
+    ),
+    (
+        4,
+        "send progress",
+        include_str!("../../migrations/postgres/0004_send_progress.sql"),
     ),
 ];
 

@@ -32,6 +32,8 @@ struct FakeState {
     /// for Discord, the message created first, as a server would).
     delay_next: Arc<AtomicUsize>,
     delay_ms: Arc<AtomicU64>,
+    /// Answer these statuses to the requests of these positions (0-based, in arrival order).
+    fail_at: Arc<Mutex<std::collections::HashMap<usize, u16>>>,
     /// Discord: message id per enforced nonce, as Discord dedupes them.
     nonces: Arc<Mutex<std::collections::HashMap<String, u64>>>,
 }
@@ -54,6 +56,12 @@ impl Fake {
         self.state.delay_next.store(n, Ordering::SeqCst);
     }
 
+    /// Fails the request number `index` (0-based, counting every request this fake
+    /// received) with `status`.
+    pub fn fail_at(&self, index: usize, status: u16) {
+        self.state.fail_at.lock().unwrap().insert(index, status);
+    }
+
     /// Fails the next `n` requests with `status`.
     pub fn fail_next(&self, n: usize, status: u16) {
         self.state
@@ -64,7 +72,9 @@ impl Fake {
 }
 
 fn record(state: &FakeState, uri: &Uri, headers: &HeaderMap, body: &Bytes) -> Option<StatusCode> {
-    state.requests.lock().unwrap().push(Recorded {
+    let mut requests = state.requests.lock().unwrap();
+    let index = requests.len();
+    requests.push(Recorded {
         path: uri.path().to_owned(),
         authorization: headers
             .get("authorization")
@@ -72,6 +82,10 @@ fn record(state: &FakeState, uri: &Uri, headers: &HeaderMap, body: &Bytes) -> Op
             .map(str::to_owned),
         body: serde_json::from_slice(body).unwrap_or(Value::Null),
     });
+    drop(requests);
+    if let Some(status) = state.fail_at.lock().unwrap().remove(&index) {
+        return Some(StatusCode::from_u16(status).unwrap());
+    }
     let left = state.fail_next.load(Ordering::SeqCst);
     if left > 0 {
         state.fail_next.store(left - 1, Ordering::SeqCst);
@@ -227,6 +241,8 @@ async fn graph_send(
         );
     }
     let n = state.ids.fetch_add(1, Ordering::SeqCst);
+    // Accepted: a held answer leaves the sender not knowing (as after a timeout or a kill).
+    delay(&state).await;
     let request: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     let to = request["to"]
         .as_str()

@@ -13,5 +13,6 @@ mod helpers;
 mod jobs;
 #[cfg(feature = "local-model")]
 mod offline_model;
+mod outbox;
 mod store_contract;
 mod whatsapp;

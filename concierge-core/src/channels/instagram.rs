@@ -138,6 +138,7 @@ fn parse_messaging(item: Messaging, account: &ChannelAccount, events: &mut Vec<I
             state,
             at,
             error: None,
+            callback_data: None,
         })
     };
 

@@ -262,6 +262,11 @@ pub struct DeliveryStatus {
     pub at: Option<Timestamp>,
     /// The platform's error text for a failure.
     pub error: Option<String>,
+    /// The opaque data the send request carried, echoed back by the platform (WhatsApp
+    /// `biz_opaque_callback_data`): which outbox message part this status is about. `None`
+    /// when the platform has no such field or the message was sent without it.
+    #[serde(default)]
+    pub callback_data: Option<String>,
 }
 
 /// The life of an outbound message as the platform reports it.

@@ -82,8 +82,9 @@ pub fn render(message: &OutboundMessage, ctx: &RenderContext<'_>) -> Result<Rend
             let Some(ChannelAccount::WhatsAppPhone(phone)) = &message.account else {
                 return Err(RenderError::MissingAccount(Channel::WhatsApp));
             };
+            let requests = whatsapp::text_message(phone, &message.to, text, reply_to.as_deref());
             Ok(Rendered::Graph {
-                requests: whatsapp::text_message(phone, &message.to, text, reply_to.as_deref()),
+                requests: whatsapp::with_callback_data(requests, &message.key),
             })
         }
         (OutboundBody::Text { text, .. }, Channel::Instagram) => Ok(Rendered::Graph {
@@ -212,6 +213,13 @@ mod tests {
         };
         assert_eq!(requests[0].path, "/v21.0/106/messages");
         assert!(requests[0].body.contains("\"context\""));
+        // Each part names itself for the status webhooks, the same way on every render.
+        let body: serde_json::Value = serde_json::from_str(&requests[0].body).unwrap();
+        assert_eq!(
+            body["biz_opaque_callback_data"],
+            whatsapp::callback_data("reply:turn:1", 0).as_str()
+        );
+        assert_eq!(render(&m, &CTX).unwrap(), Rendered::Graph { requests });
     }
 
     #[test]
@@ -251,6 +259,40 @@ mod tests {
         let body: serde_json::Value = serde_json::from_str(&requests[0].body).unwrap();
         assert_eq!(body["enforce_nonce"], true);
         assert_eq!(body["nonce"].as_str().unwrap().len(), 25);
+    }
+
+    #[test]
+    fn each_discord_part_has_its_own_stable_enforced_nonce() {
+        let long = OutboundBody::Text {
+            text: "word ".repeat(900), // 4500 characters: three Discord messages
+            reply_to: None,
+        };
+        let m = message(
+            Channel::Discord,
+            Some(ChannelAccount::DiscordGuild("1".into())),
+            long,
+            ReplyRoute::Direct,
+        );
+        let Rendered::Discord { requests } = render(&m, &CTX).unwrap() else {
+            panic!()
+        };
+        assert!(requests.len() >= 3, "{} parts", requests.len());
+        let nonces: Vec<String> = requests
+            .iter()
+            .map(|r| {
+                let body: serde_json::Value = serde_json::from_str(&r.body).unwrap();
+                assert_eq!(body["enforce_nonce"], true);
+                body["nonce"].as_str().unwrap().to_owned()
+            })
+            .collect();
+        let distinct: std::collections::HashSet<&String> = nonces.iter().collect();
+        assert_eq!(
+            distinct.len(),
+            nonces.len(),
+            "a resend of part 2 is not part 1"
+        );
+        assert!(nonces.iter().all(|n| n.len() <= 25));
+        assert_eq!(render(&m, &CTX).unwrap(), Rendered::Discord { requests });
     }
 
     #[test]

@@ -7,7 +7,10 @@
 //! Outbound: [`text_message`] and [`template_message`] build `POST
 //! /{GRAPH_API_VERSION}/{phone_number_id}/messages` requests; [`parse_send_response`] reads the
 //! wamid of an accepted message, [`meta::parse_graph_error`]
-//! reads a refusal. Free-form text is only accepted within the customer service window
+//! reads a refusal. [`with_callback_data`] tags each request with `biz_opaque_callback_data`
+//! naming the outbox message and part it sends; Meta echoes it in the `statuses` of later
+//! webhooks ([`DeliveryStatus::callback_data`]), so a sender that lost track of a request
+//! (killed, timed out) can learn whether it was accepted instead of sending it again. Free-form text is only accepted within the customer service window
 //! ([`meta::check_service_window`]); outside it, send a
 //! template.
 
@@ -135,6 +138,7 @@ fn parse_messages_value(
                 .or(status.recipient_user_id)
                 .ok_or_else(|| ChannelError::Malformed("status without `recipient_id`".into()))?,
             state,
+            callback_data: status.biz_opaque_callback_data.filter(|d| !d.is_empty()),
         }));
     }
     for error in &value.errors {
@@ -287,7 +291,8 @@ fn messages_path(phone_number_id: &str) -> String {
 ///
 /// `reply_to` (a wamid) quotes the customer's message on the first part only. Link previews are
 /// off. Empty text yields no request. Only valid within the customer service window; send them
-/// in order and stop at the first failure.
+/// in order and stop at the first failure. Pass the result through [`with_callback_data`] to
+/// make the parts reconcilable with their status webhooks.
 pub fn text_message(
     phone_number_id: &str,
     to: &str,
@@ -331,6 +336,53 @@ pub fn template_message(
         "template": { "name": template_name, "language": { "code": language_code } },
     });
     HttpRequest::post_json(messages_path(phone_number_id), &body)
+}
+
+/// The longest `biz_opaque_callback_data` the Cloud API accepts (characters).
+pub const CALLBACK_DATA_MAX_CHARS: usize = 512;
+
+/// What every callback data [`callback_data`] makes starts with, so a status about a message
+/// some other tool sent through the same number is told apart.
+pub const CALLBACK_DATA_PREFIX: &str = "concierge:";
+
+/// The `biz_opaque_callback_data` of part `part` (0-based) of the message whose idempotency
+/// (outbox) key is `idempotency_key`: [`CALLBACK_DATA_PREFIX`] and 32 hex digits of
+/// SHA-256(key, part). Stable across retries; a hash, so the key (which may name a
+/// conversation) is not shown to other apps subscribed to the account's webhooks.
+pub fn callback_data(idempotency_key: &str, part: usize) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(format!("{idempotency_key}\0{part}").as_bytes());
+    let mut out = String::with_capacity(CALLBACK_DATA_PREFIX.len() + 32);
+    out.push_str(CALLBACK_DATA_PREFIX);
+    out.push_str(&hex::encode(&digest[..16]));
+    out
+}
+
+/// Whether `data` is a callback data [`callback_data`] could have made (a status about a
+/// message Concierge sent).
+pub fn is_callback_data(data: &str) -> bool {
+    data.strip_prefix(CALLBACK_DATA_PREFIX)
+        .is_some_and(|h| h.len() == 32 && h.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+/// Tags each send request with `biz_opaque_callback_data` = [`callback_data`]`(key, index)`,
+/// so the status webhooks of each part name the part. Requests whose body is not a JSON
+/// object are left alone.
+pub fn with_callback_data(
+    mut requests: Vec<HttpRequest>,
+    idempotency_key: &str,
+) -> Vec<HttpRequest> {
+    for (i, request) in requests.iter_mut().enumerate() {
+        let Ok(Value::Object(mut body)) = serde_json::from_str::<Value>(&request.body) else {
+            continue;
+        };
+        body.insert(
+            "biz_opaque_callback_data".into(),
+            Value::String(callback_data(idempotency_key, i)),
+        );
+        request.body = Value::Object(body).to_string();
+    }
+    requests
 }
 
 /// Reads the wamid of the message the Cloud API accepted (`{"messages":[{"id":"wamid..."}]}`).
@@ -567,6 +619,8 @@ struct WaStatus {
     recipient_id: Option<String>,
     #[serde(default)]
     recipient_user_id: Option<String>,
+    #[serde(default)]
+    biz_opaque_callback_data: Option<String>,
     #[serde(default)]
     errors: Vec<WaError>,
 }
