@@ -22,7 +22,7 @@ use crate::configuration::Settings;
 use crate::ingress::{IngressQueue, TenantRoutes};
 use crate::jobs::Workers;
 use crate::outbound::{OutboxOutbound, Sender, SenderConfig, SenderError};
-use crate::routes::{router, AppState, DemoGuard};
+use crate::routes::{router, AppParts, AppState, DemoGuard};
 use crate::store::{OpenError, RetryPolicy, SecretBox, SqlStore};
 use crate::telemetry::Metrics;
 
@@ -219,7 +219,7 @@ impl Application {
             .as_deref()
             .and_then(|k| concierge_core::channels::discord::DiscordPublicKey::parse(k).ok());
         let ingress = IngressQueue::start(store.clone(), engine.config().idempotency_ttl);
-        let state = AppState {
+        let state = AppState::new(AppParts {
             store,
             engine,
             settings: settings.clone(),
@@ -234,7 +234,7 @@ impl Application {
             )),
             ingress,
             routes: Arc::new(TenantRoutes::default()),
-        };
+        });
         let listener =
             TcpListener::bind(settings.bind)
                 .await

@@ -28,9 +28,29 @@ use crate::ingress::{IngressQueue, TenantRoutes};
 use crate::store::{SecretBox, SqlStore};
 use crate::telemetry::Metrics;
 
-/// What every handler can reach.
+/// What every handler can reach: one shared [`AppParts`], so the clone axum makes per request
+/// is one reference count, not one per part.
 #[derive(Clone, Debug)]
-pub struct AppState {
+pub struct AppState(Arc<AppParts>);
+
+impl AppState {
+    /// The state over `parts`.
+    pub fn new(parts: AppParts) -> Self {
+        AppState(Arc::new(parts))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = AppParts;
+
+    fn deref(&self) -> &AppParts {
+        &self.0
+    }
+}
+
+/// The parts of [`AppState`].
+#[derive(Debug)]
+pub struct AppParts {
     /// Storage.
     pub store: SqlStore,
     /// The engine.
