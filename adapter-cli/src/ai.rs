@@ -390,9 +390,18 @@ mod tests {
             .unwrap();
         assert_eq!(some.base_url(), "http://localhost:1/v1");
         let local = from_vars(|n| (n == ENV_LOCAL_MODEL).then(|| "model.gguf".to_owned()));
-        assert!(
-            matches!(local, Err(CliError::BadInput(m)) if m.contains("not supported in this build"))
-        );
+        if cfg!(feature = "local-model") {
+            // The offline model is loaded by the caller; no HTTP provider, and not both.
+            assert!(matches!(local, Ok(None)));
+            let both = from_vars(|n| {
+                (n == ENV_LOCAL_MODEL || n == ENV_URL).then(|| "http://localhost:1/v1".to_owned())
+            });
+            assert!(matches!(both, Err(CliError::BadInput(m)) if m.contains("not both")));
+        } else {
+            assert!(
+                matches!(local, Err(CliError::BadInput(m)) if m.contains("not supported in this build"))
+            );
+        }
         let bad = from_vars(|n| (n == ENV_URL).then(|| "ftp://x".to_owned()));
         assert!(bad.is_err());
     }

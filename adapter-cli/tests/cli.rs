@@ -306,6 +306,10 @@ fn chat_refuses_the_offline_model_and_bad_channels() {
 #[test]
 fn chat_answers_with_the_offline_model() {
     let Ok(model) = std::env::var("CONCIERGE_TEST_LOCAL_MODEL") else {
+        assert!(
+            std::env::var_os("CONCIERGE_REQUIRE_LOCAL_MODEL").is_none(),
+            "CONCIERGE_REQUIRE_LOCAL_MODEL is set but CONCIERGE_TEST_LOCAL_MODEL is not"
+        );
         eprintln!(
             "skipped: set CONCIERGE_TEST_LOCAL_MODEL to a GGUF file to run the offline model"
         );

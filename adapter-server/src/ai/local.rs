@@ -550,6 +550,10 @@ mod tests {
     #[test]
     fn real_model_replies_deterministically_and_classifies_in_strict_json() {
         let Some(path) = std::env::var_os("CONCIERGE_TEST_LOCAL_MODEL") else {
+            assert!(
+                std::env::var_os("CONCIERGE_REQUIRE_LOCAL_MODEL").is_none(),
+                "CONCIERGE_REQUIRE_LOCAL_MODEL is set but CONCIERGE_TEST_LOCAL_MODEL is not"
+            );
             eprintln!("skipped: set CONCIERGE_TEST_LOCAL_MODEL=path/to/model.gguf to run the local model test");
             return;
         };
