@@ -7,7 +7,10 @@
 //!
 //! Ordering: a job may carry a conversation key. Two partial unique indexes make the database
 //! itself enforce one `running` job per conversation and one `pending` job per dedupe key; the
-//! claim query also takes a conversation's due jobs in arrival (id) order.
+//! claim query also takes a conversation's due jobs in the order they fell due: an ingress job
+//! at its acknowledgement (`created_at`, which retries do not move), an engine job at its
+//! `run_at`, ties by id. So a message acknowledged before a reply-buffer flush fell due runs
+//! before that flush, however late both run, and joins the batch the flush answers.
 
 use std::time::Duration;
 
@@ -270,7 +273,9 @@ const CLAIM_CANDIDATE: &str = "SELECT j.id FROM jobs j \
      AND (j.conversation IS NULL OR ( \
        NOT EXISTS (SELECT 1 FROM jobs r WHERE r.conversation = j.conversation AND r.state = 'running') \
        AND NOT EXISTS (SELECT 1 FROM jobs e WHERE e.conversation = j.conversation \
-         AND e.state = 'pending' AND e.run_at <= $1 AND e.id < j.id))) \
+         AND e.state = 'pending' AND e.run_at <= $1 \
+         AND (CASE WHEN e.kind = 'engine' THEN e.run_at ELSE e.created_at END, e.id) \
+           < (CASE WHEN j.kind = 'engine' THEN j.run_at ELSE j.created_at END, j.id)))) \
      ORDER BY j.run_at, j.id LIMIT 1";
 
 impl SqlStore {
