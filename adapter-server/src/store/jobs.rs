@@ -476,6 +476,11 @@ impl SqlStore {
     /// Rescues jobs whose lease expired (their worker died): back to `pending`, or `dead` if
     /// their attempts are spent. Returns how many were rescued.
     ///
+    /// A rescued job keeps its `run_at`: it was due when claimed, so it is due at once, keeps
+    /// its place in the queue, and is never "not due yet" for a claim whose clock reading
+    /// predates the rescue (a worker waiting for the database lock), which would let the
+    /// conversation's later jobs overtake it.
+    ///
     /// # Errors
     /// [`StoreError`].
     pub async fn rescue_expired(&self, now: Timestamp) -> StoreResult<u64> {
@@ -495,7 +500,7 @@ impl SqlStore {
             let rescued = sqlx::query(
                 "UPDATE jobs SET state = CASE WHEN attempts >= max_attempts THEN 'dead' ELSE 'pending' END, \
                  last_error = 'lease expired (worker stopped)', lease_owner = NULL, lease_until = NULL, \
-                 run_at = $1, updated_at = $1 WHERE state = 'running' AND lease_until < $1",
+                 updated_at = $1 WHERE state = 'running' AND lease_until < $1",
             )
             .bind(now.as_millis())
             .execute(&mut *tx)
@@ -508,14 +513,15 @@ impl SqlStore {
     }
 
     /// Releases this worker's leases at shutdown so another replica (or the next start)
-    /// picks the jobs up at once, without spending an attempt.
+    /// picks the jobs up at once, without spending an attempt. Like a rescue, a released job
+    /// keeps its `run_at` and so its place.
     ///
     /// # Errors
     /// [`StoreError`].
     pub async fn release_leases(&self, owner: &str, now: Timestamp) -> StoreResult<u64> {
         on_pool!(self, |pool, pg| sqlx::query(
             "UPDATE jobs SET state = 'pending', attempts = attempts - 1, lease_owner = NULL, \
-             lease_until = NULL, run_at = $2, updated_at = $2 \
+             lease_until = NULL, updated_at = $2 \
              WHERE state = 'running' AND lease_owner = $1"
         )
         .bind(owner)
