@@ -267,6 +267,7 @@ fn whatsapp_text_message_is_normalized() {
             },
             reply_to: None,
             route: ReplyRoute::Direct,
+            acked_at: None,
         }
     );
     assert_eq!(
@@ -911,6 +912,7 @@ fn instagram_text_message_is_normalized() {
             },
             reply_to: None,
             route: ReplyRoute::Direct,
+            acked_at: None,
         }
     );
 }

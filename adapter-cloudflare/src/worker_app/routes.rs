@@ -220,8 +220,11 @@ fn verify_meta(
 }
 
 /// Puts a customer message on `WORK_QUEUE`; the consumer routes it to its conversation's
-/// object, where the engine deduplicates it (D1) and runs the turn.
-async fn enqueue(env: &Env, message: InboundMessage) -> std::result::Result<(), ApiError> {
+/// object, where the engine deduplicates it (D1) and runs the turn. The message carries its
+/// acknowledgement time: the reply buffer's window runs from it, not from when the queue
+/// delivers it.
+async fn enqueue(env: &Env, mut message: InboundMessage) -> std::result::Result<(), ApiError> {
+    message.acked_at = Some(now());
     let body = serde_json::to_string(&WorkItem::Inbound { message })
         .map_err(|e| ApiError::Internal(e.to_string()))?;
     env.queue("WORK_QUEUE")?

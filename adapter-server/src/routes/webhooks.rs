@@ -45,7 +45,13 @@ pub(crate) async fn enqueue_inbound(
                 message.sender
             ),
         };
-        let payload = serde_json::to_string(message)
+        // The acknowledgement time: the reply buffer's window runs from it, however long the
+        // job then waits for a worker.
+        let message = InboundMessage {
+            acked_at: Some(now),
+            ..message.clone()
+        };
+        let payload = serde_json::to_string(&message)
             .map_err(|e| ApiError::Internal(format!("serializing an inbound message: {e}")))?;
         records.push(IngressRecord {
             idempotency_key: message.idempotency_key(),

@@ -7,7 +7,10 @@
 //!
 //! Ordering: a job may carry a conversation key. Two partial unique indexes make the database
 //! itself enforce one `running` job per conversation and one `pending` job per dedupe key; the
-//! claim query also takes a conversation's due jobs in arrival (id) order.
+//! claim query also takes a conversation's due jobs in the order they fell due: an ingress job
+//! at its acknowledgement (`created_at`, which retries do not move), an engine job at its
+//! `run_at`, ties by id. So a message acknowledged before a reply-buffer flush fell due runs
+//! before that flush, however late both run, and joins the batch the flush answers.
 
 use std::time::Duration;
 
@@ -316,7 +319,9 @@ const CLAIM_CANDIDATE: &str = "SELECT j.id FROM jobs j \
      AND (j.conversation IS NULL OR ( \
        NOT EXISTS (SELECT 1 FROM jobs r WHERE r.conversation = j.conversation AND r.state = 'running') \
        AND NOT EXISTS (SELECT 1 FROM jobs e WHERE e.conversation = j.conversation \
-         AND e.state = 'pending' AND e.run_at <= $1 AND e.id < j.id))) \
+         AND e.state = 'pending' AND e.run_at <= $1 \
+         AND (CASE WHEN e.kind = 'engine' THEN e.run_at ELSE e.created_at END, e.id) \
+           < (CASE WHEN j.kind = 'engine' THEN j.run_at ELSE j.created_at END, j.id)))) \
      ORDER BY j.run_at, j.id LIMIT 1";
 
 impl SqlStore {
@@ -657,6 +662,11 @@ impl SqlStore {
     /// Rescues jobs whose lease expired (their worker died): back to `pending`, or `dead` if
     /// their attempts are spent. Returns how many were rescued.
     ///
+    /// A rescued job keeps its `run_at`: it was due when claimed, so it is due at once, keeps
+    /// its place in the queue, and is never "not due yet" for a claim whose clock reading
+    /// predates the rescue (a worker waiting for the database lock), which would let the
+    /// conversation's later jobs overtake it.
+    ///
     /// # Errors
     /// [`StoreError`].
     pub async fn rescue_expired(&self, now: Timestamp) -> StoreResult<u64> {
@@ -676,7 +686,7 @@ impl SqlStore {
             let rescued = sqlx::query(
                 "UPDATE jobs SET state = CASE WHEN attempts >= max_attempts THEN 'dead' ELSE 'pending' END, \
                  last_error = 'lease expired (worker stopped)', lease_owner = NULL, lease_until = NULL, \
-                 run_at = $1, updated_at = $1 WHERE state = 'running' AND lease_until < $1",
+                 updated_at = $1 WHERE state = 'running' AND lease_until < $1",
             )
             .bind(now.as_millis())
             .execute(&mut *tx)
@@ -689,14 +699,15 @@ impl SqlStore {
     }
 
     /// Releases this worker's leases at shutdown so another replica (or the next start)
-    /// picks the jobs up at once, without spending an attempt.
+    /// picks the jobs up at once, without spending an attempt. Like a rescue, a released job
+    /// keeps its `run_at` and so its place.
     ///
     /// # Errors
     /// [`StoreError`].
     pub async fn release_leases(&self, owner: &str, now: Timestamp) -> StoreResult<u64> {
         on_pool!(self, |pool, pg| sqlx::query(
             "UPDATE jobs SET state = 'pending', attempts = attempts - 1, lease_owner = NULL, \
-             lease_until = NULL, run_at = $2, updated_at = $2 \
+             lease_until = NULL, updated_at = $2 \
              WHERE state = 'running' AND lease_owner = $1"
         )
         .bind(owner)

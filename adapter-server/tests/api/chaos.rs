@@ -8,8 +8,13 @@
 //!
 //! - every acknowledged message got a reply at the Graph fake: each reply quotes the message
 //!   it answers (`context.message_id`, the last message of its batch), so replies are
-//!   attributed to turns; unbuffered messages each get one, every burst's last message gets
-//!   one, and every burst message reached the model;
+//!   attributed to turns; unbuffered messages each get one;
+//! - the buffered tenant's bursts are answered as the customer sent them, because the buffer
+//!   window runs from each message's acknowledgement, not from when a backlogged or restarted
+//!   server got to it: each burst gets exactly one reply, quoting its last message, and the
+//!   model was asked about exactly that burst — unless the sender's own timing split it (two
+//!   consecutive messages acknowledged more than the window apart, because a kill or a slow
+//!   ingress held one up), and then only there; bursts are never merged;
 //! - each AI turn was charged exactly once (ledger balances through the admin API);
 //! - nothing is stuck: the dead-letter list is empty and pending jobs drain.
 //!
@@ -52,6 +57,8 @@ const PLAIN_MESSAGES: usize = 18;
 /// Customers of the buffered tenant, bursts each (of 2 or 3 messages).
 const BURST_CUSTOMERS: usize = 20;
 const BURSTS: usize = 6;
+/// The buffered tenant's reply-buffer window.
+const BUFFER_SECONDS: u64 = 1;
 /// Chance that an acknowledged message is delivered again (≈30% of all deliveries).
 const REDELIVER: f64 = 0.43;
 /// Chance that the Graph fake fails a send.
@@ -101,7 +108,7 @@ persona.custom = "You are the assistant of Chaos Burst, a cake shop."
 phone_number_id = "{BURST_PHONE}"
 
 [channels.whatsapp.replies]
-wait_seconds = 1
+wait_seconds = {BUFFER_SECONDS}
 default_rule = {{ kind = "prompt", text = "Answer briefly." }}
 "#
     )
@@ -433,6 +440,10 @@ struct Sent {
     customer: String,
     text: String,
     ai: bool,
+    /// When the first delivery attempt started (the server acknowledged it later).
+    started: Option<Instant>,
+    /// When the server's 200 came back (it had acknowledged it earlier).
+    acked: Option<Instant>,
 }
 
 struct Load {
@@ -444,14 +455,16 @@ struct Load {
 }
 
 impl Load {
-    async fn send(&self, phone: &str, message: Sent, rng: &mut StdRng) {
+    async fn send(&self, phone: &str, mut message: Sent, rng: &mut StdRng) {
         let body = Arc::new(delivery(
             phone,
             &message.wamid,
             &message.customer,
             &message.text,
         ));
+        message.started = Some(Instant::now());
         deliver(&self.client, &self.url, &body, &self.stats).await;
+        message.acked = Some(Instant::now());
         self.sent.lock().unwrap().push(message);
         if rng.gen_bool(REDELIVER) {
             let wait = Duration::from_millis(rng.gen_range(0..1500));
@@ -481,6 +494,8 @@ async fn plain_customer(load: Arc<Load>, n: usize) {
             customer: customer.clone(),
             text,
             ai,
+            started: None,
+            acked: None,
         };
         load.send(PLAIN_PHONE, message, &mut rng).await;
         tokio::time::sleep(Duration::from_millis(rng.gen_range(0..40))).await;
@@ -499,11 +514,14 @@ async fn burst_customer(load: Arc<Load>, n: usize) {
                 wamid,
                 customer: customer.clone(),
                 ai: true,
+                started: None,
+                acked: None,
             };
             load.send(BURST_PHONE, message, &mut rng).await;
             tokio::time::sleep(Duration::from_millis(30)).await;
         }
-        // Longer than the 1 s buffer window: the next burst is a new turn.
+        // Longer than the buffer window after the burst's last acknowledgement: the next burst
+        // is acknowledged more than a window later, so it is a new batch.
         tokio::time::sleep(Duration::from_millis(rng.gen_range(1600..2400))).await;
     }
 }
@@ -723,34 +741,61 @@ async fn chaos(db: Db) {
             }
         }
     }
-    // Buffered tenant: a reply quotes the last message of its batch. A batch is a burst, or
-    // several when the server's backlog delayed the inbound jobs past the buffer window (the
-    // window runs from when a message is processed, not when it was acknowledged). So: no
-    // message answered twice, each customer's last message answered, every message reached
-    // the model (checked below), and one charge per reply.
+    // Buffered tenant: a reply quotes the last message of its batch, and the window runs from
+    // when the server acknowledged each message, however late a worker runs it (backlog,
+    // SIGKILL and restart). The sender guarantees, per customer:
+    // - a burst's next message is posted only after the previous one was acknowledged, then
+    //   30 ms; the next burst starts 1.6-2.4 s after the burst's last 200, so more than the
+    //   window after its last acknowledgement: bursts are never merged, every burst's last
+    //   message gets a reply;
+    // - inside a burst, two consecutive messages `m`, `next` were acknowledged between
+    //   `m.started` and `next.acked`; if that is less than the window, they were acknowledged
+    //   within it and must share a batch. A burst is split (a reply quoting `m`) only where a
+    //   kill, a restart or a slow ingress stretched that span past the window.
+    // Each batch is answered once, and the model saw exactly the batch's messages.
+    let window = Duration::from_secs(BUFFER_SECONDS);
     let burst: Vec<&Sent> = sent.iter().filter(|m| m.wamid.contains(".b")).collect();
     let mut burst_customers: HashMap<&str, Vec<&Sent>> = HashMap::new();
     for m in &burst {
         burst_customers.entry(&m.customer).or_default().push(m);
     }
+    let group = |m: &Sent| m.wamid.rsplit_once('.').map(|p| p.0.to_owned());
     let mut burst_replies = 0usize;
     let mut burst_ends = 0usize;
+    let mut splits = 0usize;
+    let mut batches: Vec<Vec<&str>> = Vec::new();
     for messages in burst_customers.values() {
+        let mut batch: Vec<&str> = Vec::new();
         for (i, m) in messages.iter().enumerate() {
             let n = copies(&m.wamid);
-            burst_replies += usize::from(n > 0);
+            batch.push(&m.wamid);
+            if n > 0 {
+                burst_replies += 1;
+                batches.push(std::mem::take(&mut batch));
+            }
             if n > 1 {
                 duplicates.push(format!("{} answered {n} times", m.wamid));
             }
-            let group = |m: &Sent| m.wamid.rsplit_once('.').map(|p| p.0.to_owned());
             match messages.get(i + 1) {
-                None if n == 0 => problems.push(format!(
-                    "no reply to the customer's last message {}",
-                    m.wamid
-                )),
-                Some(next) if group(next) != group(m) => burst_ends += 1,
-                None => burst_ends += 1,
-                _ => {}
+                Some(next) if group(next) == group(m) => {
+                    if n > 0 {
+                        splits += 1;
+                        let span = next.acked.zip(m.started).map(|(a, s)| a - s);
+                        if span.is_none_or(|span| span < window) {
+                            problems.push(format!(
+                                "burst split after {} although {} was acknowledged within \
+                                 {span:?} of it (window {window:?})",
+                                m.wamid, next.wamid
+                            ));
+                        }
+                    }
+                }
+                _ => {
+                    burst_ends += 1;
+                    if n == 0 {
+                        problems.push(format!("no reply to the end of burst {}", m.wamid));
+                    }
+                }
             }
         }
     }
@@ -767,16 +812,37 @@ async fn chaos(db: Db) {
         })
         .collect();
     let mut seen_by_model: HashSet<&str> = HashSet::new();
+    let mut asked: Vec<HashSet<&str>> = Vec::new();
     for p in &prompts {
+        let mut in_prompt = HashSet::new();
         for m in &burst {
             if p.contains(&format!("({})", m.wamid)) {
                 seen_by_model.insert(&m.wamid);
+                in_prompt.insert(m.wamid.as_str());
             }
         }
+        asked.push(in_prompt);
     }
     for m in &burst {
         if !seen_by_model.contains(m.wamid.as_str()) {
             problems.push(format!("{} never reached the model", m.wamid));
+        }
+    }
+    for b in &batches {
+        let want: HashSet<&str> = b.iter().copied().collect();
+        if !asked.contains(&want) {
+            let near: Vec<Vec<&str>> = asked
+                .iter()
+                .filter(|a| !a.is_disjoint(&want))
+                .map(|a| {
+                    let mut v: Vec<&str> = a.iter().copied().collect();
+                    v.sort_unstable();
+                    v
+                })
+                .collect();
+            problems.push(format!(
+                "no model request asked about exactly the batch {b:?}; requests about it: {near:?}"
+            ));
         }
     }
     let strangers: Vec<&String> = log_g
@@ -848,7 +914,8 @@ async fn chaos(db: Db) {
     let _ = writeln!(
         report,
         "  messages: {} ({} unbuffered; {} buffered, in {burst_ends} bursts answered in \
-         {burst_turns} turns)",
+         {burst_turns} turns: {splits} splits where a burst's acknowledgements were more \
+         than the {BUFFER_SECONDS} s window apart)",
         sent.len(),
         plain.len(),
         burst.len(),

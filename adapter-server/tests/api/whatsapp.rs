@@ -182,7 +182,8 @@ on_both_databases!(
     a_signed_message_gets_one_reply_through_graph,
     bad_webhooks_are_refused_and_store_nothing,
     the_subscription_handshake,
-    bursts_in_a_buffer_window_get_one_reply_each
+    bursts_in_a_buffer_window_get_one_reply_each,
+    bursts_acknowledged_during_a_backlog_are_still_answered_one_reply_each
 );
 
 pub const BURSTY: &str = r#"
@@ -225,5 +226,116 @@ async fn bursts_in_a_buffer_window_get_one_reply_each(db: Db) {
         .map(|r| r.body["context"]["message_id"].clone())
         .collect();
     assert_eq!(quoted, vec!["wamid.burst0.2", "wamid.burst1.2"]);
+    app.stop().await;
+}
+
+/// Holds the conversation's job lock (a job of it "running" on a worker that is not ours), as
+/// a backlog does: its messages are acknowledged but wait. Returns the blocker's job id.
+async fn block_conversation(app: &TestApp, sender: &str) -> i64 {
+    use concierge_core::ids::{Channel, ConversationKey};
+    use concierge_core::time::Span;
+    use concierge_core::TenantId;
+    use concierge_server::store::{IngressJob, JobKind};
+    let key = ConversationKey::new(
+        TenantId::parse("wa-bakery").unwrap(),
+        Channel::WhatsApp,
+        sender,
+    );
+    let later = concierge_core::Timestamp(concierge_server::clock::now_millis()) + Span::hours(1);
+    app.store
+        .enqueue_once(
+            "test:blocker",
+            Span::days(1),
+            IngressJob {
+                kind: JobKind::Inbound,
+                conversation: Some(key.storage_key()),
+                tenant: Some("wa-bakery".into()),
+                payload: "blocker".into(),
+                at: later,
+            },
+        )
+        .await
+        .unwrap();
+    // Claim it as of an hour from now, once the server's own jobs (the persona review) are
+    // done; one still about is handed back, due at once.
+    let tenant = TenantId::parse("wa-bakery").unwrap();
+    assert!(
+        eventually(10, || async {
+            use concierge_core::ports::TenantStore;
+            app.store
+                .get_tenant(&tenant)
+                .await
+                .unwrap()
+                .is_some_and(|t| t.persona.cleared_for_ai())
+        })
+        .await,
+        "persona reviewed"
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let job = app
+            .store
+            .claim_job("blocker", later)
+            .await
+            .unwrap()
+            .unwrap();
+        if job.payload == "blocker" {
+            return job.id;
+        }
+        let now = concierge_core::Timestamp(concierge_server::clock::now_millis());
+        app.store.release_leases("blocker", now).await.unwrap();
+        assert!(
+            std::time::Instant::now() < deadline,
+            "could not take the conversation's lock"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+async fn bursts_acknowledged_during_a_backlog_are_still_answered_one_reply_each(db: Db) {
+    let Some(app) = spawn_app(db).await else {
+        return;
+    };
+    assert_eq!(app.import_tenant(BURSTY).await.status(), 200);
+    setup_secret(&app).await;
+    let customer = "16505559876";
+    let blocker = block_conversation(&app, customer).await;
+    for burst in 0..2 {
+        for i in 0..3 {
+            let body = text_delivery(&format!("wamid.backlog{burst}.{i}"), customer, "hi");
+            assert_eq!(app.post_whatsapp(&body).await.status(), 200);
+        }
+        // Longer than the 1 s window.
+        tokio::time::sleep(std::time::Duration::from_millis(1800)).await;
+    }
+    assert!(
+        app.graph.requests().is_empty(),
+        "nothing runs while the conversation is behind"
+    );
+    // The backlog clears: all six run back to back, long after both windows closed.
+    let later = concierge_core::Timestamp(concierge_server::clock::now_millis())
+        + concierge_core::time::Span::hours(1);
+    assert!(app
+        .store
+        .complete_job(blocker, "blocker", later)
+        .await
+        .unwrap());
+    assert!(
+        eventually(10, || async { app.graph.requests().len() >= 2 }).await,
+        "{:?}",
+        app.graph.requests()
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    let quoted: Vec<_> = app
+        .graph
+        .requests()
+        .iter()
+        .map(|r| r.body["context"]["message_id"].clone())
+        .collect();
+    assert_eq!(
+        quoted,
+        vec!["wamid.backlog0.2", "wamid.backlog1.2"],
+        "one reply per burst, as the customer sent them"
+    );
     app.stop().await;
 }

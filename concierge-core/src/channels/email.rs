@@ -154,6 +154,7 @@ impl ParsedEmail {
                 message_id: self.message_id.clone(),
                 references: self.references.clone(),
             },
+            acked_at: None,
         }
     }
 }

@@ -32,6 +32,7 @@ pub const WEBHOOK_OBJECT: &str = "instagram";
 
 /// One thing an Instagram webhook delivery reported.
 #[derive(Clone, Debug, PartialEq)]
+#[allow(clippy::large_enum_variant)] // short-lived parser output; boxing would only add an allocation
 pub enum InstagramEvent {
     /// A customer wrote, reacted, tapped a quick reply or an icebreaker.
     Message(InboundMessage),
@@ -127,6 +128,7 @@ fn parse_messaging(item: Messaging, account: &ChannelAccount, events: &mut Vec<I
             content,
             reply_to,
             route: ReplyRoute::Direct,
+            acked_at: None,
         })
     };
     let status = |provider_id: String, state: DeliveryState| {

@@ -84,6 +84,17 @@ pub struct InboundMessage {
     pub reply_to: Option<String>,
     /// Where a reply must go besides the sender (Discord channel, email thread).
     pub route: ReplyRoute,
+    /// When the adapter durably acknowledged the message (answered the platform's webhook after
+    /// recording it), if it hands the message to the engine later (a job queue).
+    ///
+    /// The reply buffer's window runs from this time, so messages that queued up behind a
+    /// backlog or a restart are batched as the customer sent them, not as a worker happened to
+    /// run them. Channel parsers leave it `None`; the engine then uses its clock's now (the
+    /// message is taken to arrive when it is processed). A time later than the engine's now
+    /// (clock skew between machines) counts as now. Not part of any platform's wire format;
+    /// absent from payloads stored before it existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acked_at: Option<Timestamp>,
 }
 
 impl InboundMessage {

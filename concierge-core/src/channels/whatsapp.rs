@@ -31,6 +31,7 @@ pub const WEBHOOK_OBJECT: &str = "whatsapp_business_account";
 
 /// One thing a WhatsApp webhook delivery reported.
 #[derive(Clone, Debug, PartialEq)]
+#[allow(clippy::large_enum_variant)] // short-lived parser output; boxing would only add an allocation
 pub enum WhatsAppEvent {
     /// A customer wrote (or reacted, or tapped a button).
     Message(InboundMessage),
@@ -111,6 +112,7 @@ fn parse_messages_value(
             content,
             reply_to: message.context.and_then(|c| c.id),
             route: ReplyRoute::Direct,
+            acked_at: None,
         }));
     }
     for status in value.statuses {

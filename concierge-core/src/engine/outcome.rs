@@ -46,6 +46,11 @@ pub enum InboundOutcome {
         key: ConversationKey,
         /// When the buffer fires unless more messages arrive.
         until: Timestamp,
+        /// The turn of the earlier batch this message closed: that batch fell due before this
+        /// message was acknowledged (its flush had not run yet, e.g. behind a backlog), so it
+        /// was answered first, on its own.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        closed: Option<TurnReport>,
     },
     /// A turn ran.
     Turn(TurnReport),

@@ -5,7 +5,7 @@ use sha2::{Digest, Sha256};
 use super::outcome::{IgnoreReason, InboundOutcome, NoReplyReason, Reply, TurnReport};
 use super::{Engine, EngineError};
 use crate::approval::Draft;
-use crate::buffer::BufferedMessage;
+use crate::buffer::{BufferedMessage, Push};
 use crate::channels::{email, meta, InboundMessage, ReplyRoute};
 use crate::conversation::{HandoffPhase, HandoffState, Rotation, Session, Turn};
 use crate::ids::{Channel, ChannelAccount, ConversationKey};
@@ -34,7 +34,13 @@ impl Engine {
     ///
     /// For adapters that deduplicate durably themselves (the server records the provider id and
     /// a job in one transaction). Running the same message twice is safe for the debit and the
-    /// send (both keyed by the turn), but appends it to the history twice: deduplicate first.
+    /// send (both keyed by the turn); a buffered message is not buffered again once waiting or
+    /// answered, but an unbuffered one is appended to the history twice: deduplicate first.
+    ///
+    /// The message's time is [`InboundMessage::acked_at`] (or now, when the adapter gave none):
+    /// the session's idle gap and the reply buffer's window run from it. A message
+    /// acknowledged after the waiting batch's deadline first closes that batch, which is
+    /// answered in this call ([`InboundOutcome::Buffered`]'s `closed`).
     ///
     /// # Errors
     /// [`EngineError`]; nothing is saved for this message when an error is returned.
@@ -43,6 +49,8 @@ impl Engine {
         message: InboundMessage,
     ) -> Result<InboundOutcome, EngineError> {
         let now = self.clock().now();
+        // When the message arrived: the adapter's acknowledgement, never later than now.
+        let at = message.acked_at.map_or(now, |acked| acked.min(now));
         let Some(tenant_id) = self.store().find_tenant(&message.account).await? else {
             tracing::info!(account = %message.account.index_key(), "message for an unknown account dropped");
             return Ok(InboundOutcome::UnknownAccount {
@@ -61,7 +69,7 @@ impl Engine {
         };
         let key = message.conversation_key(&tenant.id);
         let Some(text) = message.content.text_for_reply() else {
-            self.log_inbound(&tenant, &message, "ignored:nothing_to_answer", now)
+            self.log_inbound(&tenant, &message, "ignored:nothing_to_answer", at)
                 .await?;
             return Ok(InboundOutcome::Ignored {
                 reason: IgnoreReason::NothingToAnswer,
@@ -70,24 +78,24 @@ impl Engine {
 
         if let Scan::Rejected(category) = self.scan_injection(&text).await {
             tracing::warn!(tenant = %tenant.id, category = category.as_deref().unwrap_or("-"), "inbound message rejected by the injection scan");
-            self.log_inbound(&tenant, &message, "injection_rejected", now)
+            self.log_inbound(&tenant, &message, "injection_rejected", at)
                 .await?;
             return Ok(InboundOutcome::InjectionRejected);
         }
 
         let existing = self.store().load_session(&key).await?;
         let (mut session, rotation) =
-            Session::observe_inbound(existing, &key, now, &tenant.conversation);
+            Session::observe_inbound(existing, &key, at, &tenant.conversation);
         let buffered = BufferedMessage {
             provider_id: message.provider_id.clone(),
             text,
-            received_at: now,
+            received_at: at,
             account: message.account.clone(),
             route: message.route.clone(),
         };
         if !replies.enabled {
             self.store().save_session(&key, &session).await?;
-            self.log_inbound(&tenant, &message, "ignored:replies_disabled", now)
+            self.log_inbound(&tenant, &message, "ignored:replies_disabled", at)
                 .await?;
             return Ok(InboundOutcome::Ignored {
                 reason: IgnoreReason::RepliesDisabled,
@@ -95,13 +103,36 @@ impl Engine {
         }
         if replies.wait_seconds > 0 {
             let wait = Span::seconds(i64::from(replies.wait_seconds));
-            let until = session.buffer.push(buffered, now, wait);
-            self.store().save_session(&key, &session).await?;
+            let (closed, until) = match session.buffer.push(buffered, wait) {
+                Push::Buffered { closed, deadline } => (closed, deadline),
+                Push::AlreadyAnswered => {
+                    // A job retried after its batch was flushed: answered once already.
+                    tracing::debug!(tenant = %tenant.id, "message already answered in an earlier batch");
+                    return Ok(InboundOutcome::Duplicate);
+                }
+            };
+            let closed = match closed {
+                // The waiting batch fell due before this message arrived: answer it on its
+                // own first. The turn saves the session, with this message now waiting.
+                Some(batch) => {
+                    let new_conversation = batch
+                        .first()
+                        .is_some_and(|m| m.received_at <= session.started_at);
+                    Some(
+                        self.run_turn(&tenant, &key, session, batch, new_conversation, now)
+                            .await?,
+                    )
+                }
+                None => {
+                    self.store().save_session(&key, &session).await?;
+                    None
+                }
+            };
             self.store()
                 .schedule(&Job::FlushBuffer { key: key.clone() }, until)
                 .await?;
-            self.log_inbound(&tenant, &message, "buffered", now).await?;
-            return Ok(InboundOutcome::Buffered { key, until });
+            self.log_inbound(&tenant, &message, "buffered", at).await?;
+            return Ok(InboundOutcome::Buffered { key, until, closed });
         }
         let new_conversation = !matches!(rotation, Rotation::Continued);
         let report = self
@@ -640,7 +671,7 @@ impl Engine {
         tenant: &Tenant,
         message: &InboundMessage,
         action: &str,
-        now: Timestamp,
+        at: Timestamp,
     ) -> Result<(), EngineError> {
         self.store()
             .record_message(&MessageRecord {
@@ -652,7 +683,7 @@ impl Engine {
                 message_id: message.provider_id.clone(),
                 action_taken: action.to_owned(),
                 conversation_id: None,
-                at: now,
+                at,
             })
             .await?;
         Ok(())

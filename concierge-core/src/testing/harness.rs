@@ -472,7 +472,18 @@ impl Harness {
             content,
             reply_to: None,
             route,
+            acked_at: None,
         }
+    }
+
+    /// Builds the inbound message the current customer would send, acknowledged by an adapter
+    /// at `acked_at` (and sent then): deliver it later with
+    /// [`deliver_backlog`](Self::deliver_backlog) to process it after a backlog.
+    pub fn message_acked_at(&mut self, text: &str, acked_at: Timestamp) -> InboundMessage {
+        let mut message = self.message(text);
+        message.sent_at = Some(acked_at);
+        message.acked_at = Some(acked_at);
+        message
     }
 
     fn step(&mut self, f: impl FnOnce(&mut Self, &mut Step)) -> Step {
@@ -494,19 +505,47 @@ impl Harness {
 
     /// Delivers a prepared message (e.g. a parsed webhook) through the engine.
     pub fn deliver(&mut self, message: InboundMessage) -> Step {
-        self.last_inbound = Some(message.clone());
         self.step(|h, step| {
-            match block_on(h.engine.handle_inbound(message)) {
-                Ok(outcome) => {
-                    if let InboundOutcome::Turn(t) = &outcome {
-                        step.turns.push(t.clone());
-                    }
-                    step.inbound = Some(outcome);
-                }
-                Err(e) => step.errors.push(e.to_string()),
+            h.handle_into(message, step);
+            h.run_jobs_into(step);
+        })
+    }
+
+    /// Delivers messages that queued up while an adapter was behind (a backlog, a restart):
+    /// each carries the time the adapter acknowledged it
+    /// ([`acked_at`](InboundMessage::acked_at); see [`message_acked_at`](Self::message_acked_at)),
+    /// and all run now, back to back, in the given order. Give every message acknowledged up to
+    /// now that was not processed yet, in acknowledgement order, as a queue holds them.
+    ///
+    /// Jobs run the way an adapter orders a conversation's work: a job that fell due by the time a
+    /// message was acknowledged (a buffer flush) runs before that message, later ones after it;
+    /// the jobs due now run last. The step's `inbound` is the last message's outcome.
+    pub fn deliver_backlog(&mut self, messages: Vec<InboundMessage>) -> Step {
+        let now = self.now();
+        self.step(|h, step| {
+            for message in messages {
+                h.run_jobs_due_by(message.acked_at.unwrap_or(now), step);
+                h.handle_into(message, step);
             }
             h.run_jobs_into(step);
         })
+    }
+
+    fn handle_into(&mut self, message: InboundMessage, step: &mut Step) {
+        self.last_inbound = Some(message.clone());
+        match block_on(self.engine.handle_inbound(message)) {
+            Ok(outcome) => {
+                match &outcome {
+                    InboundOutcome::Turn(t) => step.turns.push(t.clone()),
+                    InboundOutcome::Buffered {
+                        closed: Some(t), ..
+                    } => step.turns.push(t.clone()),
+                    _ => {}
+                }
+                step.inbound = Some(outcome);
+            }
+            Err(e) => step.errors.push(e.to_string()),
+        }
     }
 
     /// Delivers the last message again, as a platform redelivery would.
@@ -546,7 +585,12 @@ impl Harness {
 
     fn run_jobs_into(&mut self, step: &mut Step) {
         let now = crate::ports::Clock::now(&self.clock);
-        for job in self.store.take_due_jobs(now) {
+        self.run_jobs_due_by(now, step);
+    }
+
+    /// Runs, now, the jobs that fell due at or before `by`.
+    fn run_jobs_due_by(&mut self, by: Timestamp, step: &mut Step) {
+        for job in self.store.take_due_jobs(by) {
             match block_on(self.engine.run_job(&job)) {
                 Ok(JobOutcome::Flush(crate::engine::FlushOutcome::Turn(t))) => step.turns.push(t),
                 Ok(other) => step.jobs.push(other),

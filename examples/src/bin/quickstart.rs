@@ -113,6 +113,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             content: MessageContent::Text { body: text.into() },
             reply_to: None,
             route: ReplyRoute::Direct,
+            acked_at: None,
         };
         println!("  outcome: {:?}", block_on(engine.handle_inbound(message))?);
         // The bakery buffers bursts for 3 seconds: move time and fire the buffer.

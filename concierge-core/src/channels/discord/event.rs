@@ -328,6 +328,7 @@ pub fn message_to_inbound(
             channel_id: msg.channel_id.clone(),
             message_id: msg.id.clone(),
         },
+        acked_at: None,
     })
 }
 
