@@ -29,11 +29,11 @@ use crate::store::{IngressJob, IngressRecord, JobKind};
 /// were new. When it returns `Ok`, every message is durable and may be acknowledged.
 pub(crate) async fn enqueue_inbound(
     state: &AppState,
-    messages: &[InboundMessage],
+    messages: Vec<InboundMessage>,
 ) -> Result<usize, ApiError> {
     let now = state.clock.now();
     let mut records = Vec::with_capacity(messages.len());
-    for message in messages {
+    for mut message in messages {
         // The conversation key serializes this turn with the conversation's other jobs
         // (buffer flushes); an account no tenant owns gets its own key (the engine drops it).
         let tenant = state.routes.find(&state.store, &message.account).await?;
@@ -47,10 +47,7 @@ pub(crate) async fn enqueue_inbound(
         };
         // The acknowledgement time: the reply buffer's window runs from it, however long the
         // job then waits for a worker.
-        let message = InboundMessage {
-            acked_at: Some(now),
-            ..message.clone()
-        };
+        message.acked_at = Some(now);
         let payload = serde_json::to_string(&message)
             .map_err(|e| ApiError::Internal(format!("serializing an inbound message: {e}")))?;
         records.push(IngressRecord {
@@ -124,7 +121,7 @@ pub(crate) async fn whatsapp_event(
             WhatsAppEvent::Ignored { reason } => tracing::debug!(%reason, "WhatsApp event ignored"),
         }
     }
-    let new = enqueue_inbound(&state, &messages).await?;
+    let new = enqueue_inbound(&state, messages).await?;
     tracing::debug!(new, "WhatsApp webhook acknowledged");
     Ok(StatusCode::OK.into_response())
 }
@@ -180,7 +177,7 @@ pub(crate) async fn instagram_event(
             }
         }
     }
-    enqueue_inbound(&state, &messages).await?;
+    enqueue_inbound(&state, messages).await?;
     Ok(StatusCode::OK.into_response())
 }
 
@@ -238,7 +235,7 @@ pub(crate) async fn discord_events(
     };
     match discord::message_to_inbound(&message, &triggers) {
         Ok(inbound) => {
-            enqueue_inbound(&state, std::slice::from_ref(&inbound)).await?;
+            enqueue_inbound(&state, vec![inbound]).await?;
         }
         Err(reason) => tracing::debug!(%reason, "Discord message not answered"),
     }
