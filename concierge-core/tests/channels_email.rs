@@ -37,6 +37,28 @@ fn secs(text: &str) -> Timestamp {
 
 // ---------------------------------------------------------------- parsing
 
+/// `multipart` parts holding `message/rfc822` without a boundary of their own: mail-parser 0.11's
+/// `debug_assert!` ("Invalid part ID, could not find multipart") fired on these 190 bytes and
+/// dropped the server's connection (docs/known-issues.md). It must be an answer, not a panic.
+#[test]
+fn nested_rfc822_parts_without_a_boundary_are_malformed_not_a_panic() {
+    let raw = fixture("nested_rfc822_no_boundary.eml");
+    assert_eq!(raw.len(), 190, "the repro as reported");
+    match parse_email(&raw) {
+        Err(ChannelError::Malformed(why)) => assert_eq!(why, "no sender address (From)"),
+        other => panic!("expected a malformed-email error, got {other:?}"),
+    }
+
+    // The same structure from a real sender parses: the broken parts carry no text.
+    let mut with_sender =
+        b"From: Asha <asha@example.in>\r\nTo: hello@bakery.cncg.email\r\n".to_vec();
+    with_sender.extend_from_slice(&raw);
+    let e = parse_email(&with_sender).unwrap();
+    assert_eq!(e.from, "asha@example.in");
+    assert_eq!(e.to, vec![US]);
+    assert!(e.auto.is_none(), "a person's mail, answerable");
+}
+
 #[test]
 fn gmail_multipart_alternative_gives_the_text_part_and_every_field() {
     let raw = fixture("gmail_alternative.eml");
