@@ -4,6 +4,8 @@
 //!   plus durable jobs with leases and the outbox.
 //! - [`jobs`]: the workers that run inbound turns, engine jobs and outbox sends.
 //! - [`routes`] and [`startup`]: the HTTP surface.
+//! - [`panic_guard`]: a panic is a logged 500 or a retryable job failure, never a dropped
+//!   connection or a dead worker.
 //!
 //! **Architecture Invariant:** the core decides, this crate does I/O. No rule matching,
 //! billing arithmetic, session rotation, prompt text or handoff logic lives here.
@@ -15,6 +17,7 @@ pub mod configuration;
 pub mod ingress;
 pub mod jobs;
 pub mod outbound;
+pub mod panic_guard;
 pub mod routes;
 pub mod startup;
 pub mod store;

@@ -34,6 +34,7 @@ struct Cli {
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     init_tracing();
+    concierge_server::panic_guard::install_hook();
     let settings = RawConfig::load(cli.config.as_deref())?.validate()?;
     let app = Application::build(settings)
         .await

@@ -195,7 +195,12 @@ impl Workers {
                 }
             })
         };
-        let ran = self.run(&job).await;
+        let ran = crate::panic_guard::catch_job(self.run(&job))
+            .await
+            .unwrap_or_else(|panicked| Ran::Failed {
+                error: panicked.to_string(),
+                retryable: true,
+            });
         heartbeat.abort();
         let now = self.clock.now();
         match ran {

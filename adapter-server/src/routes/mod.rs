@@ -129,6 +129,8 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(health::metrics))
         .nest("/api/v1", admin)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        // Inside the request counter, so a caught panic is counted as the 500 it answers.
+        .layer(crate::panic_guard::layer())
         .layer(middleware::from_fn_with_state(
             state.clone(),
             count_requests,

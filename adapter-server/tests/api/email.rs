@@ -154,7 +154,74 @@ async fn a_retried_email_job_still_answers(db: Db) {
     app.stop().await;
 }
 
+/// The 190-byte repro that tripped mail-parser's `debug_assert!` and dropped the connection: a
+/// clear 400 and nothing queued; the same structure with a sender is accepted and answered.
+async fn a_mail_with_nested_rfc822_parts_and_no_boundary_is_an_answer(db: Db) {
+    let Some(app) = spawn_app_with(db, |c| c.set("CONCIERGE_DRY_RUN", "1")).await else {
+        return;
+    };
+    assert_eq!(app.import_tenant(SHOP).await.status(), 200);
+    let raw = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../concierge-core/tests/fixtures/email/nested_rfc822_no_boundary.eml"
+    ))
+    .unwrap();
+    let url = format!("{}/email/inbound?to=hello@shop.example.com", app.address);
+    for _ in 0..2 {
+        let r = app
+            .client
+            .post(&url)
+            .bearer_auth(EMAIL_SECRET)
+            .body(raw.clone())
+            .send()
+            .await
+            .expect("an HTTP answer, not a dropped connection");
+        assert_eq!(r.status(), 400);
+        let body: serde_json::Value = r.json().await.unwrap();
+        assert!(
+            body["error"]
+                .as_str()
+                .unwrap()
+                .contains("no sender address"),
+            "{body}"
+        );
+    }
+    let email_jobs = app.store.job_counts().await.unwrap();
+    assert!(
+        email_jobs.iter().all(|(kind, _, _)| kind != "email"),
+        "nothing queued: {email_jobs:?}"
+    );
+
+    let mut with_sender =
+        b"From: Asha <asha@example.in>\r\nTo: hello@shop.example.com\r\nSubject: Hello\r\n"
+            .to_vec();
+    with_sender.extend_from_slice(&raw);
+    let r = app
+        .client
+        .post(&url)
+        .bearer_auth(EMAIL_SECRET)
+        .body(with_sender)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    assert!(
+        eventually(10, || async {
+            app.store
+                .outbox_rows("guild-shop")
+                .await
+                .unwrap()
+                .iter()
+                .any(|r| r.state == "sent" && r.payload.contains("asha@example.in"))
+        })
+        .await,
+        "the mail is processed and answered"
+    );
+    app.stop().await;
+}
+
 on_both_databases!(
     an_email_is_answered_in_a_dry_run,
-    a_retried_email_job_still_answers
+    a_retried_email_job_still_answers,
+    a_mail_with_nested_rfc822_parts_and_no_boundary_is_an_answer
 );
