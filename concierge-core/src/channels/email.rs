@@ -172,17 +172,20 @@ pub fn parse_email(raw: &[u8]) -> Result<ParsedEmail, ChannelError> {
     if raw.iter().all(u8::is_ascii_whitespace) {
         return Err(ChannelError::Malformed("empty email".into()));
     }
-    let message = match parse_mime(raw) {
-        Parsed::Message(message) => message,
-        Parsed::Nothing => {
-            return Err(ChannelError::Malformed("no RFC 5322 header section".into()))
-        }
-        Parsed::ParserPanicked => {
-            return Err(ChannelError::Malformed(
-                "the MIME structure could not be parsed".into(),
-            ))
-        }
-    };
+    without_panicking(|| read_email(raw)).unwrap_or_else(|| {
+        Err(ChannelError::Malformed(
+            "the MIME structure could not be parsed".into(),
+        ))
+    })
+}
+
+/// [`parse_email`] after its cheap checks: every mail-parser call (the parse and the decoding
+/// of each field) happens in here, under [`without_panicking`].
+fn read_email(raw: &[u8]) -> Result<ParsedEmail, ChannelError> {
+    let message = MessageParser::default()
+        .parse(raw)
+        .filter(|m| !m.headers().is_empty())
+        .ok_or_else(|| ChannelError::Malformed("no RFC 5322 header section".into()))?;
 
     let from_addr = first_addr(message.from());
     let from = from_addr
@@ -245,17 +248,7 @@ pub fn parse_email(raw: &[u8]) -> Result<ParsedEmail, ChannelError> {
     })
 }
 
-/// What [`parse_mime`] made of the bytes.
-enum Parsed<'a> {
-    /// A message with at least one header.
-    Message(Message<'a>),
-    /// No header section at all.
-    Nothing,
-    /// mail-parser panicked on these bytes (see [`parse_mime`]).
-    ParserPanicked,
-}
-
-/// Runs mail-parser on `raw`, never letting a panic inside it escape.
+/// Calls `f`, or returns `None` when it panics (native targets; on wasm a panic aborts).
 ///
 /// mail-parser 0.11 marks branches its authors believed unreachable with `debug_assert!`, and
 /// malformed MIME reaches them (a `multipart` part holding `message/rfc822` without a boundary of
@@ -263,15 +256,6 @@ enum Parsed<'a> {
 /// this workspace turns them off in every profile; an embedder's debug build does not get our
 /// profiles, so on native targets the parse also runs under `catch_unwind` and a panic becomes a
 /// malformed-message error. (On `wasm32` panics abort: the Worker is a release build.)
-fn parse_mime(raw: &[u8]) -> Parsed<'_> {
-    match without_panicking(|| MessageParser::default().parse(raw)) {
-        Some(Some(message)) if !message.headers().is_empty() => Parsed::Message(message),
-        Some(_) => Parsed::Nothing,
-        None => Parsed::ParserPanicked,
-    }
-}
-
-/// Calls `f`, or returns `None` when it panics (native targets; on wasm a panic aborts).
 fn without_panicking<T>(f: impl FnOnce() -> T) -> Option<T> {
     #[cfg(not(target_family = "wasm"))]
     {
