@@ -184,7 +184,7 @@ impl ReplyConfig {
     ///
     /// # Errors
     /// One message per problem: empty names, duplicate names, empty keyword lists, thresholds
-    /// outside `(0, 1]`, empty canned text.
+    /// outside `(0, 1]`, stored embeddings with a NaN or infinite value, empty canned text.
     pub fn validate(&self) -> Result<(), Vec<String>> {
         let mut errors = Vec::new();
         let mut seen = std::collections::BTreeSet::new();
@@ -203,11 +203,19 @@ impl ReplyConfig {
                 }
                 Matcher::Intent {
                     description,
+                    embedding,
                     threshold,
                     ..
                 } => {
                     if description.trim().is_empty() {
                         errors.push(format!("{at}.match.description: must not be empty"));
+                    }
+                    // JSON has no NaN or infinity: serde_json would store them as `null`, and
+                    // the tenant could no longer be read back.
+                    if embedding_has_non_finite(embedding.as_deref()) {
+                        errors.push(format!(
+                            "{at}.match.embedding: every value must be a finite number"
+                        ));
                     }
                     if !(*threshold > 0.0 && *threshold <= 1.0) {
                         errors.push(format!(
@@ -310,6 +318,11 @@ impl ReplyConfig {
             notes,
         }
     }
+}
+
+/// Whether a stored embedding holds a NaN or an infinity (TOML accepts `nan` and `inf`).
+fn embedding_has_non_finite(embedding: Option<&[f32]>) -> bool {
+    embedding.is_some_and(|v| v.iter().any(|x| !x.is_finite()))
 }
 
 /// Whether the lower-cased `haystack` contains `keyword` in any letter case (allocating only for
@@ -468,6 +481,25 @@ mod tests {
         c.default_rule = ReplyResponse::Canned { text: " ".into() };
         let errors = c.validate().unwrap_err();
         assert_eq!(errors.len(), 5, "{errors:?}");
+    }
+
+    #[test]
+    fn embeddings_with_nan_or_infinity_are_invalid() {
+        // Found by the `tenant_toml` fuzz target: `embedding = [nan]` passed validation, then
+        // stored as JSON `null` and the tenant could not be read back.
+        for bad in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY] {
+            let errors = config(vec![intent("refund", vec![0.5, bad], "m")])
+                .validate()
+                .unwrap_err();
+            assert_eq!(
+                errors,
+                vec!["rules[0].match.embedding: every value must be a finite number".to_owned()]
+            );
+        }
+        assert_eq!(
+            config(vec![intent("refund", vec![0.5, -1.0], "m")]).validate(),
+            Ok(())
+        );
     }
 
     fn oracle(c: &ReplyConfig, text: &str) -> RuleRef {
