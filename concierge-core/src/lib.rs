@@ -14,6 +14,7 @@ pub mod memory;
 pub mod persona;
 pub mod ports;
 pub mod prompt;
+pub mod retry;
 pub mod rules;
 pub mod safety;
 pub mod tenant;

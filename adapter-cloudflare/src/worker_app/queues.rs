@@ -4,7 +4,9 @@
 
 use concierge_core::ids::ConversationKey;
 use concierge_core::ports::{Job, TenantStore};
+use concierge_core::retry::Backoff;
 use concierge_core::safety::SafetyJob;
+use concierge_core::time::{Span, Timestamp};
 use worker::wasm_bindgen::JsValue;
 use worker::{Env, MessageBatch, MessageExt, QueueRetryOptionsBuilder};
 
@@ -12,8 +14,11 @@ use super::reply_buffer;
 use super::store::{CfStore, WorkItem};
 use super::{engine, Sessions};
 
-/// Seconds before a failed message is tried again.
-const RETRY_DELAY_SECS: u32 = 2;
+/// The retry delays: 2 s doubling to 15 min (the server's defaults), from the core.
+const BACKOFF: Backoff = Backoff {
+    base: Span::seconds(2),
+    cap: Span::minutes(15),
+};
 
 /// What became of one queue message.
 pub(crate) enum Done {
@@ -35,11 +40,18 @@ pub(crate) async fn consume(batch: MessageBatch<String>, env: Env) -> worker::Re
         match done {
             Done::Ack => message.ack(),
             Done::Retry => {
-                // A short fixed delay (worker 0.8 does not expose the attempt count); the
-                // queue's `max_retries` then dead-letters it.
+                // Exponential backoff. worker 0.8 does not expose the attempt count, so the
+                // core infers it from how long the message has waited since it was first
+                // sent; the queue's `max_retries` then dead-letters it.
+                let sent = Timestamp::from_millis(
+                    i64::try_from(message.timestamp().as_millis()).unwrap_or(i64::MAX),
+                );
+                let attempt = BACKOFF.attempt_after(super::now().since(sent));
+                let delay = BACKOFF.delay(attempt, worker::js_sys::Math::random());
+                let secs = u32::try_from((delay.as_millis() + 999) / 1000).unwrap_or(u32::MAX);
                 message.retry_with_options(
                     &QueueRetryOptionsBuilder::new()
-                        .with_delay_seconds(RETRY_DELAY_SECS)
+                        .with_delay_seconds(secs.max(1))
                         .build(),
                 );
             }

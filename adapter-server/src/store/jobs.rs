@@ -100,15 +100,15 @@ impl Default for RetryPolicy {
 }
 
 impl RetryPolicy {
-    /// The delay before retry number `attempts` (1-based): exponential with ±25% jitter.
+    /// The delay before retry number `attempts` (1-based): the core's exponential
+    /// [`Backoff`](concierge_core::retry::Backoff) with ±25% jitter.
     pub fn backoff(&self, attempts: u32) -> Duration {
-        let exp = attempts.saturating_sub(1).min(20);
-        let raw = self
-            .base_delay
-            .saturating_mul(1u32 << exp)
-            .min(self.max_delay);
-        let jitter = rand::thread_rng().gen_range(0.75..1.25);
-        raw.mul_f64(jitter)
+        let backoff = concierge_core::retry::Backoff {
+            base: Span::millis(millis(self.base_delay)),
+            cap: Span::millis(millis(self.max_delay)),
+        };
+        let delay = backoff.delay(attempts, rand::thread_rng().gen::<f64>());
+        Duration::from_millis(u64::try_from(delay.as_millis()).unwrap_or(0))
     }
 }
 
