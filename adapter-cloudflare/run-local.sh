@@ -5,8 +5,9 @@
 # Secrets are read from the environment (only those that are set are passed on, through a
 # private temporary env file that is removed on exit):
 #   WHATSAPP_APP_SECRET WHATSAPP_VERIFY_TOKEN INSTAGRAM_APP_SECRET INSTAGRAM_VERIFY_TOKEN
-#   META_ACCESS_TOKEN DISCORD_PUBLIC_KEY DISCORD_BOT_TOKEN DISCORD_BOT_USER_ID SIGNING_KEY
-#   OPENAI_API_KEY CONCIERGE_ADMIN_TOKEN (a random one is made and printed when unset)
+#   META_ACCESS_TOKEN DISCORD_PUBLIC_KEY DISCORD_BOT_TOKEN DISCORD_BOT_USER_ID
+#   SIGNING_KEY (a random one is made when unset) OPENAI_API_KEY
+#   CONCIERGE_ADMIN_TOKEN (a random one is made and printed when unset)
 # Settings that override wrangler.toml's [vars] when set:
 #   AI_PROVIDER (default here: "openai" if OPENAI_BASE_URL is set, else "none", since Workers
 #   AI does not run locally) OPENAI_BASE_URL AI_MODEL AI_FAST_MODEL EMBEDDING_MODEL
@@ -35,6 +36,12 @@ if [ -z "${CONCIERGE_ADMIN_TOKEN:-}" ]; then
   CONCIERGE_ADMIN_TOKEN=$(od -An -tx1 -N16 /dev/urandom | tr -d ' \n')
   echo "CONCIERGE_ADMIN_TOKEN=$CONCIERGE_ADMIN_TOKEN (generated for this run)"
 fi
+if [ -z "${SIGNING_KEY:-}" ]; then
+  # The Worker refuses to serve without one; a run-local key lasts for this run only.
+  SIGNING_KEY=$(od -An -tx1 -N32 /dev/urandom | tr -d ' \n')
+  echo "SIGNING_KEY generated for this run (approval links from it expire with it)"
+fi
+export SIGNING_KEY
 if [ -z "${AI_PROVIDER:-}" ]; then
   if [ -n "${OPENAI_BASE_URL:-}" ]; then AI_PROVIDER=openai; else AI_PROVIDER=none; fi
 fi

@@ -45,7 +45,7 @@ pub(crate) enum Sessions {
 
 /// The engine over this Worker's bindings.
 pub(crate) fn engine(env: &Env, sessions: Sessions) -> Result<Engine> {
-    let config = config::Config::from_env(env);
+    let config = config::from_env(env)?;
     let clock: Arc<dyn Clock> = Arc::new(WorkerClock);
     let store = Arc::new(store::CfStore::new(env, sessions)?);
     let ports = Ports {

@@ -88,8 +88,14 @@ impl ApiError {
 
 type ApiResult = std::result::Result<Response, ApiError>;
 
-/// Serves one request.
+/// Serves one request. A misconfigured Worker (see [`crate::settings`]) answers every request
+/// 503 and logs which setting is wrong: Meta and Discord retry, so nothing is lost while the
+/// deployer fixes it.
 pub(crate) async fn handle(req: Request, env: Env) -> Result<Response> {
+    if let Err(e) = super::config::from_env(&env) {
+        worker::console_error!("{e}");
+        return ApiError::Unavailable("the Worker is misconfigured: see its log").into_response();
+    }
     match route(req, &env).await {
         Ok(response) => Ok(response),
         Err(e) => e.into_response(),

@@ -1,0 +1,232 @@
+//! The Worker's settings, read from `[vars]` and secrets through a lookup function and
+//! validated before any request is served: a missing or weak secret is an error that names the
+//! setting (never its value), not a silent default.
+//!
+//! Pure (compiled and unit-tested on the native host too); `worker_app::config` binds it to the
+//! Worker's `Env`.
+
+use concierge_core::engine::{DEFAULT_AI_FAST_MODEL, DEFAULT_AI_MODEL, DEFAULT_EMBEDDING_MODEL};
+use concierge_core::EngineConfig;
+
+/// The shortest `SIGNING_KEY` accepted, in bytes (`openssl rand -hex 32` gives 64).
+pub const MIN_SIGNING_KEY_BYTES: usize = 32;
+
+/// Which model provider answers the engine's AI port.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AiChoice {
+    /// The Workers AI binding `AI` (production default).
+    WorkersAi,
+    /// An OpenAI-compatible endpoint at this base URL (e.g. `https://api.openai.com/v1`).
+    OpenAi(String),
+    /// No model: canned rules answer, AI rules record "no AI provider".
+    None,
+}
+
+/// A setting that stops the Worker from serving.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SettingsError {
+    /// `SIGNING_KEY` is unset or blank: approval buttons and links would be forgeable.
+    MissingSigningKey,
+    /// `SIGNING_KEY` is shorter than [`MIN_SIGNING_KEY_BYTES`].
+    ShortSigningKey {
+        /// Its length in bytes.
+        len: usize,
+    },
+    /// `AI_PROVIDER` names no provider this Worker knows.
+    UnknownAiProvider(String),
+    /// `AI_PROVIDER = "openai"` without `OPENAI_BASE_URL`.
+    MissingOpenAiBaseUrl,
+}
+
+impl std::fmt::Display for SettingsError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SettingsError::MissingSigningKey => write!(
+                f,
+                "SIGNING_KEY is not set: set it to {MIN_SIGNING_KEY_BYTES}+ random bytes \
+                 (`openssl rand -hex 32 | wrangler secret put SIGNING_KEY`)"
+            ),
+            SettingsError::ShortSigningKey { len } => write!(
+                f,
+                "SIGNING_KEY is {len} bytes: use at least {MIN_SIGNING_KEY_BYTES} random bytes"
+            ),
+            SettingsError::UnknownAiProvider(name) => write!(
+                f,
+                "AI_PROVIDER `{name}` is not one of `workers-ai`, `openai`, `none`"
+            ),
+            SettingsError::MissingOpenAiBaseUrl => {
+                write!(f, "AI_PROVIDER is `openai` but OPENAI_BASE_URL is not set")
+            }
+        }
+    }
+}
+
+impl std::error::Error for SettingsError {}
+
+/// The Worker's settings.
+#[derive(Clone)]
+pub struct Settings {
+    /// The model provider.
+    pub ai: AiChoice,
+    /// The OpenAI-compatible endpoint's key, if any.
+    pub openai_api_key: Option<String>,
+    /// The reply model.
+    pub reply_model: String,
+    /// The fast model (classifiers).
+    pub fast_model: String,
+    /// The embedding model.
+    pub embedding_model: String,
+    /// The Graph API base URL.
+    pub graph_base: String,
+    /// The Discord API base URL.
+    pub discord_base: String,
+    /// The Meta access token.
+    pub meta_token: Option<String>,
+    /// The Discord bot token.
+    pub discord_bot_token: Option<String>,
+    /// The key of approval links and Discord button ids.
+    pub signing_key: Vec<u8>,
+    /// The Worker's public URL (approval links).
+    pub public_base_url: String,
+    /// The `From` of system mail.
+    pub system_from: String,
+    /// Whether the injection scan runs.
+    pub injection_scan: bool,
+}
+
+impl std::fmt::Debug for Settings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Secrets stay out of every log line.
+        f.debug_struct("Settings")
+            .field("ai", &self.ai)
+            .field("reply_model", &self.reply_model)
+            .field("graph_base", &self.graph_base)
+            .field("discord_base", &self.discord_base)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Settings {
+    /// Reads and validates every setting; `lookup(name)` returns a var or secret, blank as
+    /// `None`. Unset models take the engine's defaults.
+    ///
+    /// # Errors
+    /// The first [`SettingsError`] found.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, SettingsError> {
+        let text = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
+        let ai = match text("AI_PROVIDER").as_deref().map(str::trim) {
+            None | Some("workers-ai") => AiChoice::WorkersAi,
+            Some("openai") => match text("OPENAI_BASE_URL") {
+                Some(base) => AiChoice::OpenAi(base.trim().trim_end_matches('/').to_owned()),
+                None => return Err(SettingsError::MissingOpenAiBaseUrl),
+            },
+            Some("none") => AiChoice::None,
+            Some(other) => return Err(SettingsError::UnknownAiProvider(other.to_owned())),
+        };
+        let signing_key = text("SIGNING_KEY")
+            .ok_or(SettingsError::MissingSigningKey)?
+            .into_bytes();
+        if signing_key.len() < MIN_SIGNING_KEY_BYTES {
+            return Err(SettingsError::ShortSigningKey {
+                len: signing_key.len(),
+            });
+        }
+        Ok(Settings {
+            ai,
+            openai_api_key: text("OPENAI_API_KEY"),
+            reply_model: text("AI_MODEL").unwrap_or_else(|| DEFAULT_AI_MODEL.to_owned()),
+            fast_model: text("AI_FAST_MODEL").unwrap_or_else(|| DEFAULT_AI_FAST_MODEL.to_owned()),
+            embedding_model: text("EMBEDDING_MODEL")
+                .unwrap_or_else(|| DEFAULT_EMBEDDING_MODEL.to_owned()),
+            graph_base: text("GRAPH_API_BASE")
+                .unwrap_or_else(|| "https://graph.facebook.com".to_owned()),
+            discord_base: text("DISCORD_API_BASE")
+                .unwrap_or_else(|| "https://discord.com".to_owned()),
+            meta_token: text("META_ACCESS_TOKEN"),
+            discord_bot_token: text("DISCORD_BOT_TOKEN"),
+            signing_key,
+            public_base_url: text("PUBLIC_BASE_URL")
+                .unwrap_or_else(|| "http://127.0.0.1:8787".to_owned()),
+            system_from: text("SYSTEM_FROM").unwrap_or_else(|| "concierge@cncg.email".to_owned()),
+            injection_scan: text("INJECTION_SCAN").as_deref() != Some("false"),
+        })
+    }
+
+    /// The engine's configuration.
+    pub fn engine_config(&self) -> EngineConfig {
+        EngineConfig {
+            reply_model: self.reply_model.clone(),
+            fast_model: self.fast_model.clone(),
+            embedding_model: self.embedding_model.clone(),
+            signing_key: self.signing_key.clone(),
+            public_base_url: self.public_base_url.clone(),
+            injection_scan: self.injection_scan,
+            ..EngineConfig::default()
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    const KEY: &str = "0123456789abcdef0123456789abcdef";
+
+    fn settings(pairs: &[(&str, &str)]) -> Result<Settings, SettingsError> {
+        Settings::from_lookup(|name| {
+            pairs
+                .iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| (*v).to_owned())
+        })
+    }
+
+    #[test]
+    fn a_signing_key_is_required_and_must_be_long_enough() {
+        assert_eq!(settings(&[]).unwrap_err(), SettingsError::MissingSigningKey);
+        assert_eq!(
+            settings(&[("SIGNING_KEY", "   ")]).unwrap_err(),
+            SettingsError::MissingSigningKey,
+            "blank is unset"
+        );
+        let short = settings(&[("SIGNING_KEY", "short")]).unwrap_err();
+        assert_eq!(short, SettingsError::ShortSigningKey { len: 5 });
+        assert!(!short.to_string().contains("short"), "the value is never shown");
+        let s = settings(&[("SIGNING_KEY", KEY)]).unwrap();
+        assert_eq!(s.signing_key, KEY.as_bytes());
+        assert_eq!(s.engine_config().signing_key, KEY.as_bytes());
+    }
+
+    #[test]
+    fn the_ai_provider_is_one_we_know() {
+        let ai = |p: &[(&str, &str)]| {
+            let mut pairs = vec![("SIGNING_KEY", KEY)];
+            pairs.extend_from_slice(p);
+            settings(&pairs).map(|s| s.ai)
+        };
+        assert_eq!(ai(&[]).unwrap(), AiChoice::WorkersAi);
+        assert_eq!(ai(&[("AI_PROVIDER", "none")]).unwrap(), AiChoice::None);
+        assert_eq!(
+            ai(&[("AI_PROVIDER", "openai"), ("OPENAI_BASE_URL", "http://x/v1/")]).unwrap(),
+            AiChoice::OpenAi("http://x/v1".into())
+        );
+        assert_eq!(
+            ai(&[("AI_PROVIDER", "openai")]).unwrap_err(),
+            SettingsError::MissingOpenAiBaseUrl
+        );
+        assert_eq!(
+            ai(&[("AI_PROVIDER", "gpt")]).unwrap_err(),
+            SettingsError::UnknownAiProvider("gpt".into())
+        );
+    }
+
+    #[test]
+    fn unset_settings_take_the_defaults() {
+        let s = settings(&[("SIGNING_KEY", KEY)]).unwrap();
+        assert_eq!(s.reply_model, DEFAULT_AI_MODEL);
+        assert_eq!(s.graph_base, "https://graph.facebook.com");
+        assert!(s.injection_scan);
+        assert!(!format!("{s:?}").contains(KEY), "Debug hides secrets");
+    }
+}
