@@ -140,6 +140,10 @@ name = "refund"
 match = { kind = "intent", description = "asks for a refund", embedding = [0.25, -1.5e-3, 1.0], model = "m", threshold = 0.8 }
 reply = { kind = "prompt", text = "Hand off." }
 EOF
+# Regression seed: a NaN in a stored embedding once passed validation (JSON stores it as null,
+# so the tenant could not be read back); it must stay a field error.
+sed 's/embedding = \[0.25, -1.5e-3, 1.0\]/embedding = [nan, 1.0]/' \
+  "$out"/tenant_toml/hand-intent-embedding.toml | seed tenant_toml hand-embedding-nan.toml
 
 # --- Classifier verdicts: the strict answers and typical near misses --------------------------
 n=0
