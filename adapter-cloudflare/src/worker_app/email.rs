@@ -2,8 +2,7 @@
 //! conversation's object, where `Engine::handle_email` runs it (loop prevention, aliases,
 //! routing rules, the turn).
 
-use concierge_core::channels::email::parse_email;
-use concierge_core::ids::{Channel, ChannelAccount, ConversationKey};
+use concierge_core::channels::email::{parse_email, recipient_account};
 use concierge_core::ports::TenantStore;
 use worker::wasm_bindgen::JsValue;
 use worker::{Env, ForwardableEmailMessage};
@@ -24,19 +23,15 @@ pub(crate) async fn receive(message: ForwardableEmailMessage, env: Env) -> worke
             return Ok(());
         }
     };
-    let domain = recipient
-        .rsplit_once('@')
-        .map(|(_, d)| d.to_owned())
-        .unwrap_or_default();
     let store = CfStore::new(&env, Sessions::Elsewhere)?;
     let tenant = store
-        .find_tenant(&ChannelAccount::EmailDomain(domain))
+        .find_tenant(&recipient_account(&recipient))
         .await
         .map_err(|e| worker::Error::RustError(e.to_string()))?;
     let status = match tenant {
         Some(tenant) => {
-            let sender = parsed.to_inbound(&recipient).sender;
-            let key = ConversationKey::new(tenant, Channel::Email, sender);
+            // The object of the conversation the engine keys this mail's turn with.
+            let key = parsed.conversation_key(&tenant);
             let query = format!("?to={}", js_encode(&recipient));
             let body = js_sys_bytes(&raw);
             reply_buffer::call(&env, &key, "/email", &query, body)

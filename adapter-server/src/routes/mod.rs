@@ -174,7 +174,9 @@ impl From<EngineError> for ApiError {
         match e {
             EngineError::Invalid(errors) => ApiError::Invalid(errors),
             EngineError::UnknownTenant(t) => ApiError::NotFound(format!("tenant {t}")),
-            EngineError::Store(StoreError::Conflict(what)) => ApiError::Conflict(what),
+            // One mapping for store errors, whether the engine or a handler met them (and the
+            // same as the Worker's): NotFound 404, Conflict 409, the rest 500.
+            EngineError::Store(e) => e.into(),
             EngineError::Malformed(c) => ApiError::Channel(c),
             other => ApiError::Internal(other.to_string()),
         }
@@ -235,4 +237,52 @@ pub(crate) fn secret_eq(given: &str, expected: &str) -> bool {
     let a = Sha256::digest(given.as_bytes());
     let b = Sha256::digest(expected.as_bytes());
     a.ct_eq(&b).into()
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    /// Serves one route answering `error` and returns the status and JSON body a client gets.
+    async fn over_http(error: EngineError) -> (u16, serde_json::Value) {
+        let error = std::sync::Mutex::new(Some(error));
+        let error = Arc::new(error);
+        let app = Router::new().route(
+            "/x",
+            get(move || {
+                let error = error.lock().unwrap().take().unwrap();
+                async move { Err::<Response, ApiError>(error.into()) }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/x", listener.local_addr().unwrap());
+        let server = tokio::spawn(async move { axum::serve(listener, app).await });
+        let response = reqwest::get(&url).await.unwrap();
+        let status = response.status().as_u16();
+        let body = response.json().await.unwrap();
+        server.abort();
+        (status, body)
+    }
+
+    #[tokio::test]
+    async fn an_engine_store_not_found_is_a_404_as_on_the_worker() {
+        let (status, body) =
+            over_http(EngineError::Store(StoreError::NotFound("draft d-1".into()))).await;
+        assert_eq!(status, 404);
+        assert_eq!(body, json!({ "error": "draft d-1 not found" }));
+        let (status, _) =
+            over_http(EngineError::Store(StoreError::Conflict("tenant t".into()))).await;
+        assert_eq!(status, 409);
+        let (status, body) = over_http(EngineError::Store(StoreError::backend(
+            "connection refused to 10.0.0.5",
+        )))
+        .await;
+        assert_eq!(status, 500);
+        assert_eq!(
+            body,
+            json!({ "error": "internal error" }),
+            "no database text"
+        );
+    }
 }

@@ -11,7 +11,7 @@ use concierge_core::approval::ApprovalDecision;
 use concierge_core::channels::discord::{
     self, ButtonAction, DiscordEvent, DiscordTriggers, Interaction,
 };
-use concierge_core::channels::email::parse_email;
+use concierge_core::channels::email::{parse_email, recipient_account};
 use concierge_core::channels::instagram::{self, InstagramEvent};
 use concierge_core::channels::whatsapp::{self, WhatsAppEvent};
 use concierge_core::channels::{meta, ChannelError, DeliveryState, DeliveryStatus, InboundMessage};
@@ -39,11 +39,7 @@ pub(crate) async fn enqueue_inbound(
         let tenant = state.routes.find(&state.store, &message.account).await?;
         let conversation = match &tenant {
             Some(t) => message.conversation_key(t).storage_key(),
-            None => format!(
-                "unrouted:{}:{}",
-                message.account.index_key(),
-                message.sender
-            ),
+            None => unrouted(&message.account, &message.sender),
         };
         // The acknowledgement time: the reply buffer's window runs from it, however long the
         // job then waits for a worker.
@@ -67,6 +63,12 @@ pub(crate) async fn enqueue_inbound(
         state.wake.notify_one();
     }
     Ok(new)
+}
+
+/// The job lock of a message for an account no tenant owns: per account and sender, so such
+/// jobs still run one at a time per would-be conversation (the engine drops them).
+fn unrouted(account: &ChannelAccount, sender: &str) -> String {
+    format!("unrouted:{}:{sender}", account.index_key())
 }
 
 /// Workers woken per webhook: one per new job, up to a handful.
@@ -357,6 +359,14 @@ pub(crate) async fn email_inbound(
             ApiError::BadRequest("the envelope recipient (?to=address) is required".into())
         })?;
     let parsed = parse_email(&body).map_err(ApiError::Channel)?;
+    // Serialized with the conversation's other jobs (the next mail from this sender, the
+    // reply-buffer flush): the core names the account and the conversation key.
+    let account = recipient_account(&recipient);
+    let tenant = state.routes.find(&state.store, &account).await?;
+    let conversation = match &tenant {
+        Some(t) => parsed.conversation_key(t).storage_key(),
+        None => unrouted(&account, parsed.sender()),
+    };
     let payload = serde_json::to_string(&EmailJob {
         recipient,
         raw_b64: base64::engine::general_purpose::STANDARD.encode(&body),
@@ -371,8 +381,8 @@ pub(crate) async fn email_inbound(
             state.engine.config().idempotency_ttl,
             IngressJob {
                 kind: JobKind::Email,
-                conversation: None,
-                tenant: None,
+                conversation: Some(conversation),
+                tenant: tenant.map(|t| t.to_string()),
                 payload,
                 at: state.clock.now(),
             },

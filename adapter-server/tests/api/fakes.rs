@@ -173,6 +173,7 @@ async fn chat(
             Json(json!({ "error": { "message": "fake failure" } })),
         );
     }
+    delay(&state).await;
     let request: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     let system = request["messages"][0]["content"].as_str().unwrap_or("");
     let answer = if system == INJECTION_CLASSIFIER_PROMPT {

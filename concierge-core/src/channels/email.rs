@@ -37,7 +37,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::{check_size, ChannelError, InboundMessage, MessageContent, ReplyRoute};
-use crate::ids::{Channel, ChannelAccount};
+use crate::ids::{Channel, ChannelAccount, ConversationKey, TenantId};
 use crate::time::Timestamp;
 
 /// The header Concierge puts on every message it sends; an inbound message carrying it is our
@@ -124,21 +124,38 @@ impl ParsedEmail {
             .unwrap_or_else(|| self.content_hash.clone())
     }
 
-    /// The normalized message for the engine, as received by `recipient` (the envelope `RCPT TO`,
-    /// our address on the tenant's domain). The sender is the `Reply-To` address when there is
-    /// one (contact forms), else `From`.
+    /// The customer: the `Reply-To` address when there is one, else `From`. Contact forms send
+    /// `From: no-reply@service` with `Reply-To:` the customer; the customer is whoever replies
+    /// should reach.
+    pub fn sender(&self) -> &str {
+        self.reply_to.as_deref().unwrap_or(&self.from)
+    }
+
+    /// The conversation this mail belongs to once `tenant` is known (the tenant owning
+    /// [`recipient_account`] of the envelope recipient): the key the engine loads the session
+    /// and schedules the reply-buffer flush with when it answers the mail, i.e.
+    /// `self.to_inbound(recipient).conversation_key(tenant)` for any recipient.
     ///
-    /// The account is the recipient's domain, lower-case; the reply route is the email thread
+    /// Adapters that queue raw mail serialize each mail's work on this key, whatever the
+    /// engine will then do with it: mail to a reverse alias (an owner's reply relayed to the
+    /// customer), forwards, drops and spam touch no session, so the same per-tenant-and-sender
+    /// key is safe for them and needs no lookup of the alias at ingress.
+    pub fn conversation_key(&self, tenant: &TenantId) -> ConversationKey {
+        ConversationKey::new(tenant.clone(), Channel::Email, self.sender())
+    }
+
+    /// The normalized message for the engine, as received by `recipient` (the envelope `RCPT TO`,
+    /// our address on the tenant's domain). The sender is [`ParsedEmail::sender`].
+    ///
+    /// The account is [`recipient_account`]; the reply route is the email thread
     /// (From = `recipient`, In-Reply-To = this Message-ID). Check [`ParsedEmail::auto`] first:
     /// the normalized message does not carry it.
     pub fn to_inbound(&self, recipient: &str) -> InboundMessage {
         let recipient = normalize_address(recipient);
         InboundMessage {
             channel: Channel::Email,
-            account: ChannelAccount::EmailDomain(domain_of(&recipient).to_owned()),
-            // Contact forms send From: no-reply@service with Reply-To: the customer; the customer
-            // is whoever replies should reach.
-            sender: self.reply_to.clone().unwrap_or_else(|| self.from.clone()),
+            account: recipient_account(&recipient),
+            sender: self.sender().to_owned(),
             sender_name: self.from_name.clone(),
             provider_id: self.idempotency_id(),
             sent_at: self.date,
@@ -157,6 +174,13 @@ impl ParsedEmail {
             acked_at: None,
         }
     }
+}
+
+/// The account a mail delivered to `recipient` (the envelope `RCPT TO`) is for: the
+/// recipient's domain, lower-case. The tenant owning it owns the mail's conversation
+/// ([`ParsedEmail::conversation_key`]); it is [`ParsedEmail::to_inbound`]'s account.
+pub fn recipient_account(recipient: &str) -> ChannelAccount {
+    ChannelAccount::EmailDomain(domain_of(&normalize_address(recipient)).to_owned())
 }
 
 /// Parses a raw RFC 5322 message.
@@ -724,6 +748,37 @@ mod tests {
         let caught = without_panicking(|| -> u8 { panic!("Invalid part ID") });
         std::panic::set_hook(quiet);
         assert_eq!(caught, None);
+    }
+
+    #[test]
+    fn a_mails_conversation_is_the_one_the_engine_keys_its_turn_with() {
+        let tenant = TenantId::parse("shop").unwrap();
+        let direct = parse_email(
+            b"From: Jane <Jane@Example.org>\r\nTo: hello@shop.example\r\nMessage-ID: <a@x>\r\n\r\nhi\r\n",
+        )
+        .unwrap();
+        let form = parse_email(
+            b"From: no-reply@forms.example\r\nReply-To: jane@example.org\r\nTo: hello@shop.example\r\n\r\nhi\r\n",
+        )
+        .unwrap();
+        let expected = ConversationKey::new(tenant.clone(), Channel::Email, "jane@example.org");
+        for mail in [&direct, &form] {
+            assert_eq!(mail.sender(), "jane@example.org");
+            assert_eq!(mail.conversation_key(&tenant), expected);
+            for recipient in [
+                "hello@shop.example",
+                " <Hello@Shop.Example> ",
+                "r-00@shop.example",
+            ] {
+                let inbound = mail.to_inbound(recipient);
+                assert_eq!(inbound.conversation_key(&tenant), expected);
+                assert_eq!(recipient_account(recipient), inbound.account);
+                assert_eq!(
+                    recipient_account(recipient),
+                    ChannelAccount::EmailDomain("shop.example".into())
+                );
+            }
+        }
     }
 
     #[test]
