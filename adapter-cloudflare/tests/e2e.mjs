@@ -452,6 +452,27 @@ test('an email event is routed by a rule (invoice → Discord channel)', async (
   assert(JSON.stringify(post.body).includes('Invoice 42'), `post: ${JSON.stringify(post.body)}`);
 });
 
+test('the MIME structure that tripped mail-parser is parsed and routed, and the Worker keeps serving', async () => {
+  // Local Email Routing itself refuses mail without From or Message-ID before the Worker sees
+  // it (the bare 190-byte repro is covered by the core's and the server's tests), so the repro's
+  // MIME structure (the trigger: multipart parts holding message/rfc822 without a boundary)
+  // comes here with a sender.
+  const repro = fs.readFileSync(path.join(root, 'concierge-core/tests/fixtures/email/nested_rfc822_no_boundary.eml'));
+  for (let i = 0; i < 2; i++) {
+    const raw = Buffer.concat([
+      Buffer.from('From: Asha <asha@example.in>\r\nTo: accounts@shop.test\r\nSubject: Hello\r\n'
+        + `Message-ID: <nested-${i}@example.in>\r\n`),
+      repro,
+    ]);
+    const r = await request('POST', '/cdn-cgi/handler/email?from=asha%40example.in&to=accounts%40shop.test', {
+      body: raw,
+      headers: { 'content-type': 'application/octet-stream' },
+    });
+    assert(r.status < 300, `accepted: ${r.status} ${r.text}`);
+  }
+  eq((await request('GET', '/healthz')).status, 200, 'the Worker still serves');
+});
+
 test('webhook handler time under local workerd (informational)', async () => {
   const times = [];
   for (let i = 0; i < 40; i++) {
