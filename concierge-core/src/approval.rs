@@ -10,6 +10,7 @@ use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
+use crate::channels::discord::{ButtonAction, ButtonRef};
 use crate::channels::ReplyRoute;
 use crate::ids::{ChannelAccount, ConversationId, ConversationKey};
 use crate::time::{Span, Timestamp};
@@ -114,6 +115,40 @@ pub enum ApprovalDecision {
     Reject,
 }
 
+/// The owner's decision on one draft: what an approval button (or link) stands for.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DraftDecision {
+    /// The draft decided on.
+    pub draft_id: String,
+    /// The decision.
+    pub decision: ApprovalDecision,
+}
+
+impl DraftDecision {
+    /// The decision a verified approval button stands for. Approve sends the draft as it is;
+    /// Reject and Drop both send nothing (the engine has one way of not sending); Reply sends
+    /// `reply_text`, the text the owner wrote in the reply box, instead.
+    ///
+    /// `None` for a Reply without text, or with only blanks: there is nothing to decide yet,
+    /// and the draft stays as it is. `reply_text` is ignored by every other button.
+    pub fn from_button(button: &ButtonRef, reply_text: Option<&str>) -> Option<Self> {
+        let decision = match button.action {
+            ButtonAction::Approve => ApprovalDecision::Approve,
+            ButtonAction::Reject | ButtonAction::Drop => ApprovalDecision::Reject,
+            ButtonAction::Reply => match reply_text {
+                Some(text) if !text.trim().is_empty() => ApprovalDecision::Edit {
+                    text: text.to_owned(),
+                },
+                _ => return None,
+            },
+        };
+        Some(DraftDecision {
+            draft_id: button.draft_id.clone(),
+            decision,
+        })
+    }
+}
+
 type HmacSha256 = Hmac<Sha256>;
 
 /// Signs an approval link token for `draft_id` and `action` (`approve` / `reject`), valid until
@@ -177,6 +212,56 @@ pub enum LinkTokenError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn button(action: ButtonAction) -> ButtonRef {
+        ButtonRef {
+            action,
+            draft_id: "drf_1".into(),
+        }
+    }
+
+    fn decided(decision: ApprovalDecision) -> Option<DraftDecision> {
+        Some(DraftDecision {
+            draft_id: "drf_1".into(),
+            decision,
+        })
+    }
+
+    #[test]
+    fn every_button_stands_for_one_decision_on_its_draft() {
+        for text in [None, Some("ignored")] {
+            assert_eq!(
+                DraftDecision::from_button(&button(ButtonAction::Approve), text),
+                decided(ApprovalDecision::Approve)
+            );
+            assert_eq!(
+                DraftDecision::from_button(&button(ButtonAction::Reject), text),
+                decided(ApprovalDecision::Reject)
+            );
+            assert_eq!(
+                DraftDecision::from_button(&button(ButtonAction::Drop), text),
+                decided(ApprovalDecision::Reject)
+            );
+        }
+        assert_eq!(
+            DraftDecision::from_button(&button(ButtonAction::Reply), Some(" Sure, 5 pm! ")),
+            decided(ApprovalDecision::Edit {
+                text: " Sure, 5 pm! ".into()
+            }),
+            "the reply is sent as written"
+        );
+    }
+
+    #[test]
+    fn a_reply_without_text_decides_nothing() {
+        for text in [None, Some(""), Some(" \n\t ")] {
+            assert_eq!(
+                DraftDecision::from_button(&button(ButtonAction::Reply), text),
+                None,
+                "{text:?}"
+            );
+        }
+    }
 
     #[test]
     fn link_tokens_verify_and_refuse_tampering_and_expiry() {
