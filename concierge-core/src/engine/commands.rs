@@ -2,6 +2,7 @@
 
 use std::fmt::Write as _;
 
+use super::discord::NOT_CONNECTED;
 use super::{Engine, EngineError};
 use crate::channels::discord::SlashCommand;
 use crate::email::EmailAction;
@@ -25,7 +26,7 @@ impl Engine {
             None => None,
         };
         let Some(tenant) = tenant else {
-            return Ok("This server is not connected to a Concierge account yet.".to_owned());
+            return Ok(NOT_CONNECTED.to_owned());
         };
         let mut out = String::new();
         match command {

@@ -5,7 +5,9 @@
 //! | a customer message (parsed by [`channels`](crate::channels)) | [`Engine::handle_inbound`], or [`Engine::process_inbound`] after the adapter's own durable dedupe |
 //! | a raw email from the mail transport | [`Engine::handle_email`] |
 //! | a demo chat turn (stateless) | [`Engine::demo_chat`] |
+//! | a Discord interaction (PING, slash command, approval button) | [`Engine::discord_interaction_response`], or [`Engine::discord_interaction`] when the approval runs elsewhere |
 //! | a Discord slash command | [`Engine::discord_command`] |
+//! | a Discord `MESSAGE_CREATE` | [`Engine::discord_inbound`] |
 //! | a due job (buffer flush, safety review, approval digest) | [`Engine::run_job`] |
 //! | the owner approves / edits / rejects a draft | [`Engine::decide_approval`] |
 //! | persona save, rules save, conversation settings, tenant import, credit grant | [`Engine::save_persona`], [`Engine::save_reply_config`], [`Engine::update_conversation_settings`], [`Engine::import_tenant`], [`Engine::grant_credits`] |
@@ -18,6 +20,7 @@
 mod admin;
 mod commands;
 mod demo;
+mod discord;
 mod email;
 mod jobs;
 mod outcome;
@@ -34,6 +37,7 @@ pub use admin::STARTING_CREDITS_GRANT;
 pub use demo::{
     demo_catalog, DemoChatReply, DemoChatRequest, DemoPersona, DEMO_MAX_MESSAGE_CHARS, DEMO_REFUSAL,
 };
+pub use discord::{approval_reply_text, approval_response, InteractionAnswer};
 pub use outcome::{
     ApprovalOutcome, EmailOutcome, EngineError, FlushOutcome, IgnoreReason, ImportOutcome,
     InboundOutcome, JobOutcome, NoReplyReason, PersonaSaveOutcome, Reply, SafetyOutcome,

@@ -10,6 +10,7 @@ use crate::channels::{
     check_size, ChannelError, InboundMessage, MediaKind, MessageContent, ReplyRoute,
 };
 use crate::ids::{Channel, ChannelAccount};
+use crate::tenant::Tenant;
 use crate::time::Timestamp;
 
 /// A verified webhook event.
@@ -227,6 +228,22 @@ pub struct DiscordTriggers {
     pub inbound_channel_ids: Vec<String>,
 }
 
+impl DiscordTriggers {
+    /// The triggers of `tenant`'s Discord channel (`[channels.discord]`), for the shared bot
+    /// `bot_user_id`; `None` when the tenant has not connected Discord.
+    pub fn for_tenant(tenant: &Tenant, bot_user_id: &str) -> Option<Self> {
+        tenant
+            .channels
+            .discord
+            .as_ref()
+            .map(|config| DiscordTriggers {
+                bot_user_id: bot_user_id.to_owned(),
+                inbound_mentions: config.inbound_mentions,
+                inbound_channel_ids: config.inbound_channel_ids.clone(),
+            })
+    }
+}
+
 /// Why a message was not turned into an [`InboundMessage`]. Displayed in debug logs; carries
 /// no message text.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -244,6 +261,9 @@ pub enum IgnoredReason {
     NotTriggered,
     /// Nothing left to answer once the bot's mention is removed (and no attachment).
     EmptyContent,
+    /// No tenant has connected the guild's Discord (decided by the engine after its tenant
+    /// lookup, never by [`message_to_inbound`]).
+    NotConnected,
 }
 
 impl fmt::Display for IgnoredReason {
@@ -258,6 +278,7 @@ impl fmt::Display for IgnoredReason {
                 f.write_str("bot not mentioned and channel is not a trigger channel")
             }
             IgnoredReason::EmptyContent => f.write_str("no text or attachment to answer"),
+            IgnoredReason::NotConnected => f.write_str("no tenant has connected this guild"),
         }
     }
 }
@@ -281,13 +302,7 @@ pub fn message_to_inbound(
     msg: &DiscordMessage,
     triggers: &DiscordTriggers,
 ) -> Result<InboundMessage, IgnoredReason> {
-    if msg.author.bot || msg.webhook_id.is_some() || msg.author.id == triggers.bot_user_id {
-        return Err(IgnoredReason::FromBot);
-    }
-    if !matches!(msg.kind, 0 | 19) {
-        return Err(IgnoredReason::SystemMessage { kind: msg.kind });
-    }
-    let guild_id = msg.guild_id.as_ref().ok_or(IgnoredReason::DirectMessage)?;
+    let guild_id = screen(msg, &triggers.bot_user_id)?;
 
     let bot = triggers.bot_user_id.as_str();
     let mentioned = !bot.is_empty()
@@ -317,7 +332,7 @@ pub fn message_to_inbound(
 
     Ok(InboundMessage {
         channel: Channel::Discord,
-        account: ChannelAccount::DiscordGuild(guild_id.clone()),
+        account: ChannelAccount::DiscordGuild(guild_id.to_owned()),
         sender: msg.author.id.clone(),
         sender_name: (!msg.author.username.is_empty()).then(|| msg.author.username.clone()),
         provider_id: msg.id.clone(),
@@ -330,6 +345,21 @@ pub fn message_to_inbound(
         },
         acked_at: None,
     })
+}
+
+/// The checks of [`message_to_inbound`] that need no tenant: who wrote it, its type, and its
+/// guild (returned), so the engine looks a tenant up only for a possible customer message.
+pub(crate) fn screen<'m>(
+    msg: &'m DiscordMessage,
+    bot_user_id: &str,
+) -> Result<&'m str, IgnoredReason> {
+    if msg.author.bot || msg.webhook_id.is_some() || msg.author.id == bot_user_id {
+        return Err(IgnoredReason::FromBot);
+    }
+    if !matches!(msg.kind, 0 | 19) {
+        return Err(IgnoredReason::SystemMessage { kind: msg.kind });
+    }
+    msg.guild_id.as_deref().ok_or(IgnoredReason::DirectMessage)
 }
 
 fn media_kind(content_type: Option<&str>) -> MediaKind {

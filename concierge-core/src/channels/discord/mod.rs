@@ -28,6 +28,7 @@ pub use custom_id::{
     sign_custom_id, verify_custom_id, ButtonAction, ButtonRef, CUSTOM_ID_MAX_CHARS,
     MAX_DRAFT_ID_LEN,
 };
+pub(crate) use event::screen;
 pub use event::{
     message_to_inbound, parse_event, parse_message, DiscordAttachment, DiscordAuthor, DiscordEvent,
     DiscordMessage, DiscordTriggers, IgnoredReason,
