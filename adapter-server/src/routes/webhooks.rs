@@ -7,16 +7,12 @@ use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use base64::Engine as _;
-use concierge_core::approval::ApprovalDecision;
-use concierge_core::channels::discord::{
-    self, ButtonAction, DiscordEvent, DiscordTriggers, Interaction,
-};
+use concierge_core::channels::discord::{self, DiscordEvent, IgnoredReason};
 use concierge_core::channels::email::{parse_email, recipient_account};
 use concierge_core::channels::instagram::{self, InstagramEvent};
 use concierge_core::channels::whatsapp::{self, WhatsAppEvent};
 use concierge_core::channels::{meta, ChannelError, DeliveryState, DeliveryStatus, InboundMessage};
 use concierge_core::ids::ChannelAccount;
-use concierge_core::ports::TenantStore;
 use serde::Deserialize;
 
 use super::{secret_eq, ApiError, AppState};
@@ -201,126 +197,45 @@ fn verify_discord(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<
     .map_err(ApiError::Channel)
 }
 
-/// `POST /discord/events`: application webhook events (`MESSAGE_CREATE`).
+/// `POST /discord/events`: application webhook events; a `MESSAGE_CREATE` the engine accepts
+/// as a customer message is stored as a job. `204` for every verified event.
 pub(crate) async fn discord_events(
     State(state): State<AppState>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
     verify_discord(&state, &headers, &body)?;
-    let message = match discord::parse_event(&body).map_err(ApiError::Channel)? {
-        DiscordEvent::Ping | DiscordEvent::Other { .. } => {
-            return Ok(StatusCode::NO_CONTENT.into_response())
+    if let DiscordEvent::Message(message) =
+        discord::parse_event(&body).map_err(ApiError::Channel)?
+    {
+        let bot = &state.settings.discord_bot_user_id;
+        match state.engine.discord_inbound(&message, bot).await? {
+            Ok(inbound) => {
+                enqueue_inbound(&state, vec![inbound]).await?;
+            }
+            Err(IgnoredReason::NotConnected) => {
+                tracing::info!(guild = ?message.guild_id, "Discord message for an unknown guild dropped");
+            }
+            Err(reason) => tracing::debug!(%reason, "Discord message not answered"),
         }
-        DiscordEvent::Message(m) => m,
-    };
-    let Some(guild) = message.guild_id.clone() else {
-        return Ok(StatusCode::NO_CONTENT.into_response());
-    };
-    let account = ChannelAccount::DiscordGuild(guild);
-    let config = match state.store.find_tenant(&account).await? {
-        Some(t) => state
-            .store
-            .get_tenant(&t)
-            .await?
-            .and_then(|t| t.channels.discord),
-        None => None,
-    };
-    let Some(config) = config else {
-        tracing::info!(account = %account.index_key(), "Discord message for an unknown guild dropped");
-        return Ok(StatusCode::NO_CONTENT.into_response());
-    };
-    let triggers = DiscordTriggers {
-        bot_user_id: state.settings.discord_bot_user_id.clone(),
-        inbound_mentions: config.inbound_mentions,
-        inbound_channel_ids: config.inbound_channel_ids,
-    };
-    match discord::message_to_inbound(&message, &triggers) {
-        Ok(inbound) => {
-            enqueue_inbound(&state, vec![inbound]).await?;
-        }
-        Err(reason) => tracing::debug!(%reason, "Discord message not answered"),
     }
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-/// `POST /discord/interactions`: pings, slash commands (answered inline, ephemeral), and the
-/// Approve / Reject buttons of approval cards.
+/// `POST /discord/interactions`: the engine's answer to pings, slash commands and approval
+/// buttons (a decision runs here, inline).
 pub(crate) async fn discord_interactions(
     State(state): State<AppState>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
     verify_discord(&state, &headers, &body)?;
-    let key = state.engine.config().signing_key.clone();
-    let interaction =
-        discord::parse_interaction_with_key(&body, &key).map_err(ApiError::Channel)?;
-    let reply = match interaction {
-        Interaction::Ping => discord::pong(),
-        Interaction::Component {
-            guild_id,
-            button: Some(button),
-            ..
-        } => {
-            let Some(guild) = guild_id else {
-                return Ok(Json(discord::message_response(
-                    "Approvals work inside your server only.",
-                    true,
-                ))
-                .into_response());
-            };
-            let Some(tenant) = state
-                .store
-                .find_tenant(&ChannelAccount::DiscordGuild(guild))
-                .await?
-            else {
-                return Ok(Json(discord::message_response(
-                    "This server is not connected to Concierge.",
-                    true,
-                ))
-                .into_response());
-            };
-            let decision = match button.action {
-                ButtonAction::Approve => ApprovalDecision::Approve,
-                ButtonAction::Reject | ButtonAction::Drop => ApprovalDecision::Reject,
-                ButtonAction::Reply => {
-                    return Ok(Json(discord::message_response(
-                        "Editing a reply is not available yet.",
-                        true,
-                    ))
-                    .into_response())
-                }
-            };
-            let outcome = state
-                .engine
-                .decide_approval(&tenant, &button.draft_id, decision)
-                .await?;
-            let text = match outcome {
-                concierge_core::engine::ApprovalOutcome::Sent { .. } => "Approved and sent.",
-                concierge_core::engine::ApprovalOutcome::Rejected => "Rejected.",
-                concierge_core::engine::ApprovalOutcome::NotFound => {
-                    "This draft was already decided or has expired."
-                }
-                concierge_core::engine::ApprovalOutcome::NotSent { .. } => {
-                    "The reply could not be delivered."
-                }
-            };
-            discord::update_message(text)
-        }
-        Interaction::Command {
-            guild_id, command, ..
-        } => {
-            // Answered inline (the core reads only the tenant and its ledger: milliseconds),
-            // and ephemeral: only the member who asked sees the tenant's status.
-            let text = match guild_id {
-                Some(guild) => state.engine.discord_command(&guild, &command).await?,
-                None => "Concierge commands work inside your server only.".to_owned(),
-            };
-            discord::message_response(&text, true)
-        }
-        Interaction::Autocomplete { .. } => discord::autocomplete_result(&[]),
-        _ => discord::message_response("This action is not available.", true),
-    };
+    let key = &state.engine.config().signing_key;
+    let interaction = discord::parse_interaction_with_key(&body, key).map_err(ApiError::Channel)?;
+    let reply = state
+        .engine
+        .discord_interaction_response(&interaction)
+        .await?;
     Ok(Json(reply).into_response())
 }
 

@@ -1,6 +1,6 @@
 //! `/discord/events` and `/discord/interactions` against a fake Discord API.
 
-use concierge_core::ports::Ledger;
+use concierge_core::ports::{Ledger, TenantStore};
 use concierge_core::{Milli, TenantId, Timestamp};
 use serde_json::{json, Value};
 
@@ -443,7 +443,141 @@ async fn a_resend_after_a_crash_carries_the_same_nonce(db: Db) {
     app.stop().await;
 }
 
+/// The shop with AI drafts waiting for approval on its `#approvals` channel.
+fn shop_with_approval() -> String {
+    SHOP.replace(
+        "[channels.discord]",
+        "[approval]\nrequired = true\n\n[notifications]\ndiscord_channel_id = \"645027906669510999\"\n\n[channels.discord]",
+    )
+}
+
+fn button_click(custom_id: &str, token: &str) -> Vec<u8> {
+    json!({
+        "type": 3, "id": "1418572602737299570", "application_id": "1234560123453231555",
+        "token": token, "version": 1,
+        "guild_id": "290926798626357999", "channel_id": "645027906669510999",
+        "member": { "user": { "id": "53908232506183680", "username": "mason" } },
+        "message": { "id": "1405614459183038464", "channel_id": "645027906669510999" },
+        "data": { "custom_id": custom_id, "component_type": 2 },
+    })
+    .to_string()
+    .into_bytes()
+}
+
+async fn the_approve_button_sends_the_draft_once(db: Db) {
+    let Some(app) = spawn_app(db).await else {
+        return;
+    };
+    assert_eq!(app.import_tenant(&shop_with_approval()).await.status(), 200);
+    let tenant = TenantId::parse("guild-shop").unwrap();
+    assert!(
+        eventually(10, || async {
+            app.store
+                .get_tenant(&tenant)
+                .await
+                .unwrap()
+                .is_some_and(|t| t.persona.cleared_for_ai())
+        })
+        .await,
+        "the persona review approves"
+    );
+    let body = message_event(
+        "1405614357781544980",
+        "53908232506183680",
+        "what is the price?",
+    );
+    assert_eq!(
+        app.post_discord("/discord/events", &body, now_secs())
+            .await
+            .status(),
+        204
+    );
+    let card = || {
+        app.discord.requests().into_iter().find(|r| {
+            r.path == "/api/v10/channels/645027906669510999/messages"
+                && r.body.get("components").is_some()
+        })
+    };
+    assert!(
+        eventually(10, || async { card().is_some() }).await,
+        "the approval card"
+    );
+    let card = card().unwrap();
+    let buttons = card.body["components"][0]["components"].as_array().unwrap();
+    let approve = buttons.iter().find(|b| b["label"] == "Approve").unwrap();
+    let approve = approve["custom_id"].as_str().unwrap();
+    let to_customer = || {
+        app.discord
+            .requests()
+            .into_iter()
+            .filter(|r| r.path == "/api/v10/channels/645027906669510667/messages")
+            .count()
+    };
+    assert_eq!(to_customer(), 0, "nothing sent before approval");
+
+    let r = app
+        .post_discord(
+            "/discord/interactions",
+            &button_click(approve, "a"),
+            now_secs(),
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    let answer: Value = r.json().await.unwrap();
+    assert_eq!(answer["type"], 7, "the card is updated: {answer}");
+    assert_eq!(answer["data"]["content"], "Approved and sent.");
+    assert_eq!(
+        answer["data"]["components"],
+        json!([]),
+        "its buttons removed"
+    );
+    assert!(
+        eventually(10, || async { to_customer() == 1 }).await,
+        "the draft goes to the customer"
+    );
+    let sent = app
+        .discord
+        .requests()
+        .into_iter()
+        .find(|r| r.path == "/api/v10/channels/645027906669510667/messages")
+        .unwrap();
+    assert_eq!(sent.body["content"], "A 1 kg cake starts at ₹900.");
+
+    let again: Value = app
+        .post_discord(
+            "/discord/interactions",
+            &button_click(approve, "b"),
+            now_secs(),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        again["data"]["content"],
+        "This draft was already decided or has expired."
+    );
+    // A button signed under another key is not ours (or no longer valid).
+    let forged = approve.replacen("v1:a:", "v1:x:", 1);
+    let expired: Value = app
+        .post_discord(
+            "/discord/interactions",
+            &button_click(&forged, "c"),
+            now_secs(),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(expired["data"]["content"], "This button has expired.");
+    assert_eq!(expired["data"]["flags"], 64, "ephemeral");
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(to_customer(), 1, "sent once");
+    app.stop().await;
+}
+
 on_both_databases!(
+    the_approve_button_sends_the_draft_once,
     slash_commands_are_answered_inline_and_ephemeral,
     a_resend_after_a_crash_carries_the_same_nonce,
     a_mention_gets_one_canned_reply_and_redelivery_changes_nothing,
