@@ -8,7 +8,7 @@
 // `#[durable_object]` generates undocumented JS glue methods.
 #![allow(missing_docs)]
 
-use concierge_core::approval::ApprovalDecision;
+use concierge_core::approval::DraftDecision;
 use concierge_core::channels::InboundMessage;
 use concierge_core::engine::{EngineError, FlushOutcome};
 use concierge_core::ids::{ConversationKey, TenantId};
@@ -34,8 +34,7 @@ pub(crate) fn object_name(key: &ConversationKey) -> String {
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) struct ApprovalCall {
     pub(crate) tenant: TenantId,
-    pub(crate) draft_id: String,
-    pub(crate) approve: bool,
+    pub(crate) decision: DraftDecision,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -104,14 +103,9 @@ impl DurableObject for ReplyBuffer {
                 }
             }
             "/approval" => {
-                let call: ApprovalCall = req.json().await?;
-                let decision = if call.approve {
-                    ApprovalDecision::Approve
-                } else {
-                    ApprovalDecision::Reject
-                };
+                let ApprovalCall { tenant, decision } = req.json().await?;
                 match engine
-                    .decide_approval(&call.tenant, &call.draft_id, decision)
+                    .decide_approval(&tenant, &decision.draft_id, decision.decision)
                     .await
                 {
                     Ok(outcome) => Response::from_json(&outcome),

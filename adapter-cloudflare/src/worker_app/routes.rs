@@ -2,15 +2,17 @@
 //! `concierge_core::channels`, hand customer messages to `WORK_QUEUE` (durable, answered in
 //! milliseconds), answer Discord interactions inline, and the admin API under `/api/v1`.
 
-use concierge_core::channels::discord::{
-    self, ButtonAction, DiscordEvent, DiscordTriggers, Interaction, SlashCommand,
-};
+use concierge_core::approval::DraftDecision;
+use concierge_core::channels::discord::{self, DiscordEvent};
 use concierge_core::channels::instagram::{self, InstagramEvent};
 use concierge_core::channels::whatsapp::{self, WhatsAppEvent};
 use concierge_core::channels::{check_size, meta, ChannelError, InboundMessage};
 use concierge_core::conversation::FieldError;
-use concierge_core::engine::{demo_catalog, ApprovalOutcome, DemoChatRequest, EngineError};
-use concierge_core::ids::{ChannelAccount, ConversationId, TenantId};
+use concierge_core::engine::{
+    approval_response, demo_catalog, ApprovalOutcome, DemoChatRequest, EngineError,
+    InteractionAnswer,
+};
+use concierge_core::ids::{ConversationId, ConversationKey, TenantId};
 use concierge_core::persona::PersonaSource;
 use concierge_core::ports::{AiError, Ledger, MessageLog, StoreError, TenantStore};
 use concierge_core::safety::SafetyStatus;
@@ -278,194 +280,55 @@ fn verify_discord(env: &Env, req: &Request, body: &[u8]) -> std::result::Result<
 
 async fn discord_events(env: &Env, req: &Request, body: &[u8]) -> ApiResult {
     verify_discord(env, req, body)?;
-    let message = match discord::parse_event(body).map_err(ApiError::Channel)? {
-        DiscordEvent::Ping | DiscordEvent::Other { .. } => {
-            return Ok(Response::empty()?.with_status(204))
-        }
-        DiscordEvent::Message(m) => m,
-    };
-    let Some(guild) = message.guild_id.clone() else {
-        return Ok(Response::empty()?.with_status(204));
-    };
-    let store = CfStore::new(env, Sessions::Elsewhere)?;
-    let config = match store
-        .find_tenant(&ChannelAccount::DiscordGuild(guild))
-        .await?
-    {
-        Some(t) => store.get_tenant(&t).await?.and_then(|t| t.channels.discord),
-        None => None,
-    };
-    if let Some(config) = config {
-        let triggers = DiscordTriggers {
-            bot_user_id: text(env, "DISCORD_BOT_USER_ID").unwrap_or_default(),
-            inbound_mentions: config.inbound_mentions,
-            inbound_channel_ids: config.inbound_channel_ids,
-        };
-        if let Ok(inbound) = discord::message_to_inbound(&message, &triggers) {
+    if let DiscordEvent::Message(message) = discord::parse_event(body).map_err(ApiError::Channel)? {
+        let engine = engine(env, Sessions::Elsewhere)?;
+        let bot = text(env, "DISCORD_BOT_USER_ID").unwrap_or_default();
+        if let Ok(inbound) = engine.discord_inbound(&message, &bot).await? {
             enqueue(env, inbound).await?;
         }
     }
     Ok(Response::empty()?.with_status(204))
 }
 
-fn interaction_json(value: &serde_json::Value) -> ApiResult {
-    Ok(Response::from_json(value)?)
-}
-
+/// The engine's answer to an interaction. An approval decision runs in the draft's
+/// conversation object, serialized with that conversation's turns.
 async fn discord_interactions(env: &Env, req: &Request, body: &[u8]) -> ApiResult {
     verify_discord(env, req, body)?;
     let engine = engine(env, Sessions::Elsewhere)?;
-    let key = engine.config().signing_key.clone();
-    let interaction = discord::parse_interaction_with_key(body, &key).map_err(ApiError::Channel)?;
-    let store = CfStore::new(env, Sessions::Elsewhere)?;
-    let tenant_of = |guild: Option<String>| {
-        let store = &store;
-        async move {
-            match guild {
-                Some(g) => store.find_tenant(&ChannelAccount::DiscordGuild(g)).await,
-                None => Ok(None),
-            }
+    let key = &engine.config().signing_key;
+    let interaction = discord::parse_interaction_with_key(body, key).map_err(ApiError::Channel)?;
+    let reply = match engine.discord_interaction(&interaction).await? {
+        InteractionAnswer::Respond(body) => body,
+        InteractionAnswer::Decide { tenant, decision } => {
+            let store = CfStore::new(env, Sessions::Elsewhere)?;
+            let outcome = match store.peek_draft(&tenant, &decision.draft_id).await? {
+                None => ApprovalOutcome::NotFound,
+                Some(draft) => decide_in_conversation(env, &draft.key, tenant, decision).await?,
+            };
+            approval_response(&outcome)
         }
     };
-    let reply = match interaction {
-        Interaction::Ping => discord::pong(),
-        Interaction::Command {
-            guild_id, command, ..
-        } => {
-            let Some(tenant) = tenant_of(guild_id).await? else {
-                return interaction_json(&discord::message_response(
-                    "This server is not connected to Concierge.",
-                    true,
-                ));
-            };
-            discord::message_response(&command_text(&store, &tenant, &command).await?, true)
-        }
-        Interaction::Component {
-            guild_id,
-            button: Some(button),
-            ..
-        } => {
-            let Some(tenant) = tenant_of(guild_id).await? else {
-                return interaction_json(&discord::message_response(
-                    "This server is not connected to Concierge.",
-                    true,
-                ));
-            };
-            let approve = match button.action {
-                ButtonAction::Approve => true,
-                ButtonAction::Reject | ButtonAction::Drop => false,
-                ButtonAction::Reply => {
-                    return interaction_json(&discord::message_response(
-                        "Editing a reply is not available yet.",
-                        true,
-                    ))
-                }
-            };
-            let text = match store.peek_draft(&tenant, &button.draft_id).await? {
-                None => "This draft was already decided or has expired.",
-                Some(draft) => {
-                    // The decision runs in the draft's conversation object, serialized with
-                    // that conversation's turns.
-                    let call = ApprovalCall {
-                        tenant: tenant.clone(),
-                        draft_id: button.draft_id.clone(),
-                        approve,
-                    };
-                    let payload = serde_json::to_string(&call)
-                        .map_err(|e| ApiError::Internal(e.to_string()))?;
-                    let mut response = reply_buffer::call(
-                        env,
-                        &draft.key,
-                        "/approval",
-                        "",
-                        JsValue::from_str(&payload),
-                    )
-                    .await?;
-                    if response.status_code() != 200 {
-                        return Err(ApiError::Internal(format!(
-                            "approval answered HTTP {}",
-                            response.status_code()
-                        )));
-                    }
-                    match response.json::<ApprovalOutcome>().await? {
-                        ApprovalOutcome::Sent { .. } => "Approved and sent.",
-                        ApprovalOutcome::Rejected => "Rejected.",
-                        ApprovalOutcome::NotFound => {
-                            "This draft was already decided or has expired."
-                        }
-                        ApprovalOutcome::NotSent { .. } => "The reply could not be delivered.",
-                    }
-                }
-            };
-            discord::update_message(text)
-        }
-        Interaction::Component { button: None, .. } => {
-            discord::message_response("This button has expired.", true)
-        }
-        _ => discord::message_response("This command is not available yet.", true),
-    };
-    interaction_json(&reply)
+    Ok(Response::from_json(&reply)?)
 }
 
-/// The text of a slash command's answer (presentation of stored data only).
-async fn command_text(
-    store: &CfStore,
-    tenant_id: &TenantId,
-    command: &SlashCommand,
-) -> std::result::Result<String, ApiError> {
-    let Some(tenant) = store.get_tenant(tenant_id).await? else {
-        return Ok("This server is not connected to Concierge.".to_owned());
-    };
-    Ok(match command {
-        SlashCommand::Status => {
-            let balance = store.balance(tenant_id, now()).await?;
-            let channels: Vec<String> = tenant
-                .channels
-                .accounts()
-                .iter()
-                .map(|a| a.channel().to_string())
-                .collect();
-            let persona = match &tenant.persona.safety {
-                SafetyStatus::Pending => "pending review",
-                SafetyStatus::Approved { .. } => "approved",
-                SafetyStatus::Rejected { .. } => "rejected",
-            };
-            format!(
-                "{}: channels {}; persona {persona}; credit {} {}",
-                tenant.name,
-                channels.join(", "),
-                balance,
-                tenant.currency
-            )
-        }
-        SlashCommand::DomainsList => match &tenant.channels.email {
-            Some(email) if !email.domains.is_empty() => {
-                format!("Email domains: {}", email.domains.join(", "))
-            }
-            _ => "No email domains are connected.".to_owned(),
-        },
-        SlashCommand::RulesList { channel } => {
-            let rules: Vec<String> = tenant
-                .channels
-                .email
-                .iter()
-                .flat_map(|e| e.rules.iter())
-                .flat_map(|(domain, rules)| rules.iter().map(move |r| (domain.clone(), r)))
-                .filter(|(_, r)| {
-                    channel.as_ref().is_none_or(|c| {
-                        serde_json::to_string(&r.action).is_ok_and(|a| a.contains(c.as_str()))
-                    })
-                })
-                .map(|(domain, r)| format!("{domain}: {}", r.name))
-                .collect();
-            if rules.is_empty() {
-                "No email routing rules.".to_owned()
-            } else {
-                format!("Email routing rules:\n{}", rules.join("\n"))
-            }
-        }
-        SlashCommand::Unknown { name } => format!("/{name} is not a Concierge command."),
-    })
+/// Runs an approval decision in the conversation's object.
+async fn decide_in_conversation(
+    env: &Env,
+    key: &ConversationKey,
+    tenant: TenantId,
+    decision: DraftDecision,
+) -> std::result::Result<ApprovalOutcome, ApiError> {
+    let payload = serde_json::to_string(&ApprovalCall { tenant, decision })
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let mut response =
+        reply_buffer::call(env, key, "/approval", "", JsValue::from_str(&payload)).await?;
+    if response.status_code() != 200 {
+        return Err(ApiError::Internal(format!(
+            "approval answered HTTP {}",
+            response.status_code()
+        )));
+    }
+    Ok(response.json::<ApprovalOutcome>().await?)
 }
 
 /// Rejects requests without `Authorization: Bearer CONCIERGE_ADMIN_TOKEN` (off when unset).
