@@ -9,15 +9,12 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use concierge_core::approval::ApprovalDecision;
-use concierge_core::channels::discord::{
-    self, ButtonAction, DiscordEvent, DiscordTriggers, Interaction,
-};
+use concierge_core::channels::discord::{self, DiscordEvent, Interaction};
 use concierge_core::channels::instagram::{self, InstagramEvent};
 use concierge_core::channels::render::{render, RenderContext};
 use concierge_core::channels::whatsapp::{self, WhatsAppEvent};
 use concierge_core::channels::{meta, ChannelError, InboundMessage};
-use concierge_core::engine::InboundOutcome;
+use concierge_core::engine::{approval_response, EngineError, InboundOutcome, InteractionAnswer};
 use concierge_core::ports::OutboundMessage;
 use concierge_core::testing::{ScriptedAi, Step};
 use concierge_core::Timestamp;
@@ -293,19 +290,15 @@ pub fn run(input: &ReplayInput) -> Result<Value, CliError> {
                     );
                 }
                 DiscordEvent::Message(message) => {
-                    let config = input.tenant.file.channels.discord.as_ref();
-                    let triggers = DiscordTriggers {
-                        bot_user_id: input
-                            .bot_user_id
-                            .clone()
-                            .or_else(|| application_id(body))
-                            .unwrap_or_default(),
-                        inbound_mentions: config.is_some_and(|c| c.inbound_mentions),
-                        inbound_channel_ids: config
-                            .map(|c| c.inbound_channel_ids.clone())
-                            .unwrap_or_default(),
-                    };
-                    events.push(match discord::message_to_inbound(&message, &triggers) {
+                    let bot = input
+                        .bot_user_id
+                        .clone()
+                        .or_else(|| application_id(body))
+                        .unwrap_or_default();
+                    let engine = &replayer.sandbox.harness.engine;
+                    let inbound =
+                        block_on(engine.discord_inbound(&message, &bot)).map_err(engine_error)?;
+                    events.push(match inbound {
                         Ok(m) => replayer.deliver(m),
                         Err(reason) => json!({ "event": "ignored", "reason": reason.to_string() }),
                     });
@@ -315,7 +308,7 @@ pub fn run(input: &ReplayInput) -> Result<Value, CliError> {
         ReplayChannel::DiscordInteraction => {
             let interaction = discord::parse_interaction_with_key(body, &replayer.signing_key)
                 .map_err(|e| rejected("payload", &e))?;
-            events.push(replayer.interaction(interaction, &input.tenant));
+            events.push(replayer.interaction(interaction)?);
         }
         ReplayChannel::Email => {
             let recipient = input.recipient.clone().unwrap_or_else(|| {
@@ -355,6 +348,11 @@ pub fn run(input: &ReplayInput) -> Result<Value, CliError> {
     }))
 }
 
+/// An engine failure on the in-memory sandbox.
+fn engine_error(e: EngineError) -> CliError {
+    CliError::bad_input(format!("engine error: {e}"))
+}
+
 /// `application_id` of a Discord webhook event: the bot's user id for mention detection.
 fn application_id(body: &[u8]) -> Option<String> {
     serde_json::from_slice::<Value>(body)
@@ -365,43 +363,46 @@ fn application_id(body: &[u8]) -> Option<String> {
 }
 
 impl Replayer {
-    fn interaction(&mut self, interaction: Interaction, tenant: &TenantSource) -> Value {
-        match interaction {
-            Interaction::Ping => json!({ "event": "ping", "response": discord::pong() }),
+    /// The engine's answer to an interaction, as the server would give it; an approval
+    /// decision runs on the sandbox (what it sent is reported).
+    fn interaction(&mut self, interaction: Interaction) -> Result<Value, CliError> {
+        let h = &mut self.sandbox.harness;
+        let answer = block_on(h.engine.discord_interaction(&interaction)).map_err(engine_error)?;
+        let response = match &answer {
+            InteractionAnswer::Respond(body) => Some(body.clone()),
+            InteractionAnswer::Decide { .. } => None,
+        };
+        Ok(match interaction {
+            Interaction::Ping => json!({ "event": "ping", "response": response }),
             Interaction::Component {
                 button: Some(button),
                 user_id,
                 ..
             } => {
-                let decision = match button.action {
-                    ButtonAction::Approve => Some(ApprovalDecision::Approve),
-                    ButtonAction::Reject | ButtonAction::Drop => Some(ApprovalDecision::Reject),
-                    ButtonAction::Reply => None,
-                };
-                let Some(decision) = decision else {
-                    return json!({
-                        "event": "button",
-                        "draft_id": button.draft_id,
-                        "response": discord::message_response("Writing another reply is not supported yet.", true),
-                    });
-                };
-                let h = &mut self.sandbox.harness;
-                let step = h.decide(&button.draft_id, decision);
-                json!({
+                let mut event = json!({
                     "event": "button",
                     "user_id": user_id,
                     "action": to_json(&button.action),
                     "draft_id": button.draft_id,
-                    "approvals": step.approvals.iter().map(to_json).collect::<Vec<_>>(),
-                    "sent": self.sent_json(&step.sent),
-                    "errors": step.errors,
-                })
+                });
+                match answer {
+                    InteractionAnswer::Respond(body) => event["response"] = body,
+                    InteractionAnswer::Decide { decision, .. } => {
+                        let step = h.decide(&decision.draft_id, decision.decision);
+                        event["response"] = json!(step.approvals.first().map(approval_response));
+                        event["approvals"] =
+                            json!(step.approvals.iter().map(to_json).collect::<Vec<_>>());
+                        event["sent"] = self.sent_json(&step.sent);
+                        event["errors"] = json!(step.errors);
+                    }
+                }
+                event
             }
             Interaction::Component { custom_id, .. } => json!({
                 "event": "button",
                 "custom_id": custom_id,
                 "ignored": "not a valid Concierge button under this deployment's key (expired or forged)",
-                "response": discord::message_response("This button has expired.", true),
+                "response": response,
             }),
             Interaction::Command {
                 name,
@@ -413,19 +414,19 @@ impl Replayer {
                 "name": name,
                 "guild_id": guild_id,
                 "options": options.iter().map(|o| json!({ "name": o.name, "value": o.value })).collect::<Vec<_>>(),
-                "tenant_guild": tenant.file.channels.discord.as_ref().map(|d| d.guild_id.clone()),
-                "note": "slash commands are answered by the server adapter; the core has no engine entry for them yet",
+                "response": response,
             }),
             Interaction::Autocomplete { name, focused, .. } => json!({
                 "event": "autocomplete",
                 "name": name,
                 "focused": focused.map(|f| json!({ "name": f.name, "value": f.value })),
+                "response": response,
             }),
             Interaction::Unsupported { kind } => json!({
                 "event": "ignored",
                 "reason": format!("interaction type {kind} is not supported"),
-                "response": discord::message_response("That is not supported.", true),
+                "response": response,
             }),
-        }
+        })
     }
 }

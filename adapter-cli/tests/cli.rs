@@ -598,6 +598,22 @@ fn replay_instagram_discord_and_email() {
     );
     assert_exit(&o, 0);
     assert_eq!(json_of(&o)["events"][0]["response"]["type"], 1);
+    // Slash commands get the engine's answer, as on the server and the Worker.
+    let o = replay(
+        "discord-interaction",
+        &fixture("discord/interaction_status.json"),
+        &[],
+    );
+    assert_exit(&o, 0);
+    let status = &json_of(&o)["events"][0]["response"];
+    assert_eq!(status["data"]["flags"], 64, "{status}");
+    assert!(
+        status["data"]["content"]
+            .as_str()
+            .unwrap()
+            .contains("**Fixture Bakery**"),
+        "{status}"
+    );
 
     let o = replay("email", &fixture("email/gmail_alternative.eml"), &[]);
     assert_exit(&o, 0);
