@@ -384,6 +384,11 @@ test('Discord /status slash command', async () => {
   const reply = r.json();
   eq(reply.type, 4, 'CHANNEL_MESSAGE_WITH_SOURCE');
   assert(reply.data.content.includes('Lotus Dental Clinic'), `content: ${reply.data.content}`);
+  // The engine's answer, as on the server: the persona's review state (edited since its review
+  // counts as waiting) and the drafts waiting.
+  assert(/Persona: (approved|waiting for review)/.test(reply.data.content), `content: ${reply.data.content}`);
+  assert(reply.data.content.includes('Drafts waiting for approval:'), `content: ${reply.data.content}`);
+  eq(reply.data.flags, 64, 'ephemeral');
 });
 
 test('an AI draft is posted for approval and the Approve button sends it', async () => {
@@ -414,6 +419,9 @@ test('an AI draft is posted for approval and the Approve button sends it', async
   const again = await postDiscord(click.replace('btn-token', 'btn-token-2'));
   assert(/already decided|expired/i.test(again.json().data.content), 'a second click does nothing');
   eq(sendsTo(CLINIC_PHONE, '15125550001').length, 1, 'still one send');
+  const forged = await postDiscord(click.replace('btn-token', 'btn-token-3').replace(':a:', ':x:'));
+  eq(forged.json().type, 4, 'a forged button is answered, not applied');
+  eq(forged.json().data.content, 'This button has expired.');
 });
 
 test('a model failure refunds the charge; the retried turn charges once', async () => {
