@@ -530,6 +530,25 @@ fn triggers() -> DiscordTriggers {
     }
 }
 
+#[test]
+fn a_tenants_triggers_are_its_discord_settings_with_the_shared_bot() {
+    let lotus = include_str!("../../examples/tenants/lotus-dental.toml");
+    let tenant = concierge_core::tenant::TenantFile::from_toml(lotus)
+        .unwrap()
+        .into_tenant();
+    assert_eq!(
+        DiscordTriggers::for_tenant(&tenant, APP),
+        Some(DiscordTriggers {
+            bot_user_id: APP.into(),
+            inbound_mentions: true,
+            inbound_channel_ids: vec!["1180000000000000010".into()],
+        })
+    );
+    let mut without = tenant;
+    without.channels.discord = None;
+    assert_eq!(DiscordTriggers::for_tenant(&without, APP), None);
+}
+
 fn message_of(body: &[u8]) -> DiscordMessage {
     match parse_event(body).unwrap() {
         DiscordEvent::Message(m) => *m,
