@@ -192,7 +192,10 @@ mod tests {
         );
         let short = settings(&[("SIGNING_KEY", "short")]).unwrap_err();
         assert_eq!(short, SettingsError::ShortSigningKey { len: 5 });
-        assert!(!short.to_string().contains("short"), "the value is never shown");
+        assert!(
+            !short.to_string().contains("short"),
+            "the value is never shown"
+        );
         let s = settings(&[("SIGNING_KEY", KEY)]).unwrap();
         assert_eq!(s.signing_key, KEY.as_bytes());
         assert_eq!(s.engine_config().signing_key, KEY.as_bytes());
@@ -208,7 +211,11 @@ mod tests {
         assert_eq!(ai(&[]).unwrap(), AiChoice::WorkersAi);
         assert_eq!(ai(&[("AI_PROVIDER", "none")]).unwrap(), AiChoice::None);
         assert_eq!(
-            ai(&[("AI_PROVIDER", "openai"), ("OPENAI_BASE_URL", "http://x/v1/")]).unwrap(),
+            ai(&[
+                ("AI_PROVIDER", "openai"),
+                ("OPENAI_BASE_URL", "http://x/v1/")
+            ])
+            .unwrap(),
             AiChoice::OpenAi("http://x/v1".into())
         );
         assert_eq!(
