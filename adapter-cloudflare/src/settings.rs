@@ -6,10 +6,15 @@
 //! Worker's `Env`.
 
 use concierge_core::engine::{DEFAULT_AI_FAST_MODEL, DEFAULT_AI_MODEL, DEFAULT_EMBEDDING_MODEL};
+use concierge_core::time::Span;
 use concierge_core::EngineConfig;
 
 /// The shortest `SIGNING_KEY` accepted, in bytes (`openssl rand -hex 32` gives 64).
 pub const MIN_SIGNING_KEY_BYTES: usize = 32;
+
+/// How long an in-doubt WhatsApp part waits for its status webhook by default (as on the
+/// server).
+pub const DEFAULT_RECONCILE_WINDOW: Span = Span::seconds(60);
 
 /// Which model provider answers the engine's AI port.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -36,6 +41,8 @@ pub enum SettingsError {
     UnknownAiProvider(String),
     /// `AI_PROVIDER = "openai"` without `OPENAI_BASE_URL`.
     MissingOpenAiBaseUrl,
+    /// A setting that counts seconds is not a whole number of them.
+    NotSeconds(&'static str),
 }
 
 impl std::fmt::Display for SettingsError {
@@ -56,6 +63,9 @@ impl std::fmt::Display for SettingsError {
             ),
             SettingsError::MissingOpenAiBaseUrl => {
                 write!(f, "AI_PROVIDER is `openai` but OPENAI_BASE_URL is not set")
+            }
+            SettingsError::NotSeconds(name) => {
+                write!(f, "{name} must be a whole number of seconds")
             }
         }
     }
@@ -92,6 +102,9 @@ pub struct Settings {
     pub system_from: String,
     /// Whether the injection scan runs.
     pub injection_scan: bool,
+    /// How long after an in-doubt WhatsApp attempt its status webhook is waited for before the
+    /// part is sent again (`RECONCILE_WINDOW_SECS`).
+    pub reconcile_window: Span,
 }
 
 impl std::fmt::Debug for Settings {
@@ -131,6 +144,14 @@ impl Settings {
                 len: signing_key.len(),
             });
         }
+        let reconcile_window = match text("RECONCILE_WINDOW_SECS") {
+            None => DEFAULT_RECONCILE_WINDOW,
+            Some(v) => v
+                .trim()
+                .parse::<u32>()
+                .map(|secs| Span::seconds(i64::from(secs)))
+                .map_err(|_| SettingsError::NotSeconds("RECONCILE_WINDOW_SECS"))?,
+        };
         Ok(Settings {
             ai,
             openai_api_key: text("OPENAI_API_KEY"),
@@ -149,6 +170,7 @@ impl Settings {
                 .unwrap_or_else(|| "http://127.0.0.1:8787".to_owned()),
             system_from: text("SYSTEM_FROM").unwrap_or_else(|| "concierge@cncg.email".to_owned()),
             injection_scan: text("INJECTION_SCAN").as_deref() != Some("false"),
+            reconcile_window,
         })
     }
 
@@ -234,6 +256,23 @@ mod tests {
         assert_eq!(s.reply_model, DEFAULT_AI_MODEL);
         assert_eq!(s.graph_base, "https://graph.facebook.com");
         assert!(s.injection_scan);
+        assert_eq!(s.reconcile_window, DEFAULT_RECONCILE_WINDOW);
         assert!(!format!("{s:?}").contains(KEY), "Debug hides secrets");
+    }
+
+    #[test]
+    fn the_reconcile_window_is_whole_seconds() {
+        let window = |v: &str| {
+            settings(&[("SIGNING_KEY", KEY), ("RECONCILE_WINDOW_SECS", v)])
+                .map(|s| s.reconcile_window)
+        };
+        assert_eq!(window("3").unwrap(), Span::seconds(3));
+        assert_eq!(window(" 0 ").unwrap(), Span::ZERO);
+        for bad in ["-1", "1.5", "soon"] {
+            assert_eq!(
+                window(bad).unwrap_err(),
+                SettingsError::NotSeconds("RECONCILE_WINDOW_SECS")
+            );
+        }
     }
 }

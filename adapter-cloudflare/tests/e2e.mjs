@@ -41,15 +41,37 @@ const discordApi = []; // { path, auth, body }
 const model = []; // { path, body }
 let outId = 0;
 
-const graphServer = await listen((req, res, body) => {
-  graph.push({ path: req.url, auth: req.headers.authorization, body: JSON.parse(body || '{}') });
+// Scripted Graph faults, per recipient: the `at`-th send to them (0-based) fails once, with a
+// 503 (`mode: 503`) or by Graph accepting it, posting its `sent` status webhook (with the
+// callback data the send carried), and cutting the connection before answering (`mode: 'cut'`).
+const graphFaults = new Map(); // to -> { at, mode }
+const graphSends = new Map(); // to -> sends so far
+const graphServer = await listen(async (req, res, body) => {
+  const entry = { path: req.url, auth: req.headers.authorization, body: JSON.parse(body || '{}'), status: 200 };
+  graph.push(entry);
   const m = req.url.match(/^\/v[\d.]+\/(\d+)\/messages$/);
   if (req.method === 'POST' && m) {
     const to = JSON.parse(body).to;
+    const n = graphSends.get(to) ?? 0;
+    graphSends.set(to, n + 1);
+    const fault = graphFaults.get(to);
+    if (fault && fault.at === n) {
+      graphFaults.delete(to);
+      if (fault.mode === 503) {
+        entry.status = 503;
+        return json(res, 503, { error: { message: 'Service temporarily unavailable', type: 'OAuthException', code: 2, is_transient: true } });
+      }
+      entry.status = 'cut';
+      entry.id = `wamid.OUT${++outId}`;
+      const status = waStatusBody(m[1], to, entry.id, 'sent', entry.body.biz_opaque_callback_data);
+      entry.statusAnswer = (await postWa(status)).status;
+      return req.socket.destroy();
+    }
+    entry.id = `wamid.OUT${++outId}`;
     return json(res, 200, {
       messaging_product: 'whatsapp',
       contacts: [{ input: to, wa_id: to }],
-      messages: [{ id: `wamid.OUT${++outId}` }],
+      messages: [{ id: entry.id }],
     });
   }
   json(res, 404, { error: { message: 'unknown path', type: 'OAuthException', code: 803 } });
@@ -219,6 +241,28 @@ function waBody(phoneId, from, texts) {
     }],
   });
 }
+function waStatusBody(phoneId, recipient, id, status, callbackData) {
+  return JSON.stringify({
+    object: 'whatsapp_business_account',
+    entry: [{
+      id: '102290129340398',
+      changes: [{
+        field: 'messages',
+        value: {
+          messaging_product: 'whatsapp',
+          metadata: { display_phone_number: '15550783881', phone_number_id: phoneId },
+          statuses: [{
+            id,
+            status,
+            timestamp: String(Math.floor(Date.now() / 1000)),
+            recipient_id: recipient,
+            biz_opaque_callback_data: callbackData,
+          }],
+        },
+      }],
+    }],
+  });
+}
 const postWa = (body, signature = sign(body)) =>
   request('POST', '/webhook/whatsapp', {
     body,
@@ -243,6 +287,19 @@ async function until(what, check, ms = 15000) {
     await sleep(150);
   }
 }
+// A D1 query against the Worker's local database (wrangler d1 execute, same state directory).
+function d1(sql) {
+  const out = execFileSync(wranglerBin, ['d1', 'execute', 'DB', '--local', '--persist-to', state, '--json', '--command', sql], {
+    cwd: adapter,
+    env: wranglerEnv,
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'ignore'],
+  });
+  return JSON.parse(out)[0].results;
+}
+// What every WhatsApp part request carries: whatsapp::callback_data(outbox key, part).
+const callbackData = (key, part) =>
+  'concierge:' + crypto.createHash('sha256').update(`${key}\0${part}`).digest('hex').slice(0, 32);
 const personaStatus = async (t) => (await admin('GET', `/tenants/${t}/persona`)).json().status;
 function assert(cond, message) {
   if (!cond) throw new Error(message);
@@ -435,6 +492,66 @@ test('a model failure refunds the charge; the retried turn charges once', async 
     && !m.body.messages[0].content.includes('security filter'));
   eq(calls.length, 2, 'model calls (failed, then retried by the queue)');
   eq(before - (await balance('lotus-dental')), 20, 'charged once');
+});
+
+// A tenant whose canned reply is three WhatsApp messages long (~10 000 characters).
+const MENU_PHONE = '106540352242777';
+const MENU = Array.from({ length: 1300 }, (_, i) => `cake${i}`).join(' ');
+const MENU_TENANT = `
+id = "menu-shop"
+name = "Menu Shop"
+currency = "INR"
+starting_credits = "10"
+persona.custom = "You are the assistant of Menu Shop."
+
+[channels.whatsapp]
+phone_number_id = "${MENU_PHONE}"
+
+[channels.whatsapp.replies]
+default_rule = { kind = "canned", text = "${MENU}" }
+`;
+
+// Asks for the menu as `customer` and waits until the reply's outbox row is sent; returns the
+// row and the Graph requests of the reply.
+async function menuReply(customer) {
+  const body = waBody(MENU_PHONE, customer, ['send me the menu']);
+  const key = `reply:turn:whatsapp:${JSON.parse(body).entry[0].changes[0].value.messages[0].id}`;
+  eq((await postWa(body)).status, 200, 'webhook');
+  const row = await until('the outbox row sent', async () =>
+    d1(`SELECT msg_key, state, parts_sent, provider_ids, in_doubt_part FROM outbox WHERE msg_key = '${key}'`)
+      .find((r) => r.state === 'sent'), 30000);
+  await sleep(3000); // nothing more goes out
+  return { row, sends: sendsTo(MENU_PHONE, customer) };
+}
+
+test('a multi-part reply whose part 2 fails once resumes at part 2: each part sent once', async () => {
+  eq((await admin('PUT', '/tenants', MENU_TENANT)).status, 200, 'import');
+  const customer = '919800000071';
+  graphFaults.set(customer, { at: 1, mode: 503 });
+  const { row, sends } = await menuReply(customer);
+  const part = (i) => callbackData(row.msg_key, i);
+  eq(JSON.stringify(sends.map((g) => g.body.biz_opaque_callback_data)),
+    JSON.stringify([part(0), part(1), part(1), part(2)]), 'part 1 once, part 2 retried, then part 3');
+  eq(JSON.stringify(sends.map((g) => g.status)), JSON.stringify([200, 503, 200, 200]), 'Graph answers');
+  const accepted = sends.filter((g) => g.status === 200);
+  eq(accepted.map((g) => g.body.text.body).join('').trim().split(/\s+/).join(' '), MENU, 'the menu, once, in order');
+  eq(row.parts_sent, 3, 'parts recorded');
+  eq(row.provider_ids, JSON.stringify(accepted.map((g) => g.id)), 'provider ids');
+});
+
+test('an in-doubt part is settled by its status webhook, not sent again', async () => {
+  const customer = '919800000072';
+  // Graph accepts part 2 and reports it, but the answer is lost: the Worker cannot know.
+  graphFaults.set(customer, { at: 1, mode: 'cut' });
+  const { row, sends } = await menuReply(customer);
+  const part = (i) => callbackData(row.msg_key, i);
+  eq(JSON.stringify(sends.map((g) => g.body.biz_opaque_callback_data)),
+    JSON.stringify([part(0), part(1), part(2)]), 'each part once');
+  eq(sends[1].status, 'cut', 'part 2 was cut off');
+  eq(sends[1].statusAnswer, 200, 'its status webhook was acknowledged');
+  eq(row.provider_ids, JSON.stringify(sends.map((g) => g.id)), 'part 2 has the wamid from its receipt');
+  const receipts = d1(`SELECT provider_id, state, state_rank FROM send_receipts WHERE callback_data = '${part(1)}'`);
+  eq(JSON.stringify(receipts), JSON.stringify([{ provider_id: sends[1].id, state: 'sent', state_rank: 1 }]), 'the receipt');
 });
 
 test('an email event is routed by a rule (invoice → Discord channel)', async () => {

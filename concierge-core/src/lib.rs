@@ -7,6 +7,7 @@ pub mod billing;
 pub mod buffer;
 pub mod channels;
 pub mod conversation;
+pub mod delivery;
 pub mod email;
 pub mod engine;
 pub mod ids;

@@ -1,4 +1,5 @@
-//! Queue consumers: `WORK_QUEUE` (inbound messages → their conversation's object; due jobs) and
+//! Queue consumers: `WORK_QUEUE` (inbound messages → their conversation's object; due jobs;
+//! outbox sends that did not finish inside their turn) and
 //! `SAFETY_QUEUE` (persona reviews → `Engine::run_job`). A retryable failure retries the message
 //! with backoff; after `max_retries` the queue moves it to its dead-letter queue.
 
@@ -15,7 +16,7 @@ use super::store::{CfStore, WorkItem};
 use super::{engine, Sessions};
 
 /// The retry delays: 2 s doubling to 15 min (the server's defaults), from the core.
-const BACKOFF: Backoff = Backoff {
+pub(crate) const BACKOFF: Backoff = Backoff {
     base: Span::seconds(2),
     cap: Span::minutes(15),
 };
@@ -93,6 +94,9 @@ async fn work(env: &Env, body: &str) -> Done {
     let result = match item {
         WorkItem::Inbound { message } => inbound(env, message).await,
         WorkItem::Job { job } => run_job(env, &job).await,
+        WorkItem::Send { key, attempt } => {
+            super::outbound::deliver_queued(env, &key, attempt).await
+        }
     };
     match result {
         Ok(done) => done,

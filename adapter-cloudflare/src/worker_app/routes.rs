@@ -247,7 +247,9 @@ async fn whatsapp_event(env: &Env, req: &Request, body: &[u8]) -> ApiResult {
     for event in events {
         match event {
             WhatsAppEvent::Message(message) => enqueue(env, message).await?,
-            WhatsAppEvent::Status(_) | WhatsAppEvent::Ignored { .. } => {}
+            // The receipts that settle in-doubt parts of our sends.
+            WhatsAppEvent::Status(status) => super::outbound::record_receipt(env, &status).await?,
+            WhatsAppEvent::Ignored { .. } => {}
         }
     }
     Ok(Response::empty()?.with_status(200))

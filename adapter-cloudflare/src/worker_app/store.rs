@@ -53,6 +53,14 @@ pub(crate) enum WorkItem {
         /// The job.
         job: Job,
     },
+    /// Deliver the rest of the outbox message `key` (its first attempt, inside the turn, did
+    /// not finish it: a failure, or a part waiting for its receipt).
+    Send {
+        /// The outbox key.
+        key: String,
+        /// Attempts that failed so far (a wait for a receipt is not one).
+        attempt: u32,
+    },
 }
 
 /// Every storage port over the Worker's bindings.

@@ -4,20 +4,14 @@
 //! module adds credentials, performs the I/O and classifies failures. In dry-run mode nothing
 //! leaves the process: the outbox row is marked sent and keeps the message as the record.
 //!
-//! **Exactly one reply, across crashes.** A message may go out as several requests (a long
-//! text split into parts). The outbox row records how many parts were delivered and their
-//! provider ids, so a retry resumes at the first undelivered part. Before a WhatsApp part is
-//! sent, the row marks it *in doubt* (a write-ahead); the outcome clears the mark. A mark
-//! still there on the next attempt means the last attempt's outcome is unknown: the worker
-//! was killed, or a network error (a timeout, a reset) came after the request may have been
-//! written. The part is then reconciled, not repeated blindly: each WhatsApp request carries
-//! `biz_opaque_callback_data` naming its part, Meta echoes it in the status webhooks, and
-//! `/webhook/whatsapp` records them as receipts. A receipt (other than `failed`) makes the
-//! part delivered; without one the job is deferred, without spending an attempt, until the
-//! reconciliation window after the in-doubt attempt has passed, and only then sent again.
-//! Discord requests carry a nonce per part with `enforce_nonce`, so Discord itself answers a
-//! resend with the message it already created; Instagram and SMTP offer no such mechanism and
-//! stay at-least-once for an in-doubt part.
+//! **Exactly one reply, across crashes.** What to send and when is decided by the core's
+//! [`concierge_core::delivery`] state machine: a message's parts are delivered one by one
+//! with progress on the outbox row, a WhatsApp part is marked in doubt ahead of its request,
+//! and a part found in doubt is settled by its receipt (the status webhooks
+//! `/webhook/whatsapp` records) or, without one, sent again only after the reconciliation
+//! window. This module applies its decisions: it reads the row and the receipt, writes what
+//! each step returns, makes the requests, and tells a definite failure (an HTTP status, no
+//! connection) from one whose outcome is unknown (a timeout, a reset).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -26,6 +20,7 @@ use async_trait::async_trait;
 use concierge_core::channels::discord::parse_create_message_response;
 use concierge_core::channels::render::{render, RenderContext, Rendered as CoreRendered};
 use concierge_core::channels::{instagram, whatsapp, HttpRequest};
+use concierge_core::delivery::{self, Failure, Next, OutboxState, Reconciliation, Record, Resend};
 use concierge_core::ports::{Clock, Outbound, OutboundError, OutboundMessage, SendReceipt};
 use concierge_core::time::{Span, Timestamp};
 use concierge_core::Channel;
@@ -34,7 +29,7 @@ use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 use tokio::sync::Notify;
 
 use crate::configuration::Secret;
-use crate::store::{OutboxRow, SecretBox, SqlStore};
+use crate::store::{SecretBox, SqlStore};
 
 /// The engine's `Outbound` port: an idempotent insert into the outbox (keyed by
 /// `OutboundMessage::key`) plus a `send` job, then a nudge to the workers.
@@ -123,32 +118,8 @@ impl From<OutboundError> for Failed {
     }
 }
 
-/// What the receipts say about an in-doubt part.
-enum Receipt {
-    /// Accepted by the platform, with this provider id: not to be sent again.
-    Delivered(String),
-    /// The platform reported a failure: send it again now.
-    Failed,
-    /// Nothing yet: wait for the reconciliation window, then send it again.
-    None,
-}
-
-/// Where the parts of a message stand after [`Sender::send_parts`].
-enum Progress {
-    /// Every part delivered; their provider ids in order.
-    Done(Vec<String>),
-    /// Waiting for a receipt until then.
-    Deferred(Timestamp),
-}
-
 fn storage(e: impl std::fmt::Display) -> OutboundError {
     OutboundError::Retryable(format!("outbox: {e}"))
-}
-
-/// Whether in-doubt parts of this channel are reconciled against receipts (only WhatsApp
-/// echoes our callback data in its status webhooks).
-fn reconciles(channel: Channel) -> bool {
-    channel == Channel::WhatsApp
 }
 
 /// A message rendered for the wire.
@@ -162,6 +133,16 @@ enum Rendered {
     },
     /// One email.
     Email { envelope: Envelope, raw: String },
+}
+
+impl Rendered {
+    /// How many requests the message takes (an email is one).
+    fn parts(&self) -> usize {
+        match self {
+            Rendered::Http { requests, .. } => requests.len(),
+            Rendered::Email { .. } => 1,
+        }
+    }
 }
 
 /// Delivers outbox rows.
@@ -244,157 +225,151 @@ impl Sender {
             .await
             .map_err(storage)?
             .ok_or_else(|| OutboundError::Permanent("outbox row missing".into()))?;
-        if row.state == "sent" {
+        if row.state == OutboxState::Sent {
+            // Its payload is cleared: nothing to render, and nothing left to send.
             return Ok(Delivery::Sent);
         }
         let message: OutboundMessage = serde_json::from_str(&row.payload)
             .map_err(|e| OutboundError::Permanent(format!("outbox payload: {e}")))?;
-        let now = self.clock.now();
         if self.config.dry_run {
             // Log metadata only, never the body.
             tracing::info!(key, tenant = %message.tenant, channel = %message.channel, purpose = ?message.purpose, "dry run: send recorded, not performed");
             self.store
-                .mark_sent(key, &[], true, now)
+                .mark_sent(key, &[], true, self.clock.now())
                 .await
                 .map_err(storage)?;
             return Ok(Delivery::Sent);
         }
         let rendered = self.render(&message).await?;
-        let ids = match rendered {
+        let mut plan = delivery::Delivery::new(
+            row.state,
+            row.progress(),
+            rendered.parts(),
+            Reconciliation::for_channel(message.channel),
+        );
+        loop {
+            let receipt = match plan.receipt_wanted() {
+                Some(part) => self
+                    .store
+                    .receipt(&delivery::receipt_key(key, part))
+                    .await
+                    .map_err(storage)?,
+                None => None,
+            };
+            match plan.next(receipt.as_ref(), self.clock.now(), self.window()) {
+                Next::Done => return Ok(Delivery::Sent),
+                Next::Complete { provider_ids } => {
+                    tracing::info!(key, tenant = %message.tenant, channel = %message.channel, parts = provider_ids.len(), "sent");
+                    self.store
+                        .mark_sent(key, &provider_ids, false, self.clock.now())
+                        .await
+                        .map_err(storage)?;
+                    return Ok(Delivery::Sent);
+                }
+                Next::Defer { part, until } => {
+                    tracing::info!(key, tenant = %message.tenant, part, "in-doubt part: waiting for its delivery receipt");
+                    return Ok(Delivery::Deferred { until });
+                }
+                Next::Settled { part, provider_id } => {
+                    tracing::info!(
+                        key,
+                        part,
+                        "in-doubt part was delivered (status webhook): not sent again"
+                    );
+                    let record = plan.delivered(part, provider_id);
+                    self.record(key, &plan, record).await?;
+                }
+                Next::Send(send) => {
+                    let part = send.part;
+                    match send.resend {
+                        Some(Resend::ReportedFailed) => tracing::warn!(key, part, "in-doubt part failed at the platform: sending it again"),
+                        Some(Resend::NoReceipt) => tracing::warn!(key, part, "no delivery receipt for an in-doubt part within the reconciliation window: sending it again"),
+                        Some(Resend::Unreconciled) | None => {}
+                    }
+                    if send.forget_receipt() {
+                        self.store
+                            .forget_receipt(&delivery::receipt_key(key, part))
+                            .await
+                            .map_err(storage)?;
+                    }
+                    let record = plan.attempt(part, self.clock.now());
+                    self.record(key, &plan, record).await?;
+                    match self.send_part(&rendered, part, message.channel).await {
+                        Ok(id) => {
+                            let record = plan.delivered(part, id);
+                            self.record(key, &plan, record).await?;
+                        }
+                        Err(failed) => {
+                            let failure = if failed.in_doubt {
+                                Failure::InDoubt
+                            } else {
+                                Failure::Definite
+                            };
+                            let record = plan.failed(part, failure);
+                            if let Err(e) = self.record(key, &plan, record).await {
+                                // Unrecorded, the part merely stays in doubt: reconciled, not lost.
+                                tracing::warn!(key, part, error = %e, "could not record a definite send failure");
+                            }
+                            return Err(failed.error);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Writes what a step of `plan` returned to the outbox row `key`.
+    async fn record(
+        &self,
+        key: &str,
+        plan: &delivery::Delivery,
+        record: Record,
+    ) -> Result<(), OutboundError> {
+        match record {
+            Record::Nothing => Ok(()),
+            Record::InDoubt { part, since } => self.store.begin_part(key, part, since).await,
+            Record::Delivered { part } => {
+                self.store
+                    .part_sent(key, part, plan.progress().provider_ids())
+                    .await
+            }
+            Record::NotInDoubt { part } => self.store.part_not_sent(key, part).await,
+        }
+        .map_err(storage)
+    }
+
+    /// Sends part `part` of `rendered`, returning the provider's id of it.
+    async fn send_part(
+        &self,
+        rendered: &Rendered,
+        part: usize,
+        channel: Channel,
+    ) -> Result<String, Failed> {
+        match rendered {
             Rendered::Http {
                 base,
                 authorization,
                 requests,
-            } => match self
-                .send_parts(&row, message.channel, &base, &authorization, &requests)
-                .await?
-            {
-                Progress::Done(ids) => ids,
-                Progress::Deferred(until) => {
-                    tracing::info!(key, tenant = %message.tenant, part = ?row.in_doubt_part, "in-doubt part: waiting for its delivery receipt");
-                    return Ok(Delivery::Deferred { until });
-                }
-            },
+            } => {
+                let request = requests
+                    .get(part)
+                    .ok_or_else(|| OutboundError::Permanent(format!("no part {part} to send")))?;
+                self.send_http(base, authorization, request, channel).await
+            }
             Rendered::Email { envelope, raw } => {
                 let smtp = self
                     .smtp
                     .as_ref()
                     .ok_or_else(|| OutboundError::Permanent("no SMTP server configured".into()))?;
-                let response = smtp
-                    .send_raw(&envelope, raw.as_bytes())
-                    .await
-                    .map_err(|e| {
-                        if e.is_permanent() {
-                            OutboundError::Permanent(format!("SMTP: {e}"))
-                        } else {
-                            OutboundError::Retryable(format!("SMTP: {e}"))
-                        }
-                    })?;
-                vec![response.code().to_string()]
-            }
-        };
-        tracing::info!(key, tenant = %message.tenant, channel = %message.channel, parts = ids.len(), "sent");
-        self.store
-            .mark_sent(key, &ids, false, self.clock.now())
-            .await
-            .map_err(storage)?;
-        Ok(Delivery::Sent)
-    }
-
-    /// Sends the parts of `row` not delivered yet, in order, recording progress after each
-    /// but the last (the caller's `mark_sent` records that one).
-    async fn send_parts(
-        &self,
-        row: &OutboxRow,
-        channel: Channel,
-        base: &str,
-        authorization: &str,
-        requests: &[HttpRequest],
-    ) -> Result<Progress, OutboundError> {
-        let key = row.key.as_str();
-        let start = usize::try_from(row.parts_sent)
-            .unwrap_or(0)
-            .min(requests.len());
-        let mut ids: Vec<String> = row
-            .provider_ids
-            .as_deref()
-            .and_then(|j| serde_json::from_str(j).ok())
-            .unwrap_or_default();
-        ids.resize(start, String::new());
-        let reconcile = reconciles(channel);
-        let in_doubt = row
-            .in_doubt_part
-            .and_then(|p| usize::try_from(p).ok())
-            .filter(|&p| p == start);
-        for (i, request) in requests.iter().enumerate().skip(start) {
-            let last = i + 1 == requests.len();
-            if reconcile {
-                if in_doubt == Some(i) {
-                    let since = Timestamp::from_millis(row.in_doubt_since.unwrap_or(0));
-                    match self.reconcile(key, i).await? {
-                        Receipt::Delivered(id) => {
-                            ids.push(id);
-                            if !last {
-                                self.store.part_sent(key, i, &ids).await.map_err(storage)?;
-                            }
-                            continue;
-                        }
-                        Receipt::Failed => {}
-                        Receipt::None => {
-                            let until = since + self.window();
-                            if self.clock.now() < until {
-                                return Ok(Progress::Deferred(until));
-                            }
-                            tracing::warn!(key, part = i, "no delivery receipt for an in-doubt part within the reconciliation window: sending it again");
-                        }
+                let response = smtp.send_raw(envelope, raw.as_bytes()).await.map_err(|e| {
+                    if e.is_permanent() {
+                        OutboundError::Permanent(format!("SMTP: {e}"))
+                    } else {
+                        OutboundError::Retryable(format!("SMTP: {e}"))
                     }
-                }
-                self.store
-                    .begin_part(key, i, self.clock.now())
-                    .await
-                    .map_err(storage)?;
+                })?;
+                Ok(response.code().to_string())
             }
-            match self.send_http(base, authorization, request, channel).await {
-                Ok(id) => {
-                    ids.push(id);
-                    if !last {
-                        self.store.part_sent(key, i, &ids).await.map_err(storage)?;
-                    }
-                }
-                Err(failed) => {
-                    if reconcile && !failed.in_doubt {
-                        // Unrecorded, the part merely stays in doubt: reconciled, not lost.
-                        if let Err(e) = self.store.part_not_sent(key, i).await {
-                            tracing::warn!(key, part = i, error = %e, "could not record a definite send failure");
-                        }
-                    }
-                    return Err(failed.error);
-                }
-            }
-        }
-        Ok(Progress::Done(ids))
-    }
-
-    /// What the receipts say about in-doubt part `part` of `key`.
-    async fn reconcile(&self, key: &str, part: usize) -> Result<Receipt, OutboundError> {
-        let data = whatsapp::callback_data(key, part);
-        match self.store.receipt(&data).await.map_err(storage)? {
-            Some(receipt) if receipt.delivered() => {
-                tracing::info!(key, part, state = %receipt.state, "in-doubt part was delivered (status webhook): not sent again");
-                Ok(Receipt::Delivered(receipt.provider_id))
-            }
-            Some(_) => {
-                tracing::warn!(
-                    key,
-                    part,
-                    "in-doubt part failed at the platform: sending it again"
-                );
-                // The resend's own statuses must not meet this failure (a `sent` ranks below
-                // it), or a resend left in doubt would be sent once more.
-                self.store.forget_receipt(&data).await.map_err(storage)?;
-                Ok(Receipt::Failed)
-            }
-            None => Ok(Receipt::None),
         }
     }
 

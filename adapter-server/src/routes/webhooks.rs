@@ -11,7 +11,8 @@ use concierge_core::channels::discord::{self, DiscordEvent, IgnoredReason};
 use concierge_core::channels::email::{parse_email, recipient_account};
 use concierge_core::channels::instagram::{self, InstagramEvent};
 use concierge_core::channels::whatsapp::{self, WhatsAppEvent};
-use concierge_core::channels::{meta, ChannelError, DeliveryState, DeliveryStatus, InboundMessage};
+use concierge_core::channels::{meta, ChannelError, DeliveryStatus, InboundMessage};
+use concierge_core::delivery::Receipt;
 use concierge_core::ids::ChannelAccount;
 use serde::Deserialize;
 
@@ -129,23 +130,12 @@ pub(crate) async fn whatsapp_event(
 /// whether an in-doubt part arrived. Other statuses are only logged.
 async fn record_whatsapp_status(state: &AppState, status: &DeliveryStatus) -> Result<(), ApiError> {
     tracing::debug!(provider_id = %status.provider_id, state = ?status.state, "WhatsApp delivery status");
-    let Some(data) = status
-        .callback_data
-        .as_deref()
-        .filter(|d| whatsapp::is_callback_data(d))
-    else {
+    let Some((key, receipt)) = Receipt::from_status(status) else {
         return Ok(());
-    };
-    let name = match status.state {
-        DeliveryState::Sent => "sent",
-        DeliveryState::Delivered => "delivered",
-        DeliveryState::Read => "read",
-        DeliveryState::Failed => "failed",
-        DeliveryState::Deleted => "deleted",
     };
     state
         .store
-        .record_receipt(data, &status.provider_id, name, state.clock.now())
+        .record_receipt(key, &receipt, state.clock.now())
         .await?;
     Ok(())
 }

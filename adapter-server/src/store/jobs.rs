@@ -14,6 +14,7 @@
 
 use std::time::Duration;
 
+use concierge_core::delivery::{InDoubt, OutboxState, Progress, Receipt};
 use concierge_core::ports::{OutboundMessage, StoreError, StoreResult};
 use concierge_core::time::{Span, Timestamp};
 use rand::Rng;
@@ -203,8 +204,8 @@ pub struct OutboxRow {
     pub purpose: String,
     /// The conversation stamped on it.
     pub conversation_id: Option<String>,
-    /// `pending`, `sent` or `dead`.
-    pub state: String,
+    /// Where it stands (stored as `pending`, `sent` or `dead`).
+    pub state: OutboxState,
     /// The message (JSON), cleared once really sent; kept for dry-run records.
     #[serde(skip)]
     pub payload: String,
@@ -222,29 +223,30 @@ pub struct OutboxRow {
     pub in_doubt_since: Option<i64>,
 }
 
-/// What a platform reported about one part we sent ([`SqlStore::record_receipt`]).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct DeliveryReceipt {
-    /// The provider's id of the message (the wamid).
-    pub provider_id: String,
-    /// `sent`, `delivered`, `read`, `failed` (or `deleted`): the strongest report so far.
-    pub state: String,
-}
-
-impl DeliveryReceipt {
-    /// Whether the platform accepted the part (any report but `failed`).
-    pub fn delivered(&self) -> bool {
-        self.state != "failed"
+impl OutboxRow {
+    /// The delivery progress the row records, for [`concierge_core::delivery::Delivery`].
+    /// Unreadable provider ids read as empty ones: the count of parts sent is what matters.
+    pub fn progress(&self) -> Progress {
+        let ids: Vec<String> = self
+            .provider_ids
+            .as_deref()
+            .and_then(|j| serde_json::from_str(j).ok())
+            .unwrap_or_default();
+        let in_doubt = self
+            .in_doubt_part
+            .and_then(|p| usize::try_from(p).ok())
+            .map(|part| InDoubt {
+                part,
+                since: Timestamp::from_millis(self.in_doubt_since.unwrap_or(0)),
+            });
+        Progress::new(usize::try_from(self.parts_sent).unwrap_or(0), ids, in_doubt)
     }
 }
 
-/// How strongly a status proves delivery: a later, weaker report never overwrites a stronger
-/// one (webhooks arrive out of order).
-fn receipt_rank(state: &str) -> i64 {
-    match state {
-        "sent" => 1,
-        "failed" => 2,
-        _ => 3,
+fn corrupt(column: &str, e: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt {
+        key: column.into(),
+        reason: e.to_string(),
     }
 }
 
@@ -1033,16 +1035,16 @@ impl SqlStore {
     }
 
     /// Records a platform's report about a part we sent, keyed by the callback data the send
-    /// carried: one upsert, and a weaker report never replaces a stronger one (`sent` <
-    /// `failed` < `delivered`/`read`). `state` is the platform's name for it.
+    /// carried: one upsert that applies [`Receipt::merge`]'s precedence in the database (the
+    /// stored `state_rank` is [`DeliveryState::rank`](concierge_core::channels::DeliveryState::rank)):
+    /// a weaker report never replaces a stronger one.
     ///
     /// # Errors
     /// [`StoreError`].
     pub async fn record_receipt(
         &self,
         callback_data: &str,
-        provider_id: &str,
-        state: &str,
+        receipt: &Receipt,
         now: Timestamp,
     ) -> StoreResult<()> {
         on_pool!(self, |pool, pg| {
@@ -1054,9 +1056,9 @@ impl SqlStore {
              WHERE excluded.state_rank > send_receipts.state_rank"
         )
         .bind(callback_data)
-        .bind(provider_id)
-        .bind(state)
-        .bind(receipt_rank(state))
+        .bind(&receipt.provider_id)
+        .bind(receipt.state.as_str())
+        .bind(receipt.state.rank())
         .bind(now.as_millis())
         .execute(pool)
         .await
@@ -1084,7 +1086,7 @@ impl SqlStore {
     ///
     /// # Errors
     /// [`StoreError`].
-    pub async fn receipt(&self, callback_data: &str) -> StoreResult<Option<DeliveryReceipt>> {
+    pub async fn receipt(&self, callback_data: &str) -> StoreResult<Option<Receipt>> {
         on_pool!(self, |pool, pg| {
             let row = sqlx::query(
                 "SELECT provider_id, state FROM send_receipts WHERE callback_data = $1",
@@ -1094,9 +1096,12 @@ impl SqlStore {
             .await
             .map_err(db_err)?;
             row.map(|r| {
-                Ok(DeliveryReceipt {
+                let state: String = r.try_get("state").map_err(db_err)?;
+                Ok(Receipt {
                     provider_id: r.try_get("provider_id").map_err(db_err)?,
-                    state: r.try_get("state").map_err(db_err)?,
+                    state: state
+                        .parse()
+                        .map_err(|e| corrupt("send_receipts.state", e))?,
                 })
             })
             .transpose()
@@ -1128,13 +1133,14 @@ where
     for<'r> Option<i64>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
 {
     let dry: i64 = r.try_get("dry_run").map_err(db_err)?;
+    let state: String = r.try_get("state").map_err(db_err)?;
     Ok(OutboxRow {
         key: r.try_get("msg_key").map_err(db_err)?,
         tenant: r.try_get("tenant_id").map_err(db_err)?,
         channel: r.try_get("channel").map_err(db_err)?,
         purpose: r.try_get("purpose").map_err(db_err)?,
         conversation_id: r.try_get("conversation_id").map_err(db_err)?,
-        state: r.try_get("state").map_err(db_err)?,
+        state: state.parse().map_err(|e| corrupt("outbox.state", e))?,
         payload: r.try_get("payload").map_err(db_err)?,
         provider_ids: r.try_get("provider_ids").map_err(db_err)?,
         dry_run: dry != 0,

@@ -31,8 +31,7 @@ use sqlx::sqlite::{
 };
 
 pub use jobs::{
-    ClaimedJob, DeadJob, DeliveryReceipt, IngressJob, IngressRecord, JobKind, JobState, OutboxRow,
-    RetryPolicy,
+    ClaimedJob, DeadJob, IngressJob, IngressRecord, JobKind, JobState, OutboxRow, RetryPolicy,
 };
 pub use secrets::{SecretBox, SecretError};
 

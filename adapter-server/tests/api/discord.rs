@@ -72,7 +72,7 @@ async fn a_mention_gets_one_canned_reply_and_redelivery_changes_nothing(db: Db) 
     assert_eq!(app.discord.requests().len(), 1);
     assert_eq!(outbox_count(&app).await, 1);
     let row = &app.store.outbox_rows("guild-shop").await.unwrap()[0];
-    assert_eq!(row.state, "sent");
+    assert_eq!(row.state, concierge_core::delivery::OutboxState::Sent);
     assert!(
         row.payload.is_empty(),
         "the body is not kept after a real send"
@@ -297,7 +297,7 @@ async fn failed_sends_are_retried_then_dead_lettered_and_retryable(db: Db) {
     assert!(eventually(5, || async { list().await.is_empty() }).await);
     assert_eq!(
         app.store.outbox_rows("guild-shop").await.unwrap()[0].state,
-        "sent"
+        concierge_core::delivery::OutboxState::Sent
     );
     app.stop().await;
 }
@@ -431,7 +431,8 @@ async fn a_resend_after_a_crash_carries_the_same_nonce(db: Db) {
     // Discord answered the resend with the message it had created: one message, one id.
     assert!(
         eventually(10, || async {
-            app.store.outbox_rows("guild-shop").await.unwrap()[0].state == "sent"
+            app.store.outbox_rows("guild-shop").await.unwrap()[0].state
+                == concierge_core::delivery::OutboxState::Sent
         })
         .await
     );

@@ -69,7 +69,7 @@ async fn an_email_is_answered_in_a_dry_run(db: Db) {
                 .await
                 .unwrap()
                 .iter()
-                .any(|r| r.state == "sent")
+                .any(|r| r.state == concierge_core::delivery::OutboxState::Sent)
         })
         .await
     );
@@ -143,7 +143,7 @@ async fn a_retried_email_job_still_answers(db: Db) {
                 .await
                 .unwrap()
                 .iter()
-                .any(|r| r.state == "sent")
+                .any(|r| r.state == concierge_core::delivery::OutboxState::Sent)
         })
         .await,
         "answered after the retry"
@@ -216,7 +216,10 @@ async fn a_mail_with_nested_rfc822_parts_and_no_boundary_is_an_answer(db: Db) {
                 .await
                 .unwrap()
                 .iter()
-                .any(|r| r.state == "sent" && r.payload.contains("asha@example.in"))
+                .any(|r| {
+                    r.state == concierge_core::delivery::OutboxState::Sent
+                        && r.payload.contains("asha@example.in")
+                })
         })
         .await,
         "the mail is processed and answered"

@@ -8,7 +8,8 @@
 
 use std::time::{Duration, Instant};
 
-use concierge_core::channels::whatsapp;
+use concierge_core::channels::{whatsapp, DeliveryState};
+use concierge_core::delivery::OutboxState;
 use serde_json::{json, Value};
 
 use crate::helpers::{
@@ -59,13 +60,13 @@ async fn row(app: &TestApp, tenant: &str) -> concierge_server::store::OutboxRow 
     rows.into_iter().next().unwrap()
 }
 
-async fn in_state(app: &TestApp, tenant: &str, state: &str) -> bool {
+async fn in_state(app: &TestApp, tenant: &str, state: OutboxState) -> bool {
     let rows = app.store.outbox_rows(tenant).await.unwrap();
     rows.first().is_some_and(|r| r.state == state)
 }
 
 async fn sent(app: &TestApp, tenant: &str) -> bool {
-    in_state(app, tenant, "sent").await
+    in_state(app, tenant, OutboxState::Sent).await
 }
 
 /// Posts the customer's message, lets Graph accept the reply but hold its answer, and
@@ -193,8 +194,8 @@ async fn an_in_doubt_part_without_a_receipt_waits_for_the_window_then_is_sent_ag
     );
     let waiting = row(&app, "wa-bakery").await;
     assert_eq!(
-        (waiting.state.as_str(), waiting.in_doubt_part),
-        ("pending", Some(0))
+        (waiting.state, waiting.in_doubt_part),
+        (OutboxState::Pending, Some(0))
     );
     assert!(eventually(15, || async { app.graph.requests().len() >= 2 }).await);
     assert!(
@@ -301,7 +302,7 @@ async fn a_dead_lettered_multi_part_reply_resumes_where_it_stopped(db: Db) {
     app.graph.fail_at(1, 400);
     let body = text_delivery("wamid.menu-2", CUSTOMER, "send me the menu");
     assert_eq!(app.post_whatsapp(&body).await.status(), 200);
-    assert!(eventually(10, || in_state(&app, "wa-bakery", "dead")).await);
+    assert!(eventually(10, || in_state(&app, "wa-bakery", OutboxState::Dead)).await);
     assert_eq!(row(&app, "wa-bakery").await.parts_sent, 1);
     let dead = app.store.dead_jobs(None, 10).await.unwrap();
     assert_eq!(dead.len(), 1);
@@ -347,8 +348,8 @@ async fn status_webhooks_record_the_strongest_receipt_of_our_sends_only(db: Db) 
     }
     let receipt = app.store.receipt(&ours).await.unwrap().unwrap();
     assert_eq!(
-        (receipt.provider_id.as_str(), receipt.state.as_str()),
-        ("wamid.A", "read"),
+        (receipt.provider_id.as_str(), receipt.state),
+        ("wamid.A", DeliveryState::Read),
         "a late, weaker status does not undo a stronger one"
     );
     assert!(receipt.delivered());

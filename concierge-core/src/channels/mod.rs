@@ -296,6 +296,47 @@ pub enum DeliveryState {
     Deleted,
 }
 
+impl DeliveryState {
+    /// Every state, in declaration order.
+    pub const ALL: [DeliveryState; 5] = [
+        DeliveryState::Sent,
+        DeliveryState::Delivered,
+        DeliveryState::Read,
+        DeliveryState::Failed,
+        DeliveryState::Deleted,
+    ];
+
+    /// The lower-case name (`sent`, `delivered`, `read`, `failed`, `deleted`), as the platforms
+    /// and the stores spell it.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            DeliveryState::Sent => "sent",
+            DeliveryState::Delivered => "delivered",
+            DeliveryState::Read => "read",
+            DeliveryState::Failed => "failed",
+            DeliveryState::Deleted => "deleted",
+        }
+    }
+}
+
+impl std::fmt::Display for DeliveryState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for DeliveryState {
+    type Err = crate::delivery::UnknownState;
+
+    /// The state named by [`DeliveryState::as_str`].
+    fn from_str(name: &str) -> Result<Self, Self::Err> {
+        DeliveryState::ALL
+            .into_iter()
+            .find(|s| s.as_str() == name)
+            .ok_or_else(|| crate::delivery::UnknownState::new("delivery", name))
+    }
+}
+
 /// An HTTP request built by the core; the adapter sends it with its own client.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HttpRequest {
