@@ -13,7 +13,7 @@ use async_trait::async_trait;
 use crate::approval::Draft;
 use crate::billing::{DebitOutcome, Grant, GrantOutcome, LedgerBook, RefundOutcome};
 use crate::conversation::Session;
-use crate::email::ReverseAlias;
+use crate::email::{normalize_alias, ReverseAlias};
 use crate::ids::{ChannelAccount, ConversationId, ConversationKey, Milli, TenantId};
 use crate::ports::{
     AliasStore, Direction, DraftStore, IdempotencyStore, Job, JobQueue, Ledger, MessageLog,
@@ -322,9 +322,10 @@ impl DraftStore for MemoryStore {
 #[cfg_attr(not(target_family = "wasm"), async_trait)]
 impl AliasStore for MemoryStore {
     async fn put_alias(&self, tenant: &TenantId, alias: &ReverseAlias) -> StoreResult<()> {
-        self.lock()
-            .aliases
-            .insert((tenant.clone(), alias.alias.to_lowercase()), alias.clone());
+        self.lock().aliases.insert(
+            (tenant.clone(), normalize_alias(&alias.alias)),
+            alias.clone(),
+        );
         Ok(())
     }
 
@@ -340,7 +341,7 @@ impl AliasStore for MemoryStore {
             .retain(|_, a| a.is_live(now) || a.created_at > now);
         Ok(state
             .aliases
-            .get(&(tenant.clone(), alias.trim().to_lowercase()))
+            .get(&(tenant.clone(), normalize_alias(alias)))
             .filter(|a| a.is_live(now))
             .cloned())
     }

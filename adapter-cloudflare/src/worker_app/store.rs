@@ -19,7 +19,7 @@ use concierge_core::billing::{
     DEBIT_RECORD_RETENTION,
 };
 use concierge_core::conversation::Session;
-use concierge_core::email::ReverseAlias;
+use concierge_core::email::{normalize_alias, ReverseAlias};
 use concierge_core::ids::{
     Channel, ChannelAccount, ConversationId, ConversationKey, Milli, TenantId,
 };
@@ -873,7 +873,7 @@ impl AliasStore for CfStore {
              expires_at = excluded.expires_at",
             &[
                 s(tenant.as_str()),
-                s(&alias.alias.trim().to_lowercase()),
+                s(&normalize_alias(&alias.alias)),
                 s(&encode(alias)?),
                 n(alias.expires_at.as_millis()),
             ],
@@ -894,7 +894,7 @@ impl AliasStore for CfStore {
                  AND expires_at > ?3",
                 &[
                     s(tenant.as_str()),
-                    s(&alias.trim().to_lowercase()),
+                    s(&normalize_alias(alias)),
                     n(now.as_millis()),
                 ],
             )

@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use concierge_core::approval::Draft;
 use concierge_core::billing::{DebitOutcome, Grant, GrantOutcome, RefundOutcome};
 use concierge_core::conversation::Session;
-use concierge_core::email::ReverseAlias;
+use concierge_core::email::{normalize_alias, ReverseAlias};
 use concierge_core::ids::{Channel, ChannelAccount, ConversationId, ConversationKey, Milli};
 use concierge_core::ports::{
     AliasStore, Direction, DraftStore, IdempotencyStore, Job, JobQueue, Ledger, MessageLog,
@@ -665,7 +665,7 @@ impl DraftStore for SqlStore {
 #[async_trait]
 impl AliasStore for SqlStore {
     async fn put_alias(&self, tenant: &TenantId, alias: &ReverseAlias) -> StoreResult<()> {
-        let key = alias.alias.trim().to_lowercase();
+        let key = normalize_alias(&alias.alias);
         let doc = to_doc(&key, alias)?;
         on_pool!(self, |pool, pg| {
             sqlx::query(
@@ -689,7 +689,7 @@ impl AliasStore for SqlStore {
         alias: &str,
         now: Timestamp,
     ) -> StoreResult<Option<ReverseAlias>> {
-        let key = alias.trim().to_lowercase();
+        let key = normalize_alias(alias);
         let doc: Option<String> = on_pool!(self, |pool, pg| {
             let row =
                 sqlx::query("SELECT doc FROM email_aliases WHERE tenant_id = $1 AND alias = $2")

@@ -273,7 +273,10 @@ pub trait DraftStore: AsyncTraitDeps {
 pub trait AliasStore: AsyncTraitDeps {
     /// Stores (or renews) an alias record.
     async fn put_alias(&self, tenant: &TenantId, alias: &ReverseAlias) -> StoreResult<()>;
-    /// The live record for `alias` (lower-case address), if any.
+    /// The live record for `alias`, if any. Stores key records by
+    /// [`normalize_alias`](crate::email::normalize_alias) of `ReverseAlias::alias` on `put_alias`
+    /// and look up `normalize_alias(alias)` here, so case, whitespace and angle brackets do not
+    /// matter.
     async fn get_alias(
         &self,
         tenant: &TenantId,

@@ -40,7 +40,8 @@ macro_rules! store_contract_tests {
             first_seen_is_true_once_until_forgotten_or_expired,
             drafts_are_taken_once_and_expire,
             message_log_is_idempotent_and_per_tenant,
-            aliases_are_per_tenant_and_expire
+            aliases_are_per_tenant_and_expire,
+            aliases_are_normalized_in_one_way
         );
     };
     (@each $runner:path, $make:expr; $($name:ident),* $(,)?) => {
@@ -66,6 +67,7 @@ pub async fn run_all<S: Store + ?Sized>(store: &S) {
     drafts_are_taken_once_and_expire(store).await;
     message_log_is_idempotent_and_per_tenant(store).await;
     aliases_are_per_tenant_and_expire(store).await;
+    aliases_are_normalized_in_one_way(store).await;
 }
 
 fn t(id: &str) -> TenantId {
@@ -495,6 +497,32 @@ pub async fn aliases_are_per_tenant_and_expire<S: Store + ?Sized>(store: &S) {
             .expect("expired"),
         None
     );
+}
+
+/// Every store keys aliases by `email::normalize_alias`: a record whose address differs in
+/// case, whitespace or angle brackets is found all the same. (The memory store used to key by
+/// the lower-cased address without trimming it.)
+pub async fn aliases_are_normalized_in_one_way<S: Store + ?Sized>(store: &S) {
+    let tenant = t("alias-normal");
+    let alias = crate::email::ReverseAlias {
+        alias: " R-Normal@Shop.cncg.email ".into(),
+        ..crate::email::ReverseAlias::new("r-normal@shop.cncg.email", "jane@example.com", T0)
+    };
+    store.put_alias(&tenant, &alias).await.expect("put");
+    for lookup in [
+        "r-normal@shop.cncg.email",
+        "R-NORMAL@SHOP.CNCG.EMAIL",
+        " <r-normal@shop.cncg.email> ",
+    ] {
+        assert_eq!(
+            store
+                .get_alias(&tenant, lookup, T0 + Span::days(1))
+                .await
+                .expect("get"),
+            Some(alias.clone()),
+            "{lookup:?}"
+        );
+    }
 }
 
 #[cfg(test)]
