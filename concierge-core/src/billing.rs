@@ -16,11 +16,15 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::conversation::FieldError;
 use crate::ids::{Currency, Milli};
 use crate::time::{Span, Timestamp};
 
 /// How long settled debit records are kept for idempotency before they are pruned.
 pub const DEBIT_RECORD_RETENTION: Span = Span::days(30);
+
+/// The grant id of a tenant file's starting credits (granted once).
+pub const STARTING_CREDITS_GRANT: &str = "starting-credits";
 
 /// A credit grant.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -62,6 +66,50 @@ impl Grant {
     pub fn live_at(&self, now: Timestamp) -> bool {
         self.expires_at.is_none_or(|e| now < e)
     }
+
+    /// The one validation of a grant, used by every store before it writes one and by every
+    /// admin path that grants credit: a non-blank id, a positive amount, `remaining` between
+    /// zero and the amount, and an expiry (if any) after the grant time. A grant made at `now`
+    /// with an expiry at or before `now` is therefore refused.
+    ///
+    /// # Errors
+    /// Every problem, one [`FieldError`] each (fields `grant_id`, `amount`, `remaining`,
+    /// `expires_at`).
+    pub fn validate(&self) -> Result<(), Vec<FieldError>> {
+        let mut errors = Vec::new();
+        if self.id.trim().is_empty() {
+            errors.push(FieldError::new("grant_id", "must not be empty"));
+        }
+        if self.amount.0 <= 0 {
+            errors.push(FieldError::new("amount", "must be positive"));
+        }
+        if self.amount.0 > 0 && (self.remaining.0 < 0 || self.remaining > self.amount) {
+            errors.push(FieldError::new(
+                "remaining",
+                "must be between zero and the amount",
+            ));
+        }
+        if self.expires_at.is_some_and(|e| e <= self.granted_at) {
+            errors.push(FieldError::new("expires_at", "must be in the future"));
+        }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors)
+        }
+    }
+}
+
+/// The grant of a tenant file's starting credits, made at `now`: id
+/// [`STARTING_CREDITS_GRANT`], no expiry.
+pub fn starting_credits(amount: Milli, now: Timestamp) -> Grant {
+    Grant::new(
+        STARTING_CREDITS_GRANT,
+        amount,
+        now,
+        None,
+        "starting credits",
+    )
 }
 
 /// A debit and what it drew from which grant.
@@ -133,9 +181,28 @@ pub enum BillingError {
     /// Amounts must be positive.
     #[error("amount must be positive, got {0}")]
     NonPositive(Milli),
+    /// A grant failed [`Grant::validate`].
+    #[error("invalid grant: {}", field_list(.0))]
+    InvalidGrant(Vec<FieldError>),
     /// No price is configured for the tenant's currency.
     #[error("no price configured for currency {0}")]
     NoPrice(Currency),
+}
+
+fn field_list(errors: &[FieldError]) -> String {
+    errors
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// Checks a grant with [`Grant::validate`], as an error a store can return.
+///
+/// # Errors
+/// [`BillingError::InvalidGrant`].
+pub fn check_grant(grant: &Grant) -> Result<(), BillingError> {
+    grant.validate().map_err(BillingError::InvalidGrant)
 }
 
 /// The live balance of `grants` at `now`: what remains of the unexpired ones.
@@ -208,11 +275,9 @@ impl LedgerBook {
     /// Adds a grant unless one with the same id exists.
     ///
     /// # Errors
-    /// [`BillingError::NonPositive`] for zero or negative amounts.
+    /// [`BillingError::InvalidGrant`] when [`Grant::validate`] refuses it.
     pub fn grant(&mut self, grant: Grant) -> Result<GrantOutcome, BillingError> {
-        if grant.amount.0 <= 0 {
-            return Err(BillingError::NonPositive(grant.amount));
-        }
+        check_grant(&grant)?;
         if self.grants.iter().any(|g| g.id == grant.id) {
             return Ok(GrantOutcome::AlreadyGranted);
         }
@@ -406,7 +471,7 @@ mod tests {
     }
 
     #[test]
-    fn grants_are_idempotent_and_positive() {
+    fn grants_are_idempotent_and_validated() {
         let mut b = LedgerBook::default();
         assert_eq!(
             b.grant(Grant::new("g", Milli(1), Timestamp(0), None, "")),
@@ -416,9 +481,39 @@ mod tests {
             b.grant(Grant::new("g", Milli(1), Timestamp(0), None, "")),
             Ok(GrantOutcome::AlreadyGranted)
         );
-        assert!(b
-            .grant(Grant::new("h", Milli(0), Timestamp(0), None, ""))
-            .is_err());
+        let fields = |g: Grant| -> Vec<String> {
+            g.validate()
+                .unwrap_err()
+                .into_iter()
+                .map(|e| e.field)
+                .collect()
+        };
+        assert_eq!(
+            fields(Grant::new("h", Milli(0), Timestamp(0), None, "")),
+            ["amount"]
+        );
+        assert_eq!(
+            fields(Grant::new(
+                " ",
+                Milli(-1),
+                Timestamp(5),
+                Some(Timestamp(5)),
+                ""
+            )),
+            ["grant_id", "amount", "expires_at"]
+        );
+        assert_eq!(
+            fields(Grant {
+                remaining: Milli(2),
+                ..Grant::new("h", Milli(1), Timestamp(0), None, "")
+            }),
+            ["remaining"]
+        );
+        assert!(matches!(
+            b.grant(Grant::new("h", Milli(0), Timestamp(0), None, "")),
+            Err(BillingError::InvalidGrant(_))
+        ));
+        assert_eq!(b.grants.len(), 1);
     }
 
     #[derive(Debug, Clone)]

@@ -193,6 +193,8 @@ impl Ledger for MemoryStore {
     }
 
     async fn grant(&self, tenant: &TenantId, grant: Grant) -> StoreResult<GrantOutcome> {
+        // `LedgerBook::grant` validates with `Grant::validate`, as every store does.
+        let key = grant.id.clone();
         let mut state = self.lock();
         state
             .books
@@ -200,7 +202,7 @@ impl Ledger for MemoryStore {
             .or_default()
             .grant(grant)
             .map_err(|e| StoreError::Corrupt {
-                key: tenant.to_string(),
+                key,
                 reason: e.to_string(),
             })
     }

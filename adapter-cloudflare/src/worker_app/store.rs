@@ -15,7 +15,7 @@
 use async_trait::async_trait;
 use concierge_core::approval::Draft;
 use concierge_core::billing::{
-    draw, live_balance, restore, DebitOutcome, Grant, GrantOutcome, LedgerBook, RefundOutcome,
+    check_grant, draw, live_balance, restore, DebitOutcome, Grant, GrantOutcome, RefundOutcome,
     DEBIT_RECORD_RETENTION,
 };
 use concierge_core::conversation::Session;
@@ -623,10 +623,7 @@ impl Ledger for CfStore {
     }
 
     async fn grant(&self, tenant: &TenantId, grant: Grant) -> StoreResult<GrantOutcome> {
-        // The core's validation (a positive amount), on an empty book.
-        LedgerBook::default()
-            .grant(grant.clone())
-            .map_err(|e| corrupt(&grant.id, e))?;
+        check_grant(&grant).map_err(|e| corrupt(&grant.id, e))?;
         let inserted = self
             .run(
                 "INSERT INTO ledger_grants (tenant_id, grant_id, amount, remaining, granted_at, \

@@ -434,9 +434,7 @@ impl Ledger for SqlStore {
     }
 
     async fn grant(&self, tenant: &TenantId, grant: Grant) -> StoreResult<GrantOutcome> {
-        if grant.amount.0 <= 0 || grant.remaining.0 < 0 || grant.remaining > grant.amount {
-            return Err(corrupt(&grant.id, "a grant's amount must be positive"));
-        }
+        concierge_core::billing::check_grant(&grant).map_err(|e| corrupt(&grant.id, e))?;
         on_pool!(self, |pool, pg| {
             let inserted = sqlx::query(
                 "INSERT INTO ledger_grants (tenant_id, grant_id, amount, remaining, granted_at, expires_at, reason) \

@@ -126,8 +126,9 @@ pub trait Ledger: AsyncTraitDeps {
         key: &str,
         now: Timestamp,
     ) -> StoreResult<RefundOutcome>;
-    /// Adds a grant unless one with its id exists. Zero or negative grants are refused with
-    /// [`StoreError::Conflict`]-free validation by the engine before this is called.
+    /// Adds a grant unless one with its id exists. A grant that fails
+    /// [`Grant::validate`](crate::billing::Grant::validate) is refused with
+    /// [`StoreError::Corrupt`] and nothing is written (the engine validates before it calls).
     async fn grant(&self, tenant: &TenantId, grant: Grant) -> StoreResult<GrantOutcome>;
 }
 

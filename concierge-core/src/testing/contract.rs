@@ -37,6 +37,7 @@ macro_rules! store_contract_tests {
             ledger_charges_a_key_once_and_never_overdraws,
             ledger_concurrent_debits_never_overdraw,
             ledgers_are_per_tenant,
+            ledger_refuses_invalid_grants,
             first_seen_is_true_once_until_forgotten_or_expired,
             drafts_are_taken_once_and_expire,
             message_log_is_idempotent_and_per_tenant,
@@ -68,6 +69,8 @@ pub async fn run_all<S: Store + ?Sized>(store: &S) {
     message_log_is_idempotent_and_per_tenant(store).await;
     aliases_are_per_tenant_and_expire(store).await;
     aliases_are_normalized_in_one_way(store).await;
+    // The ledger checks below use tenants of their own.
+    ledger_refuses_invalid_grants(store).await;
 }
 
 fn t(id: &str) -> TenantId {
@@ -351,6 +354,43 @@ pub async fn ledgers_are_per_tenant<S: Store + ?Sized>(store: &S) {
         store.refund(&b, "other", T0).await.expect("refund"),
         RefundOutcome::UnknownKey
     );
+}
+
+/// A grant that fails `Grant::validate` is refused by the store itself and writes nothing: a
+/// valid grant with the same id is granted afterwards.
+pub async fn ledger_refuses_invalid_grants<S: Store + ?Sized>(store: &S) {
+    let a = t("ledger-invalid");
+    let hour = Some(T0 + Span::hours(1));
+    let invalid = [
+        Grant::new("g", Milli(0), T0, None, "zero"),
+        Grant::new("g", Milli(-5), T0, None, "negative"),
+        Grant {
+            remaining: Milli(2_000),
+            ..Grant::new("g", Milli(1_000), T0, None, "more left than granted")
+        },
+        Grant {
+            remaining: Milli(-1),
+            ..Grant::new("g", Milli(1_000), T0, None, "negative remaining")
+        },
+        Grant::new("", Milli(1_000), T0, None, "empty id"),
+        Grant::new("  ", Milli(1_000), T0, None, "blank id"),
+        Grant::new("g", Milli(1_000), T0, Some(T0), "expires when granted"),
+        Grant::new("g", Milli(1_000), T0, Some(T0 - Span::hours(1)), "expired"),
+    ];
+    for grant in invalid {
+        let reason = grant.reason.clone();
+        assert!(store.grant(&a, grant).await.is_err(), "{reason}: refused");
+    }
+    assert_eq!(store.balance(&a, T0).await.expect("balance"), Milli::ZERO);
+    assert_eq!(
+        store
+            .grant(&a, Grant::new("g", Milli(1_000), T0, hour, "valid"))
+            .await
+            .expect("grant"),
+        GrantOutcome::Granted,
+        "nothing was written under the id"
+    );
+    assert_eq!(store.balance(&a, T0).await.expect("balance"), Milli(1_000));
 }
 
 /// `first_seen` answers true once per key until it is forgotten or its TTL passes.
