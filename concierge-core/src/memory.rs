@@ -167,11 +167,9 @@ impl Ledger for MemoryStore {
         amount: Milli,
         now: Timestamp,
     ) -> StoreResult<DebitOutcome> {
+        // The plan is the core's (`billing::plan_debit`); the lock makes applying it atomic.
         let mut state = self.lock();
         let book = state.books.entry(tenant.clone()).or_default();
-        if book.debits.len().is_power_of_two() {
-            book.prune(now);
-        }
         book.try_debit(key, amount, now)
             .map_err(|e| StoreError::Corrupt {
                 key: key.to_owned(),
@@ -183,13 +181,13 @@ impl Ledger for MemoryStore {
         &self,
         tenant: &TenantId,
         key: &str,
-        _now: Timestamp,
+        now: Timestamp,
     ) -> StoreResult<RefundOutcome> {
         let mut state = self.lock();
         Ok(state
             .books
             .get_mut(tenant)
-            .map_or(RefundOutcome::UnknownKey, |b| b.refund(key)))
+            .map_or(RefundOutcome::UnknownKey, |b| b.refund(key, now)))
     }
 
     async fn grant(&self, tenant: &TenantId, grant: Grant) -> StoreResult<GrantOutcome> {

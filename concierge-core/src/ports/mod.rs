@@ -104,8 +104,15 @@ pub trait SessionStore: AsyncTraitDeps {
     async fn save_session(&self, key: &ConversationKey, session: &Session) -> StoreResult<()>;
 }
 
-/// The credit ledger. Implementations apply [`LedgerBook`](crate::billing::LedgerBook)'s
-/// arithmetic atomically per tenant.
+/// The credit ledger, per tenant.
+///
+/// Implementations decide nothing: a debit or refund reads the tenant's grant rows and the
+/// key's debit row, asks [`billing::plan_debit`](crate::billing::plan_debit) /
+/// [`billing::plan_refund`](crate::billing::plan_refund) what changes, and applies the plan's
+/// [`LedgerChanges`](crate::billing::LedgerChanges) atomically, on exactly the rows the plan
+/// was computed from (row locks, or a write that aborts if the rows changed since they were
+/// read, then a fresh read and plan). A grant is checked with
+/// [`Grant::validate`](crate::billing::Grant::validate) first.
 #[cfg_attr(target_family = "wasm", async_trait(?Send))]
 #[cfg_attr(not(target_family = "wasm"), async_trait)]
 pub trait Ledger: AsyncTraitDeps {
