@@ -13,7 +13,7 @@ use async_trait::async_trait;
 use crate::approval::Draft;
 use crate::billing::{DebitOutcome, Grant, GrantOutcome, LedgerBook, RefundOutcome};
 use crate::conversation::Session;
-use crate::email::ReverseAlias;
+use crate::email::{normalize_alias, ReverseAlias};
 use crate::ids::{ChannelAccount, ConversationId, ConversationKey, Milli, TenantId};
 use crate::ports::{
     AliasStore, Direction, DraftStore, IdempotencyStore, Job, JobQueue, Ledger, MessageLog,
@@ -167,11 +167,9 @@ impl Ledger for MemoryStore {
         amount: Milli,
         now: Timestamp,
     ) -> StoreResult<DebitOutcome> {
+        // The plan is the core's (`billing::plan_debit`); the lock makes applying it atomic.
         let mut state = self.lock();
         let book = state.books.entry(tenant.clone()).or_default();
-        if book.debits.len().is_power_of_two() {
-            book.prune(now);
-        }
         book.try_debit(key, amount, now)
             .map_err(|e| StoreError::Corrupt {
                 key: key.to_owned(),
@@ -183,16 +181,18 @@ impl Ledger for MemoryStore {
         &self,
         tenant: &TenantId,
         key: &str,
-        _now: Timestamp,
+        now: Timestamp,
     ) -> StoreResult<RefundOutcome> {
         let mut state = self.lock();
         Ok(state
             .books
             .get_mut(tenant)
-            .map_or(RefundOutcome::UnknownKey, |b| b.refund(key)))
+            .map_or(RefundOutcome::UnknownKey, |b| b.refund(key, now)))
     }
 
     async fn grant(&self, tenant: &TenantId, grant: Grant) -> StoreResult<GrantOutcome> {
+        // `LedgerBook::grant` validates with `Grant::validate`, as every store does.
+        let key = grant.id.clone();
         let mut state = self.lock();
         state
             .books
@@ -200,7 +200,7 @@ impl Ledger for MemoryStore {
             .or_default()
             .grant(grant)
             .map_err(|e| StoreError::Corrupt {
-                key: tenant.to_string(),
+                key,
                 reason: e.to_string(),
             })
     }
@@ -322,9 +322,10 @@ impl DraftStore for MemoryStore {
 #[cfg_attr(not(target_family = "wasm"), async_trait)]
 impl AliasStore for MemoryStore {
     async fn put_alias(&self, tenant: &TenantId, alias: &ReverseAlias) -> StoreResult<()> {
-        self.lock()
-            .aliases
-            .insert((tenant.clone(), alias.alias.to_lowercase()), alias.clone());
+        self.lock().aliases.insert(
+            (tenant.clone(), normalize_alias(&alias.alias)),
+            alias.clone(),
+        );
         Ok(())
     }
 
@@ -340,7 +341,7 @@ impl AliasStore for MemoryStore {
             .retain(|_, a| a.is_live(now) || a.created_at > now);
         Ok(state
             .aliases
-            .get(&(tenant.clone(), alias.trim().to_lowercase()))
+            .get(&(tenant.clone(), normalize_alias(alias)))
             .filter(|a| a.is_live(now))
             .cloned())
     }

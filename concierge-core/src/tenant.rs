@@ -9,11 +9,13 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::approval::{ApprovalConfig, NotificationConfig};
+use crate::billing::starting_credits;
 use crate::conversation::{ConversationConfig, FieldError};
 use crate::email::{CompiledRules, EmailRule};
 use crate::ids::{Channel, ChannelAccount, Currency, Locale, Milli, TenantId};
 use crate::persona::{PersonaConfig, PersonaSource};
 use crate::rules::ReplyConfig;
+use crate::time::Timestamp;
 
 /// WhatsApp Business settings.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -402,8 +404,13 @@ impl TenantFile {
             ));
         }
         if let Some(credits) = self.starting_credits {
-            if credits.0 <= 0 {
-                errors.push(FieldError::new("starting_credits", "must be positive"));
+            // The ledger's own grant validation, on the grant the import will make.
+            if let Err(problems) = starting_credits(credits, Timestamp::EPOCH).validate() {
+                errors.extend(
+                    problems
+                        .into_iter()
+                        .map(|p| FieldError::new("starting_credits", p.message)),
+                );
             }
         }
         let ch = &self.channels;

@@ -4,10 +4,10 @@
 //!   index whose primary key makes an account belong to one tenant). KV mirrors the reverse
 //!   index (`wa_phone:…`, `ig_page:…`, `discord_guild:…`, `email_domain:…`) for the webhook path;
 //!   a KV miss falls back to D1.
-//! - Money and idempotency never rely on KV: the ledger is the core's `LedgerBook` applied in
-//!   `ledger_grants` / `ledger_debits` rows changed by the core's `billing::draw` / `restore` and
-//!   written in one D1 batch that aborts unless the rows still hold what was read (retried on a
-//!   lost race); `first_seen` is one conditional upsert.
+//! - Money and idempotency never rely on KV: the ledger reads its `ledger_grants` /
+//!   `ledger_debits` rows, the core's `billing::plan_debit` / `plan_refund` decides, and the
+//!   plan is written in one D1 batch that aborts unless the rows still hold what was read
+//!   (read, plan and write again on a lost race); `first_seen` is one conditional upsert.
 //! - Sessions live in the conversation's Durable Object storage.
 //! - Jobs: buffer flushes are the Durable Object's alarm, safety reviews go to `SAFETY_QUEUE`,
 //!   digests to `WORK_QUEUE` with a delay.
@@ -15,11 +15,11 @@
 use async_trait::async_trait;
 use concierge_core::approval::Draft;
 use concierge_core::billing::{
-    draw, live_balance, restore, DebitOutcome, Grant, GrantOutcome, LedgerBook, RefundOutcome,
-    DEBIT_RECORD_RETENTION,
+    check_grant, live_balance, plan_debit, plan_refund, Debit, DebitOutcome, Grant, GrantOutcome,
+    LedgerChanges, RefundOutcome,
 };
 use concierge_core::conversation::Session;
-use concierge_core::email::ReverseAlias;
+use concierge_core::email::{normalize_alias, ReverseAlias};
 use concierge_core::ids::{
     Channel, ChannelAccount, ConversationId, ConversationKey, Milli, TenantId,
 };
@@ -147,10 +147,32 @@ impl GrantRow {
     }
 }
 
+/// A `ledger_debits` row as read (its raw `drawn` text is compared when the row is written).
 #[derive(Deserialize)]
 struct DebitRow {
+    amount: f64,
+    at: f64,
     refunded: f64,
     drawn: String,
+}
+
+impl DebitRow {
+    #[allow(clippy::cast_possible_truncation)] // integers read back from D1's f64
+    fn debit(&self, key: &str) -> StoreResult<Debit> {
+        Ok(Debit {
+            amount: Milli(self.amount as i64),
+            at: Timestamp::from_millis(self.at as i64),
+            drawn: decode(key, &self.drawn)?,
+            refunded: self.refunded != 0.0,
+        })
+    }
+
+    /// `at`, `refunded` and `drawn` as read: a write conditioned on them applies only if the
+    /// row has not changed since.
+    #[allow(clippy::cast_possible_truncation)]
+    fn version_args(&self) -> [JsValue; 3] {
+        [n(self.at as i64), n(self.refunded as i64), s(&self.drawn)]
+    }
 }
 
 #[derive(Deserialize)]
@@ -236,44 +258,153 @@ impl CfStore {
         Ok(rows.into_iter().map(GrantRow::grant).collect())
     }
 
-    /// Writes a ledger change computed by the core as one D1 batch (one transaction) whose first
-    /// statement aborts it unless `precondition` (SQL over `?1` = tenant, `?2` = the JSON
-    /// `[[grant_id, old_remaining], …]` of the changed grants) still holds: it tries to set a
-    /// grant's `remaining` to -1, which the table's CHECK refuses. So the changes apply only on
-    /// the state they were computed from; a lost race returns `Ok(false)` and the caller
-    /// re-reads. `writes` are the statements that follow.
-    async fn guarded_batch(
+    /// The key's debit row, as read.
+    async fn debit_row(&self, tenant: &TenantId, key: &str) -> StoreResult<Option<DebitRow>> {
+        self.first(
+            "SELECT amount, at, refunded, drawn FROM ledger_debits \
+             WHERE tenant_id = ?1 AND debit_key = ?2",
+            &[s(tenant.as_str()), s(key)],
+        )
+        .await
+    }
+
+    /// One ledger step: reads the tenant's grants and `key`'s debit row, lets `plan` (the
+    /// core's `billing::plan_debit` / `plan_refund`) decide, and applies its changes with
+    /// [`CfStore::apply_ledger`]; on a lost race it reads and plans again.
+    async fn ledger_step<O>(
         &self,
         tenant: &TenantId,
-        changed: &[(Grant, Milli)],
-        precondition: &str,
-        mut writes: Vec<D1PreparedStatement>,
+        key: &str,
+        plan: impl Fn(&[Grant], Option<&Debit>) -> StoreResult<(O, LedgerChanges)>,
+    ) -> StoreResult<O> {
+        for _ in 0..CAS_ATTEMPTS {
+            let grants = self.grants(tenant).await?;
+            let row = self.debit_row(tenant, key).await?;
+            let existing = row.as_ref().map(|r| r.debit(key)).transpose()?;
+            let (outcome, changes) = plan(&grants, existing.as_ref())?;
+            if changes.is_empty()
+                || self
+                    .apply_ledger(tenant, key, row.as_ref(), &changes)
+                    .await?
+            {
+                return Ok(outcome);
+            }
+        }
+        Err(StoreError::Conflict(format!("ledger of {tenant}")))
+    }
+
+    /// Writes a plan's changes as one D1 batch (one transaction) that applies only on the rows
+    /// the plan was computed from: the changed grants still hold their old `remaining` and the
+    /// key's row is as `read`. When grants change, the batch's first statement aborts it
+    /// otherwise (it sets a grant's `remaining` to -1, which the table's CHECK refuses); a plan
+    /// that changes no grant (a refund whose grants are gone) writes the row with a conditional
+    /// statement instead. Purges are guarded by their expiry and safe in any case. Returns
+    /// `Ok(false)` on a lost race: nothing the plan decided was written.
+    async fn apply_ledger(
+        &self,
+        tenant: &TenantId,
+        key: &str,
+        read: Option<&DebitRow>,
+        changes: &LedgerChanges,
     ) -> StoreResult<bool> {
-        let old: Vec<(&str, i64)> = changed
-            .iter()
-            .map(|(g, old)| (g.id.as_str(), old.0))
-            .collect();
-        let old = encode(&old)?;
-        let mut batch = Vec::with_capacity(writes.len() + changed.len() + 1);
-        if let Some((first, _)) = changed.first() {
+        let t = s(tenant.as_str());
+        // ?1 tenant, ?4 key; ?5 at, ?6 refunded, ?7 drawn (of the row as read).
+        let mut read_args = vec![s(key)];
+        if let Some(r) = read {
+            read_args.extend(r.version_args());
+        }
+        let row_as_read = if read.is_some() {
+            "EXISTS (SELECT 1 FROM ledger_debits WHERE tenant_id = ?1 AND debit_key = ?4 \
+             AND at = ?5 AND refunded = ?6 AND drawn = ?7)"
+        } else {
+            "NOT EXISTS (SELECT 1 FROM ledger_debits WHERE tenant_id = ?1 AND debit_key = ?4)"
+        };
+        let debit_args = |d: &Debit| -> StoreResult<Vec<JsValue>> {
+            Ok(vec![
+                s(tenant.as_str()),
+                s(key),
+                n(d.amount.0),
+                n(d.at.as_millis()),
+                s(&encode(&d.drawn)?),
+                n(i64::from(d.refunded)),
+            ])
+        };
+        let mut batch = Vec::new();
+        let guarded = if let Some(first) = changes.grants.first() {
+            let old: Vec<(&str, i64)> = changes
+                .grants
+                .iter()
+                .map(|u| (u.grant_id.as_str(), u.from.0))
+                .collect();
+            let mut args = vec![t.clone(), s(&encode(&old)?), s(&first.grant_id)];
+            args.extend(read_args);
             batch.push(self.stmt(
                 &format!(
                     "UPDATE ledger_grants SET remaining = -1 WHERE tenant_id = ?1 AND grant_id = ?3 \
-                     AND NOT ({precondition})"
+                     AND NOT ({GRANTS_UNCHANGED} AND {row_as_read})"
                 ),
-                &[s(tenant.as_str()), s(&old), s(&first.id)],
+                &args,
             )?);
-        }
-        for (grant, _) in changed {
+            for update in &changes.grants {
+                batch.push(self.stmt(
+                    "UPDATE ledger_grants SET remaining = ?3 WHERE tenant_id = ?1 AND grant_id = ?2",
+                    &[t.clone(), s(&update.grant_id), n(update.to.0)],
+                )?);
+            }
+            if let Some(debit) = &changes.debit {
+                batch.push(self.stmt(
+                    "INSERT INTO ledger_debits (tenant_id, debit_key, amount, at, drawn, refunded) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (tenant_id, debit_key) DO UPDATE \
+                     SET amount = excluded.amount, at = excluded.at, drawn = excluded.drawn, \
+                     refunded = excluded.refunded",
+                    &debit_args(debit)?,
+                )?);
+            }
+            true
+        } else {
+            if let Some(debit) = &changes.debit {
+                let mut args = debit_args(debit)?;
+                let sql = match read {
+                    Some(r) => {
+                        args.extend(r.version_args());
+                        "UPDATE ledger_debits SET amount = ?3, at = ?4, drawn = ?5, refunded = ?6 \
+                         WHERE tenant_id = ?1 AND debit_key = ?2 \
+                         AND at = ?7 AND refunded = ?8 AND drawn = ?9"
+                    }
+                    None => {
+                        "INSERT INTO ledger_debits (tenant_id, debit_key, amount, at, drawn, refunded) \
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (tenant_id, debit_key) DO NOTHING"
+                    }
+                };
+                batch.push(self.stmt(sql, &args)?);
+            }
+            false
+        };
+        let conditional_write = !guarded && changes.debit.is_some();
+        if let Some(purge) = &changes.purge {
+            for grant_id in &purge.grants {
+                batch.push(self.stmt(
+                    "DELETE FROM ledger_grants WHERE tenant_id = ?1 AND grant_id = ?2 \
+                     AND expires_at IS NOT NULL AND expires_at <= ?3",
+                    &[t.clone(), s(grant_id), n(purge.through.as_millis())],
+                )?);
+            }
             batch.push(self.stmt(
-                "UPDATE ledger_grants SET remaining = ?3 WHERE tenant_id = ?1 AND grant_id = ?2",
-                &[s(tenant.as_str()), s(&grant.id), n(grant.remaining.0)],
+                "DELETE FROM ledger_debits WHERE tenant_id = ?1 AND at <= ?2",
+                &[t.clone(), n(purge.through.as_millis())],
             )?);
         }
-        batch.append(&mut writes);
+        if batch.is_empty() {
+            return Ok(true);
+        }
         match self.db.batch(batch).await {
+            Ok(results) if conditional_write => Ok(results
+                .first()
+                .and_then(|r| r.meta().ok().flatten())
+                .and_then(|m| m.changes)
+                == Some(1)),
             Ok(_) => Ok(true),
-            Err(e) if e.to_string().contains("CHECK constraint failed") => Ok(false),
+            Err(e) if guarded && e.to_string().contains("CHECK constraint failed") => Ok(false),
             Err(e) => Err(backend(e)),
         }
     }
@@ -490,19 +621,11 @@ impl SessionStore for CfStore {
     }
 }
 
-/// The precondition of a ledger batch: the changed grants still hold what was read.
+/// The precondition of a ledger batch: the changed grants still hold what was read (`?1` the
+/// tenant, `?2` the JSON `[[grant_id, old_remaining], …]`).
 const GRANTS_UNCHANGED: &str = "(SELECT COUNT(*) FROM ledger_grants g JOIN json_each(?2) j \
      ON g.grant_id = json_extract(j.value, '$[0]') AND g.remaining = json_extract(j.value, '$[1]') \
      WHERE g.tenant_id = ?1) = json_array_length(?2)";
-
-fn changed_grants(before: &[Milli], after: &[Grant]) -> Vec<(Grant, Milli)> {
-    after
-        .iter()
-        .zip(before)
-        .filter(|(g, old)| g.remaining != **old)
-        .map(|(g, old)| (g.clone(), *old))
-        .collect()
-}
 
 #[async_trait(?Send)]
 impl Ledger for CfStore {
@@ -517,124 +640,28 @@ impl Ledger for CfStore {
         amount: Milli,
         now: Timestamp,
     ) -> StoreResult<DebitOutcome> {
-        if amount.0 <= 0 {
-            return Err(corrupt(key, "debit amount must be positive"));
-        }
-        for _ in 0..CAS_ATTEMPTS {
-            let mut grants = self.grants(tenant).await?;
-            let balance = live_balance(&grants, now);
-            let debit: Option<DebitRow> = self
-                .first(
-                    "SELECT refunded, drawn FROM ledger_debits WHERE tenant_id = ?1 AND debit_key = ?2",
-                    &[s(tenant.as_str()), s(key)],
-                )
-                .await?;
-            if debit.as_ref().is_some_and(|d| d.refunded == 0.0) {
-                return Ok(DebitOutcome::AlreadyCharged { balance });
-            }
-            let before: Vec<Milli> = grants.iter().map(|g| g.remaining).collect();
-            // The arithmetic is the core's.
-            let Some(drawn) = draw(&mut grants, amount, now) else {
-                return Ok(DebitOutcome::Insufficient { balance });
-            };
-            let changed = changed_grants(&before, &grants);
-            let writes = vec![
-                self.stmt(
-                    "INSERT INTO ledger_debits (tenant_id, debit_key, amount, at, drawn, refunded) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, FALSE) ON CONFLICT (tenant_id, debit_key) DO UPDATE \
-                     SET amount = excluded.amount, at = excluded.at, drawn = excluded.drawn, \
-                     refunded = FALSE",
-                    &[
-                        s(tenant.as_str()),
-                        s(key),
-                        n(amount.0),
-                        n(now.as_millis()),
-                        s(&encode(&drawn)?),
-                    ],
-                )?,
-                self.stmt(
-                    "DELETE FROM ledger_debits WHERE tenant_id = ?1 AND at < ?2",
-                    &[
-                        s(tenant.as_str()),
-                        n((now - DEBIT_RECORD_RETENTION).as_millis()),
-                    ],
-                )?,
-            ];
-            // Also refuse when another request charged this key in between.
-            let precondition = format!(
-                "{GRANTS_UNCHANGED} AND NOT EXISTS (SELECT 1 FROM ledger_debits \
-                 WHERE tenant_id = ?1 AND debit_key = {} AND refunded = FALSE)",
-                sql_text(key)
-            );
-            if self
-                .guarded_batch(tenant, &changed, &precondition, writes)
-                .await?
-            {
-                return Ok(DebitOutcome::Charged {
-                    balance: live_balance(&grants, now),
-                });
-            }
-        }
-        Err(StoreError::Conflict(format!("ledger of {tenant}")))
+        self.ledger_step(tenant, key, |grants, existing| {
+            let plan = plan_debit(grants, existing, amount, now).map_err(|e| corrupt(key, e))?;
+            Ok((plan.outcome, plan.changes))
+        })
+        .await
     }
 
     async fn refund(
         &self,
         tenant: &TenantId,
         key: &str,
-        _now: Timestamp,
+        now: Timestamp,
     ) -> StoreResult<RefundOutcome> {
-        for _ in 0..CAS_ATTEMPTS {
-            let mut grants = self.grants(tenant).await?;
-            let debit: Option<DebitRow> = self
-                .first(
-                    "SELECT refunded, drawn FROM ledger_debits WHERE tenant_id = ?1 AND debit_key = ?2",
-                    &[s(tenant.as_str()), s(key)],
-                )
-                .await?;
-            let Some(debit) = debit else {
-                return Ok(RefundOutcome::UnknownKey);
-            };
-            if debit.refunded != 0.0 {
-                return Ok(RefundOutcome::AlreadyRefunded);
-            }
-            let drawn: Vec<(String, Milli)> = decode(key, &debit.drawn)?;
-            let before: Vec<Milli> = grants.iter().map(|g| g.remaining).collect();
-            restore(&mut grants, &drawn);
-            let changed = changed_grants(&before, &grants);
-            let mark = self.stmt(
-                "UPDATE ledger_debits SET refunded = TRUE WHERE tenant_id = ?1 AND debit_key = ?2 \
-                 AND refunded = FALSE",
-                &[s(tenant.as_str()), s(key)],
-            )?;
-            if changed.is_empty() {
-                // Nothing to give back (the grants are gone or full): only the mark.
-                return Ok(if self.run_stmt(mark).await? == 1 {
-                    RefundOutcome::Refunded
-                } else {
-                    RefundOutcome::AlreadyRefunded
-                });
-            }
-            let precondition = format!(
-                "{GRANTS_UNCHANGED} AND EXISTS (SELECT 1 FROM ledger_debits \
-                 WHERE tenant_id = ?1 AND debit_key = {} AND refunded = FALSE)",
-                sql_text(key)
-            );
-            if self
-                .guarded_batch(tenant, &changed, &precondition, vec![mark])
-                .await?
-            {
-                return Ok(RefundOutcome::Refunded);
-            }
-        }
-        Err(StoreError::Conflict(format!("ledger of {tenant}")))
+        self.ledger_step(tenant, key, |grants, existing| {
+            let plan = plan_refund(grants, existing, now);
+            Ok((plan.outcome, plan.changes))
+        })
+        .await
     }
 
     async fn grant(&self, tenant: &TenantId, grant: Grant) -> StoreResult<GrantOutcome> {
-        // The core's validation (a positive amount), on an empty book.
-        LedgerBook::default()
-            .grant(grant.clone())
-            .map_err(|e| corrupt(&grant.id, e))?;
+        check_grant(&grant).map_err(|e| corrupt(&grant.id, e))?;
         let inserted = self
             .run(
                 "INSERT INTO ledger_grants (tenant_id, grant_id, amount, remaining, granted_at, \
@@ -657,12 +684,6 @@ impl Ledger for CfStore {
             GrantOutcome::AlreadyGranted
         })
     }
-}
-
-/// A debit key as an SQL string literal (keys are ours: `turn:{channel}:{provider id}`; quotes
-/// are doubled all the same).
-fn sql_text(value: &str) -> String {
-    format!("'{}'", value.replace('\'', "''"))
 }
 
 #[async_trait(?Send)]
@@ -881,7 +902,7 @@ impl AliasStore for CfStore {
              expires_at = excluded.expires_at",
             &[
                 s(tenant.as_str()),
-                s(&alias.alias.trim().to_lowercase()),
+                s(&normalize_alias(&alias.alias)),
                 s(&encode(alias)?),
                 n(alias.expires_at.as_millis()),
             ],
@@ -902,7 +923,7 @@ impl AliasStore for CfStore {
                  AND expires_at > ?3",
                 &[
                     s(tenant.as_str()),
-                    s(&alias.trim().to_lowercase()),
+                    s(&normalize_alias(alias)),
                     n(now.as_millis()),
                 ],
             )

@@ -4,10 +4,11 @@
 //! (`$1` placeholders, `ON CONFLICT`, `RETURNING`, partial unique indexes); where they do not,
 //! the code says so (`FOR UPDATE SKIP LOCKED` only on Postgres, `BEGIN IMMEDIATE` on SQLite).
 //!
-//! **Architecture Invariant:** the store does I/O only. Ledger arithmetic is the core's
-//! [`draw`](concierge_core::billing::draw) / [`restore`](concierge_core::billing::restore),
-//! applied to the tenant's locked grant rows inside a write transaction (one row per grant,
-//! one per debit key); the store never decides what a message means.
+//! **Architecture Invariant:** the store does I/O only. A debit or refund reads the tenant's
+//! grant rows and the key's debit row under lock, and applies the plan the core computes from
+//! them ([`plan_debit`](concierge_core::billing::plan_debit) /
+//! [`plan_refund`](concierge_core::billing::plan_refund)) inside the same write transaction (one
+//! row per grant, one per debit key); the store never decides what a message means.
 
 mod jobs;
 mod ports;

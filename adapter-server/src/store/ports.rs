@@ -2,9 +2,11 @@
 
 use async_trait::async_trait;
 use concierge_core::approval::Draft;
-use concierge_core::billing::{DebitOutcome, Grant, GrantOutcome, RefundOutcome};
+use concierge_core::billing::{
+    self, Debit, DebitOutcome, Grant, GrantOutcome, LedgerChanges, RefundOutcome,
+};
 use concierge_core::conversation::Session;
-use concierge_core::email::ReverseAlias;
+use concierge_core::email::{normalize_alias, ReverseAlias};
 use concierge_core::ids::{Channel, ChannelAccount, ConversationId, ConversationKey, Milli};
 use concierge_core::ports::{
     AliasStore, Direction, DraftStore, IdempotencyStore, Job, JobQueue, Ledger, MessageLog,
@@ -233,21 +235,21 @@ impl SessionStore for SqlStore {
     }
 }
 
-/// How long settled debit rows are kept (the idempotency horizon of a debit key).
-const DEBIT_RETENTION: Span = concierge_core::billing::DEBIT_RECORD_RETENTION;
-
-fn grant_from_row(row: &impl GrantRow) -> StoreResult<Grant> {
+fn grant_from_row(row: &impl LedgerRow) -> StoreResult<Grant> {
     row.grant()
 }
 
-/// Reads a grant from a `ledger_grants` row of either database.
-trait GrantRow {
+/// Reads ledger rows of either database.
+trait LedgerRow {
+    /// A `ledger_grants` row.
     fn grant(&self) -> StoreResult<Grant>;
+    /// A `ledger_debits` row.
+    fn debit(&self, key: &str) -> StoreResult<Debit>;
 }
 
-macro_rules! impl_grant_row {
+macro_rules! impl_ledger_row {
     ($row:ty) => {
-        impl GrantRow for $row {
+        impl LedgerRow for $row {
             fn grant(&self) -> StoreResult<Grant> {
                 Ok(Grant {
                     id: self.try_get("grant_id").map_err(db_err)?,
@@ -261,13 +263,117 @@ macro_rules! impl_grant_row {
                     reason: self.try_get("reason").map_err(db_err)?,
                 })
             }
+
+            fn debit(&self, key: &str) -> StoreResult<Debit> {
+                Ok(Debit {
+                    amount: Milli(self.try_get("amount").map_err(db_err)?),
+                    at: Timestamp(self.try_get("at").map_err(db_err)?),
+                    drawn: from_doc(key, &self.try_get::<String, _>("drawn").map_err(db_err)?)?,
+                    refunded: self.try_get("refunded").map_err(db_err)?,
+                })
+            }
         }
     };
 }
-impl_grant_row!(sqlx::sqlite::SqliteRow);
-impl_grant_row!(sqlx::postgres::PgRow);
+impl_ledger_row!(sqlx::sqlite::SqliteRow);
+impl_ledger_row!(sqlx::postgres::PgRow);
 
 const GRANT_COLUMNS: &str = "grant_id, amount, remaining, granted_at, expires_at, reason";
+
+impl SqlStore {
+    /// One ledger step in one write transaction: reads the tenant's grant rows and `key`'s
+    /// debit row (locked with `FOR UPDATE` on Postgres, grants first, always in that order;
+    /// SQLite's `BEGIN IMMEDIATE` serializes writers), lets `plan` (the core's
+    /// `billing::plan_debit` / `plan_refund`) decide, and writes the plan's changes before
+    /// committing. A plan without changes commits nothing.
+    async fn ledger_step<O: Send>(
+        &self,
+        tenant: &TenantId,
+        key: &str,
+        plan: impl FnOnce(&[Grant], Option<&Debit>) -> StoreResult<(O, LedgerChanges)> + Send,
+    ) -> StoreResult<O> {
+        on_pool!(self, |pool, pg| {
+            let lock = if pg { " FOR UPDATE" } else { "" };
+            let mut tx = pool.begin_with(begin_statement(pg)).await.map_err(db_err)?;
+            let grants = sqlx::query(&format!(
+                "SELECT {GRANT_COLUMNS} FROM ledger_grants WHERE tenant_id = $1 \
+                 ORDER BY grant_id{lock}"
+            ))
+            .bind(tenant.as_str())
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(db_err)?
+            .iter()
+            .map(grant_from_row)
+            .collect::<StoreResult<Vec<_>>>()?;
+            let existing = sqlx::query(&format!(
+                "SELECT amount, at, drawn, refunded FROM ledger_debits \
+                 WHERE tenant_id = $1 AND debit_key = $2{lock}"
+            ))
+            .bind(tenant.as_str())
+            .bind(key)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db_err)?
+            .map(|row| row.debit(key))
+            .transpose()?;
+            let (outcome, changes) = plan(&grants, existing.as_ref())?;
+            if changes.is_empty() {
+                return Ok(outcome);
+            }
+            for update in &changes.grants {
+                sqlx::query(
+                    "UPDATE ledger_grants SET remaining = $3 WHERE tenant_id = $1 AND grant_id = $2",
+                )
+                .bind(tenant.as_str())
+                .bind(&update.grant_id)
+                .bind(update.to.0)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
+            }
+            if let Some(debit) = &changes.debit {
+                sqlx::query(
+                    "INSERT INTO ledger_debits (tenant_id, debit_key, amount, at, drawn, refunded) \
+                     VALUES ($1, $2, $3, $4, $5, $6) \
+                     ON CONFLICT (tenant_id, debit_key) DO UPDATE SET amount = excluded.amount, \
+                     at = excluded.at, drawn = excluded.drawn, refunded = excluded.refunded",
+                )
+                .bind(tenant.as_str())
+                .bind(key)
+                .bind(debit.amount.0)
+                .bind(debit.at.as_millis())
+                .bind(to_doc(key, &debit.drawn)?)
+                .bind(debit.refunded)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
+            }
+            if let Some(purge) = &changes.purge {
+                for grant_id in &purge.grants {
+                    sqlx::query(
+                        "DELETE FROM ledger_grants WHERE tenant_id = $1 AND grant_id = $2 \
+                         AND expires_at IS NOT NULL AND expires_at <= $3",
+                    )
+                    .bind(tenant.as_str())
+                    .bind(grant_id)
+                    .bind(purge.through.as_millis())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_err)?;
+                }
+                sqlx::query("DELETE FROM ledger_debits WHERE tenant_id = $1 AND at <= $2")
+                    .bind(tenant.as_str())
+                    .bind(purge.through.as_millis())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_err)?;
+            }
+            tx.commit().await.map_err(db_err)?;
+            Ok(outcome)
+        })
+    }
+}
 
 #[async_trait]
 impl Ledger for SqlStore {
@@ -293,150 +399,29 @@ impl Ledger for SqlStore {
         amount: Milli,
         now: Timestamp,
     ) -> StoreResult<DebitOutcome> {
-        if amount.0 <= 0 {
-            return Err(corrupt(key, "debit amount must be positive"));
-        }
-        on_pool!(self, |pool, pg| {
-            let lock = if pg { " FOR UPDATE" } else { "" };
-            let mut tx = pool.begin_with(begin_statement(pg)).await.map_err(db_err)?;
-            // Locking the tenant's live grants serializes its debits (SQLite: BEGIN IMMEDIATE).
-            let rows = sqlx::query(&format!(
-                "SELECT {GRANT_COLUMNS} FROM ledger_grants WHERE tenant_id = $1 AND remaining > 0 \
-                 ORDER BY grant_id{lock}"
-            ))
-            .bind(tenant.as_str())
-            .fetch_all(&mut *tx)
-            .await
-            .map_err(db_err)?;
-            let mut grants = rows
-                .iter()
-                .map(grant_from_row)
-                .collect::<StoreResult<Vec<_>>>()?;
-            let balance = concierge_core::billing::live_balance(&grants, now);
-            let charged: Option<bool> = sqlx::query_scalar(&format!(
-                "SELECT refunded FROM ledger_debits WHERE tenant_id = $1 AND debit_key = $2{lock}"
-            ))
-            .bind(tenant.as_str())
-            .bind(key)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(db_err)?;
-            if charged == Some(false) {
-                return Ok(DebitOutcome::AlreadyCharged { balance });
-            }
-            let before: Vec<Milli> = grants.iter().map(|g| g.remaining).collect();
-            let Some(drawn) = concierge_core::billing::draw(&mut grants, amount, now) else {
-                return Ok(DebitOutcome::Insufficient { balance });
-            };
-            for (grant, old) in grants.iter().zip(before) {
-                if grant.remaining != old {
-                    sqlx::query(
-                        "UPDATE ledger_grants SET remaining = $3 WHERE tenant_id = $1 AND grant_id = $2",
-                    )
-                    .bind(tenant.as_str())
-                    .bind(&grant.id)
-                    .bind(grant.remaining.0)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(db_err)?;
-                }
-            }
-            sqlx::query(
-                "INSERT INTO ledger_debits (tenant_id, debit_key, amount, at, drawn, refunded) \
-                 VALUES ($1, $2, $3, $4, $5, FALSE) \
-                 ON CONFLICT (tenant_id, debit_key) DO UPDATE SET amount = excluded.amount, \
-                 at = excluded.at, drawn = excluded.drawn, refunded = FALSE",
-            )
-            .bind(tenant.as_str())
-            .bind(key)
-            .bind(amount.0)
-            .bind(now.as_millis())
-            .bind(to_doc(key, &drawn)?)
-            .execute(&mut *tx)
-            .await
-            .map_err(db_err)?;
-            sqlx::query("DELETE FROM ledger_debits WHERE tenant_id = $1 AND at < $2")
-                .bind(tenant.as_str())
-                .bind((now - DEBIT_RETENTION).as_millis())
-                .execute(&mut *tx)
-                .await
-                .map_err(db_err)?;
-            tx.commit().await.map_err(db_err)?;
-            Ok(DebitOutcome::Charged {
-                balance: concierge_core::billing::live_balance(&grants, now),
-            })
+        self.ledger_step(tenant, key, |grants, existing| {
+            let plan =
+                billing::plan_debit(grants, existing, amount, now).map_err(|e| corrupt(key, e))?;
+            Ok((plan.outcome, plan.changes))
         })
+        .await
     }
 
     async fn refund(
         &self,
         tenant: &TenantId,
         key: &str,
-        _now: Timestamp,
+        now: Timestamp,
     ) -> StoreResult<RefundOutcome> {
-        on_pool!(self, |pool, pg| {
-            let lock = if pg { " FOR UPDATE" } else { "" };
-            let mut tx = pool.begin_with(begin_statement(pg)).await.map_err(db_err)?;
-            // Same lock order as a debit: grants first, then the debit row.
-            let rows = sqlx::query(&format!(
-                "SELECT {GRANT_COLUMNS} FROM ledger_grants WHERE tenant_id = $1 ORDER BY grant_id{lock}"
-            ))
-            .bind(tenant.as_str())
-            .fetch_all(&mut *tx)
-            .await
-            .map_err(db_err)?;
-            let row = sqlx::query(&format!(
-                "SELECT drawn, refunded FROM ledger_debits WHERE tenant_id = $1 AND debit_key = $2{lock}"
-            ))
-            .bind(tenant.as_str())
-            .bind(key)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(db_err)?;
-            let Some(row) = row else {
-                return Ok(RefundOutcome::UnknownKey);
-            };
-            if row.try_get::<bool, _>("refunded").map_err(db_err)? {
-                return Ok(RefundOutcome::AlreadyRefunded);
-            }
-            let drawn: Vec<(String, Milli)> =
-                from_doc(key, &row.try_get::<String, _>("drawn").map_err(db_err)?)?;
-            let mut grants = rows
-                .iter()
-                .map(grant_from_row)
-                .collect::<StoreResult<Vec<_>>>()?;
-            let before: Vec<Milli> = grants.iter().map(|g| g.remaining).collect();
-            concierge_core::billing::restore(&mut grants, &drawn);
-            for (grant, old) in grants.iter().zip(before) {
-                if grant.remaining != old {
-                    sqlx::query(
-                        "UPDATE ledger_grants SET remaining = $3 WHERE tenant_id = $1 AND grant_id = $2",
-                    )
-                    .bind(tenant.as_str())
-                    .bind(&grant.id)
-                    .bind(grant.remaining.0)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(db_err)?;
-                }
-            }
-            sqlx::query(
-                "UPDATE ledger_debits SET refunded = TRUE WHERE tenant_id = $1 AND debit_key = $2",
-            )
-            .bind(tenant.as_str())
-            .bind(key)
-            .execute(&mut *tx)
-            .await
-            .map_err(db_err)?;
-            tx.commit().await.map_err(db_err)?;
-            Ok(RefundOutcome::Refunded)
+        self.ledger_step(tenant, key, |grants, existing| {
+            let plan = billing::plan_refund(grants, existing, now);
+            Ok((plan.outcome, plan.changes))
         })
+        .await
     }
 
     async fn grant(&self, tenant: &TenantId, grant: Grant) -> StoreResult<GrantOutcome> {
-        if grant.amount.0 <= 0 || grant.remaining.0 < 0 || grant.remaining > grant.amount {
-            return Err(corrupt(&grant.id, "a grant's amount must be positive"));
-        }
+        billing::check_grant(&grant).map_err(|e| corrupt(&grant.id, e))?;
         on_pool!(self, |pool, pg| {
             let inserted = sqlx::query(
                 "INSERT INTO ledger_grants (tenant_id, grant_id, amount, remaining, granted_at, expires_at, reason) \
@@ -665,7 +650,7 @@ impl DraftStore for SqlStore {
 #[async_trait]
 impl AliasStore for SqlStore {
     async fn put_alias(&self, tenant: &TenantId, alias: &ReverseAlias) -> StoreResult<()> {
-        let key = alias.alias.trim().to_lowercase();
+        let key = normalize_alias(&alias.alias);
         let doc = to_doc(&key, alias)?;
         on_pool!(self, |pool, pg| {
             sqlx::query(
@@ -689,7 +674,7 @@ impl AliasStore for SqlStore {
         alias: &str,
         now: Timestamp,
     ) -> StoreResult<Option<ReverseAlias>> {
-        let key = alias.trim().to_lowercase();
+        let key = normalize_alias(alias);
         let doc: Option<String> = on_pool!(self, |pool, pg| {
             let row =
                 sqlx::query("SELECT doc FROM email_aliases WHERE tenant_id = $1 AND alias = $2")

@@ -41,10 +41,24 @@ pub fn reverse_alias_for(original_sender: &str, domain: &str, secret: &[u8]) -> 
     format!("{PREFIX}{local}@{domain}")
 }
 
+/// The one normal form of a reverse alias address: what every
+/// [`AliasStore`](crate::ports::AliasStore) keys its records by and looks them up with.
+/// Surrounding whitespace and angle brackets (`<r-…@shop.cncg.email>`) are removed and the
+/// address is lower-cased, so a reply to `R-…@Shop.cncg.email` finds the record made for
+/// `r-…@shop.cncg.email`.
+pub fn normalize_alias(address: &str) -> String {
+    address
+        .trim()
+        .trim_start_matches('<')
+        .trim_end_matches('>')
+        .trim()
+        .to_lowercase()
+}
+
 /// Whether `address` has the shape of a reverse alias (`r-` + 32 hex digits, any case, at any
-/// domain). It says nothing about whether the alias is known or live.
+/// domain), after [`normalize_alias`]. It says nothing about whether the alias is known or live.
 pub fn is_reverse_alias(address: &str) -> bool {
-    let address = address.trim().trim_start_matches('<').trim_end_matches('>');
+    let address = normalize_alias(address);
     let Some((local, domain)) = address.rsplit_once('@') else {
         return false;
     };
@@ -58,16 +72,17 @@ pub fn is_reverse_alias(address: &str) -> bool {
     !domain.is_empty() && hex.len() == MAC_BYTES * 2 && hex.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
-/// The storage key of an alias record: `email_reverse:{alias}` (lower-case).
+/// The storage key of an alias record: `email_reverse:{alias}` ([normalized](normalize_alias)).
 pub fn reverse_alias_key(alias: &str) -> String {
-    format!("email_reverse:{}", alias.trim().to_lowercase())
+    format!("email_reverse:{}", normalize_alias(alias))
 }
 
 /// The mapping from a reverse alias back to the customer it stands for; stored by the engine
 /// under [`reverse_alias_key`] with a [`REVERSE_ALIAS_TTL`] expiry.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReverseAlias {
-    /// The alias address (`r-…@shop.cncg.email`).
+    /// The alias address (`r-…@shop.cncg.email`), [normalized](normalize_alias) by
+    /// [`ReverseAlias::new`]; stores normalize it again when they key the record.
     pub alias: String,
     /// The customer it stands for, lower-case.
     pub original_sender: String,
@@ -82,7 +97,7 @@ impl ReverseAlias {
     /// [`REVERSE_ALIAS_TTL`]. Forwarding again later makes a new record with a fresh expiry.
     pub fn new(alias: &str, original_sender: &str, now: Timestamp) -> Self {
         ReverseAlias {
-            alias: alias.trim().to_lowercase(),
+            alias: normalize_alias(alias),
             original_sender: original_sender.trim().to_lowercase(),
             created_at: now,
             expires_at: now + REVERSE_ALIAS_TTL,
@@ -174,6 +189,8 @@ mod tests {
         assert!(is_reverse_alias(&a.to_uppercase()));
         assert!(!is_reverse_alias("hello@shop.cncg.email"));
         assert!(!is_reverse_alias("r-1234@shop.cncg.email"));
+        assert!(is_reverse_alias(&format!(" <{}> ", a.to_uppercase())));
+        assert_eq!(normalize_alias(&format!(" <{}> ", a.to_uppercase())), a);
         assert_eq!(
             a,
             reverse_alias_for("jane@example.com", "shop.cncg.email", b"secret")

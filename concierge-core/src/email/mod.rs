@@ -22,7 +22,7 @@ mod alias;
 mod rules;
 
 pub use alias::{
-    deliver_reply_via_alias, forward, is_reverse_alias, reverse_alias_for, reverse_alias_key,
-    ReverseAlias, REVERSE_ALIAS_TTL,
+    deliver_reply_via_alias, forward, is_reverse_alias, normalize_alias, reverse_alias_for,
+    reverse_alias_key, ReverseAlias, REVERSE_ALIAS_TTL,
 };
 pub use rules::{CompiledRules, EmailAction, EmailRule, EmailRuleError, MatchCriteria};

@@ -5,7 +5,7 @@ use super::outcome::{ApprovalOutcome, ImportOutcome, NoReplyReason, PersonaSaveO
 use super::turn::{window_closed, Target};
 use super::{Engine, EngineError};
 use crate::approval::ApprovalDecision;
-use crate::billing::{Grant, GrantOutcome};
+use crate::billing::{starting_credits, Grant, GrantOutcome};
 use crate::conversation::{ConversationConfig, FieldError, Turn};
 use crate::ids::{Channel, Milli, TenantId};
 use crate::persona::PersonaSource;
@@ -15,8 +15,7 @@ use crate::safety::{SafetyJob, SafetyStatus};
 use crate::tenant::{Tenant, TenantFile};
 use crate::time::Timestamp;
 
-/// The grant id of a tenant file's starting credits (granted once).
-pub const STARTING_CREDITS_GRANT: &str = "starting-credits";
+pub use crate::billing::STARTING_CREDITS_GRANT;
 
 impl Engine {
     async fn load_tenant(&self, id: &TenantId) -> Result<Tenant, EngineError> {
@@ -221,7 +220,8 @@ impl Engine {
     pub async fn import_tenant(&self, file: TenantFile) -> Result<ImportOutcome, EngineError> {
         file.validate().map_err(EngineError::Invalid)?;
         let now = self.clock().now();
-        let starting_credits = file.starting_credits;
+        // Checked by `TenantFile::validate` with the same `Grant::validate`.
+        let starting_grant = file.starting_credits.map(|a| starting_credits(a, now));
         let mut incoming = file.into_tenant();
         for channel in Channel::ALL {
             if let Some(replies) = incoming.channels.replies_mut(channel) {
@@ -250,14 +250,7 @@ impl Engine {
         };
         incoming.revision = revision;
         let mut credits_granted = false;
-        if let Some(amount) = starting_credits {
-            let grant = Grant::new(
-                STARTING_CREDITS_GRANT,
-                amount,
-                now,
-                None,
-                "starting credits",
-            );
+        if let Some(grant) = starting_grant {
             credits_granted =
                 self.store().grant(&incoming.id, grant).await? == GrantOutcome::Granted;
         }
@@ -275,7 +268,8 @@ impl Engine {
     /// Grants credit to a tenant (an operator action or a payment), once per grant id.
     ///
     /// # Errors
-    /// [`EngineError::Invalid`] for a non-positive amount or an expiry in the past;
+    /// [`EngineError::Invalid`] when [`Grant::validate`] refuses the grant (a blank id, a
+    /// non-positive amount, an expiry not in the future);
     /// [`EngineError::UnknownTenant`].
     pub async fn grant_credits(
         &self,
@@ -286,27 +280,11 @@ impl Engine {
         reason: &str,
     ) -> Result<GrantOutcome, EngineError> {
         let now = self.clock().now();
-        let mut errors = Vec::new();
-        if amount.0 <= 0 {
-            errors.push(FieldError::new("amount", "must be positive"));
-        }
-        if expires_at.is_some_and(|e| e <= now) {
-            errors.push(FieldError::new("expires_at", "must be in the future"));
-        }
-        if grant_id.trim().is_empty() {
-            errors.push(FieldError::new("grant_id", "must not be empty"));
-        }
-        if !errors.is_empty() {
-            return Err(EngineError::Invalid(errors));
-        }
+        // The one grant validation (`expires_at` after the grant time: in the future).
+        let grant = Grant::new(grant_id, amount, now, expires_at, reason);
+        grant.validate().map_err(EngineError::Invalid)?;
         self.load_tenant(tenant_id).await?;
-        let outcome = self
-            .store()
-            .grant(
-                tenant_id,
-                Grant::new(grant_id, amount, now, expires_at, reason),
-            )
-            .await?;
+        let outcome = self.store().grant(tenant_id, grant).await?;
         Ok(outcome)
     }
 

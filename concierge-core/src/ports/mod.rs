@@ -104,8 +104,15 @@ pub trait SessionStore: AsyncTraitDeps {
     async fn save_session(&self, key: &ConversationKey, session: &Session) -> StoreResult<()>;
 }
 
-/// The credit ledger. Implementations apply [`LedgerBook`](crate::billing::LedgerBook)'s
-/// arithmetic atomically per tenant.
+/// The credit ledger, per tenant.
+///
+/// Implementations decide nothing: a debit or refund reads the tenant's grant rows and the
+/// key's debit row, asks [`billing::plan_debit`](crate::billing::plan_debit) /
+/// [`billing::plan_refund`](crate::billing::plan_refund) what changes, and applies the plan's
+/// [`LedgerChanges`](crate::billing::LedgerChanges) atomically, on exactly the rows the plan
+/// was computed from (row locks, or a write that aborts if the rows changed since they were
+/// read, then a fresh read and plan). A grant is checked with
+/// [`Grant::validate`](crate::billing::Grant::validate) first.
 #[cfg_attr(target_family = "wasm", async_trait(?Send))]
 #[cfg_attr(not(target_family = "wasm"), async_trait)]
 pub trait Ledger: AsyncTraitDeps {
@@ -126,8 +133,9 @@ pub trait Ledger: AsyncTraitDeps {
         key: &str,
         now: Timestamp,
     ) -> StoreResult<RefundOutcome>;
-    /// Adds a grant unless one with its id exists. Zero or negative grants are refused with
-    /// [`StoreError::Conflict`]-free validation by the engine before this is called.
+    /// Adds a grant unless one with its id exists. A grant that fails
+    /// [`Grant::validate`](crate::billing::Grant::validate) is refused with
+    /// [`StoreError::Corrupt`] and nothing is written (the engine validates before it calls).
     async fn grant(&self, tenant: &TenantId, grant: Grant) -> StoreResult<GrantOutcome>;
 }
 
@@ -273,7 +281,10 @@ pub trait DraftStore: AsyncTraitDeps {
 pub trait AliasStore: AsyncTraitDeps {
     /// Stores (or renews) an alias record.
     async fn put_alias(&self, tenant: &TenantId, alias: &ReverseAlias) -> StoreResult<()>;
-    /// The live record for `alias` (lower-case address), if any.
+    /// The live record for `alias`, if any. Stores key records by
+    /// [`normalize_alias`](crate::email::normalize_alias) of `ReverseAlias::alias` on `put_alias`
+    /// and look up `normalize_alias(alias)` here, so case, whitespace and angle brackets do not
+    /// matter.
     async fn get_alias(
         &self,
         tenant: &TenantId,

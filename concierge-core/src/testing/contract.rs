@@ -12,7 +12,7 @@
 use futures::future::join_all;
 
 use crate::approval::Draft;
-use crate::billing::{DebitOutcome, Grant, GrantOutcome, RefundOutcome};
+use crate::billing::{DebitOutcome, Grant, GrantOutcome, RefundOutcome, DEBIT_RECORD_RETENTION};
 use crate::channels::ReplyRoute;
 use crate::conversation::{Session, Turn};
 use crate::ids::{Channel, ChannelAccount, ConversationId, ConversationKey, Milli, TenantId};
@@ -37,10 +37,16 @@ macro_rules! store_contract_tests {
             ledger_charges_a_key_once_and_never_overdraws,
             ledger_concurrent_debits_never_overdraw,
             ledgers_are_per_tenant,
+            ledger_refuses_invalid_grants,
+            ledger_charges_one_key_once_under_concurrency,
+            ledger_debit_rows_count_for_the_retention_period,
+            ledger_grant_ids_stay_taken,
+            ledger_refunds_return_credit_to_live_grants_only,
             first_seen_is_true_once_until_forgotten_or_expired,
             drafts_are_taken_once_and_expire,
             message_log_is_idempotent_and_per_tenant,
-            aliases_are_per_tenant_and_expire
+            aliases_are_per_tenant_and_expire,
+            aliases_are_normalized_in_one_way
         );
     };
     (@each $runner:path, $make:expr; $($name:ident),* $(,)?) => {
@@ -66,6 +72,13 @@ pub async fn run_all<S: Store + ?Sized>(store: &S) {
     drafts_are_taken_once_and_expire(store).await;
     message_log_is_idempotent_and_per_tenant(store).await;
     aliases_are_per_tenant_and_expire(store).await;
+    aliases_are_normalized_in_one_way(store).await;
+    // These ledger checks use tenants of their own.
+    ledger_refuses_invalid_grants(store).await;
+    ledger_charges_one_key_once_under_concurrency(store).await;
+    ledger_debit_rows_count_for_the_retention_period(store).await;
+    ledger_grant_ids_stay_taken(store).await;
+    ledger_refunds_return_credit_to_live_grants_only(store).await;
 }
 
 fn t(id: &str) -> TenantId {
@@ -351,6 +364,280 @@ pub async fn ledgers_are_per_tenant<S: Store + ?Sized>(store: &S) {
     );
 }
 
+/// A grant that fails `Grant::validate` is refused by the store itself and writes nothing: a
+/// valid grant with the same id is granted afterwards.
+pub async fn ledger_refuses_invalid_grants<S: Store + ?Sized>(store: &S) {
+    let a = t("ledger-invalid");
+    let hour = Some(T0 + Span::hours(1));
+    let invalid = [
+        Grant::new("g", Milli(0), T0, None, "zero"),
+        Grant::new("g", Milli(-5), T0, None, "negative"),
+        Grant {
+            remaining: Milli(2_000),
+            ..Grant::new("g", Milli(1_000), T0, None, "more left than granted")
+        },
+        Grant {
+            remaining: Milli(-1),
+            ..Grant::new("g", Milli(1_000), T0, None, "negative remaining")
+        },
+        Grant::new("", Milli(1_000), T0, None, "empty id"),
+        Grant::new("  ", Milli(1_000), T0, None, "blank id"),
+        Grant::new("g", Milli(1_000), T0, Some(T0), "expires when granted"),
+        Grant::new("g", Milli(1_000), T0, Some(T0 - Span::hours(1)), "expired"),
+    ];
+    for grant in invalid {
+        let reason = grant.reason.clone();
+        assert!(store.grant(&a, grant).await.is_err(), "{reason}: refused");
+    }
+    assert_eq!(store.balance(&a, T0).await.expect("balance"), Milli::ZERO);
+    assert_eq!(
+        store
+            .grant(&a, Grant::new("g", Milli(1_000), T0, hour, "valid"))
+            .await
+            .expect("grant"),
+        GrantOutcome::Granted,
+        "nothing was written under the id"
+    );
+    assert_eq!(store.balance(&a, T0).await.expect("balance"), Milli(1_000));
+}
+
+/// Concurrent debits of one key charge it once; concurrent refunds of it refund it once.
+pub async fn ledger_charges_one_key_once_under_concurrency<S: Store + ?Sized>(store: &S) {
+    let a = t("ledger-one-key");
+    store
+        .grant(&a, Grant::new("g", Milli(5_000), T0, None, "test"))
+        .await
+        .expect("grant");
+    let debits = join_all((0..10).map(|_| store.try_debit(&a, "turn:1", Milli(1_000), T0))).await;
+    let outcomes: Vec<DebitOutcome> = debits.into_iter().map(|o| o.expect("debit")).collect();
+    assert_eq!(
+        outcomes
+            .iter()
+            .filter(|o| matches!(o, DebitOutcome::Charged { .. }))
+            .count(),
+        1,
+        "{outcomes:?}"
+    );
+    assert!(
+        outcomes.iter().all(DebitOutcome::is_charged),
+        "{outcomes:?}"
+    );
+    assert_eq!(store.balance(&a, T0).await.expect("balance"), Milli(4_000));
+    let refunds = join_all((0..5).map(|_| store.refund(&a, "turn:1", T0))).await;
+    let outcomes: Vec<RefundOutcome> = refunds.into_iter().map(|o| o.expect("refund")).collect();
+    assert_eq!(
+        outcomes
+            .iter()
+            .filter(|o| **o == RefundOutcome::Refunded)
+            .count(),
+        1,
+        "{outcomes:?}"
+    );
+    assert!(
+        outcomes
+            .iter()
+            .all(|o| matches!(o, RefundOutcome::Refunded | RefundOutcome::AlreadyRefunded)),
+        "{outcomes:?}"
+    );
+    assert_eq!(store.balance(&a, T0).await.expect("balance"), Milli(5_000));
+}
+
+/// A debit row counts for `DEBIT_RECORD_RETENTION` and not after, whether or not the store
+/// has deleted it: a key may be charged again then, and a refund of the old charge finds
+/// nothing. (The stores used to disagree: SQL kept an old row charged until some other debit
+/// pruned it; memory forgot it only when its row count was a power of two.)
+pub async fn ledger_debit_rows_count_for_the_retention_period<S: Store + ?Sized>(store: &S) {
+    let a = t("ledger-retention");
+    store
+        .grant(&a, Grant::new("g", Milli(10_000), T0, None, "test"))
+        .await
+        .expect("grant");
+    for key in ["old", "old-refund"] {
+        assert!(matches!(
+            store
+                .try_debit(&a, key, Milli(1_000), T0)
+                .await
+                .expect("debit"),
+            DebitOutcome::Charged { .. }
+        ));
+    }
+    let just_before = T0 + DEBIT_RECORD_RETENTION - Span::millis(1);
+    let after = T0 + DEBIT_RECORD_RETENTION;
+    assert!(matches!(
+        store
+            .try_debit(&a, "old", Milli(1_000), just_before)
+            .await
+            .expect("debit"),
+        DebitOutcome::AlreadyCharged { .. }
+    ));
+    assert_eq!(
+        store.refund(&a, "old-refund", after).await.expect("refund"),
+        RefundOutcome::UnknownKey
+    );
+    assert_eq!(
+        store.balance(&a, after).await.expect("balance"),
+        Milli(8_000)
+    );
+    assert_eq!(
+        store
+            .try_debit(&a, "old", Milli(1_000), after)
+            .await
+            .expect("debit"),
+        DebitOutcome::Charged {
+            balance: Milli(7_000)
+        }
+    );
+    assert_eq!(
+        store.refund(&a, "old", after).await.expect("refund"),
+        RefundOutcome::Refunded,
+        "the new charge"
+    );
+    assert_eq!(
+        store.balance(&a, after).await.expect("balance"),
+        Milli(8_000)
+    );
+}
+
+/// A grant's id stays taken: a spent grant is kept (so re-importing a tenant file does not
+/// grant its starting credits again; the memory store used to drop spent grants), and an
+/// expired one at least until `DEBIT_RECORD_RETENTION` after its expiry. Expired credit is
+/// never drawn.
+pub async fn ledger_grant_ids_stay_taken<S: Store + ?Sized>(store: &S) {
+    let a = t("ledger-grant-ids");
+    let expiry = T0 + Span::hours(1);
+    store
+        .grant(&a, Grant::new("spent", Milli(1_000), T0, None, "test"))
+        .await
+        .expect("grant");
+    assert_eq!(
+        store
+            .try_debit(&a, "k1", Milli(1_000), T0)
+            .await
+            .expect("debit"),
+        DebitOutcome::Charged {
+            balance: Milli::ZERO
+        }
+    );
+    store
+        .grant(
+            &a,
+            Grant::new("promo", Milli(1_000), T0, Some(expiry), "test"),
+        )
+        .await
+        .expect("grant");
+    assert_eq!(
+        store
+            .try_debit(&a, "k2", Milli(600), expiry)
+            .await
+            .expect("debit"),
+        DebitOutcome::Insufficient {
+            balance: Milli::ZERO
+        },
+        "the promo expired unspent; the spent grant is empty"
+    );
+    let later = expiry + Span::hours(1);
+    assert_eq!(
+        store
+            .grant(
+                &a,
+                Grant::new(
+                    "promo",
+                    Milli(1_000),
+                    later,
+                    Some(later + Span::hours(1)),
+                    "again"
+                )
+            )
+            .await
+            .expect("grant"),
+        GrantOutcome::AlreadyGranted
+    );
+    // Long after: the promo is past retention, and a charge lets the store purge it.
+    let much_later = expiry + DEBIT_RECORD_RETENTION + Span::hours(1);
+    store
+        .grant(
+            &a,
+            Grant::new("top-up", Milli(1_000), much_later, None, "test"),
+        )
+        .await
+        .expect("grant");
+    assert!(matches!(
+        store
+            .try_debit(&a, "k3", Milli(100), much_later)
+            .await
+            .expect("debit"),
+        DebitOutcome::Charged { .. }
+    ));
+    assert_eq!(
+        store
+            .grant(
+                &a,
+                Grant::new("spent", Milli(1_000), much_later, None, "again")
+            )
+            .await
+            .expect("grant"),
+        GrantOutcome::AlreadyGranted
+    );
+    assert_eq!(
+        store.balance(&a, much_later).await.expect("balance"),
+        Milli(900)
+    );
+}
+
+/// A refund returns what the debit drew to the grants it came from; credit drawn from a grant
+/// that has expired since stays expired.
+pub async fn ledger_refunds_return_credit_to_live_grants_only<S: Store + ?Sized>(store: &S) {
+    let a = t("ledger-refund");
+    let expiry = T0 + Span::hours(1);
+    store
+        .grant(&a, Grant::new("forever", Milli(5_000), T0, None, "test"))
+        .await
+        .expect("grant");
+    store
+        .grant(
+            &a,
+            Grant::new("promo", Milli(2_000), T0, Some(expiry), "test"),
+        )
+        .await
+        .expect("grant");
+    store
+        .try_debit(&a, "soon", Milli(1_000), T0)
+        .await
+        .expect("debit");
+    assert_eq!(
+        store.refund(&a, "soon", T0).await.expect("refund"),
+        RefundOutcome::Refunded
+    );
+    assert_eq!(store.balance(&a, T0).await.expect("balance"), Milli(7_000));
+    assert_eq!(
+        store
+            .try_debit(&a, "late", Milli(3_000), T0)
+            .await
+            .expect("debit"),
+        DebitOutcome::Charged {
+            balance: Milli(4_000)
+        }
+    );
+    let after_expiry = expiry + Span::hours(1);
+    assert_eq!(
+        store.balance(&a, after_expiry).await.expect("balance"),
+        Milli(4_000),
+        "the promo was drawn first"
+    );
+    assert_eq!(
+        store
+            .refund(&a, "late", after_expiry)
+            .await
+            .expect("refund"),
+        RefundOutcome::Refunded
+    );
+    assert_eq!(
+        store.balance(&a, after_expiry).await.expect("balance"),
+        Milli(5_000),
+        "the 2 000 drawn from the expired promo stay expired"
+    );
+}
+
 /// `first_seen` answers true once per key until it is forgotten or its TTL passes.
 pub async fn first_seen_is_true_once_until_forgotten_or_expired<S: Store + ?Sized>(store: &S) {
     let ttl = Span::hours(1);
@@ -495,6 +782,32 @@ pub async fn aliases_are_per_tenant_and_expire<S: Store + ?Sized>(store: &S) {
             .expect("expired"),
         None
     );
+}
+
+/// Every store keys aliases by `email::normalize_alias`: a record whose address differs in
+/// case, whitespace or angle brackets is found all the same. (The memory store used to key by
+/// the lower-cased address without trimming it.)
+pub async fn aliases_are_normalized_in_one_way<S: Store + ?Sized>(store: &S) {
+    let tenant = t("alias-normal");
+    let alias = crate::email::ReverseAlias {
+        alias: " R-Normal@Shop.cncg.email ".into(),
+        ..crate::email::ReverseAlias::new("r-normal@shop.cncg.email", "jane@example.com", T0)
+    };
+    store.put_alias(&tenant, &alias).await.expect("put");
+    for lookup in [
+        "r-normal@shop.cncg.email",
+        "R-NORMAL@SHOP.CNCG.EMAIL",
+        " <r-normal@shop.cncg.email> ",
+    ] {
+        assert_eq!(
+            store
+                .get_alias(&tenant, lookup, T0 + Span::days(1))
+                .await
+                .expect("get"),
+            Some(alias.clone()),
+            "{lookup:?}"
+        );
+    }
 }
 
 #[cfg(test)]
