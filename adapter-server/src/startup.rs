@@ -22,7 +22,9 @@ use crate::configuration::Settings;
 use crate::ingress::{IngressQueue, TenantRoutes};
 use crate::jobs::Workers;
 use crate::outbound::{OutboxOutbound, Sender, SenderConfig, SenderError};
-use crate::routes::{router, AppParts, AppState, DemoGuard};
+use concierge_core::front::{DemoLimiter, FrontConfig};
+
+use crate::routes::{router, AppParts, AppState};
 use crate::store::{OpenError, RetryPolicy, SecretBox, SqlStore};
 use crate::telemetry::Metrics;
 
@@ -214,23 +216,20 @@ impl Application {
             wake.clone(),
             metrics.clone(),
         );
-        let discord_key = settings
-            .discord_public_key
-            .as_deref()
-            .and_then(|k| concierge_core::channels::discord::DiscordPublicKey::parse(k).ok());
+        let front = front_config(&settings);
         let ingress = IngressQueue::start(store.clone(), engine.config().idempotency_ttl);
         let state = AppState::new(AppParts {
             store,
             engine,
             settings: settings.clone(),
+            front,
             metrics,
             wake,
             secrets,
             clock,
-            discord_key,
-            demo: Arc::new(DemoGuard::new(
-                settings.demo_per_minute,
-                settings.demo_concurrency,
+            demo: DemoLimiter::new(settings.demo_per_minute),
+            demo_slots: Arc::new(tokio::sync::Semaphore::new(
+                settings.demo_concurrency.max(1),
             )),
             ingress,
             routes: Arc::new(TenantRoutes::default()),
@@ -378,5 +377,26 @@ pub async fn shutdown_signal() {
     tokio::select! {
         () = ctrl_c => {}
         () = terminate => {}
+    }
+}
+
+/// The front's secrets and switches from the settings (the Discord key was validated when the
+/// settings were read).
+fn front_config(settings: &Settings) -> FrontConfig {
+    let expose =
+        |s: &Option<crate::configuration::Secret>| s.as_ref().map(|s| s.expose().to_owned());
+    FrontConfig {
+        whatsapp_verify_token: expose(&settings.whatsapp_verify_token),
+        whatsapp_app_secret: expose(&settings.whatsapp_app_secret),
+        instagram_verify_token: expose(&settings.instagram_verify_token),
+        instagram_app_secret: expose(&settings.instagram_app_secret),
+        discord_public_key: settings
+            .discord_public_key
+            .as_deref()
+            .and_then(|k| concierge_core::channels::discord::DiscordPublicKey::parse(k).ok()),
+        discord_bot_user_id: settings.discord_bot_user_id.clone(),
+        email_secret: expose(&settings.email_secret),
+        admin_token: expose(&settings.admin_token),
+        ai_setup_hint: "the demo needs an AI provider (CONCIERGE_AI_URL)",
     }
 }

@@ -10,6 +10,7 @@ pub mod conversation;
 pub mod delivery;
 pub mod email;
 pub mod engine;
+pub mod front;
 pub mod ids;
 pub mod memory;
 pub mod persona;

@@ -116,7 +116,7 @@ impl Engine {
         &self.ports
     }
 
-    fn store(&self) -> &dyn Store {
+    pub(crate) fn store(&self) -> &dyn Store {
         &*self.ports.store
     }
 
@@ -128,7 +128,7 @@ impl Engine {
         &*self.ports.outbound
     }
 
-    fn clock(&self) -> &dyn Clock {
+    pub(crate) fn clock(&self) -> &dyn Clock {
         &*self.ports.clock
     }
 

@@ -1,0 +1,309 @@
+//! The admin API under `/api/v1`, behind `Authorization: Bearer` the admin token (off, 503,
+//! when none is set).
+
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::conversation::ConversationConfig;
+use crate::engine::EngineError;
+use crate::ids::{Channel, ConversationId, Milli, TenantId};
+use crate::persona::PersonaSource;
+use crate::ports::StoreError;
+use crate::rules::ReplyConfig;
+use crate::safety::SafetyStatus;
+use crate::tenant::{Tenant, TenantFile, TenantFileError};
+use crate::time::Timestamp;
+
+use super::reply::{empty, json_ok, typed_response, Request, Response};
+use super::{header, secret_eq, ApiError, Front};
+
+/// How many times an update is retried when a concurrent write bumped the tenant's revision.
+const CONFLICT_RETRIES: u32 = 4;
+
+/// Runs an engine update, retrying when a concurrent write (a persona review finishing, another
+/// admin) bumped the tenant's revision in between: each attempt re-reads the tenant.
+///
+/// # Errors
+/// The update's error, or the last [`StoreError::Conflict`] after [`CONFLICT_RETRIES`] retries.
+pub async fn retry_conflicts<T, F, Fut>(mut op: F) -> Result<T, EngineError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, EngineError>>,
+{
+    let mut attempt = 0;
+    loop {
+        match op().await {
+            Err(EngineError::Store(StoreError::Conflict(_))) if attempt < CONFLICT_RETRIES => {
+                attempt += 1;
+            }
+            other => return other,
+        }
+    }
+}
+
+fn json_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(body).map_err(|e| ApiError::BadRequest(format!("invalid JSON: {e}")))
+}
+
+fn tenant_id(raw: &str) -> Result<TenantId, ApiError> {
+    TenantId::parse(raw).map_err(|e| ApiError::field("tenant", e.to_string()))
+}
+
+fn safety_label(status: &SafetyStatus) -> &'static str {
+    match status {
+        SafetyStatus::Pending => "pending",
+        SafetyStatus::Approved { .. } => "approved",
+        SafetyStatus::Rejected { .. } => "rejected",
+    }
+}
+
+/// A credit grant.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GrantRequest {
+    grant_id: String,
+    amount: Milli,
+    #[serde(default)]
+    expires_at: Option<i64>,
+    #[serde(default)]
+    reason: Option<String>,
+}
+
+/// A channel token to seal.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SecretRequest {
+    token: String,
+}
+
+impl Front<'_> {
+    /// Refuses requests without the admin bearer token.
+    fn require_admin(&self, req: &Request) -> Result<(), ApiError> {
+        let token = self
+            .config
+            .admin_token
+            .as_deref()
+            .ok_or(ApiError::Unavailable(
+                "the admin API is off: set CONCIERGE_ADMIN_TOKEN",
+            ))?;
+        let given = header(req, "authorization")
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or("");
+        if secret_eq(given, token) {
+            Ok(())
+        } else {
+            Err(ApiError::Unauthorized)
+        }
+    }
+
+    async fn tenant(&self, id: &TenantId) -> Result<Tenant, ApiError> {
+        self.engine
+            .store()
+            .get_tenant(id)
+            .await?
+            .ok_or_else(|| ApiError::NotFound(format!("tenant {id}")))
+    }
+
+    /// Routes `/api/v1/{rest}`.
+    pub(super) async fn admin(&self, req: &Request, rest: &[&str]) -> Result<Response, ApiError> {
+        use http::Method;
+        self.require_admin(req)?;
+        let method = req.method().clone();
+        let body = req.body();
+        let store = self.engine.store();
+        let allow = |methods: &'static str| Err(ApiError::MethodNotAllowed(methods));
+        match rest {
+            ["tenants"] => match method {
+                Method::GET => Ok(json_ok(&json!({ "tenants": store.list_tenants().await? }))),
+                Method::PUT => self.import_tenant(body).await,
+                _ => allow("GET, PUT"),
+            },
+            ["tenants", tenant] => match method {
+                Method::GET => self.export_tenant(&tenant_id(tenant)?).await,
+                _ => allow("GET"),
+            },
+            ["tenants", tenant, "persona"] => {
+                let id = tenant_id(tenant)?;
+                match method {
+                    Method::GET => {
+                        let tenant = self.tenant(&id).await?;
+                        Ok(json_ok(&json!({
+                            "status": safety_label(&tenant.persona.safety),
+                            "safety": tenant.persona.safety,
+                        })))
+                    }
+                    Method::PUT => {
+                        let source: PersonaSource = json_body(body)?;
+                        let outcome =
+                            retry_conflicts(|| self.engine.save_persona(&id, source.clone()))
+                                .await?;
+                        self.host.work_queued().await;
+                        Ok(json_ok(&outcome))
+                    }
+                    _ => allow("GET, PUT"),
+                }
+            }
+            ["tenants", tenant, "rules", channel] => {
+                if method != Method::PUT {
+                    return allow("PUT");
+                }
+                let id = tenant_id(tenant)?;
+                let channel: Channel = channel
+                    .parse()
+                    .map_err(|e: crate::ids::IdError| ApiError::field("channel", e.to_string()))?;
+                let config: ReplyConfig = json_body(body)?;
+                let unembedded =
+                    retry_conflicts(|| self.engine.save_reply_config(&id, channel, config.clone()))
+                        .await?;
+                Ok(json_ok(
+                    &json!({ "saved": true, "unembedded_rules": unembedded }),
+                ))
+            }
+            ["tenants", tenant, "conversation"] => {
+                if method != Method::PUT {
+                    return allow("PUT");
+                }
+                let id = tenant_id(tenant)?;
+                let config: ConversationConfig = json_body(body)?;
+                retry_conflicts(|| self.engine.update_conversation_settings(&id, config)).await?;
+                Ok(json_ok(&json!({ "saved": true })))
+            }
+            ["tenants", tenant, "credits"] => {
+                let id = tenant_id(tenant)?;
+                let now = self.engine.clock().now();
+                match method {
+                    Method::GET => {
+                        let balance = store.balance(&id, now).await?;
+                        Ok(json_ok(&json!({ "tenant": id, "balance": balance })))
+                    }
+                    Method::POST => {
+                        let grant: GrantRequest = json_body(body)?;
+                        let outcome = self
+                            .engine
+                            .grant_credits(
+                                &id,
+                                &grant.grant_id,
+                                grant.amount,
+                                grant.expires_at.map(Timestamp::from_millis),
+                                grant.reason.as_deref().unwrap_or("operator grant"),
+                            )
+                            .await?;
+                        let balance = store.balance(&id, now).await?;
+                        Ok(json_ok(&json!({ "outcome": outcome, "balance": balance })))
+                    }
+                    _ => allow("GET, POST"),
+                }
+            }
+            ["tenants", tenant, "secrets", account] => {
+                if method != Method::PUT {
+                    return allow("PUT");
+                }
+                let id = tenant_id(tenant)?;
+                let request: SecretRequest = json_body(body)?;
+                let tenant = self.tenant(&id).await?;
+                if !tenant
+                    .channels
+                    .accounts()
+                    .iter()
+                    .any(|a| a.index_key() == *account)
+                {
+                    return Err(ApiError::field(
+                        "account",
+                        "not one of the tenant's channel accounts",
+                    ));
+                }
+                if request.token.trim().is_empty() {
+                    return Err(ApiError::field("token", "must not be empty"));
+                }
+                self.host.put_secret(&id, account, &request.token).await?;
+                Ok(empty(204))
+            }
+            ["tenants", tenant, "conversations", conversation, "messages"] => {
+                if method != Method::GET {
+                    return allow("GET");
+                }
+                let id = tenant_id(tenant)?;
+                let conversation = ConversationId::parse(conversation)
+                    .map_err(|e| ApiError::field("conversation", e.to_string()))?;
+                let rows = store.conversation_messages(&id, &conversation).await?;
+                Ok(json_ok(&json!({ "messages": rows })))
+            }
+            ["tenants", tenant, "outbox"] => {
+                if method != Method::GET {
+                    return allow("GET");
+                }
+                let id = tenant_id(tenant)?;
+                let rows = self.host.outbox(&id).await?;
+                Ok(json_ok(&json!({ "outbox": rows })))
+            }
+            ["dead-letters"] => {
+                if method != Method::GET {
+                    return allow("GET");
+                }
+                let (tenant, limit) = dead_letter_query(req.uri().query())?;
+                let jobs = self.host.dead_letters(tenant.as_deref(), limit).await?;
+                Ok(json_ok(&json!({ "dead_letters": jobs })))
+            }
+            ["dead-letters", id, "retry"] => {
+                if method != Method::POST {
+                    return allow("POST");
+                }
+                if self.host.retry_dead_letter(id).await? {
+                    self.host.work_queued().await;
+                    Ok(json_ok(&json!({ "retried": id })))
+                } else {
+                    Err(ApiError::NotFound(format!("dead letter {id}")))
+                }
+            }
+            _ => Err(ApiError::NotFound("route".into())),
+        }
+    }
+
+    /// `PUT /tenants`: imports a TOML tenant file (creates or updates).
+    async fn import_tenant(&self, body: &[u8]) -> Result<Response, ApiError> {
+        let text = std::str::from_utf8(body)
+            .map_err(|_| ApiError::BadRequest("the tenant file must be UTF-8 TOML".into()))?;
+        let file = TenantFile::from_toml(text).map_err(|e| match e {
+            TenantFileError::Syntax(m) => ApiError::BadRequest(m),
+            TenantFileError::Invalid(errors) => ApiError::Invalid(errors),
+        })?;
+        let outcome = retry_conflicts(|| self.engine.import_tenant(file.clone())).await?;
+        // Its accounts may have moved: ingress must route by the new ones at once.
+        self.host.tenant_changed().await;
+        Ok(json_ok(&outcome))
+    }
+
+    /// `GET /tenants/{tenant}`: the tenant file (TOML), with the persona's review status in
+    /// `x-persona-status`.
+    async fn export_tenant(&self, id: &TenantId) -> Result<Response, ApiError> {
+        let tenant = self.tenant(id).await?;
+        let toml = TenantFile::from_tenant(&tenant)
+            .to_toml()
+            .map_err(|e| ApiError::Internal(e.to_string()))?;
+        let mut response = typed_response(200, "application/toml; charset=utf-8", toml);
+        response.headers_mut().insert(
+            "x-persona-status",
+            http::HeaderValue::from_static(safety_label(&tenant.persona.safety)),
+        );
+        Ok(response)
+    }
+}
+
+/// `?tenant=&limit=` of `GET /dead-letters` (limit 1..=1000, default 100).
+fn dead_letter_query(query: Option<&str>) -> Result<(Option<String>, i64), ApiError> {
+    let mut tenant = None;
+    let mut limit = 100;
+    for (key, value) in form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
+        match &*key {
+            "tenant" => tenant = Some(tenant_id(&value)?.to_string()),
+            "limit" => {
+                limit = value
+                    .parse::<i64>()
+                    .map_err(|_| ApiError::field("limit", "must be a whole number"))?
+                    .clamp(1, 1000);
+            }
+            _ => {}
+        }
+    }
+    Ok((tenant, limit))
+}

@@ -1,0 +1,129 @@
+//! What the front needs from its deploy target: the [`Host`] port. Everything else (routing,
+//! verification, validation, rendering, status codes) is the front's; a host only does I/O.
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use serde_json::Value;
+
+use crate::approval::DraftDecision;
+use crate::channels::email::ParsedEmail;
+use crate::channels::InboundMessage;
+use crate::delivery::Receipt;
+use crate::engine::{ApprovalOutcome, EngineError};
+use crate::ids::TenantId;
+use crate::ports::{AsyncTraitDeps, StoreResult};
+
+use super::ApiError;
+
+/// A verified inbound email, for durable hand-off.
+#[derive(Debug)]
+pub struct AcceptedEmail {
+    /// The envelope recipient, as given (`?to=` or `X-Envelope-To`).
+    pub recipient: String,
+    /// The raw RFC 5322 message.
+    pub raw: Bytes,
+    /// What the core parsed from it (sender, conversation key, idempotency id).
+    pub parsed: ParsedEmail,
+}
+
+/// A slot of the demo's concurrency cap, held while a demo turn runs; dropping it frees the
+/// slot.
+pub struct DemoSlot {
+    _guard: Box<dyn std::any::Any + Send>,
+}
+
+impl DemoSlot {
+    /// A slot whose release is dropping `guard` (e.g. a semaphore permit).
+    pub fn new(guard: impl std::any::Any + Send) -> Self {
+        DemoSlot {
+            _guard: Box::new(guard),
+        }
+    }
+
+    /// A slot with nothing to release (a target without a cap).
+    pub fn unlimited() -> Self {
+        DemoSlot {
+            _guard: Box::new(()),
+        }
+    }
+}
+
+impl std::fmt::Debug for DemoSlot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("DemoSlot")
+    }
+}
+
+/// The deploy target's side of the front: durable hand-off of accepted work, and the few
+/// operations whose storage differs per target. Every method that returns `Ok` for accepted
+/// work promises the work is durable: the front acknowledges only then.
+#[cfg_attr(target_family = "wasm", async_trait(?Send))]
+#[cfg_attr(not(target_family = "wasm"), async_trait)]
+pub trait Host: AsyncTraitDeps {
+    /// Durably hands off verified customer messages (already stamped with their
+    /// acknowledgement time) to the turn; a message whose idempotency key was seen is not
+    /// handed off twice. Returns how many were new.
+    async fn accept_messages(
+        &self,
+        messages: Vec<crate::channels::InboundMessage>,
+    ) -> StoreResult<usize>;
+
+    /// Durably hands off (or processes) one authenticated inbound email. Returns whether it
+    /// was new.
+    async fn accept_email(&self, email: AcceptedEmail) -> Result<bool, ApiError>;
+
+    /// Stores the delivery receipt of a part Concierge sent (`key` names the part).
+    async fn record_receipt(&self, key: String, receipt: Receipt) -> StoreResult<()>;
+
+    /// Runs an approval decision where the draft's conversation runs its turns.
+    async fn decide_approval(
+        &self,
+        tenant: TenantId,
+        decision: DraftDecision,
+    ) -> Result<ApprovalOutcome, EngineError>;
+
+    /// Whether the database answers (`/healthz`).
+    async fn ping(&self) -> StoreResult<()>;
+
+    /// A tenant was imported or changed its accounts: drop routing caches, wake workers.
+    async fn tenant_changed(&self) {}
+
+    /// Work was queued that a worker should pick up now (a persona review).
+    async fn work_queued(&self) {}
+
+    /// Seals a channel token (AES-256-GCM with the deployment's `ENCRYPTION_KEY`) and stores it
+    /// for `tenant`'s `account` (an index key such as `wa_phone:106540352242922`).
+    async fn put_secret(
+        &self,
+        tenant: &TenantId,
+        account: &str,
+        token: &str,
+    ) -> Result<(), ApiError>;
+
+    /// The tenant's outbox rows, newest first (dry-run rows carry the message).
+    async fn outbox(&self, tenant: &TenantId) -> Result<Vec<Value>, ApiError>;
+
+    /// Jobs in the dead-letter state, optionally of one tenant, at most `limit`.
+    async fn dead_letters(&self, tenant: Option<&str>, limit: i64) -> Result<Vec<Value>, ApiError>;
+
+    /// Moves a dead letter back to the queue; `false` when there is no such dead letter.
+    async fn retry_dead_letter(&self, id: &str) -> Result<bool, ApiError>;
+
+    /// Prometheus text for `/metrics`, or `None` when this target has none (404).
+    async fn metrics(&self) -> Option<String> {
+        None
+    }
+
+    /// A slot under the demo's concurrency cap, or `None` when the demo is busy (503).
+    async fn demo_slot(&self) -> Option<DemoSlot> {
+        Some(DemoSlot::unlimited())
+    }
+}
+
+/// The marker every [`InboundMessage`] handed to [`Host::accept_messages`] carries.
+pub(crate) fn stamp(messages: &mut [InboundMessage], now: crate::Timestamp) {
+    for message in messages {
+        // The reply buffer's window runs from acknowledgement, however long the work waits.
+        message.acked_at = Some(now);
+    }
+}
