@@ -5,7 +5,9 @@
 //! Pure (compiled and unit-tested on the native host too); `worker_app::config` binds it to the
 //! Worker's `Env`.
 
+use concierge_core::channels::discord::DiscordPublicKey;
 use concierge_core::engine::{DEFAULT_AI_FAST_MODEL, DEFAULT_AI_MODEL, DEFAULT_EMBEDDING_MODEL};
+use concierge_core::front::FrontConfig;
 use concierge_core::time::Span;
 use concierge_core::EngineConfig;
 
@@ -43,6 +45,12 @@ pub enum SettingsError {
     MissingOpenAiBaseUrl,
     /// A setting that counts seconds is not a whole number of them.
     NotSeconds(&'static str),
+    /// A setting that counts something is not a whole number in its range.
+    NotANumber(&'static str),
+    /// `DISCORD_PUBLIC_KEY` is not the developer portal's 64-hex-character key.
+    BadDiscordPublicKey,
+    /// `CONCIERGE_ADMIN_TOKEN` is shorter than 16 characters.
+    ShortAdminToken,
 }
 
 impl std::fmt::Display for SettingsError {
@@ -66,6 +74,16 @@ impl std::fmt::Display for SettingsError {
             }
             SettingsError::NotSeconds(name) => {
                 write!(f, "{name} must be a whole number of seconds")
+            }
+            SettingsError::NotANumber(name) => {
+                write!(f, "{name} must be a whole number from 0 to 100000")
+            }
+            SettingsError::BadDiscordPublicKey => write!(
+                f,
+                "DISCORD_PUBLIC_KEY must be the 64 hex characters of the developer portal's Public Key"
+            ),
+            SettingsError::ShortAdminToken => {
+                write!(f, "CONCIERGE_ADMIN_TOKEN must be at least 16 characters")
             }
         }
     }
@@ -105,6 +123,25 @@ pub struct Settings {
     /// How long after an in-doubt WhatsApp attempt its status webhook is waited for before the
     /// part is sent again (`RECONCILE_WINDOW_SECS`).
     pub reconcile_window: Span,
+    /// Meta's `hub.verify_token` for the WhatsApp webhook.
+    pub whatsapp_verify_token: Option<String>,
+    /// The Meta app secret of the WhatsApp webhook.
+    pub whatsapp_app_secret: Option<String>,
+    /// Meta's `hub.verify_token` for the Instagram webhook (default: WhatsApp's).
+    pub instagram_verify_token: Option<String>,
+    /// The Meta app secret of the Instagram webhook (default: WhatsApp's).
+    pub instagram_app_secret: Option<String>,
+    /// The Discord application's public key (validated).
+    pub discord_public_key: Option<DiscordPublicKey>,
+    /// The shared bot's Discord user id.
+    pub discord_bot_user_id: String,
+    /// The bearer secret of `POST /email/inbound`.
+    pub email_secret: Option<String>,
+    /// The bearer token of `/api/v1` (off when unset).
+    pub admin_token: Option<String>,
+    /// Demo chat turns per client per minute and isolate (`DEMO_PER_MINUTE`, default 10; 0
+    /// turns the demo chat off).
+    pub demo_per_minute: u32,
 }
 
 impl std::fmt::Debug for Settings {
@@ -152,7 +189,40 @@ impl Settings {
                 .map(|secs| Span::seconds(i64::from(secs)))
                 .map_err(|_| SettingsError::NotSeconds("RECONCILE_WINDOW_SECS"))?,
         };
+        let discord_public_key = match text("DISCORD_PUBLIC_KEY") {
+            None => None,
+            Some(k) => Some(
+                DiscordPublicKey::parse(k.trim())
+                    .map_err(|_| SettingsError::BadDiscordPublicKey)?,
+            ),
+        };
+        let admin_token = text("CONCIERGE_ADMIN_TOKEN");
+        if admin_token.as_ref().is_some_and(|t| t.len() < 16) {
+            return Err(SettingsError::ShortAdminToken);
+        }
+        let demo_per_minute = match text("DEMO_PER_MINUTE") {
+            None => 10,
+            Some(v) => v
+                .trim()
+                .parse::<u32>()
+                .ok()
+                .filter(|n| *n <= 100_000)
+                .ok_or(SettingsError::NotANumber("DEMO_PER_MINUTE"))?,
+        };
+        let whatsapp_verify_token = text("WHATSAPP_VERIFY_TOKEN");
+        let whatsapp_app_secret = text("WHATSAPP_APP_SECRET");
         Ok(Settings {
+            instagram_verify_token: text("INSTAGRAM_VERIFY_TOKEN")
+                .or_else(|| whatsapp_verify_token.clone()),
+            instagram_app_secret: text("INSTAGRAM_APP_SECRET")
+                .or_else(|| whatsapp_app_secret.clone()),
+            whatsapp_verify_token,
+            whatsapp_app_secret,
+            discord_public_key,
+            discord_bot_user_id: text("DISCORD_BOT_USER_ID").unwrap_or_default(),
+            email_secret: text("CONCIERGE_EMAIL_SECRET"),
+            admin_token,
+            demo_per_minute,
             ai,
             openai_api_key: text("OPENAI_API_KEY"),
             reply_model: text("AI_MODEL").unwrap_or_else(|| DEFAULT_AI_MODEL.to_owned()),
@@ -172,6 +242,21 @@ impl Settings {
             injection_scan: text("INJECTION_SCAN").as_deref() != Some("false"),
             reconcile_window,
         })
+    }
+
+    /// The front's secrets and switches.
+    pub fn front_config(&self) -> FrontConfig {
+        FrontConfig {
+            whatsapp_verify_token: self.whatsapp_verify_token.clone(),
+            whatsapp_app_secret: self.whatsapp_app_secret.clone(),
+            instagram_verify_token: self.instagram_verify_token.clone(),
+            instagram_app_secret: self.instagram_app_secret.clone(),
+            discord_public_key: self.discord_public_key.clone(),
+            discord_bot_user_id: self.discord_bot_user_id.clone(),
+            email_secret: self.email_secret.clone(),
+            admin_token: self.admin_token.clone(),
+            ai_setup_hint: "the demo needs an AI provider (AI_PROVIDER)",
+        }
     }
 
     /// The engine's configuration.
@@ -258,6 +343,31 @@ mod tests {
         assert!(s.injection_scan);
         assert_eq!(s.reconcile_window, DEFAULT_RECONCILE_WINDOW);
         assert!(!format!("{s:?}").contains(KEY), "Debug hides secrets");
+    }
+
+    #[test]
+    fn front_secrets_are_validated_and_instagram_defaults_to_whatsapp() {
+        let with = |p: &[(&str, &str)]| {
+            let mut pairs = vec![("SIGNING_KEY", KEY)];
+            pairs.extend_from_slice(p);
+            settings(&pairs)
+        };
+        assert_eq!(
+            with(&[("DISCORD_PUBLIC_KEY", "abc")]).unwrap_err(),
+            SettingsError::BadDiscordPublicKey
+        );
+        assert_eq!(
+            with(&[("CONCIERGE_ADMIN_TOKEN", "short")]).unwrap_err(),
+            SettingsError::ShortAdminToken
+        );
+        assert_eq!(
+            with(&[("DEMO_PER_MINUTE", "lots")]).unwrap_err(),
+            SettingsError::NotANumber("DEMO_PER_MINUTE")
+        );
+        let s = with(&[("WHATSAPP_APP_SECRET", "meta-secret")]).unwrap();
+        assert_eq!(s.instagram_app_secret.as_deref(), Some("meta-secret"));
+        assert_eq!(s.demo_per_minute, 10);
+        assert!(!format!("{:?}", s.front_config()).contains("meta-secret"));
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! conversation's object, where `Engine::handle_email` runs it (loop prevention, aliases,
 //! routing rules, the turn).
 
-use concierge_core::channels::email::{parse_email, recipient_account};
+use concierge_core::channels::email::{parse_email, recipient_account, ParsedEmail};
 use concierge_core::ports::TenantStore;
 use worker::wasm_bindgen::JsValue;
 use worker::{Env, ForwardableEmailMessage};
@@ -23,32 +23,7 @@ pub(crate) async fn receive(message: ForwardableEmailMessage, env: Env) -> worke
             return Ok(());
         }
     };
-    let store = CfStore::new(&env, Sessions::Elsewhere)?;
-    let tenant = store
-        .find_tenant(&recipient_account(&recipient))
-        .await
-        .map_err(|e| worker::Error::RustError(e.to_string()))?;
-    let status = match tenant {
-        Some(tenant) => {
-            // The object of the conversation the engine keys this mail's turn with.
-            let key = parsed.conversation_key(&tenant);
-            let query = format!("?to={}", js_encode(&recipient));
-            let body = js_sys_bytes(&raw);
-            reply_buffer::call(&env, &key, "/email", &query, body)
-                .await?
-                .status_code()
-        }
-        None => {
-            // Unknown domain: the engine records and drops it without touching a session.
-            match engine(&env, Sessions::Elsewhere)?
-                .handle_email(&raw, &recipient)
-                .await
-            {
-                Ok(_) => 200,
-                Err(e) => engine_error(&e)?.status_code(),
-            }
-        }
-    };
+    let status = deliver(&env, &raw, &recipient, &parsed).await?;
     match status {
         200..=299 => Ok(()),
         400..=499 => {
@@ -59,6 +34,39 @@ pub(crate) async fn receive(message: ForwardableEmailMessage, env: Env) -> worke
             "email processing answered HTTP {status}, will retry"
         ))),
     }
+}
+
+/// Runs a parsed mail in its conversation's object (an unknown domain: recorded and dropped
+/// by the engine without touching a session). Returns the HTTP status of the processing:
+/// 2xx done, 4xx refused, 5xx retry.
+pub(crate) async fn deliver(
+    env: &Env,
+    raw: &[u8],
+    recipient: &str,
+    parsed: &ParsedEmail,
+) -> worker::Result<u16> {
+    let store = CfStore::new(env, Sessions::Elsewhere)?;
+    let tenant = store
+        .find_tenant(&recipient_account(recipient))
+        .await
+        .map_err(|e| worker::Error::RustError(e.to_string()))?;
+    Ok(match tenant {
+        Some(tenant) => {
+            // The object of the conversation the engine keys this mail's turn with.
+            let key = parsed.conversation_key(&tenant);
+            let query = format!("?to={}", js_encode(recipient));
+            reply_buffer::call(env, &key, "/email", &query, js_sys_bytes(raw))
+                .await?
+                .status_code()
+        }
+        None => match engine(env, Sessions::Elsewhere)?
+            .handle_email(raw, recipient)
+            .await
+        {
+            Ok(_) => 200,
+            Err(e) => engine_error(&e)?.status_code(),
+        },
+    })
 }
 
 fn js_encode(value: &str) -> String {

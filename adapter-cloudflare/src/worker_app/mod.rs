@@ -4,6 +4,7 @@
 mod ai;
 mod config;
 mod email;
+mod host;
 mod outbound;
 mod queues;
 mod reply_buffer;
@@ -45,12 +46,20 @@ pub(crate) enum Sessions {
 
 /// The engine over this Worker's bindings.
 pub(crate) fn engine(env: &Env, sessions: Sessions) -> Result<Engine> {
-    let config = config::from_env(env)?;
+    engine_with(env, sessions, &config::from_env(env)?)
+}
+
+/// The engine over this Worker's bindings, with settings already read.
+pub(crate) fn engine_with(
+    env: &Env,
+    sessions: Sessions,
+    config: &config::Config,
+) -> Result<Engine> {
     let clock: Arc<dyn Clock> = Arc::new(WorkerClock);
     let store = Arc::new(store::CfStore::new(env, sessions)?);
     let ports = Ports {
         store,
-        ai: ai::provider(env, &config)?,
+        ai: ai::provider(env, config)?,
         outbound: Arc::new(outbound::CfOutbound::new(env.clone(), config.clone())?),
         clock,
     };

@@ -17,7 +17,7 @@
 use async_trait::async_trait;
 use concierge_core::channels::discord;
 use concierge_core::channels::render::{render, RenderContext, Rendered};
-use concierge_core::channels::{instagram, meta, whatsapp, DeliveryStatus, HttpRequest};
+use concierge_core::channels::{instagram, meta, whatsapp, HttpRequest};
 use concierge_core::delivery::{
     self, Delivery, Failure, InDoubt, Next, OutboxState, Progress, Receipt, Reconciliation, Record,
     Resend,
@@ -665,10 +665,11 @@ pub(crate) async fn deliver_queued(env: &Env, key: &str, attempt: u32) -> worker
 ///
 /// # Errors
 /// D1 failed: the webhook is answered 5xx and Meta delivers it again.
-pub(crate) async fn record_receipt(env: &Env, status: &DeliveryStatus) -> worker::Result<()> {
-    let Some((callback_data, receipt)) = Receipt::from_status(status) else {
-        return Ok(());
-    };
+pub(crate) async fn record_receipt(
+    env: &Env,
+    callback_data: &str,
+    receipt: &Receipt,
+) -> worker::Result<()> {
     let db = env.d1("DB")?;
     let now = super::now();
     let upsert = db

@@ -1,0 +1,202 @@
+//! The Worker's side of the front ([`Host`]): customer messages go on `WORK_QUEUE` (durable
+//! once `send` returns), emails and approval decisions run in their conversation's Durable
+//! Object, receipts and the outbox live in D1.
+
+use async_trait::async_trait;
+use concierge_core::approval::DraftDecision;
+use concierge_core::channels::InboundMessage;
+use concierge_core::delivery::Receipt;
+use concierge_core::engine::{ApprovalOutcome, EngineError};
+use concierge_core::front::{AcceptedEmail, ApiError, Host};
+use concierge_core::ids::TenantId;
+use concierge_core::ports::{StoreError, StoreResult};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use worker::wasm_bindgen::JsValue;
+use worker::Env;
+
+use super::reply_buffer::{self, ApprovalCall};
+use super::store::{CfStore, WorkItem};
+use super::Sessions;
+
+/// The Worker as the front's host (one per request).
+#[derive(Debug)]
+pub(crate) struct WorkerHost {
+    env: Env,
+}
+
+impl WorkerHost {
+    /// The host over this request's bindings.
+    pub(crate) fn new(env: Env) -> Self {
+        WorkerHost { env }
+    }
+
+    fn store(&self) -> StoreResult<CfStore> {
+        CfStore::new(&self.env, Sessions::Elsewhere).map_err(StoreError::backend)
+    }
+}
+
+fn backend(e: impl std::fmt::Display) -> StoreError {
+    StoreError::backend(e.to_string())
+}
+
+fn internal(e: impl std::fmt::Display) -> ApiError {
+    ApiError::Internal(e.to_string())
+}
+
+/// An `outbox` row as D1 returns it (numbers are `f64`).
+#[derive(Debug, Deserialize)]
+struct OutboxRow {
+    msg_key: String,
+    tenant_id: String,
+    channel: String,
+    purpose: String,
+    conversation_id: Option<String>,
+    state: String,
+    provider_ids: Option<String>,
+    dry_run: f64,
+    parts_sent: f64,
+    in_doubt_part: Option<f64>,
+    in_doubt_since: Option<f64>,
+}
+
+#[async_trait(?Send)]
+impl Host for WorkerHost {
+    async fn accept_messages(&self, messages: Vec<InboundMessage>) -> StoreResult<usize> {
+        // The consumer routes each message to its conversation's object, where the engine
+        // deduplicates it (D1) and runs the turn.
+        let queue = self.env.queue("WORK_QUEUE").map_err(backend)?;
+        let count = messages.len();
+        for message in messages {
+            let body = serde_json::to_string(&WorkItem::Inbound { message }).map_err(backend)?;
+            queue
+                .send(worker::MessageBuilder::new(body).build())
+                .await
+                .map_err(backend)?;
+        }
+        Ok(count)
+    }
+
+    async fn accept_email(&self, email: AcceptedEmail) -> Result<bool, ApiError> {
+        // Processed now, in the conversation's object (as the `email` event does): a failure
+        // answers 5xx and the sender delivers it again.
+        let recipient = email.recipient.trim().to_ascii_lowercase();
+        let status = super::email::deliver(&self.env, &email.raw, &recipient, &email.parsed)
+            .await
+            .map_err(internal)?;
+        match status {
+            200..=299 => Ok(true),
+            400..=499 => Err(ApiError::BadRequest("the email was refused".into())),
+            other => Err(ApiError::Internal(format!(
+                "email processing answered HTTP {other}"
+            ))),
+        }
+    }
+
+    async fn record_receipt(&self, key: String, receipt: Receipt) -> StoreResult<()> {
+        super::outbound::record_receipt(&self.env, &key, &receipt)
+            .await
+            .map_err(backend)
+    }
+
+    async fn decide_approval(
+        &self,
+        tenant: TenantId,
+        decision: DraftDecision,
+    ) -> Result<ApprovalOutcome, EngineError> {
+        // Run in the draft's conversation object, serialized with that conversation's turns.
+        let store = self.store()?;
+        let Some(draft) = store.peek_draft(&tenant, &decision.draft_id).await? else {
+            return Ok(ApprovalOutcome::NotFound);
+        };
+        let payload = serde_json::to_string(&ApprovalCall { tenant, decision })
+            .map_err(|e| EngineError::Store(backend(e)))?;
+        let mut response = reply_buffer::call(
+            &self.env,
+            &draft.key,
+            "/approval",
+            "",
+            JsValue::from_str(&payload),
+        )
+        .await
+        .map_err(|e| EngineError::Store(backend(e)))?;
+        if response.status_code() != 200 {
+            return Err(EngineError::Store(backend(format!(
+                "approval answered HTTP {}",
+                response.status_code()
+            ))));
+        }
+        response
+            .json::<ApprovalOutcome>()
+            .await
+            .map_err(|e| EngineError::Store(backend(e)))
+    }
+
+    async fn ping(&self) -> StoreResult<()> {
+        self.store()?.ping().await
+    }
+
+    async fn put_secret(
+        &self,
+        _tenant: &TenantId,
+        _account: &str,
+        _token: &str,
+    ) -> Result<(), ApiError> {
+        Err(ApiError::NotSupported(
+            "per-tenant channel tokens on the Worker: set META_ACCESS_TOKEN and DISCORD_BOT_TOKEN",
+        ))
+    }
+
+    async fn outbox(&self, tenant: &TenantId) -> Result<Vec<Value>, ApiError> {
+        let db = self.env.d1("DB").map_err(internal)?;
+        let rows: Vec<OutboxRow> = db
+            .prepare(
+                "SELECT msg_key, tenant_id, channel, purpose, conversation_id, state, \
+                 provider_ids, dry_run, parts_sent, in_doubt_part, in_doubt_since FROM outbox \
+                 WHERE tenant_id = ?1 ORDER BY created_at, msg_key",
+            )
+            .bind(&[JsValue::from_str(tenant.as_str())])
+            .map_err(internal)?
+            .all()
+            .await
+            .map_err(internal)?
+            .results()
+            .map_err(internal)?;
+        #[allow(clippy::cast_possible_truncation)]
+        let whole = |n: f64| n as i64;
+        Ok(rows
+            .into_iter()
+            .map(|r| {
+                json!({
+                    "key": r.msg_key,
+                    "tenant": r.tenant_id,
+                    "channel": r.channel,
+                    "purpose": r.purpose,
+                    "conversation_id": r.conversation_id,
+                    "state": r.state,
+                    "provider_ids": r.provider_ids,
+                    "dry_run": r.dry_run != 0.0,
+                    "parts_sent": whole(r.parts_sent),
+                    "in_doubt_part": r.in_doubt_part.map(whole),
+                    "in_doubt_since": r.in_doubt_since.map(whole),
+                })
+            })
+            .collect())
+    }
+
+    async fn dead_letters(
+        &self,
+        _tenant: Option<&str>,
+        _limit: i64,
+    ) -> Result<Vec<Value>, ApiError> {
+        Err(ApiError::NotSupported(
+            "dead letters on the Worker are in the concierge-work-dlq queue (see the Cloudflare dashboard)",
+        ))
+    }
+
+    async fn retry_dead_letter(&self, _id: &str) -> Result<bool, ApiError> {
+        Err(ApiError::NotSupported(
+            "dead letters on the Worker are in the concierge-work-dlq queue (see the Cloudflare dashboard)",
+        ))
+    }
+}
