@@ -616,6 +616,16 @@ fn oversized_bodies_are_rejected_with_413_before_parsing() {
     assert_eq!(err.status(), 413);
     let err = instagram::parse_webhook(&body).unwrap_err();
     assert_eq!(err.status(), 413);
+    // The answer names the limit, not the size: a server that stops reading at the limit and
+    // a Worker that read the whole body answer alike.
+    assert_eq!(
+        ChannelError::TooLarge(MAX_BODY_BYTES + 50).to_string(),
+        ChannelError::TooLarge(MAX_BODY_BYTES + 1).to_string()
+    );
+    assert_eq!(
+        err.to_string(),
+        format!("request body exceeds the limit of {MAX_BODY_BYTES} bytes")
+    );
 }
 
 #[test]

@@ -173,6 +173,23 @@ async fn credits_are_granted_once(db: Db) {
         .await
         .unwrap();
     assert_eq!(negative.status(), 422);
+    // A tenant that does not exist has no balance, outbox or messages: 404, not an empty 200.
+    for path in [
+        "tenants/nobody-shop/credits",
+        "tenants/nobody-shop/outbox",
+        "tenants/nobody-shop/conversations/c_1/messages",
+    ] {
+        let r = app
+            .client
+            .get(format!("{}/api/v1/{path}", app.address))
+            .bearer_auth(ADMIN_TOKEN)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 404, "{path}");
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(body, json!({ "error": "tenant nobody-shop not found" }));
+    }
     let dead: Value = app
         .client
         .get(format!("{}/api/v1/dead-letters", app.address))

@@ -36,8 +36,10 @@ pub enum ChannelError {
     /// A signed timestamp is outside the replay window.
     #[error("request timestamp is outside the replay window")]
     StaleTimestamp,
-    /// The body is larger than [`MAX_BODY_BYTES`].
-    #[error("request body of {0} bytes exceeds the limit")]
+    /// The body is larger than [`MAX_BODY_BYTES`] (how large, when the adapter read it all).
+    /// The message names the limit, not the size: an adapter that stops reading at the limit
+    /// answers exactly as one that read the whole body.
+    #[error("request body exceeds the limit of {} bytes", MAX_BODY_BYTES)]
     TooLarge(usize),
     /// The body is not the JSON (or MIME) the platform sends, or lacks a required field.
     #[error("malformed payload: {0}")]

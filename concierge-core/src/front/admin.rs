@@ -173,6 +173,8 @@ impl Front<'_> {
                 let now = self.engine.clock().now();
                 match method {
                     Method::GET => {
+                        // An unknown tenant has no balance, not a zero one.
+                        self.tenant(&id).await?;
                         let balance = store.balance(&id, now).await?;
                         Ok(json_ok(&json!({ "tenant": id, "balance": balance })))
                     }
@@ -225,6 +227,7 @@ impl Front<'_> {
                 let id = tenant_id(tenant)?;
                 let conversation = ConversationId::parse(conversation)
                     .map_err(|e| ApiError::field("conversation", e.to_string()))?;
+                self.tenant(&id).await?;
                 let rows = store.conversation_messages(&id, &conversation).await?;
                 Ok(json_ok(&json!({ "messages": rows })))
             }
@@ -233,6 +236,7 @@ impl Front<'_> {
                     return allow("GET");
                 }
                 let id = tenant_id(tenant)?;
+                self.tenant(&id).await?;
                 let rows = self.host.outbox(&id).await?;
                 Ok(json_ok(&json!({ "outbox": rows })))
             }
