@@ -6,146 +6,38 @@
 //
 // Each run gets its own ports and its own local state directory; wrangler runs in its own
 // process group (detached) and the whole group is stopped at the end.
-import { spawn, execFileSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
-import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { startFakes, freePort, MODEL_REPLY } from '../../contract/http/fakes.mjs';
+import { startWorker } from './workerd.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-const adapter = path.resolve(here, '..');
-const root = path.resolve(adapter, '..');
-const wranglerBin = path.join(adapter, 'node_modules', '.bin', 'wrangler');
+const root = path.resolve(here, '..', '..');
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 // ---------- fakes ----------
-function listen(handler) {
-  return new Promise((resolve) => {
-    const server = http.createServer((req, res) => {
-      let body = '';
-      req.on('data', (c) => (body += c));
-      req.on('end', () => handler(req, res, body));
-    });
-    server.listen(0, '127.0.0.1', () => resolve(server));
-  });
-}
-const json = (res, status, value) => {
-  res.writeHead(status, { 'content-type': 'application/json' });
-  res.end(JSON.stringify(value));
-};
-
-const graph = []; // { path, auth, body }
-const discordApi = []; // { path, auth, body }
-const model = []; // { path, body }
-let outId = 0;
-
-// Scripted Graph faults, per recipient: the `at`-th send to them (0-based) fails once, with a
-// 503 (`mode: 503`) or by Graph accepting it, posting its `sent` status webhook (with the
-// callback data the send carried), and cutting the connection before answering (`mode: 'cut'`).
-const graphFaults = new Map(); // to -> { at, mode }
-const graphSends = new Map(); // to -> sends so far
-const graphServer = await listen(async (req, res, body) => {
-  const entry = { path: req.url, auth: req.headers.authorization, body: JSON.parse(body || '{}'), status: 200 };
-  graph.push(entry);
-  const m = req.url.match(/^\/v[\d.]+\/(\d+)\/messages$/);
-  if (req.method === 'POST' && m) {
-    const to = JSON.parse(body).to;
-    const n = graphSends.get(to) ?? 0;
-    graphSends.set(to, n + 1);
-    const fault = graphFaults.get(to);
-    if (fault && fault.at === n) {
-      graphFaults.delete(to);
-      if (fault.mode === 503) {
-        entry.status = 503;
-        return json(res, 503, { error: { message: 'Service temporarily unavailable', type: 'OAuthException', code: 2, is_transient: true } });
-      }
-      entry.status = 'cut';
-      entry.id = `wamid.OUT${++outId}`;
-      const status = waStatusBody(m[1], to, entry.id, 'sent', entry.body.biz_opaque_callback_data);
-      entry.statusAnswer = (await postWa(status)).status;
-      return req.socket.destroy();
-    }
-    entry.id = `wamid.OUT${++outId}`;
-    return json(res, 200, {
-      messaging_product: 'whatsapp',
-      contacts: [{ input: to, wa_id: to }],
-      messages: [{ id: entry.id }],
-    });
-  }
-  json(res, 404, { error: { message: 'unknown path', type: 'OAuthException', code: 803 } });
+// A cut WhatsApp send: Graph accepted it and posts its `sent` status webhook (with the
+// callback data the send carried) before the connection is cut.
+const fakes = await startFakes({
+  onCut: async (entry, phoneId, to) => {
+    const status = waStatusBody(phoneId, to, entry.id, 'sent', entry.body.biz_opaque_callback_data);
+    entry.statusAnswer = (await postWa(status)).status;
+  },
 });
-
-const discordServer = await listen((req, res, body) => {
-  discordApi.push({ path: req.url, auth: req.headers.authorization, body: JSON.parse(body || '{}') });
-  const m = req.url.match(/^\/api\/v10\/channels\/(\d+)\/messages$/);
-  if (req.method === 'POST' && m) {
-    return json(res, 200, {
-      id: String(1300000000000000000n + BigInt(++outId)),
-      channel_id: m[1],
-      type: 0,
-      content: JSON.parse(body).content ?? '',
-      author: { id: '1170000000000000000', username: 'Concierge', bot: true },
-      timestamp: new Date().toISOString(),
-    });
-  }
-  json(res, 404, { message: 'Unknown Channel', code: 10003 });
-});
-
-const failedOnce = new Set();
-const REPLY = 'Happy to help! Our eggless cakes are baked fresh every morning.';
-const modelServer = await listen((req, res, body) => {
-  const b = JSON.parse(body || '{}');
-  model.push({ path: req.url, body: b });
-  if (req.url === '/v1/embeddings') {
-    const data = b.input.map((t, index) => ({
-      object: 'embedding',
-      index,
-      embedding: /celebration|birthday/i.test(t) ? [1, 0, 0] : [0, 1, 0],
-    }));
-    return json(res, 200, { object: 'list', data, model: b.model });
-  }
-  if (req.url === '/v1/chat/completions') {
-    const system = b.messages[0].content;
-    const user = b.messages.at(-1).content;
-    if (user.includes('FAILONCE') && !system.includes('security filter') && !failedOnce.has(user)) {
-      failedOnce.add(user);
-      return json(res, 500, { error: { message: 'model overloaded', type: 'server_error' } });
-    }
-    let content = REPLY;
-    if (system.includes('security filter')) content = '{"verdict":"allow"}';
-    else if (system.includes('You review the persona text')) content = '{"verdict":"approve"}';
-    return json(res, 200, {
-      id: `chatcmpl-${model.length}`,
-      object: 'chat.completion',
-      model: b.model,
-      choices: [{ index: 0, message: { role: 'assistant', content }, finish_reason: 'stop' }],
-      usage: { prompt_tokens: 1, completion_tokens: 1, total_tokens: 2 },
-    });
-  }
-  json(res, 404, { error: { message: 'not found' } });
-});
+const { graph, model, graphFaults } = fakes;
+const discordApi = fakes.discord;
+const REPLY = MODEL_REPLY;
 
 // ---------- the worker ----------
-function freePort() {
-  return new Promise((resolve) => {
-    const s = http.createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
-
 const { publicKey, privateKey } = crypto.generateKeyPairSync('ed25519');
 const discordPublicHex = Buffer.from(publicKey.export({ format: 'jwk' }).x, 'base64url').toString('hex');
 const APP_SECRET = 'test-app-secret';
 const ADMIN = 'test-admin-token';
 const port = await freePort();
-const base = `http://127.0.0.1:${port}`;
 const state = fs.mkdtempSync(path.join(os.tmpdir(), 'concierge-cf-e2e-'));
-const envFile = path.join(state, 'test.env');
 const vars = {
   WHATSAPP_APP_SECRET: APP_SECRET,
   WHATSAPP_VERIFY_TOKEN: 'verify-me',
@@ -158,58 +50,25 @@ const vars = {
   SIGNING_KEY: 'test-signing-key-0123456789abcdef',
   CONCIERGE_ADMIN_TOKEN: ADMIN,
   AI_PROVIDER: 'openai',
-  OPENAI_BASE_URL: `http://127.0.0.1:${modelServer.address().port}/v1`,
+  OPENAI_BASE_URL: fakes.modelUrl,
   OPENAI_API_KEY: 'test-openai-key',
-  GRAPH_API_BASE: `http://127.0.0.1:${graphServer.address().port}`,
-  DISCORD_API_BASE: `http://127.0.0.1:${discordServer.address().port}`,
+  GRAPH_API_BASE: fakes.graphUrl,
+  DISCORD_API_BASE: fakes.discordUrl,
 };
-fs.writeFileSync(envFile, Object.entries(vars).map(([k, v]) => `${k}='${v}'`).join('\n') + '\n', { mode: 0o600 });
-
-const wranglerEnv = {
-  ...process.env,
-  WRANGLER_SEND_METRICS: 'false',
-  WRANGLER_HIDE_BANNER: 'true',
-  CLOUDFLARE_CF_FETCH_ENABLED: 'false',
-  NO_COLOR: '1',
-};
-execFileSync(wranglerBin, ['d1', 'migrations', 'apply', 'DB', '--local', '--persist-to', state], {
-  cwd: adapter,
-  env: wranglerEnv,
-  stdio: 'ignore',
-});
-const logPath = path.join(state, 'wrangler.log');
-const log = fs.openSync(logPath, 'a');
-const worker = spawn(
-  wranglerBin,
-  ['dev', '--local', '--ip', '127.0.0.1', '--port', String(port), '--persist-to', state,
-    '--env-file', envFile, '--show-interactive-dev-session=false'],
-  { cwd: adapter, env: wranglerEnv, detached: true, stdio: ['ignore', log, log] },
-);
-let stopped = false;
+let worker;
 function stop() {
-  if (stopped) return;
-  stopped = true;
-  try { process.kill(-worker.pid, 'SIGTERM'); } catch { /* already gone */ }
-  for (const s of [graphServer, discordServer, modelServer]) s.close();
+  worker?.stop();
+  fakes.close();
 }
 process.on('exit', stop);
 process.on('SIGINT', () => { stop(); process.exit(130); });
+worker = await startWorker({ vars, state, port });
+const { base, logPath, d1 } = worker;
 
 async function request(method, url, { body, headers = {} } = {}) {
   const res = await fetch(base + url, { method, body, headers });
   const text = await res.text();
   return { status: res.status, text, headers: res.headers, json: () => JSON.parse(text) };
-}
-
-for (let i = 0; ; i++) {
-  try {
-    if ((await request('GET', '/healthz')).status === 200) break;
-  } catch { /* not up yet */ }
-  if (i > 300 || worker.exitCode !== null) {
-    console.error(fs.readFileSync(logPath, 'utf8'));
-    throw new Error('wrangler dev did not start');
-  }
-  await sleep(200);
 }
 
 // ---------- helpers ----------
@@ -286,16 +145,6 @@ async function until(what, check, ms = 15000) {
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
     await sleep(150);
   }
-}
-// A D1 query against the Worker's local database (wrangler d1 execute, same state directory).
-function d1(sql) {
-  const out = execFileSync(wranglerBin, ['d1', 'execute', 'DB', '--local', '--persist-to', state, '--json', '--command', sql], {
-    cwd: adapter,
-    env: wranglerEnv,
-    encoding: 'utf8',
-    stdio: ['ignore', 'pipe', 'ignore'],
-  });
-  return JSON.parse(out)[0].results;
 }
 // What every WhatsApp part request carries: whatsapp::callback_data(outbox key, part).
 const callbackData = (key, part) =>

@@ -1,0 +1,165 @@
+// Local fakes of the third-party APIs Concierge calls, speaking their real wire formats: the
+// Graph API (WhatsApp Cloud API sends, Instagram Messaging sends), the Discord REST API and an
+// OpenAI-compatible model. Shared by the HTTP contract suite (run.mjs) and the Worker's
+// end-to-end tests (adapter-cloudflare/tests/e2e.mjs). Every request is recorded.
+import http from 'node:http';
+
+/// An HTTP server on a free port of 127.0.0.1; `handler(req, res, body)` gets the whole body.
+export function listen(handler) {
+  return new Promise((resolve) => {
+    const server = http.createServer((req, res) => {
+      let body = '';
+      req.on('data', (c) => (body += c));
+      req.on('end', () => handler(req, res, body));
+    });
+    server.listen(0, '127.0.0.1', () => resolve(server));
+  });
+}
+
+export const json = (res, status, value) => {
+  res.writeHead(status, { 'content-type': 'application/json' });
+  res.end(JSON.stringify(value));
+};
+
+/// A free TCP port of 127.0.0.1 (closed again, for a child process to bind).
+export function freePort() {
+  return new Promise((resolve) => {
+    const s = http.createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+/// What the fake model answers a customer turn.
+export const MODEL_REPLY = 'Happy to help! Our eggless cakes are baked fresh every morning.';
+
+const parse = (body) => {
+  try {
+    return JSON.parse(body || '{}');
+  } catch {
+    return { unparsed: body };
+  }
+};
+
+/// Starts the three fakes. Returns their recordings and base URLs:
+///   graph:   [{ path, auth, body, status, id }]  (POST /vX/{phone id}/messages, /vX/me/messages)
+///   discord: [{ path, auth, body }]              (POST /api/v10/channels/{id}/messages)
+///   model:   [{ path, body }]                    (/v1/chat/completions, /v1/embeddings)
+/// `graphFaults` scripts WhatsApp send faults per recipient: `{ at, mode }` fails the `at`-th
+/// send to them (0-based) once, with a 503 (`mode: 503`) or, for `mode: 'cut'`, by calling
+/// `onCut(entry, phoneId, to)` (e.g. to post the `sent` status webhook) and then cutting the
+/// connection before answering. A customer message containing FAILONCE makes the model fail
+/// once (HTTP 500) for that text.
+export async function startFakes({ onCut } = {}) {
+  const graph = [];
+  const discord = [];
+  const model = [];
+  const graphFaults = new Map();
+  const graphSends = new Map();
+  let outId = 0;
+
+  const graphServer = await listen(async (req, res, body) => {
+    const entry = { path: req.url, auth: req.headers.authorization, body: parse(body), status: 200 };
+    graph.push(entry);
+    if (req.method === 'POST' && /^\/v[\d.]+\/me\/messages$/.test(req.url)) {
+      // Instagram Messaging: POST /{version}/me/messages {recipient: {id}, message: {text}}.
+      entry.id = `aWdfZAG1faXRlbToxOklHTWVzc2FnZAUlEOUT${++outId}`;
+      return json(res, 200, { recipient_id: entry.body.recipient?.id, message_id: entry.id });
+    }
+    const m = req.url.match(/^\/v[\d.]+\/(\d+)\/messages$/);
+    if (req.method === 'POST' && m) {
+      const to = entry.body.to;
+      const n = graphSends.get(to) ?? 0;
+      graphSends.set(to, n + 1);
+      const fault = graphFaults.get(to);
+      if (fault && fault.at === n) {
+        graphFaults.delete(to);
+        if (fault.mode === 503) {
+          entry.status = 503;
+          return json(res, 503, { error: { message: 'Service temporarily unavailable', type: 'OAuthException', code: 2, is_transient: true } });
+        }
+        entry.status = 'cut';
+        entry.id = `wamid.OUT${++outId}`;
+        if (onCut) await onCut(entry, m[1], to);
+        return req.socket.destroy();
+      }
+      entry.id = `wamid.OUT${++outId}`;
+      return json(res, 200, {
+        messaging_product: 'whatsapp',
+        contacts: [{ input: to, wa_id: to }],
+        messages: [{ id: entry.id }],
+      });
+    }
+    entry.status = 404;
+    json(res, 404, { error: { message: 'unknown path', type: 'OAuthException', code: 803 } });
+  });
+
+  const discordServer = await listen((req, res, body) => {
+    const b = parse(body);
+    discord.push({ path: req.url, auth: req.headers.authorization, body: b });
+    const m = req.url.match(/^\/api\/v10\/channels\/(\d+)\/messages$/);
+    if (req.method === 'POST' && m) {
+      return json(res, 200, {
+        id: String(1300000000000000000n + BigInt(++outId)),
+        channel_id: m[1],
+        type: 0,
+        content: b.content ?? '',
+        author: { id: '1170000000000000000', username: 'Concierge', bot: true },
+        timestamp: new Date().toISOString(),
+      });
+    }
+    json(res, 404, { message: 'Unknown Channel', code: 10003 });
+  });
+
+  const failedOnce = new Set();
+  const modelServer = await listen((req, res, body) => {
+    const b = parse(body);
+    model.push({ path: req.url, body: b });
+    if (req.url === '/v1/embeddings') {
+      const data = (b.input ?? []).map((t, index) => ({
+        object: 'embedding',
+        index,
+        embedding: /celebration|birthday/i.test(t) ? [1, 0, 0] : [0, 1, 0],
+      }));
+      return json(res, 200, { object: 'list', data, model: b.model });
+    }
+    if (req.url === '/v1/chat/completions') {
+      const system = b.messages?.[0]?.content ?? '';
+      const user = b.messages?.at(-1)?.content ?? '';
+      if (user.includes('FAILONCE') && !system.includes('security filter') && !failedOnce.has(user)) {
+        failedOnce.add(user);
+        return json(res, 500, { error: { message: 'model overloaded', type: 'server_error' } });
+      }
+      let content = MODEL_REPLY;
+      if (system.includes('security filter')) content = '{"verdict":"allow"}';
+      else if (system.includes('You review the persona text')) content = '{"verdict":"approve"}';
+      return json(res, 200, {
+        id: `chatcmpl-${model.length}`,
+        object: 'chat.completion',
+        model: b.model,
+        choices: [{ index: 0, message: { role: 'assistant', content }, finish_reason: 'stop' }],
+        usage: { prompt_tokens: 1, completion_tokens: 1, total_tokens: 2 },
+      });
+    }
+    json(res, 404, { error: { message: 'not found' } });
+  });
+
+  const url = (s) => `http://127.0.0.1:${s.address().port}`;
+  return {
+    graph,
+    discord,
+    model,
+    graphFaults,
+    graphUrl: url(graphServer),
+    discordUrl: url(discordServer),
+    modelUrl: `${url(modelServer)}/v1`,
+    close() {
+      for (const s of [graphServer, discordServer, modelServer]) {
+        s.closeAllConnections?.();
+        s.close();
+      }
+    },
+  };
+}
