@@ -1,0 +1,671 @@
+// The HTTP contract suite: the same requests, expected statuses, bodies and effects for every
+// deploy target (the server binary and the Worker on local workerd), the way
+// `store_contract_tests!` runs one store contract against every store. run.mjs starts a target
+// with SETTINGS, the fakes of fakes.mjs and TENANT, then runs CASES in order.
+//
+// A case is `{ name, run(t), expectFail? }`. `t` (see run.mjs) gives `request`, `admin`, the
+// fakes' recordings, wire-format builders, `until(what, check)` for effects that must happen
+// and `settled(what, check)` for effects that must NOT happen (or must not happen twice): those
+// checks run once, after every case ran and the target had time to do anything it was going
+// to do, so waiting for "nothing" costs one pause per run instead of one per case.
+// `expectFail: { worker: 'why' }` marks a case whose target behaviour that target lacks today:
+// its failure is reported as expected, and a pass is reported as a failure (drop the mark).
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+import { MODEL_REPLY } from './fakes.mjs';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+/// The one configuration both targets run with (run.mjs maps it onto each target's settings).
+export const SETTINGS = {
+  metaAppSecret: 'contract-meta-app-secret',
+  metaVerifyToken: 'contract-verify-token',
+  adminToken: 'contract-admin-token-0123456789',
+  emailSecret: 'contract-email-secret',
+  signingKey: 'contract-signing-key-0123456789abcdef',
+  encryptionKey: '5a'.repeat(32),
+  discordBotToken: 'contract-bot-token',
+  discordBotUserId: '1170000000000000000',
+  aiKey: 'contract-model-key',
+  // The Worker's one global Graph token (META_ACCESS_TOKEN), while it has no per-tenant tokens.
+  globalMetaToken: 'contract-global-meta-token',
+};
+
+export const TENANT_ID = 'contract-shop';
+export const WA_PHONE = '106540352240001';
+export const IG_PAGE = '17841405822300001';
+export const GUILD = '1190000000000000500';
+export const FORWARD_CHANNEL = '1190000000000000509';
+export const WA_REPLY = 'Thanks for writing to Contract Shop! We open at 9am.';
+export const IG_REPLY = 'Thanks for your DM! Contract Shop will answer soon.';
+/// The tenant's per-account channel tokens, set through PUT /api/v1/tenants/{t}/secrets/{account}.
+export const WA_TOKEN = 'contract-tenant-wa-token';
+export const IG_TOKEN = 'contract-tenant-ig-token';
+
+/// The tenant every case runs against: canned replies only (no model call in any turn).
+export const TENANT = `
+id = "${TENANT_ID}"
+name = "Contract Shop"
+locale = "en-US"
+currency = "USD"
+starting_credits = "5"
+
+[persona]
+custom = "You are the assistant of Contract Shop, a corner shop. Answer briefly."
+
+[conversation]
+idle_gap_mins = 240
+handoff_cooldown_mins = 30
+max_history_messages = 12
+
+[notifications]
+discord_channel_id = "1190000000000000501"
+
+[channels.whatsapp]
+phone_number_id = "${WA_PHONE}"
+
+[channels.whatsapp.replies]
+default_rule = { kind = "canned", text = "${WA_REPLY}" }
+
+[channels.instagram]
+page_id = "${IG_PAGE}"
+
+[channels.instagram.replies]
+default_rule = { kind = "canned", text = "${IG_REPLY}" }
+
+[channels.discord]
+guild_id = "${GUILD}"
+inbound_mentions = true
+
+[channels.discord.replies]
+default_rule = { kind = "canned", text = "Hello from Contract Shop." }
+
+[channels.email]
+domains = ["contract.test"]
+
+[channels.email.replies]
+default_rule = { kind = "canned", text = "Thanks for your email, we will answer soon." }
+
+[[channels.email.rules."contract.test"]]
+name = "invoices to discord"
+match = { subject = "*invoice*" }
+action = "forward_discord"
+channel_id = "${FORWARD_CHANNEL}"
+`;
+
+// ---------- wire formats ----------
+let wamid = 0;
+const runTag = Date.now().toString(36);
+/// A WhatsApp Cloud API `messages` webhook for `phoneId` from `from`.
+export function waBody(phoneId, from, text) {
+  return JSON.stringify({
+    object: 'whatsapp_business_account',
+    entry: [{
+      id: '102290129340398',
+      changes: [{
+        field: 'messages',
+        value: {
+          messaging_product: 'whatsapp',
+          metadata: { display_phone_number: '15550783881', phone_number_id: phoneId },
+          contacts: [{ profile: { name: 'Priya' }, wa_id: from }],
+          messages: [{
+            from,
+            id: `wamid.HBgLMTU1NTA3ODM4ODEVAgASGBQzContract${runTag}${++wamid}`,
+            timestamp: String(Math.floor(Date.now() / 1000)),
+            type: 'text',
+            text: { body: text },
+          }],
+        },
+      }],
+    }],
+  });
+}
+
+let mid = 0;
+/// An Instagram Messaging webhook to `pageId` from `sender`.
+export function igBody(pageId, sender, text) {
+  const now = Date.now();
+  return JSON.stringify({
+    object: 'instagram',
+    entry: [{
+      id: pageId,
+      time: now,
+      messaging: [{
+        sender: { id: sender },
+        recipient: { id: pageId },
+        timestamp: now,
+        message: { mid: `aWdfZAG1faXRlbToxOklHTWVzc2FnZAContract${runTag}${++mid}`, text },
+      }],
+    }],
+  });
+}
+
+/// A Discord interaction of `type` (1 PING, 2 APPLICATION_COMMAND) in the tenant's guild.
+export function discordInteraction(type, data) {
+  return JSON.stringify({
+    type,
+    id: '1180000000000000101',
+    application_id: SETTINGS.discordBotUserId,
+    token: `interaction-token-${type}`,
+    version: 1,
+    ...(type === 1 ? {} : {
+      guild_id: GUILD,
+      channel_id: '1190000000000000510',
+      member: { user: { id: '1160000000000000001', username: 'frontdesk' } },
+      data,
+    }),
+  });
+}
+
+/// An RFC 5322 message.
+export function mail({ from = 'Vendor Billing <billing@vendor.test>', to = 'accounts@contract.test', subject, id, body }) {
+  return [
+    `From: ${from}`,
+    `To: ${to}`,
+    `Subject: ${subject}`,
+    `Message-ID: <${id}@vendor.test>`,
+    `Date: ${new Date().toUTCString()}`,
+    'MIME-Version: 1.0',
+    'Content-Type: text/plain; charset=utf-8',
+    '',
+    body,
+    '',
+  ].join('\r\n');
+}
+
+// ---------- assertions ----------
+export function assert(cond, message) {
+  if (!cond) throw new Error(message);
+}
+/// `value` as JSON with every object's keys sorted: the targets' serializers may order keys
+/// differently, which no JSON client can tell apart.
+export function canonical(value) {
+  const sort = (v) => {
+    if (Array.isArray(v)) return v.map(sort);
+    if (v && typeof v === 'object') return Object.fromEntries(Object.keys(v).sort().map((k) => [k, sort(v[k])]));
+    return v;
+  };
+  return JSON.stringify(sort(value));
+}
+export function eq(actual, expected, what) {
+  const a = canonical(actual);
+  const e = canonical(expected);
+  if (a !== e) throw new Error(`${what}: expected ${e}, got ${a}`);
+}
+/// A JSON error answer: `status`, `content-type: application/json` and exactly `body`.
+export function errorIs(r, status, body, what) {
+  eq(r.status, status, `${what}: status (${r.text.slice(0, 200)})`);
+  assert((r.headers.get('content-type') ?? '').startsWith('application/json'),
+    `${what}: content-type ${r.headers.get('content-type')}`);
+  if (body !== undefined) eq(r.json(), body, `${what}: body`);
+}
+
+const UNAUTHORIZED = { error: 'missing or wrong bearer token' };
+
+/// Text that must never reach a client in an error body: storage, runtime and code internals.
+export const INTERNAL_TEXT = /sqlx|sqlite|\bD1_|panick|backtrace|\.rs:\d|RustError|JsValue|wasm|worker::|tokio|reqwest|hyper|called `|unwrap\(|stack trace|127\.0\.0\.1|constraint failed|no such table/i;
+
+// ---------- the cases ----------
+const sendsTo = (t, pathSuffix, pick) => t.graph.filter((g) => g.path.endsWith(pathSuffix) && pick(g.body));
+const waSends = (t, to) => sendsTo(t, `/${WA_PHONE}/messages`, (b) => b.to === to);
+const igSends = (t, to) => sendsTo(t, '/me/messages', (b) => b.recipient?.id === to);
+
+export const CASES = [
+  {
+    name: 'GET /healthz → 200 ok',
+    run: async (t) => {
+      const r = await t.request('GET', '/healthz');
+      eq(r.status, 200, 'status');
+      eq(r.text.trim(), 'ok', 'body');
+    },
+  },
+  {
+    name: 'PUT /api/v1/tenants imports the tenant (created, then updated)',
+    setup: true,
+    run: async (t) => {
+      const r = await t.admin('PUT', '/tenants', TENANT, { 'content-type': 'application/toml' });
+      eq(r.status, 200, `import (${r.text})`);
+      eq(r.json().created, true, 'created');
+      const again = await t.admin('PUT', '/tenants', TENANT, { 'content-type': 'application/toml' });
+      eq(again.status, 200, `re-import (${again.text})`);
+      eq(again.json().created, false, 'created on the second import');
+      eq(again.json().credits_granted, false, 'starting credits granted twice');
+    },
+  },
+  {
+    name: 'per-tenant channel tokens: PUT /secrets/{account} → 204, and sends carry the tenant token',
+    expectFail: {
+      worker: 'the Worker answers 501 and sends with its global META_ACCESS_TOKEN until branch '
+        + 'worker-parity lands sealed per-tenant tokens (Host::put_secret)',
+    },
+    run: async (t) => {
+      const wa = await t.admin('PUT', `/tenants/${TENANT_ID}/secrets/wa_phone:${WA_PHONE}`, JSON.stringify({ token: WA_TOKEN }));
+      eq(wa.status, 204, `wa_phone secret (${wa.text})`);
+      const ig = await t.admin('PUT', `/tenants/${TENANT_ID}/secrets/ig_page:${IG_PAGE}`, JSON.stringify({ token: IG_TOKEN }));
+      eq(ig.status, 204, `ig_page secret (${ig.text})`);
+      const customer = '919800000100';
+      eq((await t.postWa(waBody(WA_PHONE, customer, 'token check'))).status, 200, 'webhook');
+      const [sent] = await t.until('the reply', () => waSends(t, customer).length > 0 && waSends(t, customer));
+      eq(sent.auth, `Bearer ${WA_TOKEN}`, 'Graph authorization');
+    },
+  },
+  {
+    name: 'channel secrets are validated: another account → 422 with fields, an empty token → 422, unknown tenant → 404',
+    run: async (t) => {
+      const other = await t.admin('PUT', `/tenants/${TENANT_ID}/secrets/wa_phone:999`, JSON.stringify({ token: 'x' }));
+      errorIs(other, 422, { error: 'invalid input', fields: [{ field: 'account', message: "not one of the tenant's channel accounts" }] }, 'foreign account');
+      const empty = await t.admin('PUT', `/tenants/${TENANT_ID}/secrets/wa_phone:${WA_PHONE}`, JSON.stringify({ token: '  ' }));
+      errorIs(empty, 422, { error: 'invalid input', fields: [{ field: 'token', message: 'must not be empty' }] }, 'empty token');
+      const unknown = await t.admin('PUT', `/tenants/nobody-shop/secrets/wa_phone:${WA_PHONE}`, JSON.stringify({ token: 'x' }));
+      errorIs(unknown, 404, { error: 'tenant nobody-shop not found' }, 'unknown tenant');
+      const bad = await t.admin('PUT', `/tenants/${TENANT_ID}/secrets/wa_phone:${WA_PHONE}`, '{"token": 1}');
+      errorIs(bad, 400, undefined, 'not a token');
+    },
+  },
+  {
+    name: 'Meta handshake: right token → 200 with the challenge, wrong token → 403 (WhatsApp and Instagram)',
+    run: async (t) => {
+      for (const app of ['whatsapp', 'instagram']) {
+        const q = (token, challenge) => `/webhook/${app}?hub.mode=subscribe&hub.verify_token=${token}&hub.challenge=${challenge}`;
+        const ok = await t.request('GET', q(SETTINGS.metaVerifyToken, '1158201444'));
+        eq(ok.status, 200, `${app} status`);
+        eq(ok.text, '1158201444', `${app} challenge`);
+        const wrong = await t.request('GET', q('nope', '1'));
+        errorIs(wrong, 403, undefined, `${app} wrong token`);
+        const missing = await t.request('GET', `/webhook/${app}?hub.mode=subscribe&hub.verify_token=${SETTINGS.metaVerifyToken}`);
+        errorIs(missing, 400, { error: 'malformed payload: missing `hub.challenge` parameter' }, `${app} no challenge`);
+      }
+    },
+  },
+  {
+    name: 'a signed WhatsApp message → 200 and exactly one reply reaches Graph',
+    run: async (t) => {
+      const customer = '919800000101';
+      t.shared.firstWa = waBody(WA_PHONE, customer, 'When do you open?');
+      const r = await t.postWa(t.shared.firstWa);
+      eq(r.status, 200, 'status');
+      eq(r.text, '', 'empty body');
+      const [sent] = await t.until('the reply', () => waSends(t, customer).length > 0 && waSends(t, customer));
+      eq(sent.body.text?.body, WA_REPLY, 'reply text');
+      eq(sent.body.messaging_product, 'whatsapp', 'messaging_product');
+      assert(/^Bearer \S+$/.test(sent.auth ?? ''), `authorization ${sent.auth}`);
+      t.settled('still exactly one reply', () => eq(waSends(t, customer).length, 1, 'replies'));
+    },
+  },
+  {
+    name: 'the same WhatsApp webhook redelivered → 200 and still one reply',
+    run: async (t) => {
+      assert(t.shared.firstWa, 'needs the previous case');
+      eq((await t.postWa(t.shared.firstWa)).status, 200, 'redelivery');
+      eq((await t.postWa(t.shared.firstWa)).status, 200, 'second redelivery');
+      t.settled('one reply for three deliveries', () => eq(waSends(t, '919800000101').length, 1, 'replies'));
+    },
+  },
+  {
+    name: 'unsigned and tampered WhatsApp webhooks → 401 and no send',
+    run: async (t) => {
+      const customer = '919800000102';
+      const body = waBody(WA_PHONE, customer, 'hello?');
+      const none = await t.request('POST', '/webhook/whatsapp', { body, headers: { 'content-type': 'application/json' } });
+      errorIs(none, 401, undefined, 'no signature header');
+      const empty = await t.postWa(body, '');
+      errorIs(empty, 401, undefined, 'empty signature');
+      const garbage = await t.postWa(body, 'sha256=zz');
+      errorIs(garbage, 401, undefined, 'garbage signature');
+      const tampered = await t.postWa(body.replace('hello?', 'HELLO!'), t.sign(body));
+      errorIs(tampered, 401, undefined, 'tampered body');
+      t.settled('no send for refused webhooks', () => eq(waSends(t, customer).length, 0, 'sends'));
+    },
+  },
+  {
+    name: 'a signed malformed WhatsApp webhook → 400 and no send',
+    run: async (t) => {
+      const r = await t.postWa('{"object": "whatsapp_business_account", "entry": [');
+      errorIs(r, 400, undefined, 'truncated JSON');
+      assert(/^malformed payload/.test(r.json().error), `error: ${r.json().error}`);
+      const wrongShape = await t.postWa('[1, 2, 3]');
+      errorIs(wrongShape, 400, undefined, 'not an object');
+    },
+  },
+  {
+    name: 'an oversized body (> 3 MiB) → 413, signed or not',
+    run: async (t) => {
+      const big = JSON.stringify({ object: 'whatsapp_business_account', pad: 'x'.repeat(3 * 1024 * 1024 + 16) });
+      const signed = await t.postWa(big);
+      errorIs(signed, 413, undefined, 'signed');
+      assert(/exceeds the limit/.test(signed.json().error), `error: ${signed.json().error}`);
+      const unsigned = await t.request('POST', '/webhook/whatsapp', { body: big });
+      errorIs(unsigned, 413, undefined, 'unsigned');
+      const admin = await t.admin('PUT', '/tenants', big);
+      errorIs(admin, 413, undefined, 'admin import');
+    },
+  },
+  {
+    name: 'a message for an account no tenant owns → 200 and no send',
+    run: async (t) => {
+      const r = await t.postWa(waBody('100000000000001', '919800000103', 'anyone there?'));
+      eq(r.status, 200, 'status');
+      t.settled('no send from an unknown account', () =>
+        eq(t.graph.filter((g) => g.path.includes('/100000000000001/') || g.body.to === '919800000103').length, 0, 'sends'));
+    },
+  },
+  {
+    name: 'Instagram: a signed DM → 200 and one reply; unsigned and tampered → 401 and no send',
+    run: async (t) => {
+      const customer = '6738393219630101';
+      const body = igBody(IG_PAGE, customer, 'Are you open on Sunday?');
+      const r = await t.postMeta('instagram', body);
+      eq(r.status, 200, `status (${r.text})`);
+      const [sent] = await t.until('the reply', () => igSends(t, customer).length > 0 && igSends(t, customer));
+      eq(sent.body.message?.text, IG_REPLY, 'reply text');
+      eq((await t.postMeta('instagram', body)).status, 200, 'redelivery');
+      t.settled('one Instagram reply', () => eq(igSends(t, customer).length, 1, 'replies'));
+      const quiet = '6738393219630102';
+      const other = igBody(IG_PAGE, quiet, 'hi');
+      errorIs(await t.request('POST', '/webhook/instagram', { body: other }), 401, undefined, 'unsigned');
+      errorIs(await t.postMeta('instagram', other.replace('"hi"', '"HI"'), t.sign(other)), 401, undefined, 'tampered');
+      errorIs(await t.postMeta('instagram', '{"object":"instagram","entry":{}}'), 400, undefined, 'malformed');
+      t.settled('no Instagram send for refused DMs', () => eq(igSends(t, quiet).length, 0, 'sends'));
+    },
+  },
+  {
+    name: 'Discord: unsigned, tampered and stale-timestamp interactions → 401',
+    run: async (t) => {
+      const ping = discordInteraction(1);
+      const none = await t.request('POST', '/discord/interactions', { body: ping, headers: { 'content-type': 'application/json' } });
+      errorIs(none, 401, undefined, 'unsigned');
+      const h = t.discordHeaders(ping);
+      errorIs(await t.postDiscord(ping.replace('"version":1', '"version":2'), h), 401, undefined, 'tampered');
+      const stale = t.discordHeaders(ping, String(Math.floor(Date.now() / 1000) - 3600));
+      errorIs(await t.postDiscord(ping, stale), 401, undefined, 'stale timestamp');
+      const future = t.discordHeaders(ping, String(Math.floor(Date.now() / 1000) + 3600));
+      errorIs(await t.postDiscord(ping, future), 401, undefined, 'future timestamp');
+      errorIs(await t.request('POST', '/discord/events', { body: '{"version":1,"type":0}' }), 401, undefined, 'unsigned event');
+    },
+  },
+  {
+    name: 'Discord: a signed PING → 200 {"type":1}; a signed event PING → 204',
+    run: async (t) => {
+      const r = await t.postDiscord(discordInteraction(1));
+      eq(r.status, 200, `status (${r.text})`);
+      eq(r.json(), { type: 1 }, 'PONG');
+      assert((r.headers.get('content-type') ?? '').startsWith('application/json'), 'JSON');
+      const event = JSON.stringify({ version: 1, application_id: SETTINGS.discordBotUserId, type: 0 });
+      const e = await t.postDiscord(event, t.discordHeaders(event), '/discord/events');
+      eq(e.status, 204, `event status (${e.text})`);
+    },
+  },
+  {
+    name: 'Discord: the /status slash command → an ephemeral answer about the tenant',
+    run: async (t) => {
+      const r = await t.postDiscord(discordInteraction(2, { id: '1150000000000000001', name: 'status', type: 1 }));
+      eq(r.status, 200, `status (${r.text})`);
+      const reply = r.json();
+      eq(reply.type, 4, 'CHANNEL_MESSAGE_WITH_SOURCE');
+      eq(reply.data.flags, 64, 'ephemeral');
+      assert(reply.data.content.includes('Contract Shop'), `content: ${reply.data.content}`);
+      assert(reply.data.content.includes('Drafts waiting for approval: 0'), `content: ${reply.data.content}`);
+    },
+  },
+  {
+    name: 'email ingress: no or wrong bearer → 401, no recipient → 400, bad MIME → 400, nothing routed',
+    run: async (t) => {
+      const raw = mail({ subject: 'Invoice 7 (refused)', id: 'refused-7', body: 'Total: $7.' });
+      const to = '/email/inbound?to=accounts%40contract.test';
+      errorIs(await t.request('POST', to, { body: raw }), 401, undefined, 'no bearer');
+      errorIs(await t.request('POST', to, { body: raw, headers: { authorization: 'Bearer nope' } }), 401, undefined, 'wrong bearer');
+      const auth = { authorization: `Bearer ${SETTINGS.emailSecret}` };
+      errorIs(await t.request('POST', '/email/inbound', { body: raw, headers: auth }), 400,
+        { error: 'the envelope recipient (?to=address) is required' }, 'no recipient');
+      errorIs(await t.request('POST', '/email/inbound?to=not-an-address', { body: raw, headers: auth }), 400,
+        { error: 'the envelope recipient (?to=address) is required' }, 'recipient without @');
+      // The MIME structure that tripped mail-parser (multipart parts holding message/rfc822
+      // without a boundary, no sender): a clear 400, not a dropped connection.
+      const repro = fs.readFileSync(path.join(root, 'concierge-core/tests/fixtures/email/nested_rfc822_no_boundary.eml'));
+      const bad = await t.request('POST', to, { body: repro, headers: auth });
+      errorIs(bad, 400, undefined, 'bad MIME');
+      assert(bad.json().error.includes('no sender address'), `error: ${bad.json().error}`);
+      errorIs(await t.request('POST', to, { body: '', headers: auth }), 400, { error: 'malformed payload: empty email' }, 'empty');
+      eq((await t.request('GET', '/healthz')).status, 200, 'still serving');
+      t.settled('nothing routed for refused mail', () =>
+        eq(t.discord.filter((d) => JSON.stringify(d.body).includes('Invoice 7')).length, 0, 'Discord posts'));
+    },
+  },
+  {
+    name: 'email ingress: a valid mail → 202, routed by its rule to Discord once (redelivery included)',
+    run: async (t) => {
+      const raw = mail({ subject: 'Invoice 42 for October', id: `invoice-42-${runTag}`, body: 'Please find invoice 42 attached. Total: $120.' });
+      const req = () => t.request('POST', '/email/inbound?to=accounts%40contract.test', {
+        body: raw,
+        headers: { authorization: `Bearer ${SETTINGS.emailSecret}`, 'content-type': 'message/rfc822' },
+      });
+      const r = await req();
+      eq(r.status, 202, `status (${r.text})`);
+      const posts = () => t.discord.filter((d) => d.path === `/api/v10/channels/${FORWARD_CHANNEL}/messages`
+        && JSON.stringify(d.body).includes('Invoice 42'));
+      const [post] = await t.until('the Discord post', () => posts().length > 0 && posts());
+      eq(post.auth, `Bot ${SETTINGS.discordBotToken}`, 'bot token');
+      eq((await req()).status, 202, 'redelivery');
+      t.settled('one Discord post for two deliveries', () => eq(posts().length, 1, 'posts'));
+    },
+  },
+  {
+    name: 'admin API: no token → 401, wrong token → 401, the same body',
+    run: async (t) => {
+      errorIs(await t.request('GET', '/api/v1/tenants'), 401, UNAUTHORIZED, 'no token');
+      errorIs(await t.request('GET', '/api/v1/tenants', { headers: { authorization: 'Bearer not-the-token-at-all' } }), 401, UNAUTHORIZED, 'wrong token');
+      errorIs(await t.request('GET', '/api/v1/tenants', { headers: { authorization: SETTINGS.adminToken } }), 401, UNAUTHORIZED, 'no Bearer scheme');
+      errorIs(await t.request('PUT', '/api/v1/tenants', { body: TENANT }), 401, UNAUTHORIZED, 'import without token');
+      errorIs(await t.request('GET', '/api/v1/nowhere'), 401, UNAUTHORIZED, 'unknown admin route without token');
+    },
+  },
+  {
+    name: 'admin API: GET /tenants lists the imported tenant; GET /tenants/{t} exports its file',
+    run: async (t) => {
+      const r = await t.admin('GET', '/tenants');
+      eq(r.status, 200, 'status');
+      assert(r.json().tenants.includes(TENANT_ID), `tenants: ${r.text}`);
+      const file = await t.admin('GET', `/tenants/${TENANT_ID}`);
+      eq(file.status, 200, 'export');
+      assert((file.headers.get('content-type') ?? '').startsWith('application/toml'), `content-type ${file.headers.get('content-type')}`);
+      assert(file.text.includes(`phone_number_id = "${WA_PHONE}"`), `export: ${file.text}`);
+      assert(['pending', 'approved'].includes(file.headers.get('x-persona-status')), `x-persona-status ${file.headers.get('x-persona-status')}`);
+    },
+  },
+  {
+    name: 'admin API: bad TOML → 400, an invalid tenant → 422 with fields, nothing imported',
+    run: async (t) => {
+      const bad = await t.admin('PUT', '/tenants', 'id = "x"\nthis is not = [toml');
+      errorIs(bad, 400, undefined, 'bad TOML');
+      const notUtf8 = await t.admin('PUT', '/tenants', Buffer.from([0x69, 0x64, 0x20, 0x3d, 0x20, 0xff, 0xfe]));
+      errorIs(notUtf8, 400, { error: 'the tenant file must be UTF-8 TOML' }, 'not UTF-8');
+      const invalid = TENANT.replace(`id = "${TENANT_ID}"`, 'id = "invalid-shop"').replace('idle_gap_mins = 240', 'idle_gap_mins = 2');
+      const r = await t.admin('PUT', '/tenants', invalid);
+      errorIs(r, 422, undefined, 'invalid tenant');
+      eq(r.json().error, 'invalid input', 'error');
+      assert(Array.isArray(r.json().fields) && r.json().fields.length > 0, `fields: ${r.text}`);
+      for (const f of r.json().fields) eq(Object.keys(f).sort(), ['field', 'message'], 'a field error');
+      assert(r.json().fields.some((f) => f.field.includes('idle_gap_mins')), `fields name idle_gap_mins: ${r.text}`);
+      const list = await t.admin('GET', '/tenants');
+      assert(!list.json().tenants.includes('invalid-shop'), 'the invalid tenant was not imported');
+    },
+  },
+  {
+    name: 'admin API: unknown tenant → 404 on every tenant route, bad tenant id → 422',
+    run: async (t) => {
+      const notFound = { error: 'tenant nobody-shop not found' };
+      errorIs(await t.admin('GET', '/tenants/nobody-shop'), 404, notFound, 'export');
+      errorIs(await t.admin('GET', '/tenants/nobody-shop/persona'), 404, notFound, 'persona');
+      errorIs(await t.admin('GET', '/tenants/nobody-shop/credits'), 404, notFound, 'credits');
+      errorIs(await t.admin('POST', '/tenants/nobody-shop/credits', JSON.stringify({ grant_id: 'g', amount: '1' })), 404, notFound, 'grant');
+      errorIs(await t.admin('GET', '/tenants/nobody-shop/outbox'), 404, notFound, 'outbox');
+      errorIs(await t.admin('GET', '/tenants/nobody-shop/conversations/c_1/messages'), 404, notFound, 'conversation messages');
+      errorIs(await t.admin('PUT', '/tenants/nobody-shop/conversation', '{"idle_gap_mins": 300}'), 404, { error: 'tenant nobody-shop not found' }, 'conversation');
+      const badId = await t.admin('GET', '/tenants/Not%20A%20Tenant');
+      errorIs(badId, 422, undefined, 'bad id');
+      eq(badId.json().fields?.[0]?.field, 'tenant', 'field');
+    },
+  },
+  {
+    name: 'wrong method → 405 with Allow',
+    run: async (t) => {
+      const cases = [
+        ['DELETE', '/api/v1/tenants', 'GET, PUT', true],
+        ['POST', `/api/v1/tenants/${TENANT_ID}`, 'GET', true],
+        ['GET', `/api/v1/tenants/${TENANT_ID}/conversation`, 'PUT', true],
+        ['DELETE', `/api/v1/tenants/${TENANT_ID}/credits`, 'GET, POST', true],
+        ['PATCH', '/webhook/whatsapp', 'GET, POST', false],
+        ['GET', '/discord/interactions', 'POST', false],
+        ['GET', '/email/inbound', 'POST', false],
+        ['POST', '/healthz', 'GET', false],
+        ['POST', '/demo/personas', 'GET', false],
+      ];
+      for (const [method, url, allow, admin] of cases) {
+        const r = admin ? await t.admin(method, url.replace('/api/v1', '')) : await t.request(method, url);
+        errorIs(r, 405, { error: 'method not allowed' }, `${method} ${url}`);
+        eq(r.headers.get('allow'), allow, `${method} ${url}: Allow`);
+      }
+    },
+  },
+  {
+    name: 'unknown routes → 404 JSON',
+    run: async (t) => {
+      for (const url of ['/nowhere', '/webhook/telegram', '/webhook/whatsapp/extra', '/api/v2/tenants']) {
+        errorIs(await t.request('GET', url), 404, { error: 'route not found' }, url);
+      }
+      errorIs(await t.admin('GET', '/nowhere'), 404, { error: 'route not found' }, '/api/v1/nowhere');
+      errorIs(await t.request('POST', '/nowhere', { body: '{}' }), 404, { error: 'route not found' }, 'POST /nowhere');
+    },
+  },
+  {
+    name: 'conversation settings out of range → 422 and nothing saved; in range → saved',
+    run: async (t) => {
+      const section = async () => {
+        const r = await t.admin('GET', `/tenants/${TENANT_ID}`);
+        eq(r.status, 200, 'export');
+        const m = r.text.match(/\[conversation\][^[]*/);
+        assert(m, `a [conversation] section in ${r.text}`);
+        return m[0].trim();
+      };
+      const before = await section();
+      assert(before.includes('idle_gap_mins = 240'), `before: ${before}`);
+      const put = (value) => t.admin('PUT', `/tenants/${TENANT_ID}/conversation`, JSON.stringify(value));
+      for (const [value, field] of [
+        [{ idle_gap_mins: 2 }, 'idle_gap_mins'],
+        [{ idle_gap_mins: 5000 }, 'idle_gap_mins'],
+        [{ max_history_messages: 0 }, 'max_history_messages'],
+        [{ max_history_messages: 500 }, 'max_history_messages'],
+        [{ idle_gap_mins: 60, handoff_cooldown_mins: 90 }, 'idle_gap_mins'],
+      ]) {
+        const r = await put(value);
+        errorIs(r, 422, undefined, JSON.stringify(value));
+        eq(r.json().error, 'invalid input', 'error');
+        assert(r.json().fields.some((f) => f.field.includes(field)), `${JSON.stringify(value)} names ${field}: ${r.text}`);
+      }
+      errorIs(await put('sixty'), 400, undefined, 'not an object');
+      errorIs(await t.admin('PUT', `/tenants/${TENANT_ID}/conversation`, '{"idle_gap_mins": '), 400, undefined, 'bad JSON');
+      eq(await section(), before, 'nothing saved');
+      const ok = await put({ idle_gap_mins: 300, handoff_cooldown_mins: 30, max_history_messages: 12 });
+      eq(ok.status, 200, `in range (${ok.text})`);
+      eq(ok.json(), { saved: true }, 'answer');
+      assert((await section()).includes('idle_gap_mins = 300'), 'saved');
+    },
+  },
+  {
+    name: 'credits: a grant adds to the balance once; a bad grant → 400 or 422',
+    run: async (t) => {
+      const balance = async () => {
+        const r = await t.admin('GET', `/tenants/${TENANT_ID}/credits`);
+        eq(r.status, 200, `balance (${r.text})`);
+        eq(r.json().tenant, TENANT_ID, 'tenant');
+        return r.json().balance;
+      };
+      const before = await balance();
+      eq(before, '5', 'starting credits');
+      const grant = JSON.stringify({ grant_id: `pay-${runTag}`, amount: '2.5', reason: 'contract test' });
+      const first = await t.admin('POST', `/tenants/${TENANT_ID}/credits`, grant);
+      eq(first.status, 200, `grant (${first.text})`);
+      eq(first.json(), { outcome: 'granted', balance: '7.5' }, 'first grant');
+      const second = await t.admin('POST', `/tenants/${TENANT_ID}/credits`, grant);
+      eq(second.json(), { outcome: 'already_granted', balance: '7.5' }, 'the same grant again');
+      eq(await balance(), '7.5', 'balance');
+      const zero = await t.admin('POST', `/tenants/${TENANT_ID}/credits`, JSON.stringify({ grant_id: 'zero', amount: '0' }));
+      assert([400, 422].includes(zero.status), `zero grant: ${zero.status} ${zero.text}`);
+      errorIs(await t.admin('POST', `/tenants/${TENANT_ID}/credits`, '{"grant_id": "x", "amount": "lots"}'), 400, undefined, 'bad amount');
+      errorIs(await t.admin('POST', `/tenants/${TENANT_ID}/credits`, '{"grant_id": "x", "amount": "1", "extra": 1}'), 400, undefined, 'unknown field');
+      eq(await balance(), '7.5', 'balance after refused grants');
+    },
+  },
+  {
+    name: 'GET /tenants/{t}/outbox shows the sent WhatsApp reply, the same fields on every target',
+    run: async (t) => {
+      const rows = await t.until('the reply sent in the outbox', async () => {
+        const r = await t.admin('GET', `/tenants/${TENANT_ID}/outbox`);
+        eq(r.status, 200, `outbox (${r.text})`);
+        const sent = r.json().outbox.filter((row) => row.channel === 'whatsapp' && row.state === 'sent');
+        return sent.length > 0 && r.json().outbox;
+      });
+      const row = rows.find((x) => x.channel === 'whatsapp' && x.state === 'sent');
+      eq(row.tenant, TENANT_ID, 'tenant');
+      eq(row.purpose, 'reply', 'purpose');
+      eq(row.dry_run, false, 'dry_run');
+      eq(row.parts_sent, 1, 'parts_sent');
+      assert(typeof row.key === 'string' && row.key.startsWith('reply:'), `key ${row.key}`);
+      // Canned replies are not stamped with a conversation (only the AI flow is).
+      eq(row.conversation_id, null, 'conversation_id');
+      const ids = JSON.parse(row.provider_ids);
+      assert(Array.isArray(ids) && ids.length === 1 && ids[0].startsWith('wamid.'), `provider_ids ${row.provider_ids}`);
+      eq(Object.keys(row).sort(), ['channel', 'conversation_id', 'dry_run', 'in_doubt_part', 'in_doubt_since',
+        'key', 'parts_sent', 'provider_ids', 'purpose', 'state', 'tenant'], 'fields');
+    },
+  },
+  {
+    name: 'demo: GET /demo/personas lists personas with prompts; POST /demo/chat answers, bad JSON → 400, unknown persona → 422',
+    run: async (t) => {
+      const list = await t.request('GET', '/demo/personas');
+      eq(list.status, 200, 'personas');
+      const { personas } = list.json();
+      assert(personas.length > 0, 'personas');
+      for (const p of personas) {
+        eq(Object.keys(p).sort(), ['description', 'greeting', 'label', 'prompt', 'slug'], `${p.slug} fields`);
+        assert(p.prompt.includes('BEGIN BUSINESS PERSONA'), `${p.slug} prompt is the envelope`);
+      }
+      const post = (body) => t.request('POST', '/demo/chat', { body, headers: { 'content-type': 'application/json' } });
+      errorIs(await post('not json'), 400, undefined, 'bad JSON');
+      const unknown = await post(JSON.stringify({ persona: 'nope', history: [], message: 'hi', handoff: false }));
+      errorIs(unknown, 422, undefined, 'unknown persona');
+      eq(unknown.json().fields?.[0]?.field, 'persona', 'field');
+      const chat = await post(JSON.stringify({ persona: personas[0].slug, history: [], message: 'Do you have eggless cakes?', handoff: false }));
+      eq(chat.status, 200, `chat (${chat.text})`);
+      eq(chat.json(), { reply: MODEL_REPLY, handoff: false }, 'answer');
+    },
+  },
+];
+
+/// Checks every error answer of the run (recorded by run.mjs): JSON `{"error": text}` plus
+/// `fields` for 422, nothing else, and no internal text.
+export function checkErrorBodies(responses) {
+  const problems = [];
+  for (const r of responses) {
+    if (r.status < 400) continue;
+    const where = `${r.case}: ${r.method} ${r.path} → ${r.status}`;
+    if (!(r.contentType ?? '').startsWith('application/json')) problems.push(`${where}: content-type ${r.contentType}`);
+    let body;
+    try {
+      body = JSON.parse(r.text);
+    } catch {
+      problems.push(`${where}: not JSON: ${r.text.slice(0, 120)}`);
+      continue;
+    }
+    const keys = Object.keys(body).sort().join(',');
+    if (!(keys === 'error' || (keys === 'error,fields' && r.status === 422))) problems.push(`${where}: keys ${keys}`);
+    if (typeof body.error !== 'string' || body.error === '') problems.push(`${where}: error ${JSON.stringify(body.error)}`);
+    if (r.status >= 500 && r.status !== 501 && r.status !== 503 && body.error !== 'internal error') {
+      problems.push(`${where}: a 5xx says ${JSON.stringify(body.error)}`);
+    }
+    if (INTERNAL_TEXT.test(r.text)) problems.push(`${where}: internal text in ${r.text.slice(0, 200)}`);
+  }
+  return problems;
+}
