@@ -12,6 +12,10 @@ export function listen(handler) {
       req.on('data', (c) => (body += c));
       req.on('end', () => handler(req, res, body));
     });
+    // Node closes an idle keep-alive connection after 5 s by default; a client that sends on it
+    // at that moment sees "Network connection lost" (workerd's queue retries come about then),
+    // so the fakes keep idle connections open for longer than any test waits.
+    server.keepAliveTimeout = 120_000;
     server.listen(0, '127.0.0.1', () => resolve(server));
   });
 }
