@@ -574,6 +574,29 @@ export const CASES = [
     },
   },
   {
+    name: 'reply rules: PUT /rules/{channel} saves and exports; a channel not connected or unknown → 422',
+    run: async (t) => {
+      const rules = {
+        default_rule: { kind: 'canned', text: 'Hello from Contract Shop, now with rules.' },
+        rules: [{ name: 'hours', match: { kind: 'keywords', keywords: ['hours'] }, reply: { kind: 'canned', text: 'We open at 9am.' } }],
+      };
+      const put = (channel, body) => t.admin('PUT', `/tenants/${TENANT_ID}/rules/${channel}`, body);
+      const ok = await put('discord', JSON.stringify(rules));
+      eq(ok.status, 200, `save (${ok.text})`);
+      eq(ok.json(), { saved: true, unembedded_rules: [] }, 'answer');
+      const file = await t.admin('GET', `/tenants/${TENANT_ID}`);
+      assert(file.text.includes('now with rules'), 'exported');
+      errorIs(await put('email', JSON.stringify({ ...rules, rules: [{ ...rules.rules[0], name: '' }] })), 422, undefined, 'a nameless rule');
+      const web = await put('web', JSON.stringify(rules));
+      errorIs(web, 422, { error: 'invalid input', fields: [{ field: 'channel', message: 'web is not connected' }] }, 'not connected');
+      const unknown = await put('telegram', JSON.stringify(rules));
+      errorIs(unknown, 422, undefined, 'unknown channel');
+      eq(unknown.json().fields?.[0]?.field, 'channel', 'field');
+      errorIs(await put('discord', '{"default_rule": {"kind": "shout"}}'), 400, undefined, 'bad JSON shape');
+      errorIs(await t.admin('GET', `/tenants/${TENANT_ID}/rules/discord`), 405, { error: 'method not allowed' }, 'GET');
+    },
+  },
+  {
     name: 'credits: a grant adds to the balance once; a bad grant → 400 or 422',
     run: async (t) => {
       const balance = async () => {
