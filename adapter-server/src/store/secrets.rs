@@ -164,4 +164,16 @@ mod tests {
         assert!(other.open("wa_phone:1", &sealed).is_err());
         assert!(SecretBox::from_config("short").is_err());
     }
+
+    /// A value sealed before the sealing moved to `concierge_core::secrets` (made independently
+    /// with Node's AES-256-GCM: base64 of nonce ‖ ciphertext ‖ tag, the account key as AAD).
+    #[test]
+    fn a_value_sealed_in_the_stored_format_opens() {
+        let b = SecretBox::from_config(&"ab".repeat(32)).expect("key");
+        let sealed = "AAECAwQFBgcICQoLZRpHGWNjADYlQS2kDfVFx8t7UZJS7N54zkmHF80f+Zmx";
+        assert_eq!(
+            b.open("wa_phone:106540352242922", sealed).expect("open"),
+            "EAAG-tenant-token"
+        );
+    }
 }
