@@ -83,7 +83,10 @@ pub(crate) async fn token(
 ) -> Result<Option<String>, OutboundError> {
     let row: Option<SealedRow> = db
         .prepare("SELECT sealed FROM channel_secrets WHERE account_key = ?1 AND tenant_id = ?2")
-        .bind(&[JsValue::from_str(account), JsValue::from_str(tenant.as_str())])
+        .bind(&[
+            JsValue::from_str(account),
+            JsValue::from_str(tenant.as_str()),
+        ])
         .map_err(|e| OutboundError::Retryable(format!("channel_secrets: {e}")))?
         .first(None)
         .await
