@@ -52,7 +52,8 @@ const parse = (body) => {
 ///   discord: [{ path, auth, body }]              (POST /api/v10/channels/{id}/messages)
 ///   model:   [{ path, body }]                    (/v1/chat/completions, /v1/embeddings)
 /// `graphFaults` scripts WhatsApp send faults per recipient: `{ at, mode }` fails the `at`-th
-/// send to them (0-based) once, with a 503 (`mode: 503`) or, for `mode: 'cut'`, by calling
+/// send to them (0-based) once, with a 503 (`mode: 503`), a permanent 400 (`mode: 400`,
+/// "message undeliverable") or, for `mode: 'cut'`, by calling
 /// `onCut(entry, phoneId, to)` (e.g. to post the `sent` status webhook) and then cutting the
 /// connection before answering. A customer message containing FAILONCE makes the model fail
 /// once (HTTP 500) for that text.
@@ -83,6 +84,10 @@ export async function startFakes({ onCut } = {}) {
         if (fault.mode === 503) {
           entry.status = 503;
           return json(res, 503, { error: { message: 'Service temporarily unavailable', type: 'OAuthException', code: 2, is_transient: true } });
+        }
+        if (fault.mode === 400) {
+          entry.status = 400;
+          return json(res, 400, { error: { message: '(#131026) Message undeliverable', type: 'OAuthException', code: 131026 } });
         }
         entry.status = 'cut';
         entry.id = `wamid.OUT${++outId}`;
