@@ -109,9 +109,7 @@ async function start() {
       OPENAI_API_KEY: s.aiKey,
       GRAPH_API_BASE: fakes.graphUrl,
       DISCORD_API_BASE: fakes.discordUrl,
-      // Until the Worker has per-tenant channel tokens (branch worker-parity), its sends use
-      // this one; the per-tenant token case is marked as expected to fail there.
-      META_ACCESS_TOKEN: s.globalMetaToken,
+      // No META_ACCESS_TOKEN: like the server, the Worker sends with the tenant's own tokens.
     },
   });
 }

@@ -29,8 +29,6 @@ export const SETTINGS = {
   discordBotToken: 'contract-bot-token',
   discordBotUserId: '1170000000000000000',
   aiKey: 'contract-model-key',
-  // The Worker's one global Graph token (META_ACCESS_TOKEN), while it has no per-tenant tokens.
-  globalMetaToken: 'contract-global-meta-token',
 };
 
 export const TENANT_ID = 'contract-shop';
@@ -236,10 +234,6 @@ export const CASES = [
   },
   {
     name: 'per-tenant channel tokens: PUT /secrets/{account} → 204, and sends carry the tenant token',
-    expectFail: {
-      worker: 'the Worker answers 501 and sends with its global META_ACCESS_TOKEN until branch '
-        + 'worker-parity lands sealed per-tenant tokens (Host::put_secret)',
-    },
     run: async (t) => {
       const wa = await t.admin('PUT', `/tenants/${TENANT_ID}/secrets/wa_phone:${WA_PHONE}`, JSON.stringify({ token: WA_TOKEN }));
       eq(wa.status, 204, `wa_phone secret (${wa.text})`);
