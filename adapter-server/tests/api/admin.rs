@@ -201,6 +201,17 @@ async fn credits_are_granted_once(db: Db) {
         .await
         .unwrap();
     assert_eq!(dead["dead_letters"], json!([]), "{dead}");
+    // A dead letter id is opaque: one that names none is a 404, whatever it looks like.
+    for id in ["999999", "reply:turn:whatsapp:wamid.x"] {
+        let r = app
+            .client
+            .post(format!("{}/api/v1/dead-letters/{id}/retry", app.address))
+            .bearer_auth(ADMIN_TOKEN)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 404, "{id}");
+    }
     app.stop().await;
 }
 
