@@ -616,6 +616,23 @@ export const CASES = [
     },
   },
   {
+    name: 'dead letters: an empty list, a bad limit → 422, an unknown id → 404, GET retry → 405',
+    run: async (t) => {
+      const list = await t.admin('GET', `/dead-letters?tenant=${TENANT_ID}`);
+      eq(list.status, 200, `list (${list.text})`);
+      eq(list.json(), { dead_letters: [] }, 'nothing dead');
+      const limit = await t.admin('GET', '/dead-letters?limit=lots');
+      errorIs(limit, 422, { error: 'invalid input', fields: [{ field: 'limit', message: 'must be a whole number' }] }, 'bad limit');
+      errorIs(await t.admin('GET', '/dead-letters?tenant=Not%20A%20Tenant'), 422, undefined, 'bad tenant');
+      for (const id of ['999999', 'no-such-letter']) {
+        errorIs(await t.admin('POST', `/dead-letters/${id}/retry`), 404, { error: `dead letter ${id} not found` }, `retry ${id}`);
+      }
+      const get = await t.admin('GET', '/dead-letters/999999/retry');
+      errorIs(get, 405, { error: 'method not allowed' }, 'GET retry');
+      eq(get.headers.get('allow'), 'POST', 'Allow');
+    },
+  },
+  {
     name: 'GET /tenants/{t}/outbox shows the sent WhatsApp reply, the same fields on every target',
     run: async (t) => {
       const rows = await t.until('the reply sent in the outbox', async () => {
