@@ -1,7 +1,9 @@
 //! The store contract: what every implementation of the storage ports must do.
 //!
 //! Invoke [`store_contract_tests!`](crate::store_contract_tests) in a test module of each store
-//! implementation; it generates one `#[test]` per function here, each on a fresh store.
+//! implementation; it generates one `#[test]` per function here, each on a fresh store. Where
+//! `#[test]` cannot run (the D1 store inside workerd), [`CHECKS`] names the same checks and
+//! [`run_check`] runs one by name.
 //!
 //! ```ignore
 //! concierge_core::store_contract_tests!(runner = futures::executor::block_on, store = MemoryStore::new());
@@ -25,10 +27,18 @@ use crate::time::{Span, Timestamp};
 /// `runner` is a function that runs a future to completion (`futures::executor::block_on`, or
 /// one that builds a tokio runtime); `store` is an expression, evaluated inside an async block
 /// (so it may `.await`), that makes a fresh, empty store.
+///
+/// The list of checks is written once, in this macro's `@list` arm: it also generates
+/// [`CHECKS`] and [`run_check`], which a store that cannot run `#[test]`s (the D1 store inside
+/// workerd) uses to run the same checks one at a time.
 #[macro_export]
 macro_rules! store_contract_tests {
     (runner = $runner:path, store = $make:expr $(,)?) => {
-        $crate::store_contract_tests!(@each $runner, $make;
+        $crate::store_contract_tests!(@list each [$runner, $make]);
+    };
+    // The one list of checks: every consumer (`@each`, `@items`) is fed from here.
+    (@list $then:ident [$($args:tt)*]) => {
+        $crate::store_contract_tests!(@$then [$($args)*]
             tenant_round_trip_and_reverse_index,
             tenant_writes_are_optimistic,
             an_account_belongs_to_one_tenant,
@@ -49,7 +59,7 @@ macro_rules! store_contract_tests {
             aliases_are_normalized_in_one_way
         );
     };
-    (@each $runner:path, $make:expr; $($name:ident),* $(,)?) => {
+    (@each [$runner:path, $make:expr] $($name:ident),* $(,)?) => {
         $(
             #[test]
             fn $name() {
@@ -60,26 +70,24 @@ macro_rules! store_contract_tests {
             }
         )*
     };
+    (@items [] $($name:ident),* $(,)?) => {
+        /// The name of every check of the contract, in the order the macro runs them.
+        pub const CHECKS: &[&str] = &[$(stringify!($name)),*];
+
+        /// Runs the check called `name` (one of [`CHECKS`]) on `store`, which should be fresh
+        /// and empty. Returns `false` for an unknown name; panics when the store breaks the
+        /// check's promise.
+        pub async fn run_check<S: Store + ?Sized>(name: &str, store: &S) -> bool {
+            match name {
+                $(stringify!($name) => $name(store).await,)*
+                _ => return false,
+            }
+            true
+        }
+    };
 }
 
-/// Runs the whole contract on one store, each check on the state the previous ones left
-/// (every check uses its own keys). For runtimes where the macro's one-test-per-check cannot be
-/// used, e.g. a D1 store exercised inside workerd. Panics on the first broken promise.
-pub async fn run_all<S: Store + ?Sized>(store: &S) {
-    tenant_round_trip_and_reverse_index(store).await;
-    sessions_round_trip_per_conversation(store).await;
-    first_seen_is_true_once_until_forgotten_or_expired(store).await;
-    drafts_are_taken_once_and_expire(store).await;
-    message_log_is_idempotent_and_per_tenant(store).await;
-    aliases_are_per_tenant_and_expire(store).await;
-    aliases_are_normalized_in_one_way(store).await;
-    // These ledger checks use tenants of their own.
-    ledger_refuses_invalid_grants(store).await;
-    ledger_charges_one_key_once_under_concurrency(store).await;
-    ledger_debit_rows_count_for_the_retention_period(store).await;
-    ledger_grant_ids_stay_taken(store).await;
-    ledger_refunds_return_credit_to_live_grants_only(store).await;
-}
+crate::store_contract_tests!(@list items []);
 
 fn t(id: &str) -> TenantId {
     TenantId::parse(id).unwrap_or_else(|e| panic!("{e}"))
@@ -818,4 +826,42 @@ mod memory {
         runner = futures::executor::block_on,
         store = MemoryStore::new()
     );
+
+    /// Every check written in this file is in the macro's list (so in `CHECKS`, `run_check`
+    /// and every store's tests), once.
+    #[test]
+    fn every_check_is_listed_once() {
+        let written: Vec<&str> = include_str!("contract.rs")
+            .lines()
+            .filter_map(|l| l.strip_prefix("pub async fn "))
+            .filter_map(|l| l.split('<').next())
+            .collect();
+        let mut listed = super::CHECKS.to_vec();
+        listed.sort_unstable();
+        listed.dedup();
+        assert_eq!(listed.len(), super::CHECKS.len(), "distinct names");
+        let mut written_sorted = written.clone();
+        written_sorted.sort_unstable();
+        assert_eq!(
+            listed, written_sorted,
+            "a `pub async fn` check here is missing from the list in `store_contract_tests!`"
+        );
+    }
+
+    /// `run_check` runs every listed check by name (each passes on a fresh memory store) and
+    /// refuses an unknown name.
+    #[test]
+    fn every_listed_check_runs_by_name() {
+        for name in super::CHECKS {
+            let store = MemoryStore::new();
+            assert!(
+                futures::executor::block_on(super::run_check(name, &store)),
+                "{name}"
+            );
+        }
+        assert!(!futures::executor::block_on(super::run_check(
+            "no_such_check",
+            &MemoryStore::new()
+        )));
+    }
 }
