@@ -41,6 +41,7 @@ macro_rules! store_contract_tests {
         $crate::store_contract_tests!(@$then [$($args)*]
             tenant_round_trip_and_reverse_index,
             tenant_writes_are_optimistic,
+            refused_tenant_writes_change_no_account,
             an_account_belongs_to_one_tenant,
             reindexing_drops_old_accounts,
             sessions_round_trip_per_conversation,
@@ -168,6 +169,43 @@ pub async fn tenant_writes_are_optimistic<S: Store + ?Sized>(store: &S) {
             .name,
         "Renamed"
     );
+}
+
+/// A write refused for its revision changes nothing, not even the reverse index: a second
+/// create of an existing tenant, or an update from a stale revision, that names other accounts
+/// leaves the accounts pointing where the stored tenant says. (The D1 store used to re-point
+/// the index of a tenant at revision 1 to the accounts of a refused create.)
+pub async fn refused_tenant_writes_change_no_account<S: Store + ?Sized>(store: &S) {
+    let a = tenant("tenant-a", "111");
+    store.put_tenant(&a, None).await.expect("create");
+    let phone = |p: &str| ChannelAccount::WhatsAppPhone(p.into());
+    assert!(
+        matches!(
+            store.put_tenant(&tenant("tenant-a", "333"), None).await,
+            Err(StoreError::Conflict(_))
+        ),
+        "create twice"
+    );
+    assert_eq!(store.find_tenant(&phone("333")).await.expect("find"), None);
+    assert_eq!(
+        store.find_tenant(&phone("111")).await.expect("find"),
+        Some(a.id.clone())
+    );
+    store.put_tenant(&a, Some(1)).await.expect("update");
+    assert!(
+        matches!(
+            store.put_tenant(&tenant("tenant-a", "444"), Some(1)).await,
+            Err(StoreError::Conflict(_))
+        ),
+        "stale update"
+    );
+    assert_eq!(store.find_tenant(&phone("444")).await.expect("find"), None);
+    assert_eq!(
+        store.find_tenant(&phone("111")).await.expect("find"),
+        Some(a.id.clone())
+    );
+    let back = store.get_tenant(&a.id).await.expect("get").expect("stored");
+    assert_eq!((back.revision, back.channels), (2, a.channels));
 }
 
 /// Two tenants cannot claim the same channel account.
