@@ -56,6 +56,7 @@ macro_rules! store_contract_tests {
             first_seen_is_true_once_until_forgotten_or_expired,
             drafts_are_taken_once_and_expire,
             message_log_is_idempotent_and_per_tenant,
+            message_log_reads_back_oldest_first,
             aliases_are_per_tenant_and_expire,
             aliases_are_normalized_in_one_way
         );
@@ -803,6 +804,56 @@ pub async fn message_log_is_idempotent_and_per_tenant<S: Store + ?Sized>(store: 
         .expect("query");
     assert_eq!(rows.len(), 1);
     assert_eq!(rows[0].action_taken, "ai:default");
+}
+
+/// A conversation's rows read back whole and oldest first, whatever order they were written
+/// in; rows of other conversations stay out.
+pub async fn message_log_reads_back_oldest_first<S: Store + ?Sized>(store: &S) {
+    let key = ConversationKey::new(t("log-order"), Channel::WhatsApp, "555");
+    let conversation = ConversationId::derive(&key, T0);
+    let row = |direction, id: &str, at: Timestamp, conversation: &ConversationId| MessageRecord {
+        tenant: t("log-order"),
+        channel: Channel::WhatsApp,
+        direction,
+        sender: "555".into(),
+        recipient: "111".into(),
+        message_id: id.into(),
+        action_taken: format!("action of {id}"),
+        conversation_id: Some(conversation.clone()),
+        at,
+    };
+    let first = row(Direction::Inbound, "wamid.a", T0, &conversation);
+    let second = row(
+        Direction::Outbound,
+        "wamid.b",
+        T0 + Span::seconds(1),
+        &conversation,
+    );
+    let third = row(
+        Direction::Inbound,
+        "wamid.c",
+        T0 + Span::minutes(1),
+        &conversation,
+    );
+    let later = ConversationId::derive(&key, T0 + Span::days(1));
+    let elsewhere = row(Direction::Inbound, "wamid.d", T0 + Span::days(1), &later);
+    for r in [&third, &elsewhere, &first, &second] {
+        store.record_message(r).await.expect("record");
+    }
+    assert_eq!(
+        store
+            .conversation_messages(&t("log-order"), &conversation)
+            .await
+            .expect("query"),
+        [first, second, third]
+    );
+    assert_eq!(
+        store
+            .conversation_messages(&t("log-order"), &later)
+            .await
+            .expect("query"),
+        [elsewhere]
+    );
 }
 
 /// Reverse aliases resolve only for their tenant and only while live.
