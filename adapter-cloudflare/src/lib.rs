@@ -26,3 +26,6 @@ mod worker_app;
 
 #[cfg(target_arch = "wasm32")]
 pub use worker_app::ReplyBuffer;
+
+#[cfg(all(target_arch = "wasm32", feature = "store-contract"))]
+pub use worker_app::ContractProbe;

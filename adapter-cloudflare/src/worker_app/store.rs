@@ -509,14 +509,16 @@ impl TenantStore for CfStore {
         #[allow(clippy::cast_possible_wrap)]
         let (rev_new, rev_old) = (revision as i64, expected_revision.unwrap_or(0) as i64);
 
-        // One D1 batch is one transaction. Every statement is guarded by the revision it
-        // expects, so a lost race changes nothing and is reported as a conflict.
+        // One D1 batch is one transaction. Every statement of an update is guarded by the
+        // revision it expects, so a lost race changes nothing and is reported as a conflict. A
+        // create starts with a plain INSERT: an existing tenant aborts the whole batch (a guard
+        // on revision 1 alone would let a refused create re-point the accounts of a tenant
+        // created earlier, whose revision is 1 too).
         let mut batch = Vec::new();
         let guard = "EXISTS (SELECT 1 FROM tenants WHERE id = ?1 AND revision = ?2)";
         if expected_revision.is_none() {
             batch.push(self.stmt(
-                "INSERT INTO tenants (id, revision, doc, updated_at) VALUES (?1, 1, ?2, ?3) \
-                 ON CONFLICT (id) DO NOTHING",
+                "INSERT INTO tenants (id, revision, doc, updated_at) VALUES (?1, 1, ?2, ?3)",
                 &[s(id), s(&doc), n(now)],
             )?);
             batch.push(self.stmt(
@@ -554,7 +556,9 @@ impl TenantStore for CfStore {
         }
         let results = self.db.batch(batch).await.map_err(|e| {
             let text = e.to_string();
-            if text.contains("UNIQUE") || text.contains("PRIMARY KEY") {
+            if text.contains("tenants.id") {
+                StoreError::Conflict(format!("tenant {id} exists"))
+            } else if text.contains("UNIQUE") || text.contains("PRIMARY KEY") {
                 StoreError::Conflict(format!(
                     "an account of tenant {id} belongs to another tenant"
                 ))
