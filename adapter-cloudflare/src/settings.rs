@@ -8,6 +8,7 @@
 use concierge_core::channels::discord::DiscordPublicKey;
 use concierge_core::engine::{DEFAULT_AI_FAST_MODEL, DEFAULT_AI_MODEL, DEFAULT_EMBEDDING_MODEL};
 use concierge_core::front::FrontConfig;
+use concierge_core::secrets::SecretBox;
 use concierge_core::time::Span;
 use concierge_core::EngineConfig;
 
@@ -51,6 +52,10 @@ pub enum SettingsError {
     BadDiscordPublicKey,
     /// `CONCIERGE_ADMIN_TOKEN` is shorter than 16 characters.
     ShortAdminToken,
+    /// `ENCRYPTION_KEY` is not 32 bytes as 64 hex digits or base64.
+    BadEncryptionKey,
+    /// A switch is not `1` or `0` (also `true`/`false`, `yes`/`no`, `on`/`off`).
+    NotAFlag(&'static str),
 }
 
 impl std::fmt::Display for SettingsError {
@@ -85,6 +90,12 @@ impl std::fmt::Display for SettingsError {
             SettingsError::ShortAdminToken => {
                 write!(f, "CONCIERGE_ADMIN_TOKEN must be at least 16 characters")
             }
+            SettingsError::BadEncryptionKey => write!(
+                f,
+                "ENCRYPTION_KEY must be 32 bytes as 64 hex digits or base64 \
+                 (`openssl rand -hex 32 | wrangler secret put ENCRYPTION_KEY`)"
+            ),
+            SettingsError::NotAFlag(name) => write!(f, "{name} must be 1 or 0"),
         }
     }
 }
@@ -142,6 +153,11 @@ pub struct Settings {
     /// Demo chat turns per client per minute and isolate (`DEMO_PER_MINUTE`, default 10; 0
     /// turns the demo chat off).
     pub demo_per_minute: u32,
+    /// The key sealing per-tenant channel tokens at rest (`ENCRYPTION_KEY`); without it,
+    /// tokens cannot be stored and every Graph send uses `META_ACCESS_TOKEN`.
+    pub encryption_key: Option<SecretBox>,
+    /// `DRY_RUN=1`: sends are recorded in the outbox (with the message), never performed.
+    pub dry_run: bool,
 }
 
 impl std::fmt::Debug for Settings {
@@ -152,6 +168,8 @@ impl std::fmt::Debug for Settings {
             .field("reply_model", &self.reply_model)
             .field("graph_base", &self.graph_base)
             .field("discord_base", &self.discord_base)
+            .field("encryption_key", &self.encryption_key.is_some())
+            .field("dry_run", &self.dry_run)
             .finish_non_exhaustive()
     }
 }
@@ -209,6 +227,17 @@ impl Settings {
                 .filter(|n| *n <= 100_000)
                 .ok_or(SettingsError::NotANumber("DEMO_PER_MINUTE"))?,
         };
+        let encryption_key = match text("ENCRYPTION_KEY") {
+            None => None,
+            Some(k) => {
+                Some(SecretBox::from_config(&k).map_err(|_| SettingsError::BadEncryptionKey)?)
+            }
+        };
+        let dry_run = match text("DRY_RUN").as_deref().map(str::trim) {
+            None | Some("0" | "false" | "no" | "off") => false,
+            Some("1" | "true" | "yes" | "on") => true,
+            Some(_) => return Err(SettingsError::NotAFlag("DRY_RUN")),
+        };
         let whatsapp_verify_token = text("WHATSAPP_VERIFY_TOKEN");
         let whatsapp_app_secret = text("WHATSAPP_APP_SECRET");
         Ok(Settings {
@@ -223,6 +252,8 @@ impl Settings {
             email_secret: text("CONCIERGE_EMAIL_SECRET"),
             admin_token,
             demo_per_minute,
+            encryption_key,
+            dry_run,
             ai,
             openai_api_key: text("OPENAI_API_KEY"),
             reply_model: text("AI_MODEL").unwrap_or_else(|| DEFAULT_AI_MODEL.to_owned()),
@@ -368,6 +399,46 @@ mod tests {
         assert_eq!(s.instagram_app_secret.as_deref(), Some("meta-secret"));
         assert_eq!(s.demo_per_minute, 10);
         assert!(!format!("{:?}", s.front_config()).contains("meta-secret"));
+    }
+
+    #[test]
+    fn the_encryption_key_is_32_bytes_and_dry_run_a_flag() {
+        let with = |p: &[(&str, &str)]| {
+            let mut pairs = vec![("SIGNING_KEY", KEY)];
+            pairs.extend_from_slice(p);
+            settings(&pairs)
+        };
+        let s = with(&[]).unwrap();
+        assert!(s.encryption_key.is_none(), "optional");
+        assert!(!s.dry_run);
+        let hex = "ab".repeat(32);
+        let s = with(&[("ENCRYPTION_KEY", &hex), ("DRY_RUN", "1")]).unwrap();
+        assert!(s.dry_run);
+        let sealed = s
+            .encryption_key
+            .as_ref()
+            .unwrap()
+            .seal("wa_phone:1", "token", [0; 12])
+            .unwrap();
+        assert_eq!(
+            SecretBox::from_config(&hex)
+                .unwrap()
+                .open("wa_phone:1", &sealed)
+                .unwrap(),
+            "token"
+        );
+        assert!(!format!("{s:?}").contains(&hex), "Debug hides the key");
+        for bad in ["short", &"ab".repeat(31)] {
+            let e = with(&[("ENCRYPTION_KEY", bad)]).unwrap_err();
+            assert_eq!(e, SettingsError::BadEncryptionKey);
+            assert!(!e.to_string().contains(bad), "the value is never shown");
+        }
+        assert!(!with(&[("DRY_RUN", "0")]).unwrap().dry_run);
+        assert!(with(&[("DRY_RUN", " true ")]).unwrap().dry_run);
+        assert_eq!(
+            with(&[("DRY_RUN", "maybe")]).unwrap_err(),
+            SettingsError::NotAFlag("DRY_RUN")
+        );
     }
 
     #[test]

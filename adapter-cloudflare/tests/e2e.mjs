@@ -42,8 +42,9 @@ const model = []; // { path, body }
 let outId = 0;
 
 // Scripted Graph faults, per recipient: the `at`-th send to them (0-based) fails once, with a
-// 503 (`mode: 503`) or by Graph accepting it, posting its `sent` status webhook (with the
-// callback data the send carried), and cutting the connection before answering (`mode: 'cut'`).
+// 503 (`mode: 503`), a permanent 400 (`mode: 400`, "message undeliverable") or by Graph
+// accepting it, posting its `sent` status webhook (with the callback data the send carried),
+// and cutting the connection before answering (`mode: 'cut'`).
 const graphFaults = new Map(); // to -> { at, mode }
 const graphSends = new Map(); // to -> sends so far
 const graphServer = await listen(async (req, res, body) => {
@@ -60,6 +61,10 @@ const graphServer = await listen(async (req, res, body) => {
       if (fault.mode === 503) {
         entry.status = 503;
         return json(res, 503, { error: { message: 'Service temporarily unavailable', type: 'OAuthException', code: 2, is_transient: true } });
+      }
+      if (fault.mode === 400) {
+        entry.status = 400;
+        return json(res, 400, { error: { message: '(#131026) Message undeliverable', type: 'OAuthException', code: 131026 } });
       }
       entry.status = 'cut';
       entry.id = `wamid.OUT${++outId}`;
@@ -142,8 +147,9 @@ const { publicKey, privateKey } = crypto.generateKeyPairSync('ed25519');
 const discordPublicHex = Buffer.from(publicKey.export({ format: 'jwk' }).x, 'base64url').toString('hex');
 const APP_SECRET = 'test-app-secret';
 const ADMIN = 'test-admin-token';
-const port = await freePort();
-const base = `http://127.0.0.1:${port}`;
+// ENCRYPTION_KEY: seals per-tenant channel tokens in D1 (the second run goes without it).
+const ENCRYPTION_KEY = crypto.randomBytes(32).toString('hex');
+let base;
 const state = fs.mkdtempSync(path.join(os.tmpdir(), 'concierge-cf-e2e-'));
 const envFile = path.join(state, 'test.env');
 const vars = {
@@ -162,8 +168,8 @@ const vars = {
   OPENAI_API_KEY: 'test-openai-key',
   GRAPH_API_BASE: `http://127.0.0.1:${graphServer.address().port}`,
   DISCORD_API_BASE: `http://127.0.0.1:${discordServer.address().port}`,
+  ENCRYPTION_KEY,
 };
-fs.writeFileSync(envFile, Object.entries(vars).map(([k, v]) => `${k}='${v}'`).join('\n') + '\n', { mode: 0o600 });
 
 const wranglerEnv = {
   ...process.env,
@@ -179,17 +185,15 @@ execFileSync(wranglerBin, ['d1', 'migrations', 'apply', 'DB', '--local', '--pers
 });
 const logPath = path.join(state, 'wrangler.log');
 const log = fs.openSync(logPath, 'a');
-const worker = spawn(
-  wranglerBin,
-  ['dev', '--local', '--ip', '127.0.0.1', '--port', String(port), '--persist-to', state,
-    '--env-file', envFile, '--show-interactive-dev-session=false'],
-  { cwd: adapter, env: wranglerEnv, detached: true, stdio: ['ignore', log, log] },
-);
+let worker;
 let stopped = false;
+function stopWorker() {
+  try { process.kill(-worker.pid, 'SIGTERM'); } catch { /* already gone */ }
+}
 function stop() {
   if (stopped) return;
   stopped = true;
-  try { process.kill(-worker.pid, 'SIGTERM'); } catch { /* already gone */ }
+  stopWorker();
   for (const s of [graphServer, discordServer, modelServer]) s.close();
 }
 process.on('exit', stop);
@@ -201,16 +205,38 @@ async function request(method, url, { body, headers = {} } = {}) {
   return { status: res.status, text, headers: res.headers, json: () => JSON.parse(text) };
 }
 
-for (let i = 0; ; i++) {
-  try {
-    if ((await request('GET', '/healthz')).status === 200) break;
-  } catch { /* not up yet */ }
-  if (i > 300 || worker.exitCode !== null) {
-    console.error(fs.readFileSync(logPath, 'utf8'));
-    throw new Error('wrangler dev did not start');
+// Starts `wrangler dev` with `settings` (over the same local state) and waits until it serves.
+async function startWorker(settings) {
+  fs.writeFileSync(envFile, Object.entries(settings).map(([k, v]) => `${k}='${v}'`).join('\n') + '\n', { mode: 0o600 });
+  const port = await freePort();
+  base = `http://127.0.0.1:${port}`;
+  worker = spawn(
+    wranglerBin,
+    ['dev', '--local', '--ip', '127.0.0.1', '--port', String(port), '--persist-to', state,
+      '--env-file', envFile, '--show-interactive-dev-session=false'],
+    { cwd: adapter, env: wranglerEnv, detached: true, stdio: ['ignore', log, log] },
+  );
+  for (let i = 0; ; i++) {
+    try {
+      if ((await request('GET', '/healthz')).status === 200) break;
+    } catch { /* not up yet */ }
+    if (i > 300 || worker.exitCode !== null) {
+      console.error(fs.readFileSync(logPath, 'utf8'));
+      throw new Error('wrangler dev did not start');
+    }
+    await sleep(200);
   }
-  await sleep(200);
 }
+
+// Stops this run's `wrangler dev` and waits for it to exit.
+async function restartWorker(settings) {
+  const exited = new Promise((resolve) => worker.once('exit', resolve));
+  stopWorker();
+  await Promise.race([exited, sleep(10000)]);
+  await startWorker(settings);
+}
+
+await startWorker(vars);
 
 // ---------- helpers ----------
 const admin = (method, url, body) =>
@@ -598,6 +624,89 @@ test('the MIME structure that tripped mail-parser is parsed and routed, and the 
   eq((await request('GET', '/healthz')).status, 200, 'the Worker still serves');
 });
 
+// A tenant with canned WhatsApp replies (free, no model) for the token, dead-letter and dry-run
+// tests.
+const PARITY_PHONE = '106540352242555';
+const PARITY_REPLY = 'Thanks for writing to Parity Shop!';
+const PARITY_TENANT = `
+id = "parity-shop"
+name = "Parity Shop"
+currency = "INR"
+starting_credits = "10"
+persona.custom = "You are the assistant of Parity Shop."
+
+[channels.whatsapp]
+phone_number_id = "${PARITY_PHONE}"
+
+[channels.whatsapp.replies]
+default_rule = { kind = "canned", text = "${PARITY_REPLY}" }
+`;
+const TENANT_TOKEN = 'EAAG-parity-shop-own-token';
+// Posts one WhatsApp message to Parity Shop from `customer`; returns its reply's outbox key.
+async function parityMessage(customer, text = 'hello') {
+  const body = waBody(PARITY_PHONE, customer, [text]);
+  eq((await postWa(body)).status, 200, 'webhook');
+  return `reply:turn:whatsapp:${JSON.parse(body).entry[0].changes[0].value.messages[0].id}`;
+}
+// Opens a sealed value as the server's SecretBox does: base64(nonce ‖ ciphertext ‖ tag), the
+// account key as associated data.
+function openSealed(sealed, account) {
+  const raw = Buffer.from(sealed, 'base64');
+  const decipher = crypto.createDecipheriv('aes-256-gcm', Buffer.from(ENCRYPTION_KEY, 'hex'), raw.subarray(0, 12));
+  decipher.setAAD(Buffer.from(account));
+  decipher.setAuthTag(raw.subarray(raw.length - 16));
+  return Buffer.concat([decipher.update(raw.subarray(12, raw.length - 16)), decipher.final()]).toString();
+}
+
+test('a tenant\'s own channel token is sealed in D1 and authenticates its Graph sends', async () => {
+  eq((await admin('PUT', '/tenants', PARITY_TENANT)).status, 200, 'import');
+  const account = `wa_phone:${PARITY_PHONE}`;
+  const put = await admin('PUT', `/tenants/parity-shop/secrets/${account}`, JSON.stringify({ token: TENANT_TOKEN }));
+  eq(put.status, 204, `put secret (${put.text})`);
+  const [row] = d1(`SELECT tenant_id, sealed FROM channel_secrets WHERE account_key = '${account}'`);
+  eq(row.tenant_id, 'parity-shop', 'owner');
+  assert(!row.sealed.includes(TENANT_TOKEN) && !row.sealed.includes('parity-shop-own'), 'sealed, not plaintext');
+  eq(openSealed(row.sealed, account), TENANT_TOKEN, 'the server\'s sealed format');
+  const other = await admin('PUT', `/tenants/parity-shop/secrets/wa_phone:${BAKERY_PHONE}`, JSON.stringify({ token: 'x' }));
+  eq(other.status, 422, `an account the tenant does not own (${other.text})`);
+  eq((await admin('PUT', `/tenants/parity-shop/secrets/${account}`, '{"token":" "}')).status, 422, 'blank token');
+
+  const customer = '919800000081';
+  await parityMessage(customer);
+  const [sent] = await until('the reply', async () => sendsTo(PARITY_PHONE, customer).length > 0 && sendsTo(PARITY_PHONE, customer));
+  eq(sent.body.text.body, PARITY_REPLY, 'reply');
+  eq(sent.auth, `Bearer ${TENANT_TOKEN}`, 'the tenant\'s token, not META_ACCESS_TOKEN');
+  assert(!fs.readFileSync(logPath, 'utf8').includes(TENANT_TOKEN), 'the token is never logged');
+});
+
+test('a send that fails for good is a dead letter; its retry sends it once', async () => {
+  const customer = '919800000082';
+  graphFaults.set(customer, { at: 0, mode: 400 });
+  const key = await parityMessage(customer);
+  const dead = await until('the dead letter', async () =>
+    (await admin('GET', '/dead-letters?tenant=parity-shop')).json().dead_letters.find((d) => d.id === key));
+  eq(dead.kind, 'send', 'kind');
+  eq(dead.tenant, 'parity-shop', 'tenant');
+  eq(dead.attempts, 1, 'attempts (a permanent error is not retried)');
+  assert(dead.last_error.includes('131026'), `last error: ${dead.last_error}`);
+  assert(Number.isInteger(dead.updated_at) && dead.updated_at > Date.now() - 60000, `updated_at ${dead.updated_at}`);
+  eq((await admin('GET', '/dead-letters?tenant=lotus-dental')).json().dead_letters.length, 0, 'another tenant\'s list');
+  eq(JSON.stringify(sendsTo(PARITY_PHONE, customer).map((g) => g.status)), '[400]', 'one refused send');
+
+  const retry = await admin('POST', `/dead-letters/${key}/retry`);
+  eq(retry.status, 200, `retry (${retry.text})`);
+  await until('the resend', async () => sendsTo(PARITY_PHONE, customer).length === 2);
+  const row = await until('the row sent', async () => d1(`SELECT state FROM outbox WHERE msg_key = '${key}'`).find((r) => r.state === 'sent'));
+  eq(row.state, 'sent', 'state');
+  await sleep(2000);
+  const sends = sendsTo(PARITY_PHONE, customer);
+  eq(JSON.stringify(sends.map((g) => g.status)), '[400,200]', 'sent once after the retry');
+  eq(sends[1].body.text.body, PARITY_REPLY, 'the same message');
+  eq((await admin('POST', `/dead-letters/${key}/retry`)).status, 404, 'no longer dead');
+  eq((await admin('POST', '/dead-letters/no-such-key/retry')).status, 404, 'unknown key');
+  assert(!(await admin('GET', '/dead-letters')).json().dead_letters.some((d) => d.id === key), 'off the list');
+});
+
 test('webhook handler time under local workerd (informational)', async () => {
   const times = [];
   for (let i = 0; i < 40; i++) {
@@ -620,6 +729,26 @@ test('webhook handler time under local workerd (informational)', async () => {
     const q = (x) => served[Math.min(served.length - 1, Math.floor(x * served.length))];
     console.log(`    workerd-reported handler time: p50 ${q(0.5)} ms, p90 ${q(0.9)} ms, max ${q(1)} ms (n=${served.length})`);
   }
+});
+
+// The last tests run on a second `wrangler dev` over the same state: DRY_RUN=1, no ENCRYPTION_KEY.
+test('DRY_RUN=1 records sends with their message and sends nothing; no ENCRYPTION_KEY, no secrets', async () => {
+  const { ENCRYPTION_KEY: _, ...dry } = vars;
+  await restartWorker({ ...dry, DRY_RUN: '1' });
+  const put = await admin('PUT', `/tenants/parity-shop/secrets/wa_phone:${PARITY_PHONE}`, JSON.stringify({ token: TENANT_TOKEN }));
+  eq(put.status, 503, `put secret without ENCRYPTION_KEY (${put.text})`);
+  assert(put.text.includes('ENCRYPTION_KEY'), put.text);
+  const customer = '919800000083';
+  const key = await parityMessage(customer);
+  const row = await until('the dry-run record', async () =>
+    (await admin('GET', '/tenants/parity-shop/outbox')).json().outbox.find((r) => r.key === key && r.state === 'sent'));
+  eq(row.dry_run, true, 'dry_run');
+  eq(row.message?.body?.text, PARITY_REPLY, `the message kept (${JSON.stringify(row.message)})`);
+  eq(row.message.to, customer, 'recipient');
+  const real = (await admin('GET', '/tenants/parity-shop/outbox')).json().outbox.filter((r) => r.state === 'sent' && !r.dry_run);
+  assert(real.every((r) => r.message === undefined), 'real sends keep no message');
+  await sleep(1500);
+  eq(sendsTo(PARITY_PHONE, customer).length, 0, 'nothing reached Graph');
 });
 
 // ---------- run ----------

@@ -20,6 +20,7 @@ pub mod prompt;
 pub mod retry;
 pub mod rules;
 pub mod safety;
+pub mod secrets;
 pub mod tenant;
 pub mod time;
 

@@ -1,6 +1,7 @@
 //! The Worker's side of the front ([`Host`]): customer messages go on `WORK_QUEUE` (durable
 //! once `send` returns), emails and approval decisions run in their conversation's Durable
-//! Object, receipts and the outbox live in D1.
+//! Object; receipts, sealed channel tokens, the outbox and its dead letters (outbox rows in
+//! state `dead`) live in D1.
 
 use async_trait::async_trait;
 use concierge_core::approval::DraftDecision;
@@ -10,6 +11,7 @@ use concierge_core::engine::{ApprovalOutcome, EngineError};
 use concierge_core::front::{AcceptedEmail, ApiError, Host};
 use concierge_core::ids::TenantId;
 use concierge_core::ports::{StoreError, StoreResult};
+use concierge_core::secrets::SecretBox;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use worker::wasm_bindgen::JsValue;
@@ -23,12 +25,14 @@ use super::Sessions;
 #[derive(Debug)]
 pub(crate) struct WorkerHost {
     env: Env,
+    secrets: Option<SecretBox>,
 }
 
 impl WorkerHost {
-    /// The host over this request's bindings.
-    pub(crate) fn new(env: Env) -> Self {
-        WorkerHost { env }
+    /// The host over this request's bindings; `secrets` seals channel tokens
+    /// (`ENCRYPTION_KEY`, if set).
+    pub(crate) fn new(env: Env, secrets: Option<SecretBox>) -> Self {
+        WorkerHost { env, secrets }
     }
 
     fn store(&self) -> StoreResult<CfStore> {
@@ -54,10 +58,28 @@ struct OutboxRow {
     conversation_id: Option<String>,
     state: String,
     provider_ids: Option<String>,
+    /// The message, selected for dry-run rows only.
+    payload: Option<String>,
     dry_run: f64,
     parts_sent: f64,
     in_doubt_part: Option<f64>,
     in_doubt_since: Option<f64>,
+}
+
+/// A dead `outbox` row, as `GET /dead-letters` lists it.
+#[derive(Debug, Deserialize)]
+struct DeadRow {
+    msg_key: String,
+    tenant_id: String,
+    attempts: f64,
+    last_error: Option<String>,
+    updated_at: Option<f64>,
+    created_at: f64,
+}
+
+#[allow(clippy::cast_possible_truncation)] // whole numbers from D1
+fn whole(n: f64) -> i64 {
+    n as i64
 }
 
 #[async_trait(?Send)]
@@ -138,13 +160,12 @@ impl Host for WorkerHost {
 
     async fn put_secret(
         &self,
-        _tenant: &TenantId,
-        _account: &str,
-        _token: &str,
+        tenant: &TenantId,
+        account: &str,
+        token: &str,
     ) -> Result<(), ApiError> {
-        Err(ApiError::NotSupported(
-            "per-tenant channel tokens on the Worker: set META_ACCESS_TOKEN and DISCORD_BOT_TOKEN",
-        ))
+        let db = self.env.d1("DB").map_err(internal)?;
+        super::secrets::put(&db, self.secrets.as_ref(), tenant, account, token).await
     }
 
     async fn outbox(&self, tenant: &TenantId) -> Result<Vec<Value>, ApiError> {
@@ -152,7 +173,8 @@ impl Host for WorkerHost {
         let rows: Vec<OutboxRow> = db
             .prepare(
                 "SELECT msg_key, tenant_id, channel, purpose, conversation_id, state, \
-                 provider_ids, dry_run, parts_sent, in_doubt_part, in_doubt_since FROM outbox \
+                 provider_ids, CASE WHEN dry_run = 1 THEN payload END AS payload, dry_run, \
+                 parts_sent, in_doubt_part, in_doubt_since FROM outbox \
                  WHERE tenant_id = ?1 ORDER BY created_at, msg_key",
             )
             .bind(&[JsValue::from_str(tenant.as_str())])
@@ -162,12 +184,10 @@ impl Host for WorkerHost {
             .map_err(internal)?
             .results()
             .map_err(internal)?;
-        #[allow(clippy::cast_possible_truncation)]
-        let whole = |n: f64| n as i64;
         Ok(rows
             .into_iter()
             .map(|r| {
-                json!({
+                let mut row = json!({
                     "key": r.msg_key,
                     "tenant": r.tenant_id,
                     "channel": r.channel,
@@ -179,24 +199,57 @@ impl Host for WorkerHost {
                     "parts_sent": whole(r.parts_sent),
                     "in_doubt_part": r.in_doubt_part.map(whole),
                     "in_doubt_since": r.in_doubt_since.map(whole),
+                });
+                // Dry-run records keep the message so a developer can see the reply (as on
+                // the server).
+                if let Some(message) = r
+                    .payload
+                    .as_deref()
+                    .and_then(|p| serde_json::from_str::<Value>(p).ok())
+                {
+                    row["message"] = message;
+                }
+                row
+            })
+            .collect())
+    }
+
+    async fn dead_letters(&self, tenant: Option<&str>, limit: i64) -> Result<Vec<Value>, ApiError> {
+        // The server's field names; the id is the outbox key (retry with it).
+        let db = self.env.d1("DB").map_err(internal)?;
+        #[allow(clippy::cast_precision_loss)] // 1..=1000
+        let limit = JsValue::from_f64(limit as f64);
+        let rows: Vec<DeadRow> = db
+            .prepare(
+                "SELECT msg_key, tenant_id, attempts, last_error, updated_at, created_at \
+                 FROM outbox WHERE state = 'dead' AND (?1 IS NULL OR tenant_id = ?1) \
+                 ORDER BY COALESCE(updated_at, created_at) DESC, msg_key DESC LIMIT ?2",
+            )
+            .bind(&[tenant.map_or(JsValue::NULL, JsValue::from_str), limit])
+            .map_err(internal)?
+            .all()
+            .await
+            .map_err(internal)?
+            .results()
+            .map_err(internal)?;
+        Ok(rows
+            .into_iter()
+            .map(|r| {
+                json!({
+                    "id": r.msg_key,
+                    "kind": "send",
+                    "tenant": r.tenant_id,
+                    "attempts": whole(r.attempts),
+                    "last_error": r.last_error,
+                    "updated_at": whole(r.updated_at.unwrap_or(r.created_at)),
                 })
             })
             .collect())
     }
 
-    async fn dead_letters(
-        &self,
-        _tenant: Option<&str>,
-        _limit: i64,
-    ) -> Result<Vec<Value>, ApiError> {
-        Err(ApiError::NotSupported(
-            "dead letters on the Worker are in the concierge-work-dlq queue (see the Cloudflare dashboard)",
-        ))
-    }
-
-    async fn retry_dead_letter(&self, _id: &str) -> Result<bool, ApiError> {
-        Err(ApiError::NotSupported(
-            "dead letters on the Worker are in the concierge-work-dlq queue (see the Cloudflare dashboard)",
-        ))
+    async fn retry_dead_letter(&self, id: &str) -> Result<bool, ApiError> {
+        super::outbound::retry_dead(&self.env, id)
+            .await
+            .map_err(internal)
     }
 }

@@ -11,6 +11,7 @@ mod outbound;
 mod queues;
 mod reply_buffer;
 mod routes;
+mod secrets;
 mod store;
 
 use std::sync::Arc;

@@ -13,6 +13,13 @@
 //! spends no attempt). The turn is not run again, and every retry resumes at the first part not
 //! delivered. Status webhooks that carry our callback data are stored as receipts
 //! ([`record_receipt`]).
+//!
+//! A row that fails for good (a permanent error, or [`SEND_ATTEMPTS`] failed attempts) is
+//! left `dead` with its attempts and last error: a dead letter the admin API lists and
+//! [`retry_dead`] puts back on the queue. Graph sends authenticate with the tenant's own
+//! token for the account they send from (sealed in `channel_secrets`), else with
+//! `META_ACCESS_TOKEN`. With `DRY_RUN=1` nothing is sent: the row is marked sent as a dry run
+//! and keeps the message.
 
 use async_trait::async_trait;
 use concierge_core::channels::discord;
@@ -36,6 +43,9 @@ use super::store::WorkItem;
 /// Failed attempts of a send before its row is dead (the server's default
 /// `CONCIERGE_MAX_ATTEMPTS`). Waiting for a receipt is not an attempt.
 pub(crate) const SEND_ATTEMPTS: u32 = 8;
+
+/// The longest last error kept on a dead row, in characters.
+const MAX_ERROR_CHARS: usize = 500;
 
 /// How long delivery receipts are kept (Meta retries a webhook for up to 7 days).
 const RECEIPT_RETENTION: Span = Span::days(7);
@@ -299,8 +309,9 @@ impl CfOutbound {
     async fn mark_sent(&self, key: &str, provider_ids: &[String]) -> Result<(), OutboundError> {
         let ids = serde_json::to_string(provider_ids).unwrap_or_else(|_| "[]".into());
         self.run(
-            "UPDATE outbox SET state = 'sent', provider_ids = ?2, sent_at = ?3, parts_sent = ?4, \
-             in_doubt_part = NULL, in_doubt_since = NULL, payload = '' WHERE msg_key = ?1",
+            "UPDATE outbox SET state = 'sent', provider_ids = ?2, sent_at = ?3, updated_at = ?3, \
+             parts_sent = ?4, in_doubt_part = NULL, in_doubt_since = NULL, payload = '' \
+             WHERE msg_key = ?1",
             &[
                 s(key),
                 s(&ids),
@@ -311,16 +322,64 @@ impl CfOutbound {
         .await
     }
 
-    async fn mark_dead(&self, key: &str) {
+    /// A dry run: the row is sent as a record, keeping the message; nothing left the Worker.
+    async fn mark_dry_run(&self, key: &str) -> Result<(), OutboundError> {
+        self.run(
+            "UPDATE outbox SET state = 'sent', provider_ids = '[]', dry_run = 1, sent_at = ?2, \
+             updated_at = ?2, in_doubt_part = NULL, in_doubt_since = NULL WHERE msg_key = ?1",
+            &[s(key), num(super::now().as_millis())],
+        )
+        .await
+    }
+
+    /// The row is a dead letter after `attempts` failed attempts, the last with `error`.
+    async fn mark_dead(&self, key: &str, attempts: u32, error: &OutboundError) {
+        let error = error.to_string();
+        let error = match error.char_indices().nth(MAX_ERROR_CHARS) {
+            Some((cut, _)) => &error[..cut],
+            None => &error,
+        };
         if let Err(e) = self
             .run(
-                "UPDATE outbox SET state = 'dead' WHERE msg_key = ?1 AND state = 'pending'",
-                &[s(key)],
+                "UPDATE outbox SET state = 'dead', attempts = ?2, last_error = ?3, updated_at = ?4 \
+                 WHERE msg_key = ?1 AND state = 'pending'",
+                &[
+                    s(key),
+                    num(i64::from(attempts)),
+                    s(error),
+                    num(super::now().as_millis()),
+                ],
             )
             .await
         {
             worker::console_warn!("could not mark outbox row {key} dead: {e}");
         }
+    }
+
+    /// The `Authorization` of Graph sends of `message`: the tenant's own token for the
+    /// account it sends from, else `META_ACCESS_TOKEN`. The token is never logged.
+    async fn graph_authorization(
+        &self,
+        message: &OutboundMessage,
+    ) -> Result<String, OutboundError> {
+        if let Some(account) = &message.account {
+            let stored = super::secrets::token(
+                &self.db,
+                self.config.encryption_key.as_ref(),
+                &message.tenant,
+                &account.index_key(),
+            )
+            .await?;
+            if let Some(token) = stored {
+                return Ok(format!("Bearer {token}"));
+            }
+        }
+        let token = self.config.meta_token.as_deref().ok_or_else(|| {
+            OutboundError::Permanent(
+                "no access token stored for the account and META_ACCESS_TOKEN is not set".into(),
+            )
+        })?;
+        Ok(format!("Bearer {token}"))
     }
 
     async fn receipt(&self, callback_data: &str) -> Result<Option<Receipt>, OutboundError> {
@@ -384,6 +443,16 @@ impl CfOutbound {
             // Its message is cleared: nothing to render, and nothing left to send.
             return Ok(Delivered::Sent(row.provider_ids()));
         }
+        if self.config.dry_run {
+            // Metadata only, never the body.
+            worker::console_log!(
+                "outbox {key}: dry run: {} {} send recorded, not performed",
+                message.tenant,
+                message.channel
+            );
+            self.mark_dry_run(key).await?;
+            return Ok(Delivered::Sent(Vec::new()));
+        }
         let ctx = RenderContext {
             now: super::now(),
             signing_key: &self.config.signing_key,
@@ -397,6 +466,8 @@ impl CfOutbound {
             parts(&rendered),
             Reconciliation::for_channel(message.channel),
         );
+        // Looked up before the first request, once per delivery.
+        let mut graph_auth: Option<String> = None;
         loop {
             let receipt = match plan.receipt_wanted() {
                 Some(part) => self.receipt(&delivery::receipt_key(key, part)).await?,
@@ -442,9 +513,15 @@ impl CfOutbound {
                         )
                         .await?;
                     }
+                    if graph_auth.is_none() && matches!(rendered, Rendered::Graph { .. }) {
+                        graph_auth = Some(self.graph_authorization(message).await?);
+                    }
                     let record = plan.attempt(part, super::now());
                     self.record(key, &plan, record).await?;
-                    match self.send_part(&rendered, part, message.channel).await {
+                    match self
+                        .send_part(&rendered, part, message.channel, graph_auth.as_deref())
+                        .await
+                    {
                         Ok(id) => {
                             let record = plan.delivered(part, id);
                             self.record(key, &plan, record).await?;
@@ -513,7 +590,7 @@ impl CfOutbound {
                     "outbox {key}: send dead after {} attempts: {e}",
                     attempt + 1
                 );
-                self.mark_dead(key).await;
+                self.mark_dead(key, attempt + 1, &e).await;
                 Done::Ack
             }
         }
@@ -550,22 +627,22 @@ impl CfOutbound {
         Ok((status, response.bytes().await.unwrap_or_default()))
     }
 
-    /// Sends part `part` of `rendered`, returning the platform's id of it.
+    /// Sends part `part` of `rendered` (Graph requests with `graph_auth`), returning the
+    /// platform's id of it.
     async fn send_part(
         &self,
         rendered: &Rendered,
         part: usize,
         channel: Channel,
+        graph_auth: Option<&str>,
     ) -> Result<String, Failed> {
         let missing = || OutboundError::Permanent(format!("no part {part} to send"));
         match rendered {
             Rendered::Graph { requests } => {
-                let token = self.config.meta_token.as_deref().ok_or_else(|| {
-                    OutboundError::Permanent("META_ACCESS_TOKEN is not set".into())
-                })?;
+                let auth = graph_auth
+                    .ok_or_else(|| OutboundError::Permanent("no Graph authorization".into()))?;
                 let request = requests.get(part).ok_or_else(missing)?;
-                let auth = format!("Bearer {token}");
-                let (status, body) = self.http(&self.config.graph_base, &auth, request).await?;
+                let (status, body) = self.http(&self.config.graph_base, auth, request).await?;
                 if !(200..300).contains(&status) {
                     return Err(graph_failure(status, &body).into());
                 }
@@ -640,7 +717,7 @@ impl Outbound for CfOutbound {
                 })
             }
             Err(e) => {
-                self.mark_dead(key).await;
+                self.mark_dead(key, 1, &e).await;
                 Err(e)
             }
         }
@@ -656,6 +733,42 @@ impl Outbound for CfOutbound {
 pub(crate) async fn deliver_queued(env: &Env, key: &str, attempt: u32) -> worker::Result<Done> {
     let outbound = CfOutbound::new(env.clone(), super::config::from_env(env)?)?;
     Ok(outbound.deliver_job(key, attempt).await)
+}
+
+/// An operator's retry of the dead letter `key` (`POST /api/v1/dead-letters/{key}/retry`): the
+/// dead row is pending again with a fresh attempt budget, and a [`WorkItem::Send`] delivers
+/// what is left of it (parts already delivered are not sent again). `false` when no dead row
+/// has that key.
+///
+/// # Errors
+/// D1 or `WORK_QUEUE` failed; a row whose job could not be queued is left dead.
+pub(crate) async fn retry_dead(env: &Env, key: &str) -> worker::Result<bool> {
+    let db = env.d1("DB")?;
+    let queue = env.queue("WORK_QUEUE")?;
+    let result = db
+        .prepare(
+            "UPDATE outbox SET state = 'pending', attempts = 0, updated_at = ?2 \
+             WHERE msg_key = ?1 AND state = 'dead'",
+        )
+        .bind(&[s(key), num(super::now().as_millis())])?
+        .run()
+        .await?;
+    if result.meta()?.and_then(|m| m.changes).unwrap_or(0) == 0 {
+        return Ok(false);
+    }
+    let body = serde_json::to_string(&WorkItem::Send {
+        key: key.to_owned(),
+        attempt: 0,
+    })?;
+    if let Err(e) = queue.send(worker::MessageBuilder::new(body).build()).await {
+        // Still a dead letter, to be retried again.
+        db.prepare("UPDATE outbox SET state = 'dead' WHERE msg_key = ?1 AND state = 'pending'")
+            .bind(&[s(key)])?
+            .run()
+            .await?;
+        return Err(e);
+    }
+    Ok(true)
 }
 
 /// Stores a WhatsApp status about a part Concierge sent (its callback data names the part) as

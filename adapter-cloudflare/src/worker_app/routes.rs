@@ -28,7 +28,7 @@ pub(crate) async fn handle(req: Request, env: Env) -> Result<worker::Response> {
     };
     let request = to_http(req).await?;
     let engine = engine_with(&env, Sessions::Elsewhere, &config)?;
-    let host = WorkerHost::new(env.clone());
+    let host = WorkerHost::new(env.clone(), config.encryption_key.clone());
     let front_config = config.front_config();
     let demo = DEMO.get_or_init(|| DemoLimiter::new(config.demo_per_minute));
     let response = Front::new(&engine, &host, &front_config, demo)

@@ -58,6 +58,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "send progress",
         include_str!("../../migrations/sqlite/0004_send_progress.sql"),
     ),
+    (
+        5,
+        "outbox dead letters",
+        include_str!("../../migrations/sqlite/0005_outbox_dead_letters.sql"),
+    ),
 ];
 
 /// The PostgreSQL migrations, embedded.
@@ -81,6 +86,11 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         4,
         "send progress",
         include_str!("../../migrations/postgres/0004_send_progress.sql"),
+    ),
+    (
+        5,
+        "outbox dead letters",
+        include_str!("../../migrations/postgres/0005_outbox_dead_letters.sql"),
     ),
 ];
 

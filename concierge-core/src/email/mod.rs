@@ -19,6 +19,7 @@
 //! aliases is the engine's job.
 
 mod alias;
+mod glob;
 mod rules;
 
 pub use alias::{

@@ -1,8 +1,8 @@
 //! Routing rules: glob criteria and actions, compiled once per domain.
 
-use globset::{GlobBuilder, GlobMatcher};
 use serde::{Deserialize, Serialize};
 
+use super::glob::Glob;
 use crate::channels::email::ParsedEmail;
 
 /// What to do with an inbound email.
@@ -34,9 +34,8 @@ pub enum EmailAction {
 ///
 /// Patterns are case-insensitive and match the **whole** field: `*@bank.example` matches any
 /// sender at that domain, `*invoice*` is a substring match, `invoice` only an exact subject.
-/// Syntax: `*` any run of characters (line breaks included), `?` one character (one byte of a
-/// non-ASCII character), `[abc]`/`[a-z]`/`[!a-z]` classes, `{a,b}` alternatives, `\*` a literal
-/// `*`.
+/// Syntax: `*` any run of characters (line breaks included), `?` one character,
+/// `[abc]`/`[a-z]`/`[!a-z]` classes, `{a,b}` alternatives, `\*` a literal `*`.
 #[derive(Clone, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MatchCriteria {
@@ -94,16 +93,16 @@ pub struct EmailRuleError {
     pub field: &'static str,
     /// The offending pattern or address.
     pub pattern: String,
-    /// What is wrong with it (the glob parser's message for patterns).
+    /// What is wrong with it (the glob compiler's message for patterns).
     pub reason: String,
 }
 
 #[derive(Clone, Debug)]
 struct CompiledRule {
-    from: Option<GlobMatcher>,
-    to: Option<GlobMatcher>,
-    subject: Option<GlobMatcher>,
-    body: Option<GlobMatcher>,
+    from: Option<Glob>,
+    to: Option<Glob>,
+    subject: Option<Glob>,
+    body: Option<Glob>,
     has_attachment: Option<bool>,
     action: EmailAction,
 }
@@ -197,8 +196,7 @@ impl CompiledRules {
             .chain(email.cc.iter().map(String::as_str))
             .map(|a| a.trim().to_lowercase())
             .collect();
-        let matches =
-            |m: &Option<GlobMatcher>, text: &str| m.as_ref().is_none_or(|m| m.is_match(text));
+        let matches = |m: &Option<Glob>, text: &str| m.as_ref().is_none_or(|m| m.is_match(text));
         self.rules
             .iter()
             .enumerate()
@@ -218,13 +216,6 @@ impl CompiledRules {
 
 /// Compiles one case-insensitive whole-field glob. Both pattern and field are lower-cased
 /// (Unicode) before matching, so `ÜBER*` matches `über`.
-fn compile_glob(pattern: &str) -> Result<GlobMatcher, String> {
-    GlobBuilder::new(&pattern.to_lowercase())
-        .case_insensitive(true)
-        .literal_separator(false)
-        .backslash_escape(true)
-        .empty_alternates(true)
-        .build()
-        .map(|g| g.compile_matcher())
-        .map_err(|e| e.kind().to_string())
+fn compile_glob(pattern: &str) -> Result<Glob, String> {
+    Glob::new(&pattern.to_lowercase()).map_err(|e| e.0.to_owned())
 }
