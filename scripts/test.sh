@@ -60,6 +60,7 @@ contract_passed=$(grep -Eo '^[0-9]+ passed, 0 failed' "$logs/contract-server" | 
 
 step "Cloudflare Worker: clippy for wasm32 (-D warnings), then its tests on local workerd"
 cargo clippy -p concierge-cloudflare --target wasm32-unknown-unknown -- -D warnings
+cargo clippy -p concierge-cloudflare --target wasm32-unknown-unknown --features store-contract -- -D warnings
 cf_passed=0
 if [ "${SKIP_CLOUDFLARE:-0}" = 1 ]; then
   echo "skipped (SKIP_CLOUDFLARE=1)"

@@ -16,10 +16,10 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use concierge_core::conversation::Role;
+use concierge_core::ai_wire;
 use concierge_core::ports::{AiError, AiProvider, ChatRequest};
 use concierge_core::EngineConfig;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use crate::error::CliError;
 
@@ -60,7 +60,7 @@ impl OpenAiCompatible {
         &self.base_url
     }
 
-    fn post(&self, path: &str, body: &Value) -> Result<Value, AiError> {
+    fn post(&self, path: &str, body: &Value) -> Result<Vec<u8>, AiError> {
         let url = format!("{}{path}", self.base_url);
         let mut request = self.agent.post(&url);
         if let Some(key) = &self.api_key {
@@ -81,70 +81,20 @@ impl OpenAiCompatible {
                 "{url}: HTTP {status}: {snippet}"
             )));
         }
-        serde_json::from_str(&text).map_err(|e| AiError::BadResponse(format!("{url}: {e}")))
+        Ok(text.into_bytes())
     }
-}
-
-/// The chat-completions body for a request: the system prompt, the history, the user message.
-pub fn chat_body(request: &ChatRequest) -> Value {
-    let mut messages = vec![json!({ "role": "system", "content": request.system })];
-    for turn in &request.history {
-        let role = match turn.role {
-            Role::User => "user",
-            Role::Assistant => "assistant",
-        };
-        messages.push(json!({ "role": role, "content": turn.content }));
-    }
-    messages.push(json!({ "role": "user", "content": request.user }));
-    json!({
-        "model": request.model,
-        "messages": messages,
-        "max_tokens": request.max_tokens,
-    })
 }
 
 #[async_trait]
 impl AiProvider for OpenAiCompatible {
     async fn chat(&self, request: &ChatRequest) -> Result<String, AiError> {
-        let answer = self.post("/chat/completions", &chat_body(request))?;
-        answer
-            .pointer("/choices/0/message/content")
-            .and_then(Value::as_str)
-            .map(str::to_owned)
-            .ok_or_else(|| AiError::BadResponse("no choices[0].message.content".into()))
+        let body = self.post("/chat/completions", &ai_wire::openai_chat_body(request))?;
+        ai_wire::parse_openai_chat(&body)
     }
 
     async fn embed(&self, model: &str, texts: &[String]) -> Result<Vec<Vec<f32>>, AiError> {
-        let answer = self.post("/embeddings", &json!({ "model": model, "input": texts }))?;
-        let data = answer
-            .get("data")
-            .and_then(Value::as_array)
-            .ok_or_else(|| AiError::BadResponse("no data array".into()))?;
-        let mut out: Vec<(u64, Vec<f32>)> = Vec::with_capacity(data.len());
-        for (position, item) in data.iter().enumerate() {
-            let index = item
-                .get("index")
-                .and_then(Value::as_u64)
-                .unwrap_or(position as u64);
-            let vector = item
-                .get("embedding")
-                .and_then(Value::as_array)
-                .ok_or_else(|| AiError::BadResponse("an item has no embedding".into()))?
-                .iter()
-                .map(|x| x.as_f64().map(|f| f as f32))
-                .collect::<Option<Vec<f32>>>()
-                .ok_or_else(|| AiError::BadResponse("an embedding is not numbers".into()))?;
-            out.push((index, vector));
-        }
-        if out.len() != texts.len() {
-            return Err(AiError::BadResponse(format!(
-                "{} embeddings for {} texts",
-                out.len(),
-                texts.len()
-            )));
-        }
-        out.sort_by_key(|(i, _)| *i);
-        Ok(out.into_iter().map(|(_, v)| v).collect())
+        let body = self.post("/embeddings", &ai_wire::openai_embed_body(model, texts))?;
+        ai_wire::parse_openai_embeddings(&body, texts.len())
     }
 }
 
@@ -253,6 +203,7 @@ pub fn engine_config() -> EngineConfig {
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
+    use serde_json::json;
     use std::io::{BufRead, BufReader, Read, Write};
     use std::net::TcpListener;
     use std::sync::mpsc;

@@ -320,15 +320,15 @@ impl Chat {
         let now = h.now();
         let mut out = format!(
             "conversation {}\n  started {} ago, last message {} ago (virtual clock {} since start)\n  handoff: {}\n  buffered messages: {}\n  history ({} turns):\n",
-            s.conversation_id,
-            format_span(now.since(s.started_at)),
-            format_span(now.since(s.last_inbound_at)),
+            s.conversation_id(),
+            format_span(now.since(s.started_at())),
+            format_span(now.since(s.last_inbound_at())),
             format_span(now.since(self.start)),
             self.handoff_state(),
-            s.buffer.pending.len(),
-            s.history.len()
+            s.buffer().pending.len(),
+            s.history().len()
         );
-        for turn in &s.history {
+        for turn in s.history() {
             let who = match turn.role {
                 Role::User => "customer",
                 Role::Assistant => "bot",

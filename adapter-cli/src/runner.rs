@@ -229,7 +229,7 @@ fn check(
         }
     }
     if let Some(want) = expect.history {
-        let got = sandbox.harness.session().map_or(0, |s| s.history.len());
+        let got = sandbox.harness.session().map_or(0, |s| s.history().len());
         if got != want {
             return Err(format!("history: expected {want} turns, got {got}"));
         }

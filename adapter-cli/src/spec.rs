@@ -420,7 +420,10 @@ mod tests {
         .unwrap();
         assert_eq!(spec.steps.len(), 5);
         assert_eq!(spec.steps[0].channel, Some(Channel::Instagram));
-        assert_eq!(spec.steps[0].expect.charge, Some(Amount(Milli(1_000))));
+        assert_eq!(
+            spec.steps[0].expect.charge,
+            Some(Amount(Milli::from_milli(1_000)))
+        );
         assert_eq!(spec.steps[3].action, Action::Approve(DraftRef::Last));
     }
 

@@ -15,10 +15,10 @@
 //! | outbound | `Fetch` to Graph / Discord (base URLs configurable), the `EMAIL` binding |
 //!
 //! The Worker builds only for `wasm32-unknown-unknown`; on other targets only the pure
-//! [`ai_wire`] mapping and the [`settings`] validation compile (and are unit-tested).
+//! [`settings`] validation compiles (and is unit-tested). The AI providers' wire mapping is the
+//! core's `concierge_core::ai_wire`.
 #![warn(missing_docs, unreachable_pub)]
 
-pub mod ai_wire;
 pub mod settings;
 
 #[cfg(target_arch = "wasm32")]
@@ -26,3 +26,6 @@ mod worker_app;
 
 #[cfg(target_arch = "wasm32")]
 pub use worker_app::ReplyBuffer;
+
+#[cfg(all(target_arch = "wasm32", feature = "store-contract"))]
+pub use worker_app::ContractProbe;

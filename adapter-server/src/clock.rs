@@ -19,6 +19,6 @@ pub struct SystemClock;
 
 impl Clock for SystemClock {
     fn now(&self) -> Timestamp {
-        Timestamp(now_millis())
+        Timestamp::from_millis(now_millis())
     }
 }

@@ -78,7 +78,7 @@ fn engine() -> Engine {
         EngineConfig::default(),
     );
     let mut file = TenantFile::from_toml(EXAMPLE_TENANT).expect("example tenant");
-    file.starting_credits = Some(Milli(i64::MAX / 4));
+    file.starting_credits = Some(Milli::from_milli(i64::MAX / 4));
     block_on(engine.import_tenant(file)).expect("import");
     for job in store.take_due_jobs(concierge_core::ports::Clock::now(&clock)) {
         block_on(engine.run_job(&job)).expect("persona review");

@@ -185,20 +185,20 @@ pub enum HandoffPhase {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Session {
     /// The current conversation's id.
-    pub conversation_id: ConversationId,
+    pub(crate) conversation_id: ConversationId,
     /// When the current conversation started.
-    pub started_at: Timestamp,
+    pub(crate) started_at: Timestamp,
     /// When the customer last wrote (opens the 24-hour window on Meta channels).
-    pub last_inbound_at: Timestamp,
+    pub(crate) last_inbound_at: Timestamp,
     /// Recent turns, oldest first, at most the configured cap.
     #[serde(default)]
-    pub history: Vec<Turn>,
+    pub(crate) history: Vec<Turn>,
     /// Set after a `[[HANDOFF]]`.
     #[serde(default)]
-    pub handoff: Option<HandoffState>,
+    pub(crate) handoff: Option<HandoffState>,
     /// Messages waiting for the reply buffer to fire.
     #[serde(default)]
-    pub buffer: ReplyBuffer,
+    pub(crate) buffer: ReplyBuffer,
 }
 
 /// What [`Session::observe_inbound`] did.
@@ -217,7 +217,7 @@ pub enum Rotation {
 
 impl Session {
     /// A new session whose conversation starts at `now`.
-    pub fn start(key: &ConversationKey, now: Timestamp) -> Self {
+    pub(crate) fn start(key: &ConversationKey, now: Timestamp) -> Self {
         Session {
             conversation_id: ConversationId::derive(key, now),
             started_at: now,
@@ -230,7 +230,7 @@ impl Session {
 
     /// Records an inbound message at `now` on an existing session (or `None` for a new
     /// customer), rotating to a new conversation when the idle gap has passed.
-    pub fn observe_inbound(
+    pub(crate) fn observe_inbound(
         existing: Option<Session>,
         key: &ConversationKey,
         now: Timestamp,
@@ -253,12 +253,42 @@ impl Session {
     }
 
     /// Appends a turn, dropping the oldest turns beyond `cap`.
-    pub fn push_turn(&mut self, turn: Turn, cap: usize) {
+    pub(crate) fn push_turn(&mut self, turn: Turn, cap: usize) {
         self.history.push(turn);
         if self.history.len() > cap {
             let excess = self.history.len() - cap;
             self.history.drain(..excess);
         }
+    }
+
+    /// The current conversation's id.
+    pub fn conversation_id(&self) -> &ConversationId {
+        &self.conversation_id
+    }
+
+    /// When the current conversation started.
+    pub fn started_at(&self) -> Timestamp {
+        self.started_at
+    }
+
+    /// When the customer last wrote (opens the 24-hour window on Meta channels).
+    pub fn last_inbound_at(&self) -> Timestamp {
+        self.last_inbound_at
+    }
+
+    /// Recent turns, oldest first, at most the configured cap.
+    pub fn history(&self) -> &[Turn] {
+        &self.history
+    }
+
+    /// The handoff, when `[[HANDOFF]]` was seen in this conversation.
+    pub fn handoff(&self) -> Option<&HandoffState> {
+        self.handoff.as_ref()
+    }
+
+    /// Messages waiting for the reply buffer to fire.
+    pub fn buffer(&self) -> &ReplyBuffer {
+        &self.buffer
     }
 
     /// The handoff phase at `now`.

@@ -315,7 +315,7 @@ impl fmt::Display for Currency {
 /// Serialized as a decimal string (`"12.5"`) in tenant files and as an integer elsewhere is
 /// avoided on purpose: people write prices, not milli-units.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
-pub struct Milli(pub i64);
+pub struct Milli(pub(crate) i64);
 
 impl Milli {
     /// Zero.
@@ -348,6 +348,11 @@ impl Milli {
             .and_then(|w| w.checked_add(frac_val))
             .map(Milli)
             .ok_or_else(err)
+    }
+
+    /// An amount of `milli` thousandths of a unit.
+    pub const fn from_milli(milli: i64) -> Self {
+        Milli(milli)
     }
 
     /// The amount in milli-units.

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
     Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Default,
 )]
 #[serde(transparent)]
-pub struct Timestamp(pub i64);
+pub struct Timestamp(pub(crate) i64);
 
 impl Timestamp {
     /// The Unix epoch.
@@ -56,7 +56,7 @@ impl fmt::Display for Timestamp {
     Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Default,
 )]
 #[serde(transparent)]
-pub struct Span(pub i64);
+pub struct Span(pub(crate) i64);
 
 impl Span {
     /// No time at all.

@@ -154,7 +154,7 @@ fn our_own_forwarded_mail_and_auto_replies_never_get_an_answer() {
         forwarded: true,
         ..OutgoingEmail::default()
     };
-    let raw = build_email(&ours, concierge_core::Timestamp(0)).unwrap();
+    let raw = build_email(&ours, concierge_core::Timestamp::from_millis(0)).unwrap();
     assert!(matches!(
         block_on(
             h.engine
@@ -166,7 +166,7 @@ fn our_own_forwarded_mail_and_auto_replies_never_get_an_answer() {
     ours.forwarded = false;
     ours.extra_headers = vec![("Auto-Submitted".into(), "auto-replied".into())];
     ours.subject = "Out of office".into();
-    let raw = build_email(&ours, concierge_core::Timestamp(0)).unwrap();
+    let raw = build_email(&ours, concierge_core::Timestamp::from_millis(0)).unwrap();
     assert!(matches!(
         block_on(
             h.engine

@@ -67,13 +67,13 @@ proptest! {
         }
         for (i, (tenant, tag)) in [(&a, "A"), (&b, "B")].into_iter().enumerate() {
             let balance = block_on(h.store.balance(tenant, h.now())).unwrap();
-            prop_assert_eq!(balance, Milli(10_000 - 1_000 * ai_replies[i]));
+            prop_assert_eq!(balance, Milli::from_milli(10_000 - 1_000 * ai_replies[i]));
             for customer in 0..3 {
                 for owner in [&a, &b] {
                     let key = ConversationKey::new(owner.clone(), Channel::WhatsApp, format!("{tag}-customer-{customer}"));
                     if let Some(session) = block_on(h.store.load_session(&key)).unwrap() {
                         prop_assert_eq!(owner, tenant, "a session exists only under its own tenant");
-                        for turn in session.history.iter().filter(|t| t.role == Role::User) {
+                        for turn in session.history().iter().filter(|t| t.role == Role::User) {
                             prop_assert!(turn.content.starts_with(tag));
                         }
                     }

@@ -89,7 +89,7 @@ fn when_the_model_fails_on_the_second_reply_that_turn_is_refunded_and_the_first_
     let now = concierge_core::ports::Clock::now(&clock);
     assert_eq!(
         block_on(store.balance(&tenant, now)).unwrap(),
-        Milli(9_000),
+        Milli::from_milli(9_000),
         "one charge, the failed turn refunded"
     );
 }

@@ -179,7 +179,7 @@ fn a_message_acked_after_the_deadline_closes_the_waiting_batch_even_before_its_f
     assert_eq!(replies.len(), 2, "{replies:?}");
     h.expect_balance("8");
     assert_eq!(
-        h.session().unwrap().history.len(),
+        h.session().unwrap().history().len(),
         4,
         "two user turns, two replies"
     );
@@ -199,7 +199,7 @@ fn a_failed_turn_for_the_closed_batch_keeps_both_messages_for_the_retry() {
     assert!(h.outbound.sent().is_empty());
     h.expect_balance("10");
     assert_eq!(
-        h.session().unwrap().buffer.pending.len(),
+        h.session().unwrap().buffer().pending.len(),
         1,
         "nothing saved for the failed message"
     );
@@ -257,7 +257,7 @@ fn an_idle_gap_is_measured_between_acknowledgements() {
     );
     assert_ne!(step.turns[0].conversation_id, step.turns[1].conversation_id);
     assert_eq!(
-        h.session().unwrap().history.len(),
+        h.session().unwrap().history().len(),
         2,
         "the new conversation starts empty"
     );

@@ -55,7 +55,7 @@ fn burst_idle_gap_handoff_and_billing_in_fifteen_lines() {
     h.advance("5s")
         .expect_reply_contains("AI reply to: hi again");
     assert!(
-        h.session().unwrap().handoff.is_none(),
+        h.session().unwrap().handoff().is_none(),
         "the idle gap reset the handoff"
     );
 }
@@ -80,7 +80,7 @@ fn a_redelivered_message_changes_nothing() {
     h.says("hello").expect_charge("1");
     h.redeliver().expect_duplicate().expect_free();
     h.expect_balance("9");
-    assert_eq!(h.session().unwrap().history.len(), 2);
+    assert_eq!(h.session().unwrap().history().len(), 2);
 }
 
 #[test]
@@ -116,7 +116,7 @@ fn an_ai_failure_refunds_the_charge_and_is_retryable() {
         .expect_charge("1");
     h.expect_balance("9");
     assert_eq!(
-        h.session().unwrap().history.len(),
+        h.session().unwrap().history().len(),
         2,
         "the failed attempt left no trace in history"
     );
@@ -266,12 +266,12 @@ fn handoff_in_any_case_pages_once_then_holds_then_goes_silent_until_the_idle_gap
     h.advance("61m");
     h.says("still there?").expect_no_reply().expect_free();
     // Past the idle gap: a new conversation, the persona answers again.
-    let before = h.session().unwrap().conversation_id;
+    let before = h.session().unwrap().conversation_id().clone();
     h.advance("7h");
     let step = h.says("hi!");
     step.expect_reply_contains("AI reply to: hi!");
     assert!(step.turns[0].new_conversation);
-    assert_ne!(h.session().unwrap().conversation_id, before);
+    assert_ne!(h.session().unwrap().conversation_id(), &before);
 }
 
 #[test]
@@ -285,8 +285,8 @@ fn history_is_capped_and_sent_as_prior_turns() {
         h.says(&format!("message {i}"));
     }
     let session = h.session().unwrap();
-    assert_eq!(session.history.len(), 4);
-    assert_eq!(session.history.last().unwrap().role, Role::Assistant);
+    assert_eq!(session.history().len(), 4);
+    assert_eq!(session.history().last().unwrap().role, Role::Assistant);
     let prompt = h.last_prompt();
     assert_eq!(prompt.user, "message 4");
     assert_eq!(
@@ -315,7 +315,7 @@ fn without_credit_ai_rules_are_skipped_and_canned_rules_still_answer() {
         *step.reply_outcome(),
         Reply::None {
             reason: NoReplyReason::InsufficientCredit {
-                balance: Milli(500)
+                balance: Milli::from_milli(500)
             }
         }
     );
@@ -359,7 +359,7 @@ fn an_embedding_from_another_model_is_reported_not_compared() {
     };
     let h = Harness::with_ai(&toml, ScriptedAi::new(), config);
     // Same store, new engine configured with a different embedding model.
-    let engine = Engine::new(h.engine.ports().clone(), EngineConfig::default());
+    let engine = h.engine_with(EngineConfig::default());
     let mut message = concierge_core::testing::Harness::new(EXAMPLE_TENANT).message("cake");
     message.account = concierge_core::ChannelAccount::WhatsAppPhone("106540352242922".into());
     let outcome = block_on(engine.handle_inbound(message)).unwrap();
@@ -419,14 +419,14 @@ fn drafts_wait_for_approval_and_never_enter_history_until_sent() {
     let draft = step.expect_draft();
     assert_eq!(step.owner_messages()[0].purpose, Purpose::ApprovalRequest);
     assert_eq!(
-        h.session().unwrap().history.len(),
+        h.session().unwrap().history().len(),
         1,
         "the draft is not in history"
     );
     let step = h.approve(&draft);
     step.expect_reply("We can bake that for Saturday.");
     assert!(matches!(step.approvals[0], ApprovalOutcome::Sent { .. }));
-    assert_eq!(h.session().unwrap().history.len(), 2);
+    assert_eq!(h.session().unwrap().history().len(), 2);
     assert!(
         matches!(h.approve(&draft).approvals[0], ApprovalOutcome::NotFound),
         "decided once"
@@ -442,7 +442,7 @@ fn a_rejected_draft_sends_nothing_and_an_edit_sends_the_edit() {
     let mut h = Harness::new(&toml);
     let draft = h.says("first").expect_draft();
     h.reject(&draft).expect_no_reply();
-    assert_eq!(h.session().unwrap().history.len(), 1);
+    assert_eq!(h.session().unwrap().history().len(), 1);
     let draft = h.says("second").expect_draft();
     h.decide(
         &draft,
@@ -529,7 +529,7 @@ fn tenants_never_see_each_others_data() {
     let b = TenantId::parse("moon-clinic").unwrap();
     assert_eq!(
         block_on(a.store.balance(&b, a.now())).unwrap(),
-        Milli(10_000),
+        Milli::from_milli(10_000),
         "b's ledger untouched"
     );
     a.on(Channel::WhatsApp);

@@ -8,7 +8,7 @@ use worker::wasm_bindgen::JsValue;
 use worker::{Env, Fetch, Headers, Method, Request, RequestInit, Result};
 
 use super::config::{AiChoice, Config};
-use crate::ai_wire;
+use concierge_core::ai_wire;
 
 /// The provider the configuration selects.
 pub(crate) fn provider(env: &Env, config: &Config) -> Result<Arc<dyn AiProvider>> {

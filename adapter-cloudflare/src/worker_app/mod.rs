@@ -3,6 +3,8 @@
 
 mod ai;
 mod config;
+#[cfg(feature = "store-contract")]
+mod contract_probe;
 mod email;
 mod host;
 mod outbound;
@@ -18,6 +20,8 @@ use concierge_core::ports::{Clock, Ports};
 use concierge_core::{Engine, Timestamp};
 use worker::{Env, Result};
 
+#[cfg(feature = "store-contract")]
+pub use contract_probe::ContractProbe;
 pub use reply_buffer::ReplyBuffer;
 
 /// Time from the Workers runtime (`Date.now()`; it advances across I/O).
@@ -67,13 +71,17 @@ pub(crate) fn engine_with(
     Ok(Engine::new(ports, config.engine_config()))
 }
 
-/// `fetch`: the HTTP routes.
+/// `fetch`: the HTTP routes (and, in a `store-contract` build only, the contract probe).
 #[worker::event(fetch)]
 pub(crate) async fn fetch(
     req: worker::Request,
     env: Env,
     _ctx: worker::Context,
 ) -> Result<worker::Response> {
+    #[cfg(feature = "store-contract")]
+    if req.path().starts_with(contract_probe::PREFIX) {
+        return contract_probe::handle(req, env).await;
+    }
     routes::handle(req, env).await
 }
 

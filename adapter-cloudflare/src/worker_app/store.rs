@@ -138,8 +138,8 @@ impl GrantRow {
     fn grant(self) -> Grant {
         Grant {
             id: self.grant_id,
-            amount: Milli(self.amount as i64),
-            remaining: Milli(self.remaining as i64),
+            amount: Milli::from_milli(self.amount as i64),
+            remaining: Milli::from_milli(self.remaining as i64),
             granted_at: Timestamp::from_millis(self.granted_at as i64),
             expires_at: self.expires_at.map(|t| Timestamp::from_millis(t as i64)),
             reason: self.reason,
@@ -160,7 +160,7 @@ impl DebitRow {
     #[allow(clippy::cast_possible_truncation)] // integers read back from D1's f64
     fn debit(&self, key: &str) -> StoreResult<Debit> {
         Ok(Debit {
-            amount: Milli(self.amount as i64),
+            amount: Milli::from_milli(self.amount as i64),
             at: Timestamp::from_millis(self.at as i64),
             drawn: decode(key, &self.drawn)?,
             refunded: self.refunded != 0.0,
@@ -323,7 +323,7 @@ impl CfStore {
             Ok(vec![
                 s(tenant.as_str()),
                 s(key),
-                n(d.amount.0),
+                n(d.amount.as_milli()),
                 n(d.at.as_millis()),
                 s(&encode(&d.drawn)?),
                 n(i64::from(d.refunded)),
@@ -334,7 +334,7 @@ impl CfStore {
             let old: Vec<(&str, i64)> = changes
                 .grants
                 .iter()
-                .map(|u| (u.grant_id.as_str(), u.from.0))
+                .map(|u| (u.grant_id.as_str(), u.from.as_milli()))
                 .collect();
             let mut args = vec![t.clone(), s(&encode(&old)?), s(&first.grant_id)];
             args.extend(read_args);
@@ -348,7 +348,7 @@ impl CfStore {
             for update in &changes.grants {
                 batch.push(self.stmt(
                     "UPDATE ledger_grants SET remaining = ?3 WHERE tenant_id = ?1 AND grant_id = ?2",
-                    &[t.clone(), s(&update.grant_id), n(update.to.0)],
+                    &[t.clone(), s(&update.grant_id), n(update.to.as_milli())],
                 )?);
             }
             if let Some(debit) = &changes.debit {
@@ -509,14 +509,16 @@ impl TenantStore for CfStore {
         #[allow(clippy::cast_possible_wrap)]
         let (rev_new, rev_old) = (revision as i64, expected_revision.unwrap_or(0) as i64);
 
-        // One D1 batch is one transaction. Every statement is guarded by the revision it
-        // expects, so a lost race changes nothing and is reported as a conflict.
+        // One D1 batch is one transaction. Every statement of an update is guarded by the
+        // revision it expects, so a lost race changes nothing and is reported as a conflict. A
+        // create starts with a plain INSERT: an existing tenant aborts the whole batch (a guard
+        // on revision 1 alone would let a refused create re-point the accounts of a tenant
+        // created earlier, whose revision is 1 too).
         let mut batch = Vec::new();
         let guard = "EXISTS (SELECT 1 FROM tenants WHERE id = ?1 AND revision = ?2)";
         if expected_revision.is_none() {
             batch.push(self.stmt(
-                "INSERT INTO tenants (id, revision, doc, updated_at) VALUES (?1, 1, ?2, ?3) \
-                 ON CONFLICT (id) DO NOTHING",
+                "INSERT INTO tenants (id, revision, doc, updated_at) VALUES (?1, 1, ?2, ?3)",
                 &[s(id), s(&doc), n(now)],
             )?);
             batch.push(self.stmt(
@@ -554,7 +556,9 @@ impl TenantStore for CfStore {
         }
         let results = self.db.batch(batch).await.map_err(|e| {
             let text = e.to_string();
-            if text.contains("UNIQUE") || text.contains("PRIMARY KEY") {
+            if text.contains("tenants.id") {
+                StoreError::Conflict(format!("tenant {id} exists"))
+            } else if text.contains("UNIQUE") || text.contains("PRIMARY KEY") {
                 StoreError::Conflict(format!(
                     "an account of tenant {id} belongs to another tenant"
                 ))
@@ -670,8 +674,8 @@ impl Ledger for CfStore {
                 &[
                     s(tenant.as_str()),
                     s(&grant.id),
-                    n(grant.amount.0),
-                    n(grant.remaining.0),
+                    n(grant.amount.as_milli()),
+                    n(grant.remaining.as_milli()),
                     n(grant.granted_at.as_millis()),
                     grant.expires_at.map_or(JsValue::NULL, |t| n(t.as_millis())),
                     s(&grant.reason),

@@ -9,10 +9,9 @@ pub mod local;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use concierge_core::conversation::Role;
+use concierge_core::ai_wire;
 use concierge_core::ports::{AiError, AiProvider, ChatRequest};
-use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use crate::configuration::Secret;
 
@@ -30,33 +29,6 @@ impl std::fmt::Debug for OpenAiCompatible {
             .field("base", &self.base)
             .finish_non_exhaustive()
     }
-}
-
-#[derive(Deserialize)]
-struct ChatResponse {
-    choices: Vec<Choice>,
-}
-
-#[derive(Deserialize)]
-struct Choice {
-    message: ChoiceMessage,
-}
-
-#[derive(Deserialize)]
-struct ChoiceMessage {
-    content: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct EmbeddingResponse {
-    data: Vec<EmbeddingItem>,
-}
-
-#[derive(Deserialize)]
-struct EmbeddingItem {
-    embedding: Vec<f32>,
-    #[serde(default)]
-    index: Option<usize>,
 }
 
 impl OpenAiCompatible {
@@ -98,59 +70,22 @@ impl OpenAiCompatible {
     }
 }
 
-fn role(r: Role) -> &'static str {
-    match r {
-        Role::User => "user",
-        Role::Assistant => "assistant",
-    }
-}
-
 #[async_trait]
 impl AiProvider for OpenAiCompatible {
     async fn chat(&self, request: &ChatRequest) -> Result<String, AiError> {
-        let mut messages = Vec::with_capacity(request.history.len() + 2);
-        messages.push(json!({ "role": "system", "content": request.system }));
-        for turn in &request.history {
-            messages.push(json!({ "role": role(turn.role), "content": turn.content }));
-        }
-        messages.push(json!({ "role": "user", "content": request.user }));
-        let body = json!({
-            "model": request.model,
-            "messages": messages,
-            "max_tokens": request.max_tokens,
-            "stream": false,
-        });
-        let bytes = self.post("/chat/completions", &body).await?;
-        let parsed: ChatResponse = serde_json::from_slice(&bytes)
-            .map_err(|e| AiError::BadResponse(format!("chat completion JSON: {e}")))?;
-        let text = parsed
-            .choices
-            .into_iter()
-            .next()
-            .and_then(|c| c.message.content)
-            .unwrap_or_default();
-        if text.trim().is_empty() {
-            return Err(AiError::BadResponse("empty completion".into()));
-        }
-        Ok(text)
+        let bytes = self
+            .post("/chat/completions", &ai_wire::openai_chat_body(request))
+            .await?;
+        ai_wire::parse_openai_chat(&bytes)
     }
 
     async fn embed(&self, model: &str, texts: &[String]) -> Result<Vec<Vec<f32>>, AiError> {
         if texts.is_empty() {
             return Ok(Vec::new());
         }
-        let body = json!({ "model": model, "input": texts });
-        let bytes = self.post("/embeddings", &body).await?;
-        let mut parsed: EmbeddingResponse = serde_json::from_slice(&bytes)
-            .map_err(|e| AiError::BadResponse(format!("embeddings JSON: {e}")))?;
-        if parsed.data.len() != texts.len() {
-            return Err(AiError::BadResponse(format!(
-                "{} embeddings for {} texts",
-                parsed.data.len(),
-                texts.len()
-            )));
-        }
-        parsed.data.sort_by_key(|d| d.index.unwrap_or(0));
-        Ok(parsed.data.into_iter().map(|d| d.embedding).collect())
+        let bytes = self
+            .post("/embeddings", &ai_wire::openai_embed_body(model, texts))
+            .await?;
+        ai_wire::parse_openai_embeddings(&bytes, texts.len())
     }
 }

@@ -62,6 +62,14 @@ pub struct Workers {
 
 static WORKER_SEQ: AtomicU64 = AtomicU64::new(0);
 
+/// The longest an idle worker waits before looking for work queued by another replica.
+const MAX_IDLE_POLL: Duration = Duration::from_secs(2);
+
+/// The time from `now` to `then` (zero when it is past).
+fn until(now: concierge_core::Timestamp, then: concierge_core::Timestamp) -> Duration {
+    Duration::from_millis(u64::try_from(then.since(now).as_millis()).unwrap_or(0))
+}
+
 impl Workers {
     /// Workers over these parts. `wake` is notified when work is queued.
     pub fn new(
@@ -155,16 +163,28 @@ impl Workers {
     }
 
     async fn worker_loop(&self, mut shutdown: watch::Receiver<bool>) {
+        // An idle worker backs off from `poll` to MAX_IDLE_POLL (work queued by this process
+        // wakes it at once; another replica's is seen within the backoff), and never sleeps
+        // past the next scheduled job: an idle server costs a query every few seconds.
+        let mut idle = self.poll;
         loop {
             if *shutdown.borrow() {
                 return;
             }
-            match self.store.claim_job(&self.owner, self.clock.now()).await {
-                Ok(Some(job)) => self.execute(job).await,
+            let now = self.clock.now();
+            match self.store.claim_job(&self.owner, now).await {
+                Ok(Some(job)) => {
+                    self.execute(job).await;
+                    idle = self.poll;
+                }
                 Ok(None) => {
+                    let wait = match self.store.next_run_after(now).await {
+                        Ok(Some(next)) => idle.min(until(now, next)),
+                        _ => idle,
+                    };
                     tokio::select! {
-                        _ = tokio::time::sleep(self.poll) => {}
-                        _ = self.wake.notified() => {}
+                        _ = tokio::time::sleep(wait) => idle = (idle * 2).min(MAX_IDLE_POLL),
+                        _ = self.wake.notified() => idle = self.poll,
                         _ = shutdown.changed() => {}
                     }
                 }

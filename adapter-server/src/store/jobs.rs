@@ -519,6 +519,24 @@ impl SqlStore {
         }
     }
 
+    /// When the next pending job that is not yet due falls due (`None`: none is scheduled). Idle
+    /// workers sleep until then instead of polling.
+    ///
+    /// # Errors
+    /// [`StoreError`].
+    pub async fn next_run_after(&self, now: Timestamp) -> StoreResult<Option<Timestamp>> {
+        on_pool!(self, |pool, pg| {
+            let next: Option<i64> = sqlx::query_scalar(
+                "SELECT MIN(run_at) FROM jobs WHERE state = 'pending' AND run_at > $1",
+            )
+            .bind(now.as_millis())
+            .fetch_one(pool)
+            .await
+            .map_err(db_err)?;
+            Ok(next.map(Timestamp::from_millis))
+        })
+    }
+
     /// Extends a lease; false if the job is no longer ours (it was rescued).
     ///
     /// # Errors

@@ -253,21 +253,21 @@ macro_rules! impl_ledger_row {
             fn grant(&self) -> StoreResult<Grant> {
                 Ok(Grant {
                     id: self.try_get("grant_id").map_err(db_err)?,
-                    amount: Milli(self.try_get("amount").map_err(db_err)?),
-                    remaining: Milli(self.try_get("remaining").map_err(db_err)?),
-                    granted_at: Timestamp(self.try_get("granted_at").map_err(db_err)?),
+                    amount: Milli::from_milli(self.try_get("amount").map_err(db_err)?),
+                    remaining: Milli::from_milli(self.try_get("remaining").map_err(db_err)?),
+                    granted_at: Timestamp::from_millis(self.try_get("granted_at").map_err(db_err)?),
                     expires_at: self
                         .try_get::<Option<i64>, _>("expires_at")
                         .map_err(db_err)?
-                        .map(Timestamp),
+                        .map(Timestamp::from_millis),
                     reason: self.try_get("reason").map_err(db_err)?,
                 })
             }
 
             fn debit(&self, key: &str) -> StoreResult<Debit> {
                 Ok(Debit {
-                    amount: Milli(self.try_get("amount").map_err(db_err)?),
-                    at: Timestamp(self.try_get("at").map_err(db_err)?),
+                    amount: Milli::from_milli(self.try_get("amount").map_err(db_err)?),
+                    at: Timestamp::from_millis(self.try_get("at").map_err(db_err)?),
                     drawn: from_doc(key, &self.try_get::<String, _>("drawn").map_err(db_err)?)?,
                     refunded: self.try_get("refunded").map_err(db_err)?,
                 })
@@ -327,7 +327,7 @@ impl SqlStore {
                 )
                 .bind(tenant.as_str())
                 .bind(&update.grant_id)
-                .bind(update.to.0)
+                .bind(update.to.as_milli())
                 .execute(&mut *tx)
                 .await
                 .map_err(db_err)?;
@@ -341,7 +341,7 @@ impl SqlStore {
                 )
                 .bind(tenant.as_str())
                 .bind(key)
-                .bind(debit.amount.0)
+                .bind(debit.amount.as_milli())
                 .bind(debit.at.as_millis())
                 .bind(to_doc(key, &debit.drawn)?)
                 .bind(debit.refunded)
@@ -388,7 +388,7 @@ impl Ledger for SqlStore {
             .fetch_one(pool)
             .await
             .map_err(db_err)?;
-            Ok(Milli(total))
+            Ok(Milli::from_milli(total))
         })
     }
 
@@ -429,8 +429,8 @@ impl Ledger for SqlStore {
             )
             .bind(tenant.as_str())
             .bind(&grant.id)
-            .bind(grant.amount.0)
-            .bind(grant.remaining.0)
+            .bind(grant.amount.as_milli())
+            .bind(grant.remaining.as_milli())
             .bind(grant.granted_at.as_millis())
             .bind(grant.expires_at.map(Timestamp::as_millis))
             .bind(&grant.reason)
@@ -540,7 +540,7 @@ impl MessageLog for SqlStore {
                         message_id,
                         action_taken,
                         conversation_id: Some(conversation.clone()),
-                        at: Timestamp(at),
+                        at: Timestamp::from_millis(at),
                     })
                 },
             )

@@ -108,10 +108,13 @@ async fn an_ai_rule_asks_the_model_and_charges_once(db: Db) {
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     let before = app
         .store
-        .balance(&tenant, Timestamp(concierge_server::clock::now_millis()))
+        .balance(
+            &tenant,
+            Timestamp::from_millis(concierge_server::clock::now_millis()),
+        )
         .await
         .unwrap();
-    assert_eq!(before, Milli(10_000));
+    assert_eq!(before, Milli::from_milli(10_000));
     let body = message_event(
         "1405614357781544961",
         "53908232506183680",
@@ -150,10 +153,13 @@ async fn an_ai_rule_asks_the_model_and_charges_once(db: Db) {
     );
     let after = app
         .store
-        .balance(&tenant, Timestamp(concierge_server::clock::now_millis()))
+        .balance(
+            &tenant,
+            Timestamp::from_millis(concierge_server::clock::now_millis()),
+        )
         .await
         .unwrap();
-    assert_eq!(after, Milli(9_000), "one AI reply at ₹1");
+    assert_eq!(after, Milli::from_milli(9_000), "one AI reply at ₹1");
     app.stop().await;
 }
 

@@ -261,7 +261,7 @@ fn mail_shop_key(sender: &str) -> concierge_core::ids::ConversationKey {
 }
 
 fn now() -> concierge_core::Timestamp {
-    concierge_core::Timestamp(concierge_server::clock::now_millis())
+    concierge_core::Timestamp::from_millis(concierge_server::clock::now_millis())
 }
 
 /// An email job is serialized on the conversation the engine keys that mail's session and
@@ -368,7 +368,7 @@ async fn email_jobs_are_serialized_with_their_conversation(db: Db) {
                 .load_session(&key)
                 .await
                 .unwrap()
-                .is_some_and(|s| s.buffer.pending.len() == 2)
+                .is_some_and(|s| s.buffer().pending.len() == 2)
         })
         .await,
         "both mails buffered"
@@ -461,11 +461,11 @@ async fn a_mail_during_its_conversations_flush_is_not_lost(db: Db) {
     .await;
 
     let answered = |s: &concierge_core::conversation::Session| {
-        let texts: Vec<&str> = s.history.iter().map(|t| t.content.as_str()).collect();
+        let texts: Vec<&str> = s.history().iter().map(|t| t.content.as_str()).collect();
         texts.iter().any(|t| t.contains("Do you have cakes?"))
             && texts.iter().any(|t| t.contains("Chocolate ones?"))
-            && s.history.len() == 4
-            && s.buffer.is_empty()
+            && s.history().len() == 4
+            && s.buffer().is_empty()
     };
     let done = eventually(30, || async {
         app.store
@@ -476,7 +476,11 @@ async fn a_mail_during_its_conversations_flush_is_not_lost(db: Db) {
     })
     .await;
     let session = app.store.load_session(&key).await.unwrap().unwrap();
-    assert!(done, "both exchanges in the history: {:?}", session.history);
+    assert!(
+        done,
+        "both exchanges in the history: {:?}",
+        session.history()
+    );
     let sent = app.store.outbox_rows("mail-shop").await.unwrap();
     assert_eq!(sent.len(), 2, "one reply per burst: {sent:?}");
     app.stop().await;

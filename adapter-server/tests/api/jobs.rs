@@ -12,7 +12,7 @@ use crate::helpers::{pg_store, run, sqlite_store};
 async fn engine_jobs_take_the_cores_conversation_key(store: concierge_server::store::SqlStore) {
     let tenant = TenantId::parse("t-jobs").unwrap();
     let key = ConversationKey::new(tenant.clone(), Channel::WhatsApp, "15551234");
-    let now = Timestamp(concierge_server::clock::now_millis());
+    let now = Timestamp::from_millis(concierge_server::clock::now_millis());
     store
         .schedule(&Job::FlushBuffer { key: key.clone() }, now)
         .await
@@ -78,7 +78,7 @@ async fn a_message_acknowledged_before_a_flush_fell_due_runs_before_it(store: Sq
         Channel::WhatsApp,
         "15551234",
     );
-    let t = Timestamp(concierge_server::clock::now_millis());
+    let t = Timestamp::from_millis(concierge_server::clock::now_millis());
     let ms = Span::millis;
     // The flush of the first batch is scheduled (its row is older than both messages below),
     // then re-armed by a message to t + 1 s, as the buffer does.
@@ -157,7 +157,7 @@ fn ingress_record(key: &str, conversation: &str, payload: &str, at: Timestamp) -
 /// Group commit: one batch stores each new message once, refuses redeliveries (inside the
 /// batch and of earlier batches), and keeps a conversation's arrival order.
 async fn ingress_batches_store_each_message_once_in_order(store: SqlStore) {
-    let now = Timestamp(concierge_server::clock::now_millis());
+    let now = Timestamp::from_millis(concierge_server::clock::now_millis());
     let ttl = Span::hours(1);
     let first = store
         .enqueue_batch(ttl, &[ingress_record("wa:1", "c1", "one", now)])

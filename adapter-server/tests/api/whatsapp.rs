@@ -241,7 +241,8 @@ async fn block_conversation(app: &TestApp, sender: &str) -> i64 {
         Channel::WhatsApp,
         sender,
     );
-    let later = concierge_core::Timestamp(concierge_server::clock::now_millis()) + Span::hours(1);
+    let later = concierge_core::Timestamp::from_millis(concierge_server::clock::now_millis())
+        + Span::hours(1);
     app.store
         .enqueue_once(
             "test:blocker",
@@ -282,7 +283,7 @@ async fn block_conversation(app: &TestApp, sender: &str) -> i64 {
         if job.payload == "blocker" {
             return job.id;
         }
-        let now = concierge_core::Timestamp(concierge_server::clock::now_millis());
+        let now = concierge_core::Timestamp::from_millis(concierge_server::clock::now_millis());
         app.store.release_leases("blocker", now).await.unwrap();
         assert!(
             std::time::Instant::now() < deadline,
@@ -313,7 +314,7 @@ async fn bursts_acknowledged_during_a_backlog_are_still_answered_one_reply_each(
         "nothing runs while the conversation is behind"
     );
     // The backlog clears: all six run back to back, long after both windows closed.
-    let later = concierge_core::Timestamp(concierge_server::clock::now_millis())
+    let later = concierge_core::Timestamp::from_millis(concierge_server::clock::now_millis())
         + concierge_core::time::Span::hours(1);
     assert!(app
         .store

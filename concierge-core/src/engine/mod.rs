@@ -111,8 +111,9 @@ impl Engine {
         &self.config
     }
 
-    /// The ports.
-    pub fn ports(&self) -> &Ports {
+    /// The ports (the harness builds engines over the same ones).
+    #[cfg(any(test, feature = "testing"))]
+    pub(crate) fn ports(&self) -> &Ports {
         &self.ports
     }
 

@@ -1,7 +1,9 @@
 //! The store contract: what every implementation of the storage ports must do.
 //!
 //! Invoke [`store_contract_tests!`](crate::store_contract_tests) in a test module of each store
-//! implementation; it generates one `#[test]` per function here, each on a fresh store.
+//! implementation; it generates one `#[test]` per function here, each on a fresh store. Where
+//! `#[test]` cannot run (the D1 store inside workerd), [`CHECKS`] names the same checks and
+//! [`run_check`] runs one by name.
 //!
 //! ```ignore
 //! concierge_core::store_contract_tests!(runner = futures::executor::block_on, store = MemoryStore::new());
@@ -25,12 +27,21 @@ use crate::time::{Span, Timestamp};
 /// `runner` is a function that runs a future to completion (`futures::executor::block_on`, or
 /// one that builds a tokio runtime); `store` is an expression, evaluated inside an async block
 /// (so it may `.await`), that makes a fresh, empty store.
+///
+/// The list of checks is written once, in this macro's `@list` arm: it also generates
+/// [`CHECKS`] and [`run_check`], which a store that cannot run `#[test]`s (the D1 store inside
+/// workerd) uses to run the same checks one at a time.
 #[macro_export]
 macro_rules! store_contract_tests {
     (runner = $runner:path, store = $make:expr $(,)?) => {
-        $crate::store_contract_tests!(@each $runner, $make;
+        $crate::store_contract_tests!(@list each [$runner, $make]);
+    };
+    // The one list of checks: every consumer (`@each`, `@items`) is fed from here.
+    (@list $then:ident [$($args:tt)*]) => {
+        $crate::store_contract_tests!(@$then [$($args)*]
             tenant_round_trip_and_reverse_index,
             tenant_writes_are_optimistic,
+            refused_tenant_writes_change_no_account,
             an_account_belongs_to_one_tenant,
             reindexing_drops_old_accounts,
             sessions_round_trip_per_conversation,
@@ -45,11 +56,12 @@ macro_rules! store_contract_tests {
             first_seen_is_true_once_until_forgotten_or_expired,
             drafts_are_taken_once_and_expire,
             message_log_is_idempotent_and_per_tenant,
+            message_log_reads_back_oldest_first,
             aliases_are_per_tenant_and_expire,
             aliases_are_normalized_in_one_way
         );
     };
-    (@each $runner:path, $make:expr; $($name:ident),* $(,)?) => {
+    (@each [$runner:path, $make:expr] $($name:ident),* $(,)?) => {
         $(
             #[test]
             fn $name() {
@@ -60,26 +72,24 @@ macro_rules! store_contract_tests {
             }
         )*
     };
+    (@items [] $($name:ident),* $(,)?) => {
+        /// The name of every check of the contract, in the order the macro runs them.
+        pub const CHECKS: &[&str] = &[$(stringify!($name)),*];
+
+        /// Runs the check called `name` (one of [`CHECKS`]) on `store`, which should be fresh
+        /// and empty. Returns `false` for an unknown name; panics when the store breaks the
+        /// check's promise.
+        pub async fn run_check<S: Store + ?Sized>(name: &str, store: &S) -> bool {
+            match name {
+                $(stringify!($name) => $name(store).await,)*
+                _ => return false,
+            }
+            true
+        }
+    };
 }
 
-/// Runs the whole contract on one store, each check on the state the previous ones left
-/// (every check uses its own keys). For runtimes where the macro's one-test-per-check cannot be
-/// used, e.g. a D1 store exercised inside workerd. Panics on the first broken promise.
-pub async fn run_all<S: Store + ?Sized>(store: &S) {
-    tenant_round_trip_and_reverse_index(store).await;
-    sessions_round_trip_per_conversation(store).await;
-    first_seen_is_true_once_until_forgotten_or_expired(store).await;
-    drafts_are_taken_once_and_expire(store).await;
-    message_log_is_idempotent_and_per_tenant(store).await;
-    aliases_are_per_tenant_and_expire(store).await;
-    aliases_are_normalized_in_one_way(store).await;
-    // These ledger checks use tenants of their own.
-    ledger_refuses_invalid_grants(store).await;
-    ledger_charges_one_key_once_under_concurrency(store).await;
-    ledger_debit_rows_count_for_the_retention_period(store).await;
-    ledger_grant_ids_stay_taken(store).await;
-    ledger_refunds_return_credit_to_live_grants_only(store).await;
-}
+crate::store_contract_tests!(@list items []);
 
 fn t(id: &str) -> TenantId {
     TenantId::parse(id).unwrap_or_else(|e| panic!("{e}"))
@@ -160,6 +170,43 @@ pub async fn tenant_writes_are_optimistic<S: Store + ?Sized>(store: &S) {
             .name,
         "Renamed"
     );
+}
+
+/// A write refused for its revision changes nothing, not even the reverse index: a second
+/// create of an existing tenant, or an update from a stale revision, that names other accounts
+/// leaves the accounts pointing where the stored tenant says. (The D1 store used to re-point
+/// the index of a tenant at revision 1 to the accounts of a refused create.)
+pub async fn refused_tenant_writes_change_no_account<S: Store + ?Sized>(store: &S) {
+    let a = tenant("tenant-a", "111");
+    store.put_tenant(&a, None).await.expect("create");
+    let phone = |p: &str| ChannelAccount::WhatsAppPhone(p.into());
+    assert!(
+        matches!(
+            store.put_tenant(&tenant("tenant-a", "333"), None).await,
+            Err(StoreError::Conflict(_))
+        ),
+        "create twice"
+    );
+    assert_eq!(store.find_tenant(&phone("333")).await.expect("find"), None);
+    assert_eq!(
+        store.find_tenant(&phone("111")).await.expect("find"),
+        Some(a.id.clone())
+    );
+    store.put_tenant(&a, Some(1)).await.expect("update");
+    assert!(
+        matches!(
+            store.put_tenant(&tenant("tenant-a", "444"), Some(1)).await,
+            Err(StoreError::Conflict(_))
+        ),
+        "stale update"
+    );
+    assert_eq!(store.find_tenant(&phone("444")).await.expect("find"), None);
+    assert_eq!(
+        store.find_tenant(&phone("111")).await.expect("find"),
+        Some(a.id.clone())
+    );
+    let back = store.get_tenant(&a.id).await.expect("get").expect("stored");
+    assert_eq!((back.revision, back.channels), (2, a.channels));
 }
 
 /// Two tenants cannot claim the same channel account.
@@ -759,6 +806,56 @@ pub async fn message_log_is_idempotent_and_per_tenant<S: Store + ?Sized>(store: 
     assert_eq!(rows[0].action_taken, "ai:default");
 }
 
+/// A conversation's rows read back whole and oldest first, whatever order they were written
+/// in; rows of other conversations stay out.
+pub async fn message_log_reads_back_oldest_first<S: Store + ?Sized>(store: &S) {
+    let key = ConversationKey::new(t("log-order"), Channel::WhatsApp, "555");
+    let conversation = ConversationId::derive(&key, T0);
+    let row = |direction, id: &str, at: Timestamp, conversation: &ConversationId| MessageRecord {
+        tenant: t("log-order"),
+        channel: Channel::WhatsApp,
+        direction,
+        sender: "555".into(),
+        recipient: "111".into(),
+        message_id: id.into(),
+        action_taken: format!("action of {id}"),
+        conversation_id: Some(conversation.clone()),
+        at,
+    };
+    let first = row(Direction::Inbound, "wamid.a", T0, &conversation);
+    let second = row(
+        Direction::Outbound,
+        "wamid.b",
+        T0 + Span::seconds(1),
+        &conversation,
+    );
+    let third = row(
+        Direction::Inbound,
+        "wamid.c",
+        T0 + Span::minutes(1),
+        &conversation,
+    );
+    let later = ConversationId::derive(&key, T0 + Span::days(1));
+    let elsewhere = row(Direction::Inbound, "wamid.d", T0 + Span::days(1), &later);
+    for r in [&third, &elsewhere, &first, &second] {
+        store.record_message(r).await.expect("record");
+    }
+    assert_eq!(
+        store
+            .conversation_messages(&t("log-order"), &conversation)
+            .await
+            .expect("query"),
+        [first, second, third]
+    );
+    assert_eq!(
+        store
+            .conversation_messages(&t("log-order"), &later)
+            .await
+            .expect("query"),
+        [elsewhere]
+    );
+}
+
 /// Reverse aliases resolve only for their tenant and only while live.
 pub async fn aliases_are_per_tenant_and_expire<S: Store + ?Sized>(store: &S) {
     let alias = crate::email::ReverseAlias::new("r-abc@shop.cncg.email", "jane@example.com", T0);
@@ -818,4 +915,42 @@ mod memory {
         runner = futures::executor::block_on,
         store = MemoryStore::new()
     );
+
+    /// Every check written in this file is in the macro's list (so in `CHECKS`, `run_check`
+    /// and every store's tests), once.
+    #[test]
+    fn every_check_is_listed_once() {
+        let written: Vec<&str> = include_str!("contract.rs")
+            .lines()
+            .filter_map(|l| l.strip_prefix("pub async fn "))
+            .filter_map(|l| l.split('<').next())
+            .collect();
+        let mut listed = super::CHECKS.to_vec();
+        listed.sort_unstable();
+        listed.dedup();
+        assert_eq!(listed.len(), super::CHECKS.len(), "distinct names");
+        let mut written_sorted = written.clone();
+        written_sorted.sort_unstable();
+        assert_eq!(
+            listed, written_sorted,
+            "a `pub async fn` check here is missing from the list in `store_contract_tests!`"
+        );
+    }
+
+    /// `run_check` runs every listed check by name (each passes on a fresh memory store) and
+    /// refuses an unknown name.
+    #[test]
+    fn every_listed_check_runs_by_name() {
+        for name in super::CHECKS {
+            let store = MemoryStore::new();
+            assert!(
+                futures::executor::block_on(super::run_check(name, &store)),
+                "{name}"
+            );
+        }
+        assert!(!futures::executor::block_on(super::run_check(
+            "no_such_check",
+            &MemoryStore::new()
+        )));
+    }
 }

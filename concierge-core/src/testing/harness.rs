@@ -261,6 +261,12 @@ pub struct Harness {
 }
 
 impl Harness {
+    /// Another engine over this harness's ports (same store, model, outbound and clock) with
+    /// `config`: what a redeploy with new settings sees.
+    pub fn engine_with(&self, config: crate::EngineConfig) -> Engine {
+        Engine::new(self.engine.ports().clone(), config)
+    }
+
     /// A harness for the tenant described by a TOML tenant file, with its persona reviewed
     /// (the scripted model approves unless told otherwise).
     ///

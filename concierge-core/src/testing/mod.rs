@@ -3,17 +3,20 @@
 //!
 //! - [`ScriptedAi`], [`RecordingOutbound`], [`ManualClock`]: fakes of the non-storage ports.
 //! - [`Harness`]: a whole tenant in memory; a scenario reads like the conversation.
+//! - [`MemoryHost`]: the front's host port in memory, to drive the HTTP surface in tests.
 //! - [`store_contract_tests!`](crate::store_contract_tests): the suite every storage
 //!   implementation (memory, SQLite, Postgres, D1) must pass.
 
 pub mod contract;
 mod fakes;
 mod harness;
+mod host;
 
 pub use fakes::{
     ManualClock, RecordingOutbound, ScriptedAi, ScriptedFailure, SCRIPTED_EMBEDDING_DIMS,
 };
 pub use harness::{Harness, Step};
+pub use host::MemoryHost;
 
 /// A small but complete tenant file used by the docs and quick tests: a bakery on WhatsApp
 /// with one canned rule and the AI as default.

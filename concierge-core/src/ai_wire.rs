@@ -1,5 +1,5 @@
-//! Request and response mapping for the two AI providers the Worker can use, as pure functions
-//! over JSON (so they are unit-tested on the native host, where the Worker does not build):
+//! Request and response mapping of the AI providers, as pure functions over JSON: one copy for
+//! the server, the Worker and the CLI, which only make the HTTP request (or the binding call):
 //!
 //! - the Workers AI binding (`env.AI.run(model, input)`): chat input
 //!   `{"messages":[{"role","content"}],"max_tokens"}` → `{"response": "..."}`; embedding input
@@ -7,8 +7,8 @@
 //! - an OpenAI-compatible HTTP endpoint: `POST {base}/chat/completions` and
 //!   `POST {base}/embeddings`.
 
-use concierge_core::conversation::Role;
-use concierge_core::ports::{AiError, ChatRequest};
+use crate::conversation::Role;
+use crate::ports::{AiError, ChatRequest};
 use serde::Serialize;
 use serde_json::{json, Value};
 
@@ -211,7 +211,7 @@ fn check_count(vectors: Vec<Vec<f32>>, expected: usize) -> Result<Vec<Vec<f32>>,
 
 #[cfg(test)]
 mod tests {
-    use concierge_core::conversation::Turn;
+    use crate::conversation::Turn;
 
     use super::*;
 

@@ -1,0 +1,128 @@
+//! [`MemoryHost`]: the front's [`Host`] port in memory, for tests of the HTTP surface without a
+//! server: accepted messages run their turn at once through the engine, so a test posts a
+//! signed webhook to [`Front::handle`](crate::front::Front::handle) and reads the reply from
+//! [`RecordingOutbound`](super::RecordingOutbound).
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+use serde_json::Value;
+
+use crate::approval::DraftDecision;
+use crate::channels::InboundMessage;
+use crate::delivery::Receipt;
+use crate::engine::{ApprovalOutcome, EngineError};
+use crate::front::{AcceptedEmail, ApiError, Host};
+use crate::ids::TenantId;
+use crate::ports::{StoreError, StoreResult};
+use crate::Engine;
+
+/// The front's host in memory: inline turns, recorded receipts and secrets.
+#[derive(Debug)]
+pub struct MemoryHost {
+    engine: Engine,
+    seen: Mutex<HashSet<String>>,
+    receipts: Mutex<BTreeMap<String, Receipt>>,
+    secrets: Mutex<BTreeMap<(String, String), String>>,
+}
+
+impl MemoryHost {
+    /// A host whose accepted work runs on `engine`.
+    pub fn new(engine: Engine) -> Self {
+        MemoryHost {
+            engine,
+            seen: Mutex::default(),
+            receipts: Mutex::default(),
+            secrets: Mutex::default(),
+        }
+    }
+
+    /// The receipts stored so far, by the part they name.
+    pub fn receipts(&self) -> BTreeMap<String, Receipt> {
+        lock(&self.receipts).clone()
+    }
+
+    /// The token stored for `tenant`'s `account` (unsealed: this is a test double).
+    pub fn secret(&self, tenant: &str, account: &str) -> Option<String> {
+        lock(&self.secrets)
+            .get(&(tenant.to_owned(), account.to_owned()))
+            .cloned()
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+#[cfg_attr(target_family = "wasm", async_trait(?Send))]
+#[cfg_attr(not(target_family = "wasm"), async_trait)]
+impl Host for MemoryHost {
+    async fn accept_messages(&self, messages: Vec<InboundMessage>) -> StoreResult<usize> {
+        let mut new = 0;
+        for message in messages {
+            if !lock(&self.seen).insert(message.idempotency_key()) {
+                continue;
+            }
+            new += 1;
+            self.engine
+                .handle_inbound(message)
+                .await
+                .map_err(|e| StoreError::backend(e.to_string()))?;
+        }
+        Ok(new)
+    }
+
+    async fn accept_email(&self, email: AcceptedEmail) -> Result<bool, ApiError> {
+        self.engine
+            .handle_email(&email.raw, &email.recipient)
+            .await
+            .map_err(ApiError::from)?;
+        Ok(true)
+    }
+
+    async fn record_receipt(&self, key: String, receipt: Receipt) -> StoreResult<()> {
+        lock(&self.receipts).insert(key, receipt);
+        Ok(())
+    }
+
+    async fn decide_approval(
+        &self,
+        tenant: TenantId,
+        decision: DraftDecision,
+    ) -> Result<ApprovalOutcome, EngineError> {
+        self.engine
+            .decide_approval(&tenant, &decision.draft_id, decision.decision)
+            .await
+    }
+
+    async fn ping(&self) -> StoreResult<()> {
+        Ok(())
+    }
+
+    async fn put_secret(
+        &self,
+        tenant: &TenantId,
+        account: &str,
+        token: &str,
+    ) -> Result<(), ApiError> {
+        lock(&self.secrets).insert((tenant.to_string(), account.to_owned()), token.to_owned());
+        Ok(())
+    }
+
+    async fn outbox(&self, _tenant: &TenantId) -> Result<Vec<Value>, ApiError> {
+        Ok(Vec::new())
+    }
+
+    async fn dead_letters(
+        &self,
+        _tenant: Option<&str>,
+        _limit: i64,
+    ) -> Result<Vec<Value>, ApiError> {
+        Ok(Vec::new())
+    }
+
+    async fn retry_dead_letter(&self, _id: &str) -> Result<bool, ApiError> {
+        Ok(false)
+    }
+}
