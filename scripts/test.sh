@@ -57,6 +57,12 @@ step "HTTP contract suite: the concierge-server binary"
 command -v node >/dev/null || { echo "the HTTP contract suite needs Node.js 20+ (node)" >&2; exit 1; }
 node contract/http/run.mjs server --transcript "$logs/contract-server.json" 2>&1 | tee "$logs/contract-server"
 contract_passed=$(grep -Eo '^[0-9]+ passed, 0 failed' "$logs/contract-server" | tail -1 | grep -Eo '^[0-9]+')
+step "HTTP contract suite: the concierge-server binary on a throwaway PostgreSQL"
+# shellcheck disable=SC2016 # expanded by the inner shell, after with-postgres.sh set it
+adapter-server/scripts/with-postgres.sh sh -c \
+  'CONTRACT_DATABASE_URL="$CONCIERGE_TEST_DATABASE_URL" node contract/http/run.mjs server' 2>&1 | tee "$logs/contract-server-pg"
+contract_pg_passed=$(grep -Eo '^[0-9]+ passed, 0 failed' "$logs/contract-server-pg" | tail -1 | grep -Eo '^[0-9]+')
+contract_passed=$((contract_passed + contract_pg_passed))
 
 step "Cloudflare Worker: clippy for wasm32 (-D warnings), then its tests on local workerd"
 cargo clippy -p concierge-cloudflare --target wasm32-unknown-unknown -- -D warnings

@@ -45,7 +45,8 @@ export async function startServer({ bin, env, state, port }) {
     cwd: state,
     env: {
       RUST_LOG: process.env.RUST_LOG ?? 'warn',
-      DATABASE_URL: `sqlite:${path.join(state, 'concierge.db')}`,
+      // CONTRACT_DATABASE_URL runs the suite on another database (e.g. PostgreSQL).
+      DATABASE_URL: process.env.CONTRACT_DATABASE_URL ?? `sqlite:${path.join(state, 'concierge.db')}`,
       CONCIERGE_BIND: `127.0.0.1:${port}`,
       ...env,
     },
