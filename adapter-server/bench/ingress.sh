@@ -11,6 +11,8 @@
 #
 #   adapter-server/bench/ingress.sh                 # defaults below
 #   REQUESTS=20000 CONCURRENCY=32 BENCH_SECONDS=30 adapter-server/bench/ingress.sh
+#   INGRESS_ONLY=1 adapter-server/bench/ingress.sh  # pgbench and 2b only (a quick A/B)
+#   SERVER_BIN=/path/to/concierge-server ...        # measure another build of the server
 #
 # The cluster keeps PostgreSQL's default durability (fsync on, synchronous_commit on), the
 # same for pgbench and the server. Figures go to docs/benchmarks.md ("Server").
@@ -44,7 +46,7 @@ as_pg() { if [ "$(id -u)" = "0" ]; then runuser -u postgres -- "$@"; else "$@"; 
 echo "==> building (release)" >&2
 nice -n 19 cargo build --release -q -p concierge-server --bin concierge-server --example loadgen
 target=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
-server_bin="$target/release/concierge-server"
+server_bin="${SERVER_BIN:-$target/release/concierge-server}"
 loadgen_bin="$target/release/examples/loadgen"
 
 PGDIR="$(mktemp -d /tmp/concierge-bench-pg.XXXXXX)"
@@ -117,6 +119,11 @@ start_server 0
 loadgen --phases ingress --run 1 | grep -v '^rss_idle' | tee "$PGDIR/ingress.out"
 requests=$(awk -F= '/^ingress_requests=/ {print $2}' "$PGDIR/ingress.out")
 stop_server
+if [ "${INGRESS_ONLY:-0}" = "1" ]; then
+    rps=$(awk -F= '/^ingress_rps=/ {print $2}' "$PGDIR/ingress.out")
+    python3 -c "print('ingress_vs_pgbench=%.2f' % ($rps / $pgbench_tps))"
+    exit 0
+fi
 
 echo "==> drain: $WORKERS workers run the $requests stored turns; then ack -> outbound" >&2
 start_server "$WORKERS"

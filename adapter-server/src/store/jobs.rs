@@ -257,7 +257,7 @@ macro_rules! insert_job {
             "INSERT INTO jobs (kind, dedupe_key, conversation, tenant_id, payload, state, run_at, \
              attempts, max_attempts, created_at, updated_at) \
              VALUES ($1, $2, $3, $4, $5, 'pending', $6, 0, $7, $8, $8) \
-             ON CONFLICT (dedupe_key) WHERE state = 'pending' \
+             ON CONFLICT (dedupe_key) WHERE state = 'pending' AND dedupe_key IS NOT NULL \
              DO UPDATE SET run_at = excluded.run_at, payload = excluded.payload, \
              updated_at = excluded.updated_at",
         )
