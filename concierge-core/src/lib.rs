@@ -12,6 +12,7 @@ pub mod delivery;
 pub mod email;
 pub mod engine;
 pub mod front;
+pub mod i18n;
 pub mod ids;
 pub mod memory;
 pub mod persona;

@@ -96,7 +96,7 @@ impl Front<'_> {
         }
     }
 
-    async fn tenant(&self, id: &TenantId) -> Result<Tenant, ApiError> {
+    pub(super) async fn tenant(&self, id: &TenantId) -> Result<Tenant, ApiError> {
         self.engine
             .store()
             .get_tenant(id)

@@ -30,6 +30,9 @@ pub enum ApiError {
     /// 401: the bearer token is missing or wrong.
     #[error("missing or wrong bearer token")]
     Unauthorized,
+    /// 403: authenticated, but the request is refused (a missing or wrong CSRF token).
+    #[error("{0}")]
+    Forbidden(&'static str),
     /// 400 with a message about the request.
     #[error("{0}")]
     BadRequest(String),
@@ -99,6 +102,7 @@ impl ApiError {
             ApiError::NotFound(_) => 404,
             ApiError::Conflict(_) => 409,
             ApiError::Unauthorized => 401,
+            ApiError::Forbidden(_) => 403,
             ApiError::BadRequest(_) => 400,
             ApiError::MethodNotAllowed(_) => 405,
             ApiError::TooManyRequests { .. } => 429,

@@ -22,12 +22,15 @@
 //! | `POST /email/inbound?to=` | 202 once durable; 401 without the email secret |
 //! | `GET /demo/personas`, `POST /demo/chat` | the live demo (rate limited) |
 //! | `/api/v1/...` | the admin API (bearer token) |
+//! | `/dashboard/...` | the owner's dashboard: login, then pages (session cookie + CSRF) |
+//! | `GET /assets/{name}` | the pages' stylesheet and scripts |
 
 mod admin;
 mod demo;
 mod error;
 mod host;
 mod reply;
+mod web;
 mod webhooks;
 
 use http::Method;
@@ -221,6 +224,15 @@ impl<'a> Front<'a> {
                 },
             ),
             ["api", "v1", rest @ ..] => ("/api/v1", self.admin(req, rest).await),
+            ["dashboard", rest @ ..] => ("/dashboard", self.dashboard(req, rest).await),
+            ["assets", name] => (
+                "/assets",
+                if get {
+                    web::assets::serve(name)
+                } else {
+                    wrong("GET")
+                },
+            ),
             _ => ("unmatched", Err(ApiError::NotFound("route".into()))),
         }
     }
