@@ -23,6 +23,7 @@
 //! | `GET /demo/personas`, `POST /demo/chat` | the live demo (rate limited) |
 //! | `/api/v1/...` | the admin API (bearer token) |
 //! | `/dashboard/...` | the owner's dashboard: login, then pages (session cookie + CSRF) |
+//! | `GET/POST /approvals/{tenant}/{draft}/{action}?token=` | the digest's signed links: GET confirms, POST decides |
 //! | `GET /assets/{name}` | the pages' stylesheet and scripts |
 
 mod admin;
@@ -225,6 +226,10 @@ impl<'a> Front<'a> {
             ),
             ["api", "v1", rest @ ..] => ("/api/v1", self.admin(req, rest).await),
             ["dashboard", rest @ ..] => ("/dashboard", self.dashboard(req, rest).await),
+            ["approvals", tenant, draft, action] => (
+                "/approvals",
+                web::approval_link::serve(self, req, tenant, draft, action).await,
+            ),
             ["assets", name] => (
                 "/assets",
                 if get {

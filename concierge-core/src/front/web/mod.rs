@@ -7,8 +7,10 @@
 //! - [`pages`]: what a signed-in owner sees and changes, given a [`Viewer`].
 //! - [`assets`]: the stylesheet and scripts, baked in at build time.
 
+pub(crate) mod approval_link;
 pub(crate) mod assets;
 pub(crate) mod auth;
+pub(crate) mod form;
 pub(crate) mod pages;
 pub(crate) mod render;
 

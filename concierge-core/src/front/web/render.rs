@@ -87,8 +87,8 @@ pub(crate) struct Tr(pub UiLocale);
 
 impl Tr {
     /// The string `key` in this locale.
-    pub(crate) fn get(&self, key: &str) -> String {
-        i18n::text(self.0, key, &[])
+    pub(crate) fn get(&self, key: impl AsRef<str>) -> String {
+        i18n::text(self.0, key.as_ref(), &[])
     }
 
     /// The string `key` with one argument.

@@ -1,6 +1,9 @@
 //! What a signed-in owner sees and changes: one module per dashboard page.
 
+pub(crate) mod approvals;
 mod overview;
+mod persona;
+mod settings;
 
 use super::super::reply::{Request, Response};
 use super::super::{ApiError, Front};
@@ -19,6 +22,27 @@ pub(crate) async fn route(
         [] | [""] => match *method {
             Method::GET => overview::show(front, viewer).await,
             _ => Err(ApiError::MethodNotAllowed("GET")),
+        },
+        ["persona"] => match *method {
+            Method::GET => persona::show(front, viewer, req).await,
+            Method::POST => persona::save(front, viewer, req).await,
+            _ => Err(ApiError::MethodNotAllowed("GET, POST")),
+        },
+        ["settings"] => match *method {
+            Method::GET => settings::show(front, viewer, req).await,
+            _ => Err(ApiError::MethodNotAllowed("GET")),
+        },
+        ["settings", "conversation"] => match *method {
+            Method::PUT | Method::POST => settings::save_conversation(front, viewer, req).await,
+            _ => Err(ApiError::MethodNotAllowed("PUT, POST")),
+        },
+        ["approvals"] => match *method {
+            Method::GET => approvals::show(front, viewer, req).await,
+            _ => Err(ApiError::MethodNotAllowed("GET")),
+        },
+        ["approvals", draft] => match *method {
+            Method::POST => approvals::decide_from_queue(front, viewer, req, draft).await,
+            _ => Err(ApiError::MethodNotAllowed("POST")),
         },
         _ => Err(ApiError::NotFound("page".into())),
     }
