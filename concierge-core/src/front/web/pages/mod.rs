@@ -3,7 +3,10 @@
 pub(crate) mod approvals;
 mod overview;
 mod persona;
+mod rules;
 mod settings;
+#[cfg(test)]
+mod tests;
 
 use super::super::reply::{Request, Response};
 use super::super::{ApiError, Front};
@@ -43,6 +46,15 @@ pub(crate) async fn route(
         ["approvals", draft] => match *method {
             Method::POST => approvals::decide_from_queue(front, viewer, req, draft).await,
             _ => Err(ApiError::MethodNotAllowed("POST")),
+        },
+        ["rules"] => match *method {
+            Method::GET => rules::index(front, viewer).await,
+            _ => Err(ApiError::MethodNotAllowed("GET")),
+        },
+        ["rules", channel] => match *method {
+            Method::GET => rules::show(front, viewer, req, channel).await,
+            Method::POST => rules::submit(front, viewer, req, channel).await,
+            _ => Err(ApiError::MethodNotAllowed("GET, POST")),
         },
         _ => Err(ApiError::NotFound("page".into())),
     }
