@@ -1,0 +1,109 @@
+# The owner's dashboard pages (concierge-core/src/front/web/pages/).
+
+## Shared words
+save = Save
+approve = Approve
+reject = Reject
+error-required = This field is required.
+form-has-errors = Nothing was saved: please fix the fields marked below.
+channel-whatsapp = WhatsApp
+channel-instagram = Instagram
+channel-discord = Discord
+channel-email = Email
+channel-web = Web chat
+
+## Persona
+persona-title = Persona
+persona-review-pending = Pending review
+persona-review-pending-hint = A safety review is checking this text. Until it is approved, AI replies are paused; canned replies still go out.
+persona-review-approved = Approved
+persona-review-approved-hint = AI replies use this persona.
+persona-review-rejected = Rejected
+persona-review-rejected-hint = This text was not approved, so AI replies are paused. Change it and save to ask for a new review.
+persona-saved = Saved. A changed text is reviewed before AI replies use it.
+persona-mode = How to describe your assistant
+persona-mode-builder = Builder
+persona-mode-custom = Custom text
+persona-voice = Voice
+persona-voice-warm = Warm and welcoming
+persona-voice-professional = Polite and precise
+persona-voice-playful = Light-hearted
+persona-voice-concise = As few words as possible
+persona-voice-caring = Gentle and patient
+persona-field-business_name = Business name
+persona-field-business_type = What kind of business
+persona-field-assistant_name = Assistant's name (optional)
+persona-field-city = City (optional)
+persona-field-goal = What the assistant should achieve
+persona-field-goal_url = A link that helps (menu, booking page)
+persona-field-facts = Facts it may share
+persona-field-handoff_conditions = When to hand over to a person
+persona-field-catch_phrases = Phrases you like to use
+persona-field-off_topic = Topics to decline
+persona-field-custom = Your persona, in your own words
+persona-one-per-line = One per line.
+persona-save-hint = The mode you pick is the one saved.
+persona-error-custom-empty = Write the persona, or switch to the builder.
+persona-error-voice = Pick one of the voices.
+view-prompt = View prompt
+view-prompt-hint = Exactly what the model receives when the { $channel } default rule answers.
+view-prompt-hint-none = Exactly what the model receives around your persona (no channel answers through the model yet).
+
+## Conversation timing
+settings-title = Settings
+timing-title = Conversation timing
+timing-intro = Leave a field empty to use the default.
+timing-idle_gap_mins = Minutes of silence before a new conversation starts
+timing-handoff_cooldown_mins = Minutes the assistant holds back after handing over to a person
+timing-max_history_messages = Turns of history the assistant remembers
+timing-default = Default: { $value }
+timing-saved = Saved.
+timing-not-saved = Nothing was saved: please fix the fields marked below.
+timing-error-whole-number = Enter a whole number, or leave it empty.
+
+## Reply rules
+rules-title = Reply rules
+rules-channels = Channels
+rules-no-channel = No channel is connected yet.
+rules-saved = Saved.
+rules-unsaved = Changes are not saved yet: press Save.
+rules-enabled = Answer on this channel
+rules-wait = Seconds to wait for more messages before answering
+rules-wait-hint = Bursts of messages are answered as one. 0 answers at once.
+rules-error-wait = Enter a whole number of seconds from 0 to 600.
+rules-name = Rule name
+rules-when = When
+rules-matcher-keywords = The message contains a keyword
+rules-matcher-intent = The message means something
+rules-keywords = Keywords, separated by commas
+rules-description = What the message means, in words
+rules-threshold = How close the meaning must be (0 to 1)
+rules-error-threshold = Enter a number between 0 and 1.
+rules-error-matcher = Pick keywords or meaning.
+rules-answer = Answer with
+rules-reply-canned = This exact text (free)
+rules-reply-prompt = The assistant, with these instructions (uses a credit)
+rules-error-reply-kind = Pick exact text or the assistant.
+rules-text = Text
+rules-up = Move up
+rules-down = Move down
+rules-remove = Remove
+rules-add = Add a rule
+rules-default = When no rule matches
+rules-default-hint = Every message no rule matches gets this answer.
+
+## Approvals
+approvals-title = Approvals
+approvals-empty = No replies are waiting for your approval.
+approvals-from = From { $customer }
+approvals-draft = Drafted reply
+approvals-send-edited = Send my edit
+approval-outcome-sent = Approved and sent.
+approval-outcome-rejected = Rejected: nothing was sent.
+approval-outcome-not-found = This draft was already decided or has expired.
+approval-outcome-not-sent = Approved, but it could not be sent: the conversation's reply window has closed.
+approval-link-title = Approve a reply
+approval-link-confirm-approve = Approve and send
+approval-link-confirm-reject = Reject this reply
+approval-link-expired = This link has expired. Open the dashboard to decide.
+approval-link-invalid = This link is not valid.

@@ -1,0 +1,109 @@
+# मालिक के डैशबोर्ड के पन्ने (concierge-core/src/front/web/pages/).
+
+## साझा शब्द
+save = सहेजें
+approve = स्वीकार करें
+reject = अस्वीकार करें
+error-required = यह जानकारी ज़रूरी है।
+form-has-errors = कुछ भी सहेजा नहीं गया: कृपया नीचे चिह्नित जानकारी ठीक करें।
+channel-whatsapp = WhatsApp
+channel-instagram = Instagram
+channel-discord = Discord
+channel-email = ईमेल
+channel-web = वेब चैट
+
+## पर्सोना
+persona-title = पर्सोना
+persona-review-pending = समीक्षा बाकी है
+persona-review-pending-hint = सुरक्षा समीक्षा इस लेख की जाँच कर रही है। स्वीकृति मिलने तक AI जवाब रुके रहेंगे; तैयार जवाब जाते रहेंगे।
+persona-review-approved = स्वीकृत
+persona-review-approved-hint = AI जवाब इसी पर्सोना का उपयोग करते हैं।
+persona-review-rejected = अस्वीकृत
+persona-review-rejected-hint = यह लेख स्वीकृत नहीं हुआ, इसलिए AI जवाब रुके हैं। इसे बदलकर सहेजें, तो नई समीक्षा होगी।
+persona-saved = सहेजा गया। बदला हुआ लेख AI जवाबों में इस्तेमाल होने से पहले जाँचा जाता है।
+persona-mode = अपने सहायक का वर्णन कैसे करें
+persona-mode-builder = बिल्डर
+persona-mode-custom = अपना लेख
+persona-voice = बोलने का अंदाज़
+persona-voice-warm = गर्मजोशी भरा और स्वागत करने वाला
+persona-voice-professional = विनम्र और सटीक
+persona-voice-playful = हल्का-फुल्का
+persona-voice-concise = कम से कम शब्दों में
+persona-voice-caring = कोमल और धैर्यवान
+persona-field-business_name = व्यवसाय का नाम
+persona-field-business_type = व्यवसाय किस तरह का है
+persona-field-assistant_name = सहायक का नाम (वैकल्पिक)
+persona-field-city = शहर (वैकल्पिक)
+persona-field-goal = सहायक को क्या हासिल करना है
+persona-field-goal_url = मददगार लिंक (मेन्यू, बुकिंग पेज)
+persona-field-facts = जानकारी जो वह बता सकता है
+persona-field-handoff_conditions = कब किसी व्यक्ति को सौंपना है
+persona-field-catch_phrases = आपके पसंदीदा वाक्य
+persona-field-off_topic = किन विषयों पर मना करना है
+persona-field-custom = आपका पर्सोना, आपके अपने शब्दों में
+persona-one-per-line = हर पंक्ति में एक।
+persona-save-hint = जो तरीका आप चुनते हैं, वही सहेजा जाता है।
+persona-error-custom-empty = पर्सोना लिखें, या बिल्डर चुनें।
+persona-error-voice = कोई एक अंदाज़ चुनें।
+view-prompt = प्रॉम्प्ट देखें
+view-prompt-hint = जब { $channel } का डिफ़ॉल्ट नियम जवाब देता है, तब मॉडल को ठीक यही मिलता है।
+view-prompt-hint-none = आपके पर्सोना के साथ मॉडल को ठीक यही मिलता है (अभी कोई चैनल मॉडल से जवाब नहीं देता)।
+
+## बातचीत का समय
+settings-title = सेटिंग्स
+timing-title = बातचीत का समय
+timing-intro = डिफ़ॉल्ट इस्तेमाल करने के लिए खाली छोड़ें।
+timing-idle_gap_mins = कितने मिनट की चुप्पी के बाद नई बातचीत शुरू हो
+timing-handoff_cooldown_mins = किसी व्यक्ति को सौंपने के बाद सहायक कितने मिनट रुका रहे
+timing-max_history_messages = सहायक बातचीत के कितने हिस्से याद रखे
+timing-default = डिफ़ॉल्ट: { $value }
+timing-saved = सहेजा गया।
+timing-not-saved = कुछ भी सहेजा नहीं गया: कृपया नीचे चिह्नित जानकारी ठीक करें।
+timing-error-whole-number = पूर्ण संख्या लिखें, या खाली छोड़ें।
+
+## जवाब के नियम
+rules-title = जवाब के नियम
+rules-channels = चैनल
+rules-no-channel = अभी कोई चैनल जुड़ा नहीं है।
+rules-saved = सहेजा गया।
+rules-unsaved = बदलाव अभी सहेजे नहीं गए: सहेजें दबाएँ।
+rules-enabled = इस चैनल पर जवाब दें
+rules-wait = जवाब देने से पहले और संदेशों के लिए कितने सेकंड रुकें
+rules-wait-hint = एक साथ आए संदेशों का एक ही जवाब दिया जाता है। 0 पर तुरंत जवाब।
+rules-error-wait = 0 से 600 तक सेकंड की पूर्ण संख्या लिखें।
+rules-name = नियम का नाम
+rules-when = कब
+rules-matcher-keywords = संदेश में कोई मुख्य शब्द हो
+rules-matcher-intent = संदेश का कोई अर्थ हो
+rules-keywords = मुख्य शब्द, अल्पविराम से अलग
+rules-description = संदेश का अर्थ, शब्दों में
+rules-threshold = अर्थ कितना मिलता-जुलता हो (0 से 1)
+rules-error-threshold = 0 और 1 के बीच की संख्या लिखें।
+rules-error-matcher = मुख्य शब्द या अर्थ चुनें।
+rules-answer = जवाब में
+rules-reply-canned = यही लेख (मुफ़्त)
+rules-reply-prompt = सहायक, इन निर्देशों के साथ (एक क्रेडिट लगता है)
+rules-error-reply-kind = तैयार लेख या सहायक चुनें।
+rules-text = लेख
+rules-up = ऊपर करें
+rules-down = नीचे करें
+rules-remove = हटाएँ
+rules-add = नियम जोड़ें
+rules-default = जब कोई नियम मेल न खाए
+rules-default-hint = जिस संदेश से कोई नियम मेल नहीं खाता, उसे यह जवाब मिलता है।
+
+## स्वीकृतियाँ
+approvals-title = स्वीकृतियाँ
+approvals-empty = कोई जवाब आपकी स्वीकृति का इंतज़ार नहीं कर रहा।
+approvals-from = { $customer } से
+approvals-draft = तैयार किया गया जवाब
+approvals-send-edited = मेरा बदला हुआ जवाब भेजें
+approval-outcome-sent = स्वीकृत और भेजा गया।
+approval-outcome-rejected = अस्वीकृत: कुछ नहीं भेजा गया।
+approval-outcome-not-found = इस मसौदे पर पहले ही फ़ैसला हो चुका है या इसकी अवधि खत्म हो गई है।
+approval-outcome-not-sent = स्वीकृत, पर भेजा नहीं जा सका: इस बातचीत में जवाब देने का समय निकल चुका है।
+approval-link-title = जवाब स्वीकार करें
+approval-link-confirm-approve = स्वीकार करें और भेजें
+approval-link-confirm-reject = यह जवाब अस्वीकार करें
+approval-link-expired = इस लिंक की अवधि खत्म हो गई है। फ़ैसला करने के लिए डैशबोर्ड खोलें।
+approval-link-invalid = यह लिंक मान्य नहीं है।
