@@ -107,3 +107,23 @@ approval-link-confirm-approve = Approve and send
 approval-link-confirm-reject = Reject this reply
 approval-link-expired = This link has expired. Open the dashboard to decide.
 approval-link-invalid = This link is not valid.
+
+## Channels
+nav-channels = Channels
+channels-title = Channels
+channels-saved = Saved. Messages to this account now reach your assistant.
+channels-connect = Connect
+channels-disconnect = Disconnect
+channels-phone-number-id = Phone number ID (from Meta's WhatsApp Manager)
+channels-page-id = Instagram business account ID
+channels-token = Access token
+channels-token-hint = Stored encrypted and never shown again. Leave empty to keep the stored token.
+channels-error-token = A token has no spaces and is at most 4096 characters.
+channels-error-web = Web chat is set up from the widget settings.
+channels-guild-id = Server (guild) ID
+channels-discord-mentions = Answer when the bot is mentioned
+channels-discord-channels = Channel IDs where every message is answered
+channels-email-domains = Domains whose mail you receive
+channels-email-from = Replies come from (optional)
+channels-email-rules = Routing rules, in order (TOML)
+channels-email-rules-hint = The first rule that matches wins; mail no rule matches is answered by the assistant. The same format as the tenant file's [[channels.email.rules."domain"]] tables.

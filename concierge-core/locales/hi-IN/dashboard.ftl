@@ -107,3 +107,23 @@ approval-link-confirm-approve = स्वीकार करें और भे
 approval-link-confirm-reject = यह जवाब अस्वीकार करें
 approval-link-expired = इस लिंक की अवधि खत्म हो गई है। फ़ैसला करने के लिए डैशबोर्ड खोलें।
 approval-link-invalid = यह लिंक मान्य नहीं है।
+
+## चैनल
+nav-channels = चैनल
+channels-title = चैनल
+channels-saved = सहेजा गया। इस खाते पर आने वाले संदेश अब आपके सहायक तक पहुँचेंगे।
+channels-connect = जोड़ें
+channels-disconnect = हटाएँ
+channels-phone-number-id = फ़ोन नंबर ID (Meta के WhatsApp Manager से)
+channels-page-id = Instagram बिज़नेस खाते की ID
+channels-token = ऐक्सेस टोकन
+channels-token-hint = एन्क्रिप्ट करके रखा जाता है और फिर कभी दिखाया नहीं जाता। रखा हुआ टोकन बनाए रखने के लिए खाली छोड़ें।
+channels-error-token = टोकन में कोई खाली जगह नहीं होती और वह ज़्यादा से ज़्यादा 4096 अक्षरों का होता है।
+channels-error-web = वेब चैट विजेट की सेटिंग्स से सेट होती है।
+channels-guild-id = सर्वर (गिल्ड) ID
+channels-discord-mentions = बॉट का ज़िक्र होने पर जवाब दें
+channels-discord-channels = चैनल ID जहाँ हर संदेश का जवाब दिया जाए
+channels-email-domains = वे डोमेन जिनकी मेल आपको मिलती है
+channels-email-from = जवाब इस पते से जाएँ (वैकल्पिक)
+channels-email-rules = रूटिंग नियम, क्रम से (TOML)
+channels-email-rules-hint = पहला मेल खाने वाला नियम लागू होता है; जिस मेल से कोई नियम मेल नहीं खाता, उसका जवाब सहायक देता है। वही प्रारूप जो टेनेंट फ़ाइल की [[channels.email.rules."domain"]] तालिकाओं का है।

@@ -12,7 +12,7 @@ use crate::persona::PersonaSource;
 use crate::ports::{Job, OutboundError, StoreError};
 use crate::rules::{Matcher, ReplyConfig};
 use crate::safety::{SafetyJob, SafetyStatus};
-use crate::tenant::{Tenant, TenantFile};
+use crate::tenant::{ChannelConfigs, Tenant, TenantFile};
 use crate::time::Timestamp;
 
 pub use crate::billing::STARTING_CREDITS_GRANT;
@@ -126,6 +126,37 @@ impl Engine {
             .put_tenant(&tenant, Some(tenant.revision))
             .await?;
         Ok(())
+    }
+
+    /// Replaces the tenant's connected channels (their accounts, triggers and email routing)
+    /// after the tenant file's own validation. An account another tenant already receives on
+    /// is a field error, not a conflict; nothing is saved when anything is wrong. Drop routing
+    /// caches afterwards (`Host::tenant_changed`).
+    ///
+    /// # Errors
+    /// [`EngineError::Invalid`] with every problem (dotted paths as in the tenant file);
+    /// [`EngineError::UnknownTenant`]; storage errors ([`StoreError::Conflict`]: retry).
+    pub async fn save_channels(
+        &self,
+        tenant_id: &TenantId,
+        channels: ChannelConfigs,
+    ) -> Result<(), EngineError> {
+        let mut tenant = self.load_tenant(tenant_id).await?;
+        tenant.channels = channels;
+        TenantFile::from_tenant(&tenant)
+            .validate()
+            .map_err(EngineError::Invalid)?;
+        match self
+            .store()
+            .put_tenant(&tenant, Some(tenant.revision))
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(StoreError::Conflict(what)) if what.contains("another tenant") => Err(
+                EngineError::Invalid(vec![FieldError::new("channels", what)]),
+            ),
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// Saves a channel's reply rules, embedding every intent rule whose stored embedding is

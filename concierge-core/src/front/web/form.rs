@@ -102,6 +102,21 @@ impl Errors {
             .join(" ")
     }
 
+    /// The messages about `field` or anything under it (`channels.email` covers
+    /// `channels.email.domains[0]`), each with the field's path.
+    pub(crate) fn under(&self, prefix: &str) -> Vec<String> {
+        self.0
+            .iter()
+            .filter(|e| {
+                e.field == prefix
+                    || e.field
+                        .strip_prefix(prefix)
+                        .is_some_and(|rest| rest.starts_with(['.', '[']))
+            })
+            .map(|e| e.message.clone())
+            .collect()
+    }
+
     /// Whether `field` has an error.
     pub(crate) fn has(&self, field: &str) -> bool {
         self.0.iter().any(|e| e.field == field)

@@ -1,6 +1,7 @@
 //! What a signed-in owner sees and changes: one module per dashboard page.
 
 pub(crate) mod approvals;
+mod channels;
 mod overview;
 mod persona;
 mod rules;
@@ -55,6 +56,14 @@ pub(crate) async fn route(
             Method::GET => rules::show(front, viewer, req, channel).await,
             Method::POST => rules::submit(front, viewer, req, channel).await,
             _ => Err(ApiError::MethodNotAllowed("GET, POST")),
+        },
+        ["channels"] => match *method {
+            Method::GET => channels::show(front, viewer, req).await,
+            _ => Err(ApiError::MethodNotAllowed("GET")),
+        },
+        ["channels", channel] => match *method {
+            Method::POST => channels::submit(front, viewer, req, channel).await,
+            _ => Err(ApiError::MethodNotAllowed("POST")),
         },
         _ => Err(ApiError::NotFound("page".into())),
     }

@@ -31,10 +31,27 @@ fn viewer(h: &Harness) -> Viewer {
 }
 
 fn call(h: &Harness, method: &str, path: &str, form: &str, htmx: bool) -> Page {
-    let host = MemoryHost::new(h.engine.clone());
+    call_on(
+        h,
+        &MemoryHost::new(h.engine.clone()),
+        method,
+        path,
+        form,
+        htmx,
+    )
+}
+
+fn call_on(
+    h: &Harness,
+    host: &MemoryHost,
+    method: &str,
+    path: &str,
+    form: &str,
+    htmx: bool,
+) -> Page {
     let config = FrontConfig::default();
     let demo = DemoLimiter::new(10);
-    let front = Front::new(&h.engine, &host, &config, &demo);
+    let front = Front::new(&h.engine, host, &config, &demo);
     let mut builder = http::Request::builder()
         .method(method)
         .uri(path)
@@ -503,4 +520,116 @@ fn rule_names_are_escaped() {
     let page = call(&h, "POST", "/dashboard/rules/whatsapp", form, false);
     assert_eq!(page.status, 200);
     assert!(!page.body.contains("<script>x"));
+}
+
+#[test]
+fn channels_connect_with_a_sealed_token_and_refuse_bad_accounts() {
+    let h = Harness::new(EXAMPLE_TENANT);
+    let host = MemoryHost::new(h.engine.clone());
+    let page = get(&h, "/dashboard/channels");
+    assert_eq!(page.status, 200);
+    assert!(page
+        .body
+        .contains(r#"name="phone_number_id" value="106540352242922""#));
+    // A new number and its token: routed at once, the token sealed by the host, never shown.
+    let saved = call_on(
+        &h,
+        &host,
+        "POST",
+        "/dashboard/channels/whatsapp",
+        "action=save&phone_number_id=555000111&token=EAAG-secret-token",
+        false,
+    );
+    assert_eq!(saved.status, 303, "{}", saved.body);
+    assert_eq!(location(&saved), "/dashboard/channels?saved=whatsapp");
+    let tenant = h.tenant();
+    assert_eq!(
+        tenant.channels.whatsapp.as_ref().unwrap().phone_number_id,
+        "555000111"
+    );
+    assert!(
+        !tenant
+            .channels
+            .whatsapp
+            .as_ref()
+            .unwrap()
+            .replies
+            .rules
+            .is_empty(),
+        "rules kept"
+    );
+    let routed = block_on(h.engine.store().find_tenant(
+        &crate::ids::ChannelAccount::WhatsAppPhone("555000111".into()),
+    ))
+    .unwrap();
+    assert_eq!(routed.as_ref(), Some(h.tenant_id()));
+    assert_eq!(
+        host.secret("sunrise-bakery", "wa_phone:555000111")
+            .as_deref(),
+        Some("EAAG-secret-token")
+    );
+    assert!(
+        !get(&h, "/dashboard/channels")
+            .body
+            .contains("EAAG-secret-token"),
+        "never shown again"
+    );
+
+    let before = h.tenant();
+    for form in [
+        "action=save&phone_number_id=5550+00111",
+        "action=save&phone_number_id=",
+        "action=save&phone_number_id=1&token=has+space",
+    ] {
+        let page = call_on(
+            &h,
+            &host,
+            "POST",
+            "/dashboard/channels/whatsapp",
+            form,
+            false,
+        );
+        assert_eq!(page.status, 422, "{form}");
+        assert!(page.body.contains(r#"id="channels-errors""#));
+        assert_eq!(
+            h.tenant().channels,
+            before.channels,
+            "{form}: nothing saved"
+        );
+    }
+    let page = call_on(
+        &h,
+        &host,
+        "POST",
+        "/dashboard/channels/email",
+        "action=save&domains=sunrise.cncg.email&rules=%5B%5Brules",
+        false,
+    );
+    assert_eq!(page.status, 422, "broken TOML");
+    let page = call_on(
+        &h,
+        &host,
+        "POST",
+        "/dashboard/channels/email",
+        "action=save&domains=not+a+domain",
+        false,
+    );
+    assert_eq!(page.status, 422);
+    assert_eq!(h.tenant().channels, before.channels);
+    let ok = call_on(&h, &host, "POST", "/dashboard/channels/email",
+        "action=save&domains=Sunrise.cncg.email&rules=%5B%5Brules.%22sunrise.cncg.email%22%5D%5D%0Aname+%3D+%22spam%22%0Amatch+%3D+%7B+subject+%3D+%22*lottery*%22+%7D%0Aaction+%3D+%22drop%22", false);
+    assert_eq!(ok.status, 303, "{}", ok.body);
+    let email = h.tenant().channels.email.unwrap();
+    assert_eq!(email.domains, vec!["sunrise.cncg.email"]);
+    assert_eq!(email.rules["sunrise.cncg.email"].len(), 1);
+    let off = call_on(
+        &h,
+        &host,
+        "POST",
+        "/dashboard/channels/email",
+        "action=disconnect",
+        false,
+    );
+    assert_eq!(off.status, 303);
+    assert!(h.tenant().channels.email.is_none());
 }
