@@ -201,9 +201,54 @@ pub struct Tenant {
     pub notifications: NotificationConfig,
     /// Connected channels.
     pub channels: ChannelConfigs,
+    /// Where the owner is in the onboarding wizard (`onboarding:{tenant}` in the seed);
+    /// `None` once finished (and for tenants imported from a file).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub onboarding: Option<OnboardingStep>,
     /// The stored revision (0 for a tenant not stored yet).
     #[serde(default)]
     pub revision: u64,
+}
+
+/// The onboarding wizard's steps, in order: business details → persona → channels →
+/// conversation timing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnboardingStep {
+    /// Name, locale and currency.
+    Business,
+    /// A curated archetype, the builder or custom text.
+    Persona,
+    /// WhatsApp, Instagram, Discord, email.
+    Channels,
+    /// The Conversation Timing card.
+    Timing,
+}
+
+impl OnboardingStep {
+    /// Every step, in order.
+    pub const ALL: [OnboardingStep; 4] = [
+        OnboardingStep::Business,
+        OnboardingStep::Persona,
+        OnboardingStep::Channels,
+        OnboardingStep::Timing,
+    ];
+
+    /// The step after this one, `None` after the last.
+    pub fn next(self) -> Option<OnboardingStep> {
+        let i = Self::ALL.iter().position(|s| *s == self)?;
+        Self::ALL.get(i + 1).copied()
+    }
+
+    /// The step's name (`business`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OnboardingStep::Business => "business",
+            OnboardingStep::Persona => "persona",
+            OnboardingStep::Channels => "channels",
+            OnboardingStep::Timing => "timing",
+        }
+    }
 }
 
 /// Why [`Tenant::system_prompt`] has no prompt to show.
@@ -505,6 +550,7 @@ impl TenantFile {
             approval: self.approval,
             notifications: self.notifications,
             channels: self.channels,
+            onboarding: None,
             revision: 0,
         }
     }

@@ -7,12 +7,12 @@ use super::{Engine, EngineError};
 use crate::approval::ApprovalDecision;
 use crate::billing::{starting_credits, Grant, GrantOutcome};
 use crate::conversation::{ConversationConfig, FieldError, Turn};
-use crate::ids::{Channel, Milli, TenantId};
+use crate::ids::{Channel, Currency, Locale, Milli, TenantId};
 use crate::persona::PersonaSource;
 use crate::ports::{Job, OutboundError, StoreError};
 use crate::rules::{Matcher, ReplyConfig};
 use crate::safety::{SafetyJob, SafetyStatus};
-use crate::tenant::{ChannelConfigs, Tenant, TenantFile};
+use crate::tenant::{ChannelConfigs, OnboardingStep, Tenant, TenantFile};
 use crate::time::Timestamp;
 
 pub use crate::billing::STARTING_CREDITS_GRANT;
@@ -125,6 +125,56 @@ impl Engine {
         self.store()
             .put_tenant(&tenant, Some(tenant.revision))
             .await?;
+        Ok(())
+    }
+
+    /// Changes the business's display name, locale and billing currency (the onboarding
+    /// wizard's first step). A currency the operator has not priced is a field error.
+    ///
+    /// # Errors
+    /// [`EngineError::Invalid`]; [`EngineError::UnknownTenant`]; storage errors.
+    pub async fn update_profile(
+        &self,
+        tenant_id: &TenantId,
+        name: &str,
+        locale: Locale,
+        currency: Currency,
+    ) -> Result<(), EngineError> {
+        if self.config.pricing.ai_reply(&currency).is_err() {
+            return Err(EngineError::Invalid(vec![FieldError::new(
+                "currency",
+                format!("{currency} is not priced on this deployment"),
+            )]));
+        }
+        let mut tenant = self.load_tenant(tenant_id).await?;
+        tenant.name = name.trim().to_owned();
+        tenant.locale = locale;
+        tenant.currency = currency;
+        TenantFile::from_tenant(&tenant)
+            .validate()
+            .map_err(EngineError::Invalid)?;
+        self.store()
+            .put_tenant(&tenant, Some(tenant.revision))
+            .await?;
+        Ok(())
+    }
+
+    /// Moves the onboarding wizard to `step` (`None`: finished).
+    ///
+    /// # Errors
+    /// [`EngineError::UnknownTenant`]; storage errors ([`StoreError::Conflict`]: retry).
+    pub async fn set_onboarding(
+        &self,
+        tenant_id: &TenantId,
+        step: Option<OnboardingStep>,
+    ) -> Result<(), EngineError> {
+        let mut tenant = self.load_tenant(tenant_id).await?;
+        if tenant.onboarding != step {
+            tenant.onboarding = step;
+            self.store()
+                .put_tenant(&tenant, Some(tenant.revision))
+                .await?;
+        }
         Ok(())
     }
 
@@ -263,6 +313,7 @@ impl Engine {
         let created = existing.is_none();
         let (expected, review_queued) = match existing {
             Some(old) => {
+                incoming.onboarding = old.onboarding;
                 let mut persona = old.persona;
                 let changed = persona.replace_source(incoming.persona.source.clone());
                 incoming.persona = persona;

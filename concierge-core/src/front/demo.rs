@@ -48,6 +48,11 @@ impl DemoLimiter {
         }
     }
 
+    /// The vetted personas the demo and the onboarding wizard offer.
+    pub(crate) fn catalog(&self) -> &[DemoPersona] {
+        &self.catalog
+    }
+
     /// Takes one token from `client`'s bucket; `Err(seconds to wait)` when it is empty.
     fn take(&self, client: &str, now: Timestamp) -> Result<(), u64> {
         let capacity = f64::from(self.per_minute);

@@ -138,14 +138,16 @@ pub(super) async fn show(
     render(viewer, Values::of(&tenant.channels), Vec::new(), saved, 200)
 }
 
-/// The channels after applying one card's form, the token to seal (account index key,
-/// token), or field errors.
+/// A channel token to seal: the account's index key (`wa_phone:…`) and the token.
+type Secret = (String, String);
+
+/// The channels after applying one card's form, the token to seal, or field errors.
 fn apply(
     tenant: &Tenant,
     channel: Channel,
     form: &Form,
     t: Tr,
-) -> Result<(ChannelConfigs, Option<(String, String)>), Vec<FieldError>> {
+) -> Result<(ChannelConfigs, Option<Secret>), Vec<FieldError>> {
     let mut channels = tenant.channels.clone();
     let disconnect = form.text("action") == "disconnect";
     let token = form.text("token");

@@ -8,6 +8,7 @@ mod rules;
 mod settings;
 #[cfg(test)]
 mod tests;
+mod welcome;
 
 use super::super::reply::{Request, Response};
 use super::super::{ApiError, Front};
@@ -64,6 +65,11 @@ pub(crate) async fn route(
         ["channels", channel] => match *method {
             Method::POST => channels::submit(front, viewer, req, channel).await,
             _ => Err(ApiError::MethodNotAllowed("POST")),
+        },
+        ["welcome"] => match *method {
+            Method::GET => welcome::show(front, viewer).await,
+            Method::POST => welcome::submit(front, viewer, req).await,
+            _ => Err(ApiError::MethodNotAllowed("GET, POST")),
         },
         _ => Err(ApiError::NotFound("page".into())),
     }

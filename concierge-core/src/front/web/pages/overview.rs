@@ -14,6 +14,7 @@ struct Overview<'a> {
     viewer: &'a Viewer,
     nav: &'static str,
     business: String,
+    onboarding: bool,
 }
 
 /// The overview page.
@@ -25,6 +26,7 @@ pub(super) async fn show(front: &Front<'_>, viewer: &Viewer) -> Result<Response,
             t: Tr(viewer.locale),
             viewer,
             nav: "overview",
+            onboarding: tenant.onboarding.is_some(),
             business: tenant.name,
         },
     )

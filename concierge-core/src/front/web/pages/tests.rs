@@ -633,3 +633,93 @@ fn channels_connect_with_a_sealed_token_and_refuse_bad_accounts() {
     assert_eq!(off.status, 303);
     assert!(h.tenant().channels.email.is_none());
 }
+
+#[test]
+fn the_wizard_walks_business_persona_channels_timing_and_resumes() {
+    let h = Harness::new(EXAMPLE_TENANT);
+    assert_eq!(
+        location(&get(&h, "/dashboard/welcome")),
+        "/dashboard",
+        "not onboarding"
+    );
+    block_on(
+        h.engine
+            .set_onboarding(h.tenant_id(), Some(crate::tenant::OnboardingStep::Business)),
+    )
+    .unwrap();
+    assert!(get(&h, "/dashboard")
+        .body
+        .contains(r#"id="continue-setup""#));
+    let page = get(&h, "/dashboard/welcome");
+    assert!(page.body.contains(r#"id="welcome-business""#));
+    // Bad input: every error, nothing saved, the wizard stays.
+    let before = h.tenant();
+    let bad = call(
+        &h,
+        "POST",
+        "/dashboard/welcome",
+        "step=business&action=next&name=&locale=xx&currency=GBP",
+        false,
+    );
+    assert_eq!(bad.status, 422);
+    for id in ["name-error", "locale-error", "currency-error"] {
+        assert!(bad.body.contains(&format!(r#"id="{id}""#)), "{id}");
+    }
+    assert_eq!(h.tenant(), before);
+    let ok = call(
+        &h,
+        "POST",
+        "/dashboard/welcome",
+        "step=business&action=next&name=Rise+%26+Shine&locale=hi-IN&currency=INR",
+        false,
+    );
+    assert_eq!(location(&ok), "/dashboard/welcome");
+    let tenant = h.tenant();
+    assert_eq!(tenant.name, "Rise & Shine");
+    assert_eq!(tenant.locale.as_str(), "hi-IN");
+    assert_eq!(
+        tenant.onboarding,
+        Some(crate::tenant::OnboardingStep::Persona)
+    );
+    // A stale form for a finished step does not move the wizard.
+    call(
+        &h,
+        "POST",
+        "/dashboard/welcome",
+        "step=business&action=skip",
+        false,
+    );
+    assert_eq!(
+        h.tenant().onboarding,
+        Some(crate::tenant::OnboardingStep::Persona)
+    );
+    // An archetype, renamed for this business, goes to review.
+    let page = get(&h, "/dashboard/welcome");
+    assert!(page.body.contains(r#"value="bakery""#), "{}", page.body);
+    call(
+        &h,
+        "POST",
+        "/dashboard/welcome",
+        "step=persona&action=next&archetype=bakery",
+        false,
+    );
+    let tenant = h.tenant();
+    assert!(tenant.persona.active_prompt().contains("Rise & Shine"));
+    assert!(!tenant.persona.cleared_for_ai(), "pending review");
+    call(
+        &h,
+        "POST",
+        "/dashboard/welcome",
+        "step=channels&action=skip",
+        false,
+    );
+    let done = call(
+        &h,
+        "POST",
+        "/dashboard/welcome",
+        "step=timing&action=next",
+        false,
+    );
+    assert_eq!(location(&done), "/dashboard");
+    assert_eq!(h.tenant().onboarding, None);
+}
