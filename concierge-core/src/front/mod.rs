@@ -45,6 +45,7 @@ pub use demo::DemoLimiter;
 pub use error::{ApiError, InternalCause};
 pub use host::{AcceptedEmail, DemoSlot, Host};
 pub use reply::{Request, Response};
+pub use web::access::{verify_access_jwt, AccessError, AccessPolicy};
 
 use webhooks::MetaApp;
 

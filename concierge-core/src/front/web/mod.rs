@@ -7,6 +7,7 @@
 //! - [`pages`]: what a signed-in owner sees and changes, given a [`Viewer`].
 //! - [`assets`]: the stylesheet and scripts, baked in at build time.
 
+pub(crate) mod access;
 pub(crate) mod approval_link;
 pub(crate) mod assets;
 pub(crate) mod auth;
