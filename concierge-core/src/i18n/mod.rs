@@ -22,7 +22,7 @@
 //! - templates (`concierge-core/templates/**/*.html`): `t.get("key")`, `t.arg("key", …)`,
 //!   `t.count("key", …)`;
 //! - Rust under `concierge-core/src/front/web/`: `i18n::text(locale, "key", …)`,
-//!   `i18n::text_count(locale, "key", …)`, or on a [`Tr`](crate::front) value named `t` or `tr`:
+//!   `i18n::text_count(locale, "key", …)`, or on a `Tr` (the templates' translator) named `t` or `tr`:
 //!   `t.get("key")`, `tr.arg("key", …)`, `tr.count("key", …)`.
 //!
 //! The key is always a string literal as the first argument (after the locale for `i18n::`
