@@ -96,6 +96,25 @@ impl Tr {
         i18n::text(self.0, key, &[(name, value)])
     }
 
+    /// The string `key` with `$count` a number (plural forms, grouped digits):
+    /// `{{ t.count("common-minutes-ago", minutes) }}`.
+    #[allow(dead_code)] // for the dashboard pages as they land
+    pub(crate) fn count(&self, key: &str, count: i64) -> String {
+        i18n::text_count(self.0, key, count, &[])
+    }
+
+    /// `n` with the locale's digit grouping (`1,00,000` in India).
+    #[allow(dead_code)] // for the dashboard pages as they land
+    pub(crate) fn num(&self, n: i64) -> String {
+        i18n::format_count(self.0, n)
+    }
+
+    /// `amount_milli` thousandths of `currency` as money (`₹1,00,000`, `$100,000.00`).
+    #[allow(dead_code)] // for the dashboard pages as they land
+    pub(crate) fn money(&self, currency: &str, amount_milli: i64) -> String {
+        i18n::format_money(self.0, currency, amount_milli)
+    }
+
     /// The locale's BCP 47 tag, for `<html lang>`.
     pub(crate) fn lang(&self) -> &'static str {
         self.0.tag()
@@ -105,6 +124,22 @@ impl Tr {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn templates_get_strings_numbers_and_money_in_the_viewers_locale() {
+        let t = Tr(UiLocale::HiIn);
+        assert_eq!(t.lang(), "hi-IN");
+        assert_eq!(t.get("nav-settings"), "सेटिंग");
+        assert_eq!(t.count("common-minutes-ago", 2), "2 मिनट पहले");
+        let t = Tr(UiLocale::EnUs);
+        assert_eq!(
+            t.arg("nav-signed-in-as", "email", "a@b.us"),
+            "Signed in as a@b.us"
+        );
+        assert_eq!(t.num(100_000), "100,000");
+        assert_eq!(t.money("USD", 100_000_000), "$100,000.00");
+        assert_eq!(Tr(UiLocale::EnIn).money("INR", 100_000_000), "₹1,00,000");
+    }
 
     #[test]
     fn redirects_stay_on_this_site() {
