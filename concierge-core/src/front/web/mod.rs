@@ -6,11 +6,13 @@
 //! - [`auth`]: accounts, login, sessions, CSRF; turns a request into a [`Viewer`] or refuses it.
 //! - [`pages`]: what a signed-in owner sees and changes, given a [`Viewer`].
 //! - [`assets`]: the stylesheet and scripts, baked in at build time.
+//! - [`demo_page`]: the public live demo page (`/demo`), for visitors without an account.
 
 pub(crate) mod access;
 pub(crate) mod approval_link;
 pub(crate) mod assets;
 pub(crate) mod auth;
+pub(crate) mod demo_page;
 pub(crate) mod form;
 pub(crate) mod pages;
 pub(crate) mod render;
