@@ -3,12 +3,15 @@
 //! by default) with htmx for partial swaps; every form also works without JavaScript.
 //!
 //! The split:
-//! - [`auth`]: accounts, login, sessions, CSRF; turns a request into a [`Viewer`] or refuses it.
+//! - [`auth`]: accounts, login, sessions; turns a request into a [`Viewer`] or refuses it,
+//!   with [`cookies`] and [`csrf`] as its small modules.
 //! - [`pages`]: what a signed-in owner sees and changes, given a [`Viewer`].
 //! - [`assets`]: the stylesheet and scripts, baked in at build time.
 
 pub(crate) mod assets;
 pub(crate) mod auth;
+pub(crate) mod cookies;
+pub(crate) mod csrf;
 pub(crate) mod pages;
 pub(crate) mod render;
 
@@ -32,6 +35,10 @@ pub(crate) struct Viewer {
     pub csrf: String,
     /// The locale the page renders in.
     pub locale: UiLocale,
+    /// The owner's account id.
+    pub owner: String,
+    /// The key the session is stored under (the SHA-256 of its id, never the id).
+    pub session: String,
 }
 
 /// Whether a method changes state (and so needs a CSRF token).
@@ -55,7 +62,7 @@ impl Front<'_> {
             None => return Ok(auth::to_login(req)),
         };
         if is_unsafe(req.method()) {
-            auth::check_csrf(&viewer, req)?;
+            auth::check_csrf(self, &viewer, req)?;
         }
         pages::route(self, &viewer, req, rest).await
     }
