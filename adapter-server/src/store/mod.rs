@@ -11,6 +11,7 @@
 //! row per grant, one per debit key); the store never decides what a message means.
 
 mod jobs;
+mod owners;
 mod ports;
 mod secrets;
 
@@ -63,6 +64,16 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "outbox dead letters",
         include_str!("../../migrations/sqlite/0005_outbox_dead_letters.sql"),
     ),
+    (
+        6,
+        "dedupe index skips null",
+        include_str!("../../migrations/sqlite/0006_dedupe_index_skips_null.sql"),
+    ),
+    (
+        7,
+        "owners",
+        include_str!("../../migrations/sqlite/0007_owners.sql"),
+    ),
 ];
 
 /// The PostgreSQL migrations, embedded.
@@ -91,6 +102,16 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         5,
         "outbox dead letters",
         include_str!("../../migrations/postgres/0005_outbox_dead_letters.sql"),
+    ),
+    (
+        6,
+        "dedupe index skips null",
+        include_str!("../../migrations/postgres/0006_dedupe_index_skips_null.sql"),
+    ),
+    (
+        7,
+        "owners",
+        include_str!("../../migrations/postgres/0007_owners.sql"),
     ),
 ];
 
