@@ -117,14 +117,19 @@ impl SqlStore {
     ///
     /// # Errors
     /// [`StoreError::Backend`], [`StoreError::Corrupt`].
-    pub async fn web_session(&self, id_hash: &str, now: Timestamp) -> StoreResult<Option<WebSession>> {
+    pub async fn web_session(
+        &self,
+        id_hash: &str,
+        now: Timestamp,
+    ) -> StoreResult<Option<WebSession>> {
         let doc: Option<String> = on_pool!(self, |pool, pg| {
-            let row = sqlx::query("SELECT doc FROM web_sessions WHERE id_hash = $1 AND expires_at > $2")
-                .bind(id_hash)
-                .bind(now.as_millis())
-                .fetch_optional(pool)
-                .await
-                .map_err(db_err)?;
+            let row =
+                sqlx::query("SELECT doc FROM web_sessions WHERE id_hash = $1 AND expires_at > $2")
+                    .bind(id_hash)
+                    .bind(now.as_millis())
+                    .fetch_optional(pool)
+                    .await
+                    .map_err(db_err)?;
             row.map(|r| r.try_get("doc")).transpose().map_err(db_err)?
         });
         doc.map(|d| from_doc("web_session", &d)).transpose()
