@@ -11,7 +11,9 @@
 #      candle, the model runtime, is most of it);
 #   3. starts it on SQLite (data/demo.db) in dry-run mode (replies are recorded, never sent)
 #      with demo secrets, the tenant examples/tenants/sunrise-bakery.toml, and the model;
-#   4. prints a copy-paste curl that delivers a signed WhatsApp message, and where to read
+#   4. gives the bakery an owner account through the admin API (a new password every start)
+#      and prints the dashboard's address with that login;
+#   5. prints a copy-paste curl that delivers a signed WhatsApp message, and where to read
 #      the reply. `./scripts/send-demo-message.sh "your text"` does both for you.
 #
 # This is the offline/basic mode: a 135M-parameter model on the CPU answers in seconds and
@@ -81,6 +83,14 @@ for _ in $(seq 1 600); do
 done
 curl -fsS "$base/healthz" >/dev/null
 
+step "the bakery's owner account (dashboard login)"
+owner_email="${CONCIERGE_DEMO_OWNER_EMAIL:-owner@sunrise-bakery.example}"
+# A fresh password every start (setting it again signs out the last run's sessions).
+owner_password=$(openssl rand -hex 10)
+curl -fsS -o /dev/null -X PUT "$base/api/v1/tenants/sunrise-bakery/owners" \
+  -H "Authorization: Bearer $CONCIERGE_ADMIN_TOKEN" -H 'content-type: application/json' \
+  -d "{\"email\":\"$owner_email\",\"password\":\"$owner_password\"}"
+
 cat <<EOF
 
 ────────────────────────────────────────────────────────────────────────────────
@@ -88,6 +98,9 @@ Concierge is running on $base (offline/basic mode: SmolLM2-135M on this CPU,
 no API key; replies are recorded in a dry-run outbox, nothing is sent to Meta).
 
 Chat with the sample businesses in your browser: $base/demo
+The bakery's dashboard: $base/dashboard/login
+  email:    $owner_email
+  password: $owner_password   (new every start; shown only here)
 
 Send a customer message as WhatsApp would (signed with the demo app secret):
 

@@ -158,6 +158,9 @@ pub struct Settings {
     pub encryption_key: Option<SecretBox>,
     /// `DRY_RUN=1`: sends are recorded in the outbox (with the message), never performed.
     pub dry_run: bool,
+    /// `OPEN_SIGNUP=1`: anyone may create a business and its owner at `/dashboard/signup`
+    /// (default off: the operator creates owners through the admin API).
+    pub open_signup: bool,
 }
 
 impl std::fmt::Debug for Settings {
@@ -238,6 +241,11 @@ impl Settings {
             Some("1" | "true" | "yes" | "on") => true,
             Some(_) => return Err(SettingsError::NotAFlag("DRY_RUN")),
         };
+        let open_signup = match text("OPEN_SIGNUP").as_deref().map(str::trim) {
+            None | Some("0" | "false" | "no" | "off") => false,
+            Some("1" | "true" | "yes" | "on") => true,
+            Some(_) => return Err(SettingsError::NotAFlag("OPEN_SIGNUP")),
+        };
         let whatsapp_verify_token = text("WHATSAPP_VERIFY_TOKEN");
         let whatsapp_app_secret = text("WHATSAPP_APP_SECRET");
         Ok(Settings {
@@ -254,6 +262,7 @@ impl Settings {
             demo_per_minute,
             encryption_key,
             dry_run,
+            open_signup,
             ai,
             openai_api_key: text("OPENAI_API_KEY"),
             reply_model: text("AI_MODEL").unwrap_or_else(|| DEFAULT_AI_MODEL.to_owned()),
@@ -287,6 +296,7 @@ impl Settings {
             email_secret: self.email_secret.clone(),
             admin_token: self.admin_token.clone(),
             ai_setup_hint: "the demo needs an AI provider (AI_PROVIDER)",
+            open_signup: self.open_signup,
         }
     }
 
@@ -435,6 +445,12 @@ mod tests {
         }
         assert!(!with(&[("DRY_RUN", "0")]).unwrap().dry_run);
         assert!(with(&[("DRY_RUN", " true ")]).unwrap().dry_run);
+        assert!(!s.open_signup, "signup is closed by default");
+        assert!(with(&[("OPEN_SIGNUP", "1")]).unwrap().open_signup);
+        assert_eq!(
+            with(&[("OPEN_SIGNUP", "sure")]).unwrap_err(),
+            SettingsError::NotAFlag("OPEN_SIGNUP")
+        );
         assert_eq!(
             with(&[("DRY_RUN", "maybe")]).unwrap_err(),
             SettingsError::NotAFlag("DRY_RUN")

@@ -68,6 +68,7 @@ pub const ENV_KEYS: &[&str] = &[
     "CONCIERGE_LEASE_SECONDS",
     "CONCIERGE_RETRY_BASE_MS",
     "CONCIERGE_RECONCILE_WINDOW_SECS",
+    "CONCIERGE_OPEN_SIGNUP",
 ];
 
 /// The validated configuration.
@@ -148,6 +149,10 @@ pub struct Settings {
     /// is unknown (the process was killed, the request timed out) its status webhook is waited
     /// for before the part is sent again. 0 sends again at once (at-least-once). Default 60.
     pub reconcile_window_secs: u64,
+    /// `CONCIERGE_OPEN_SIGNUP=1`: anyone may create a business and its owner account at
+    /// `/dashboard/signup`. Default off: owners are created through the admin API
+    /// (`PUT /api/v1/tenants/{tenant}/owners`).
+    pub open_signup: bool,
 }
 
 /// One configuration problem.
@@ -351,6 +356,7 @@ impl RawConfig {
             };
         let dry_run = flag("CONCIERGE_DRY_RUN", false, &mut problem);
         let injection_scan = flag("CONCIERGE_INJECTION_SCAN", true, &mut problem);
+        let open_signup = flag("CONCIERGE_OPEN_SIGNUP", false, &mut problem);
         let mut number = |key: &str, default: u64, range: std::ops::RangeInclusive<u64>| -> u64 {
             match self.get(key) {
                 None => default,
@@ -450,6 +456,7 @@ impl RawConfig {
             lease_seconds,
             retry_base_ms,
             reconcile_window_secs,
+            open_signup,
         })
     }
 }

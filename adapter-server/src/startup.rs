@@ -398,5 +398,6 @@ fn front_config(settings: &Settings) -> FrontConfig {
         email_secret: expose(&settings.email_secret),
         admin_token: expose(&settings.admin_token),
         ai_setup_hint: "the demo needs an AI provider (CONCIERGE_AI_URL)",
+        open_signup: settings.open_signup,
     }
 }

@@ -2,6 +2,7 @@
 #![warn(missing_docs, unreachable_pub)]
 #![cfg_attr(not(test), warn(clippy::unwrap_used))]
 
+pub mod accounts;
 pub mod ai_wire;
 pub mod approval;
 pub mod billing;

@@ -10,14 +10,15 @@ use std::sync::{Mutex, MutexGuard};
 
 use async_trait::async_trait;
 
+use crate::accounts::Owner;
 use crate::approval::Draft;
 use crate::billing::{DebitOutcome, Grant, GrantOutcome, LedgerBook, RefundOutcome};
 use crate::conversation::Session;
 use crate::email::{normalize_alias, ReverseAlias};
 use crate::ids::{ChannelAccount, ConversationId, ConversationKey, Milli, TenantId};
 use crate::ports::{
-    AliasStore, Direction, DraftStore, IdempotencyStore, Job, JobQueue, Ledger, MessageLog,
-    MessageRecord, SessionStore, StoreError, StoreResult, TenantStore,
+    AliasStore, Direction, DraftStore, IdempotencyStore, Job, JobQueue, Ledger, LoginFailures,
+    MessageLog, MessageRecord, OwnerStore, SessionStore, StoreError, StoreResult, TenantStore,
 };
 use crate::tenant::Tenant;
 use crate::time::{Span, Timestamp};
@@ -34,6 +35,9 @@ struct State {
     jobs: BTreeMap<String, (Timestamp, Job)>,
     drafts: BTreeMap<(TenantId, String), Draft>,
     aliases: BTreeMap<(TenantId, String), ReverseAlias>,
+    owners: BTreeMap<String, Owner>,
+    owner_emails: BTreeMap<String, String>,
+    login_failures: BTreeMap<String, LoginFailures>,
 }
 
 /// Every storage port, in memory.
@@ -344,5 +348,106 @@ impl AliasStore for MemoryStore {
             .get(&(tenant.clone(), normalize_alias(alias)))
             .filter(|a| a.is_live(now))
             .cloned())
+    }
+}
+
+#[cfg_attr(target_family = "wasm", async_trait(?Send))]
+#[cfg_attr(not(target_family = "wasm"), async_trait)]
+impl OwnerStore for MemoryStore {
+    async fn create_owner(&self, owner: &Owner) -> StoreResult<()> {
+        let mut state = self.lock();
+        if state.owner_emails.contains_key(&owner.email) || state.owners.contains_key(&owner.id) {
+            return Err(StoreError::Conflict("owner email".into()));
+        }
+        state
+            .owner_emails
+            .insert(owner.email.clone(), owner.id.clone());
+        state.owners.insert(owner.id.clone(), owner.clone());
+        Ok(())
+    }
+
+    async fn owner_by_email(&self, email: &str) -> StoreResult<Option<Owner>> {
+        let state = self.lock();
+        Ok(state
+            .owner_emails
+            .get(email)
+            .and_then(|id| state.owners.get(id))
+            .cloned())
+    }
+
+    async fn owner_by_id(&self, id: &str) -> StoreResult<Option<Owner>> {
+        Ok(self.lock().owners.get(id).cloned())
+    }
+
+    async fn set_owner_password(&self, id: &str, password_hash: &str) -> StoreResult<u64> {
+        let mut state = self.lock();
+        let owner = state
+            .owners
+            .get_mut(id)
+            .ok_or_else(|| StoreError::NotFound(format!("owner {id}")))?;
+        owner.password_hash = password_hash.to_owned();
+        owner.session_epoch += 1;
+        Ok(owner.session_epoch)
+    }
+
+    async fn bump_session_epoch(&self, id: &str) -> StoreResult<u64> {
+        let mut state = self.lock();
+        let owner = state
+            .owners
+            .get_mut(id)
+            .ok_or_else(|| StoreError::NotFound(format!("owner {id}")))?;
+        owner.session_epoch += 1;
+        Ok(owner.session_epoch)
+    }
+
+    async fn login_failures(
+        &self,
+        key: &str,
+        now: Timestamp,
+        window: Span,
+    ) -> StoreResult<LoginFailures> {
+        let state = self.lock();
+        Ok(match state.login_failures.get(key) {
+            Some(f) if f.window_start + window > now => *f,
+            _ => LoginFailures {
+                count: 0,
+                window_start: now,
+            },
+        })
+    }
+
+    async fn record_login_failure(
+        &self,
+        key: &str,
+        now: Timestamp,
+        window: Span,
+    ) -> StoreResult<LoginFailures> {
+        let mut state = self.lock();
+        // Closed windows are dropped now and then, keeping the map bounded.
+        if state.login_failures.len().is_power_of_two() {
+            state
+                .login_failures
+                .retain(|_, f| f.window_start + window > now);
+        }
+        let entry = state
+            .login_failures
+            .entry(key.to_owned())
+            .or_insert(LoginFailures {
+                count: 0,
+                window_start: now,
+            });
+        if entry.window_start + window <= now {
+            *entry = LoginFailures {
+                count: 0,
+                window_start: now,
+            };
+        }
+        entry.count = entry.count.saturating_add(1);
+        Ok(*entry)
+    }
+
+    async fn clear_login_failures(&self, key: &str) -> StoreResult<()> {
+        self.lock().login_failures.remove(key);
+        Ok(())
     }
 }

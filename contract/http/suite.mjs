@@ -205,6 +205,47 @@ const UNAUTHORIZED = { error: 'missing or wrong bearer token' };
 /// Text that must never reach a client in an error body: storage, runtime and code internals.
 export const INTERNAL_TEXT = /sqlx|sqlite|\bD1_|panick|backtrace|\.rs:\d|RustError|JsValue|wasm|worker::|tokio|reqwest|hyper|called `|unwrap\(|stack trace|127\.0\.0\.1|constraint failed|no such table/i;
 
+// ---------- the dashboard: a browser with a cookie jar ----------
+export const OWNER_EMAIL = 'owner@contract.test';
+export const OWNER_PASSWORD = 'contract owner password';
+const LIMITED_EMAIL = 'limited@contract.test';
+const SESSION_COOKIE = '__Host-concierge_session';
+const CSRF_COOKIE = '__Host-concierge_csrf';
+
+/// The value of the hidden input `name` of an HTML page.
+function hidden(r, name) {
+  return r.text.match(new RegExp(`name="${name}" value="([^"]*)"`))?.[1];
+}
+
+/// A browser over `t.request`: keeps cookies, posts forms, signs in as the contract owner.
+function browser(t) {
+  const jar = new Map();
+  const send = async (method, url, { body, headers = {} } = {}) => {
+    const cookie = [...jar].map(([k, v]) => `${k}=${v}`).join('; ');
+    const r = await t.request(method, url, { body, headers: { ...(cookie ? { cookie } : {}), ...headers } });
+    for (const line of r.headers.getSetCookie()) {
+      const pair = line.split(';')[0];
+      const i = pair.indexOf('=');
+      if (/Max-Age=0(;|$)/.test(line)) jar.delete(pair.slice(0, i));
+      else jar.set(pair.slice(0, i), pair.slice(i + 1));
+    }
+    return r;
+  };
+  const b = {
+    cookie: (name) => jar.get(name),
+    get: (url, headers) => send('GET', url, { headers }),
+    post: (url, form, headers = {}) => send('POST', url, {
+      body: new URLSearchParams(form).toString(),
+      headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers },
+    }),
+    async login(email = OWNER_EMAIL, password = OWNER_PASSWORD) {
+      const form = await b.get('/dashboard/login');
+      return b.post('/dashboard/login', { csrf: hidden(form, 'csrf'), email, password });
+    },
+  };
+  return b;
+}
+
 // ---------- the cases ----------
 const sendsTo = (t, pathSuffix, pick) => t.graph.filter((g) => g.path.endsWith(pathSuffix) && pick(g.body));
 const waSends = (t, to) => sendsTo(t, `/${WA_PHONE}/messages`, (b) => b.to === to);
@@ -676,6 +717,138 @@ export const CASES = [
       eq(chat.json(), { reply: MODEL_REPLY, handoff: false }, 'answer');
     },
   },
+  {
+    name: 'dashboard owners: PUT /tenants/{t}/owners → 201 then 200; bad input → 422 with fields, unknown tenant → 404, no token → 401',
+    run: async (t) => {
+      const put = (tenant, body) => t.admin('PUT', `/tenants/${tenant}/owners`, JSON.stringify(body), { 'content-type': 'application/json' });
+      const bad = await put(TENANT_ID, { email: 'not-an-email', password: 'short' });
+      errorIs(bad, 422, undefined, 'bad input');
+      eq(bad.json().fields.map((f) => f.field), ['email', 'password'], 'fields');
+      errorIs(await put(TENANT_ID, {}), 422, undefined, 'missing fields');
+      errorIs(await put('no-such-tenant', { email: OWNER_EMAIL, password: OWNER_PASSWORD }), 404, undefined, 'unknown tenant');
+      errorIs(await t.request('PUT', `/api/v1/tenants/${TENANT_ID}/owners`, { body: JSON.stringify({ email: OWNER_EMAIL, password: OWNER_PASSWORD }) }),
+        401, UNAUTHORIZED, 'no token');
+      errorIs(await t.admin('GET', `/tenants/${TENANT_ID}/owners`), 405, undefined, 'GET');
+      const created = await put(TENANT_ID, { email: ` ${OWNER_EMAIL.toUpperCase()} `, password: 'a first password' });
+      eq(created.status, 201, `create (${created.text})`);
+      eq(created.json().created, true, 'created');
+      eq(created.json().owner.email, OWNER_EMAIL, 'the email, normalized');
+      eq(Object.keys(created.json().owner).sort(), ['email', 'id', 'tenant'], 'owner fields');
+      const again = await put(TENANT_ID, { email: OWNER_EMAIL, password: OWNER_PASSWORD });
+      eq(again.status, 200, `new password (${again.text})`);
+      eq(again.json().created, false, 'created');
+    },
+  },
+  {
+    name: 'dashboard login: the form sets a CSRF cookie; a wrong password → 401; the right one → 303 with a Secure HttpOnly session; signed out → 303 to login',
+    run: async (t) => {
+      const b = browser(t);
+      const out = await b.get('/dashboard/rules');
+      eq(out.status, 303, 'signed out');
+      eq(out.headers.get('location'), '/dashboard/login?next=%2Fdashboard%2Frules', 'to the login page');
+      const htmx = await b.get('/dashboard/rules', { 'hx-request': 'true' });
+      errorIs(htmx, 401, { error: 'sign in required' }, 'htmx');
+      eq(htmx.headers.get('hx-redirect'), '/dashboard/login?next=%2Fdashboard%2Frules', 'HX-Redirect');
+      errorIs(await b.post('/dashboard/persona', {}), 401, { error: 'sign in required' }, 'POST signed out');
+
+      const form = await b.get('/dashboard/login?next=%2Fdashboard');
+      eq(form.status, 200, 'login form');
+      assert((form.headers.get('content-type') ?? '').startsWith('text/html'), 'HTML');
+      assert(form.text.includes('id="login-form"'), 'the form');
+      const csrfCookie = form.headers.getSetCookie().find((c) => c.startsWith(CSRF_COOKIE));
+      assert(csrfCookie && /; Secure; SameSite=Lax; Path=\/; Max-Age=604800$/.test(csrfCookie), `CSRF cookie ${csrfCookie}`);
+      eq(hidden(form, 'csrf'), b.cookie(CSRF_COOKIE), 'the form carries the cookie token');
+
+      const wrong = await b.post('/dashboard/login', { csrf: hidden(form, 'csrf'), email: OWNER_EMAIL, password: 'not the password' });
+      eq(wrong.status, 401, 'wrong password');
+      assert(wrong.text.includes('id="login-error"'), 'one vague message');
+      assert(!wrong.headers.getSetCookie().some((c) => c.startsWith(SESSION_COOKIE)), 'no session');
+      const unknown = await b.post('/dashboard/login', { csrf: hidden(form, 'csrf'), email: 'nobody@contract.test', password: 'not the password' });
+      eq(unknown.status, 401, 'unknown email');
+
+      const ok = await b.post('/dashboard/login', { csrf: hidden(form, 'csrf'), email: OWNER_EMAIL, password: OWNER_PASSWORD, next: '//evil.example' });
+      eq(ok.status, 303, `login (${ok.text.slice(0, 200)})`);
+      eq(ok.headers.get('location'), '/dashboard', 'never off-site');
+      const session = ok.headers.getSetCookie().find((c) => c.startsWith(SESSION_COOKIE));
+      assert(session && /^__Host-concierge_session=[A-Za-z0-9_-]{43}; HttpOnly; Secure; SameSite=Lax; Path=\/; Max-Age=604800$/.test(session), `session cookie ${session}`);
+      const page = await b.get('/dashboard');
+      eq(page.status, 200, 'the dashboard');
+      eq(hidden(page, 'csrf'), b.cookie(CSRF_COOKIE), 'forms carry the session token');
+      assert(b.cookie(CSRF_COOKIE) !== hidden(form, 'csrf'), 'the session has its own token');
+      const back = await b.get('/dashboard/login');
+      eq(back.status, 303, 'the login page, signed in');
+    },
+  },
+  {
+    name: 'dashboard CSRF: login without the token → 403; logout without or with a wrong token → 403 and nothing changes; cross-site → 403',
+    run: async (t) => {
+      const b = browser(t);
+      const form = await b.get('/dashboard/login');
+      errorIs(await b.post('/dashboard/login', { email: OWNER_EMAIL, password: OWNER_PASSWORD }), 403,
+        { error: 'missing or wrong CSRF token' }, 'login without the token');
+      errorIs(await b.post('/dashboard/login', { csrf: hidden(form, 'csrf'), email: OWNER_EMAIL, password: OWNER_PASSWORD }, { origin: 'https://evil.example' }),
+        403, { error: 'cross-site request refused' }, 'login from another site');
+      eq((await b.login()).status, 303, 'login');
+      const stale = hidden(form, 'csrf');
+      errorIs(await b.post('/dashboard/logout', {}), 403, { error: 'missing or wrong CSRF token' }, 'logout without the token');
+      errorIs(await b.post('/dashboard/logout', { csrf: stale }), 403, { error: 'missing or wrong CSRF token' }, 'a wrong token');
+      errorIs(await b.post('/dashboard/logout-everywhere', {}, { 'x-csrf-token': stale }), 403, { error: 'missing or wrong CSRF token' }, 'a wrong header');
+      errorIs(await b.post('/dashboard/logout', { csrf: b.cookie(CSRF_COOKIE) }, { 'sec-fetch-site': 'cross-site' }),
+        403, { error: 'cross-site request refused' }, 'cross-site');
+      eq((await b.get('/dashboard')).status, 200, 'still signed in');
+    },
+  },
+  {
+    name: 'dashboard logout → 303 and the session stops working; logout everywhere ends every session; GET logout → 405',
+    run: async (t) => {
+      const phone = browser(t);
+      const laptop = browser(t);
+      const tablet = browser(t);
+      for (const b of [phone, laptop, tablet]) eq((await b.login()).status, 303, 'login');
+      errorIs(await phone.get('/dashboard/logout'), 405, undefined, 'GET logout');
+      eq((await phone.get('/dashboard')).status, 200, 'GET changed nothing');
+      const out = await phone.post('/dashboard/logout', { csrf: phone.cookie(CSRF_COOKIE) });
+      eq(out.status, 303, 'logout');
+      eq(out.headers.get('location'), '/dashboard/login', 'to the login page');
+      eq((await phone.get('/dashboard')).status, 303, 'the session ended');
+      eq((await laptop.get('/dashboard')).status, 200, 'other sessions go on');
+      const all = await laptop.post('/dashboard/logout-everywhere', {}, { 'x-csrf-token': laptop.cookie(CSRF_COOKIE) });
+      eq(all.status, 303, 'logout everywhere (htmx header)');
+      eq((await laptop.get('/dashboard')).status, 303, 'this session ended');
+      eq((await tablet.get('/dashboard')).status, 303, 'every session ended');
+      eq((await tablet.login()).status, 303, 'a new login works');
+      eq((await tablet.get('/dashboard')).status, 200, 'signed in again');
+    },
+  },
+  {
+    name: 'dashboard login rate limit: 5 failures for an email → the 6th attempt is 429 with Retry-After',
+    run: async (t) => {
+      const b = browser(t);
+      const form = await b.get('/dashboard/login');
+      const csrf = hidden(form, 'csrf');
+      for (let i = 0; i < 5; i++) {
+        eq((await b.post('/dashboard/login', { csrf, email: LIMITED_EMAIL, password: `wrong password ${i}` })).status, 401, `failure ${i + 1}`);
+      }
+      const limited = await b.post('/dashboard/login', { csrf, email: LIMITED_EMAIL, password: 'wrong password 6' });
+      eq(limited.status, 429, 'rate limited');
+      const retry = Number(limited.headers.get('retry-after'));
+      assert(retry >= 1 && retry <= 900, `Retry-After ${limited.headers.get('retry-after')}`);
+      assert(limited.text.includes('id="login-error"'), 'the form says so');
+      eq((await b.login()).status, 303, 'another email is not limited');
+    },
+  },
+  {
+    name: 'dashboard signup is closed unless the deployment opens it → 403',
+    run: async (t) => {
+      const b = browser(t);
+      const page = await b.get('/dashboard/signup');
+      eq(page.status, 403, 'GET');
+      assert(page.text.includes('id="signup-closed"'), 'says so');
+      eq((await b.post('/dashboard/signup', { email: 'new@contract.test', password: OWNER_PASSWORD, business: 'New Shop' })).status, 403, 'POST');
+      const tenants = await t.admin('GET', '/tenants');
+      eq(tenants.json().tenants, [TENANT_ID], 'no tenant was made');
+    },
+  },
 ];
 
 /// Checks every error answer of the run (recorded by run.mjs): JSON `{"error": text}` plus
@@ -685,6 +858,12 @@ export function checkErrorBodies(responses) {
   for (const r of responses) {
     if (r.status < 400) continue;
     const where = `${r.case}: ${r.method} ${r.path} → ${r.status}`;
+    // The dashboard's refused forms (a wrong password, a rate limit, signup closed) are pages
+    // for people: HTML, still without internal text.
+    if (r.path.startsWith('/dashboard') && (r.contentType ?? '').startsWith('text/html')) {
+      if (INTERNAL_TEXT.test(r.text)) problems.push(`${where}: internal text in ${r.text.slice(0, 200)}`);
+      continue;
+    }
     if (!(r.contentType ?? '').startsWith('application/json')) problems.push(`${where}: content-type ${r.contentType}`);
     let body;
     try {

@@ -1,17 +1,19 @@
 //! The Worker's side of the front ([`Host`]): customer messages go on `WORK_QUEUE` (durable
 //! once `send` returns), emails and approval decisions run in their conversation's Durable
 //! Object; receipts, sealed channel tokens, the outbox and its dead letters (outbox rows in
-//! state `dead`) live in D1.
+//! state `dead`) live in D1. Dashboard sessions live in KV under `session:{id-hash}` with a
+//! 7-day `expiration_ttl`; randomness is `crypto.getRandomValues`.
 
 use async_trait::async_trait;
 use concierge_core::approval::DraftDecision;
 use concierge_core::channels::InboundMessage;
 use concierge_core::delivery::Receipt;
 use concierge_core::engine::{ApprovalOutcome, EngineError};
-use concierge_core::front::{AcceptedEmail, ApiError, Host};
+use concierge_core::front::{AcceptedEmail, ApiError, Host, WebSession, WEB_SESSION_TTL};
 use concierge_core::ids::TenantId;
 use concierge_core::ports::{StoreError, StoreResult};
 use concierge_core::secrets::SecretBox;
+use concierge_core::Timestamp;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use worker::wasm_bindgen::JsValue;
@@ -252,4 +254,49 @@ impl Host for WorkerHost {
             .await
             .map_err(internal)
     }
+
+    fn fill_random(&self, buf: &mut [u8]) -> Result<(), ApiError> {
+        super::secrets::fill_random(buf)
+    }
+
+    async fn put_web_session(&self, id_hash: &str, session: &WebSession) -> Result<(), ApiError> {
+        let kv = self.env.kv("KV").map_err(internal)?;
+        let doc = serde_json::to_string(session).map_err(internal)?;
+        let ttl = u64::try_from(WEB_SESSION_TTL.as_millis() / 1000).unwrap_or(604_800);
+        kv.put(&session_key(id_hash), doc)
+            .map_err(internal)?
+            .expiration_ttl(ttl)
+            .execute()
+            .await
+            .map_err(internal)
+    }
+
+    async fn web_session(
+        &self,
+        id_hash: &str,
+        now: Timestamp,
+    ) -> Result<Option<WebSession>, ApiError> {
+        let kv = self.env.kv("KV").map_err(internal)?;
+        let Some(doc) = kv
+            .get(&session_key(id_hash))
+            .text()
+            .await
+            .map_err(internal)?
+        else {
+            return Ok(None);
+        };
+        let session: WebSession = serde_json::from_str(&doc).map_err(internal)?;
+        // KV expires keys lazily and edge caches may lag: the stored expiry decides.
+        Ok(Some(session).filter(|s| s.expires_at > now))
+    }
+
+    async fn delete_web_session(&self, id_hash: &str) -> Result<(), ApiError> {
+        let kv = self.env.kv("KV").map_err(internal)?;
+        kv.delete(&session_key(id_hash)).await.map_err(internal)
+    }
+}
+
+/// The KV key of a dashboard session (the seed's `session:*`, distinct from `convsession:*`).
+fn session_key(id_hash: &str) -> String {
+    format!("session:{id_hash}")
 }

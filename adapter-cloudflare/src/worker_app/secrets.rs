@@ -19,13 +19,26 @@ extern "C" {
     fn get_random_values(array: &Uint8Array) -> Result<JsValue, JsValue>;
 }
 
-/// A fresh nonce from `crypto.getRandomValues` (never `Math.random`).
+/// Fills `buf` from `crypto.getRandomValues` (never `Math.random`); at most 65536 bytes per
+/// call, as Web Crypto allows.
+///
+/// # Errors
+/// [`ApiError::Internal`] when the runtime refuses.
+pub(crate) fn fill_random(buf: &mut [u8]) -> Result<(), ApiError> {
+    for chunk in buf.chunks_mut(65_536) {
+        #[allow(clippy::cast_possible_truncation)] // at most 65536
+        let array = Uint8Array::new_with_length(chunk.len() as u32);
+        get_random_values(&array)
+            .map_err(|_| ApiError::Internal("crypto.getRandomValues failed".into()))?;
+        array.copy_to(chunk);
+    }
+    Ok(())
+}
+
+/// A fresh nonce from `crypto.getRandomValues`.
 fn nonce() -> Result<[u8; NONCE_LEN], ApiError> {
-    let array = Uint8Array::new_with_length(NONCE_LEN as u32);
-    get_random_values(&array)
-        .map_err(|_| ApiError::Internal("crypto.getRandomValues failed".into()))?;
     let mut nonce = [0u8; NONCE_LEN];
-    array.copy_to(&mut nonce);
+    fill_random(&mut nonce)?;
     Ok(nonce)
 }
 

@@ -9,10 +9,14 @@
 //!   plan is written in one D1 batch that aborts unless the rows still hold what was read
 //!   (read, plan and write again on a lost race); `first_seen` is one conditional upsert.
 //! - Sessions live in the conversation's Durable Object storage.
+//! - Owner accounts and failed-login counters live in D1 (`owners`, `login_failures`: one
+//!   atomic upsert per failure, consistent across isolates); dashboard sessions are the
+//!   host's, in KV (`host.rs`).
 //! - Jobs: buffer flushes are the Durable Object's alarm, safety reviews go to `SAFETY_QUEUE`,
 //!   digests to `WORK_QUEUE` with a delay.
 
 use async_trait::async_trait;
+use concierge_core::accounts::Owner;
 use concierge_core::approval::Draft;
 use concierge_core::billing::{
     check_grant, live_balance, plan_debit, plan_refund, Debit, DebitOutcome, Grant, GrantOutcome,
@@ -24,8 +28,8 @@ use concierge_core::ids::{
     Channel, ChannelAccount, ConversationId, ConversationKey, Milli, TenantId,
 };
 use concierge_core::ports::{
-    AliasStore, Direction, DraftStore, IdempotencyStore, Job, JobQueue, Ledger, MessageLog,
-    MessageRecord, SessionStore, StoreError, StoreResult, TenantStore,
+    AliasStore, Direction, DraftStore, IdempotencyStore, Job, JobQueue, Ledger, LoginFailures,
+    MessageLog, MessageRecord, OwnerStore, SessionStore, StoreError, StoreResult, TenantStore,
 };
 use concierge_core::tenant::Tenant;
 use concierge_core::time::{Span, Timestamp};
@@ -935,5 +939,205 @@ impl AliasStore for CfStore {
         row.map(|r| decode::<ReverseAlias>(&format!("email_reverse:{alias}"), &r.doc))
             .transpose()
             .map(|a| a.filter(|a| a.is_live(now)))
+    }
+}
+
+#[derive(Deserialize)]
+struct OwnerRow {
+    id: String,
+    tenant_id: String,
+    email: String,
+    password_hash: String,
+    session_epoch: f64,
+    created_at: f64,
+}
+
+#[derive(Deserialize)]
+struct EpochRow {
+    session_epoch: f64,
+}
+
+#[derive(Deserialize)]
+struct FailuresRow {
+    failures: f64,
+    window_start: f64,
+}
+
+#[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)] // whole numbers from D1
+fn whole_u64(v: f64) -> u64 {
+    v.max(0.0) as u64
+}
+
+#[allow(clippy::cast_possible_truncation)] // whole numbers from D1
+fn whole_i64(v: f64) -> i64 {
+    v as i64
+}
+
+impl OwnerRow {
+    fn owner(self) -> StoreResult<Owner> {
+        let key = format!("owner:{}", self.id);
+        Ok(Owner {
+            tenant: TenantId::parse(&self.tenant_id).map_err(|e| corrupt(&key, e))?,
+            session_epoch: whole_u64(self.session_epoch),
+            created_at: Timestamp::from_millis(whole_i64(self.created_at)),
+            id: self.id,
+            email: self.email,
+            password_hash: self.password_hash,
+        })
+    }
+}
+
+impl FailuresRow {
+    fn failures(self) -> LoginFailures {
+        LoginFailures {
+            count: u32::try_from(whole_u64(self.failures)).unwrap_or(u32::MAX),
+            window_start: Timestamp::from_millis(whole_i64(self.window_start)),
+        }
+    }
+}
+
+const OWNER_COLUMNS: &str = "id, tenant_id, email, password_hash, session_epoch, created_at";
+
+impl CfStore {
+    async fn owner_where(&self, column: &str, value: &str) -> StoreResult<Option<Owner>> {
+        let row: Option<OwnerRow> = self
+            .first(
+                &format!("SELECT {OWNER_COLUMNS} FROM owners WHERE {column} = ?1"),
+                &[s(value)],
+            )
+            .await?;
+        row.map(OwnerRow::owner).transpose()
+    }
+
+    async fn epoch_update(&self, sql: &str, args: &[JsValue], id: &str) -> StoreResult<u64> {
+        let row: Option<EpochRow> = self.first(sql, args).await?;
+        row.map(|r| whole_u64(r.session_epoch))
+            .ok_or_else(|| StoreError::NotFound(format!("owner {id}")))
+    }
+}
+
+/// Owners and failed-login counters in D1 (the server's `0007_owners.sql` tables): D1 is
+/// consistent and its upsert atomic, so a limit holds across isolates and locations, which
+/// KV (eventually consistent, one write per key per second) could not promise.
+#[async_trait(?Send)]
+impl OwnerStore for CfStore {
+    async fn create_owner(&self, owner: &Owner) -> StoreResult<()> {
+        #[allow(clippy::cast_precision_loss)] // epochs stay far below 2^53
+        let epoch = JsValue::from_f64(owner.session_epoch as f64);
+        self.stmt(
+            "INSERT INTO owners (id, tenant_id, email, password_hash, session_epoch, created_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            &[
+                s(&owner.id),
+                s(owner.tenant.as_str()),
+                s(&owner.email),
+                s(&owner.password_hash),
+                epoch,
+                n(owner.created_at.as_millis()),
+            ],
+        )?
+        .run()
+        .await
+        .map_err(|e| {
+            let text = e.to_string();
+            if text.contains("UNIQUE") || text.contains("PRIMARY KEY") {
+                StoreError::Conflict("owner email".into())
+            } else {
+                backend(text)
+            }
+        })?;
+        Ok(())
+    }
+
+    async fn owner_by_email(&self, email: &str) -> StoreResult<Option<Owner>> {
+        self.owner_where("email", email).await
+    }
+
+    async fn owner_by_id(&self, id: &str) -> StoreResult<Option<Owner>> {
+        self.owner_where("id", id).await
+    }
+
+    async fn set_owner_password(&self, id: &str, password_hash: &str) -> StoreResult<u64> {
+        self.epoch_update(
+            "UPDATE owners SET password_hash = ?2, session_epoch = session_epoch + 1 \
+             WHERE id = ?1 RETURNING session_epoch",
+            &[s(id), s(password_hash)],
+            id,
+        )
+        .await
+    }
+
+    async fn bump_session_epoch(&self, id: &str) -> StoreResult<u64> {
+        self.epoch_update(
+            "UPDATE owners SET session_epoch = session_epoch + 1 WHERE id = ?1 \
+             RETURNING session_epoch",
+            &[s(id)],
+            id,
+        )
+        .await
+    }
+
+    async fn login_failures(
+        &self,
+        key: &str,
+        now: Timestamp,
+        window: Span,
+    ) -> StoreResult<LoginFailures> {
+        let row: Option<FailuresRow> = self
+            .first(
+                "SELECT failures, window_start FROM login_failures \
+                 WHERE limiter_key = ?1 AND window_start > ?2",
+                &[s(key), n((now - window).as_millis())],
+            )
+            .await?;
+        Ok(row.map_or(
+            LoginFailures {
+                count: 0,
+                window_start: now,
+            },
+            FailuresRow::failures,
+        ))
+    }
+
+    async fn record_login_failure(
+        &self,
+        key: &str,
+        now: Timestamp,
+        window: Span,
+    ) -> StoreResult<LoginFailures> {
+        let closed = (now - window).as_millis();
+        let row: Option<FailuresRow> = self
+            .first(
+                "INSERT INTO login_failures (limiter_key, failures, window_start) \
+                 VALUES (?1, 1, ?2) ON CONFLICT (limiter_key) DO UPDATE SET \
+                 failures = CASE WHEN login_failures.window_start <= ?3 THEN 1 \
+                 ELSE login_failures.failures + 1 END, \
+                 window_start = CASE WHEN login_failures.window_start <= ?3 THEN ?2 \
+                 ELSE login_failures.window_start END \
+                 RETURNING failures, window_start",
+                &[s(key), n(now.as_millis()), n(closed)],
+            )
+            .await?;
+        let failures = row
+            .map(FailuresRow::failures)
+            .ok_or_else(|| backend("login_failures: the upsert returned no row"))?;
+        if failures.count == 1 {
+            // Forget windows closed long ago (one indexed delete, only when a window opens).
+            self.run(
+                "DELETE FROM login_failures WHERE window_start <= ?1",
+                &[n(closed - window.as_millis())],
+            )
+            .await?;
+        }
+        Ok(failures)
+    }
+
+    async fn clear_login_failures(&self, key: &str) -> StoreResult<()> {
+        self.run(
+            "DELETE FROM login_failures WHERE limiter_key = ?1",
+            &[s(key)],
+        )
+        .await
+        .map(|_| ())
     }
 }

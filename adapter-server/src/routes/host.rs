@@ -9,9 +9,10 @@ use concierge_core::channels::email::recipient_account;
 use concierge_core::channels::InboundMessage;
 use concierge_core::delivery::Receipt;
 use concierge_core::engine::{ApprovalOutcome, EngineError};
-use concierge_core::front::{AcceptedEmail, ApiError, DemoSlot, Host};
+use concierge_core::front::{AcceptedEmail, ApiError, DemoSlot, Host, WebSession};
 use concierge_core::ids::{ChannelAccount, TenantId};
 use concierge_core::ports::{StoreError, StoreResult};
+use concierge_core::Timestamp;
 use serde_json::{json, Value};
 
 use super::AppParts;
@@ -201,6 +202,29 @@ impl Host for AppParts {
             }
         };
         Some(self.metrics.render(&gauges))
+    }
+
+    fn fill_random(&self, buf: &mut [u8]) -> Result<(), ApiError> {
+        use rand::RngCore;
+        rand::rngs::OsRng
+            .try_fill_bytes(buf)
+            .map_err(|e| ApiError::Internal(format!("OS randomness: {e}")))
+    }
+
+    async fn put_web_session(&self, id_hash: &str, session: &WebSession) -> Result<(), ApiError> {
+        Ok(self.store.put_web_session(id_hash, session).await?)
+    }
+
+    async fn web_session(
+        &self,
+        id_hash: &str,
+        now: Timestamp,
+    ) -> Result<Option<WebSession>, ApiError> {
+        Ok(self.store.web_session(id_hash, now).await?)
+    }
+
+    async fn delete_web_session(&self, id_hash: &str) -> Result<(), ApiError> {
+        Ok(self.store.delete_web_session(id_hash).await?)
     }
 
     async fn demo_slot(&self) -> Option<DemoSlot> {

@@ -11,6 +11,7 @@
 //! row per grant, one per debit key); the store never decides what a message means.
 
 mod jobs;
+mod owners;
 mod ports;
 mod secrets;
 
@@ -68,6 +69,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "dedupe index skips null",
         include_str!("../../migrations/sqlite/0006_dedupe_index_skips_null.sql"),
     ),
+    (
+        7,
+        "owners",
+        include_str!("../../migrations/sqlite/0007_owners.sql"),
+    ),
 ];
 
 /// The PostgreSQL migrations, embedded.
@@ -101,6 +107,11 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         6,
         "dedupe index skips null",
         include_str!("../../migrations/postgres/0006_dedupe_index_skips_null.sql"),
+    ),
+    (
+        7,
+        "owners",
+        include_str!("../../migrations/postgres/0007_owners.sql"),
     ),
 ];
 

@@ -14,7 +14,7 @@ use crate::safety::SafetyStatus;
 use crate::tenant::{Tenant, TenantFile, TenantFileError};
 use crate::time::Timestamp;
 
-use super::reply::{empty, json_ok, typed_response, Request, Response};
+use super::reply::{empty, json_ok, json_response, typed_response, Request, Response};
 use super::{header, secret_eq, ApiError, Front};
 
 /// How many times an update is retried when a concurrent write bumped the tenant's revision.
@@ -67,6 +67,17 @@ struct GrantRequest {
     expires_at: Option<i64>,
     #[serde(default)]
     reason: Option<String>,
+}
+
+/// An owner account for `PUT /tenants/{tenant}/owners` (missing fields are empty, so they get
+/// field errors). No `Debug`: it holds a password.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OwnerRequest {
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    password: String,
 }
 
 /// A channel token to seal.
@@ -196,6 +207,14 @@ impl Front<'_> {
                     _ => allow("GET, POST"),
                 }
             }
+            ["tenants", tenant, "owners"] => {
+                if method != Method::PUT {
+                    return allow("PUT");
+                }
+                let id = tenant_id(tenant)?;
+                let request: OwnerRequest = json_body(body)?;
+                self.put_owner(&id, request).await
+            }
             ["tenants", tenant, "secrets", account] => {
                 if method != Method::PUT {
                     return allow("PUT");
@@ -260,6 +279,51 @@ impl Front<'_> {
                 }
             }
             _ => Err(ApiError::NotFound("route".into())),
+        }
+    }
+
+    /// `PUT /tenants/{tenant}/owners`: creates the owner `email` of the tenant (201), or sets
+    /// a new password for the tenant's existing owner with that email (200; every session of
+    /// that owner stops working). 422 with field errors for a bad email or a password outside
+    /// the policy, 409 when the email belongs to another tenant's owner; nothing saved then.
+    async fn put_owner(&self, id: &TenantId, request: OwnerRequest) -> Result<Response, ApiError> {
+        use crate::accounts;
+        self.tenant(id).await?;
+        let email = accounts::normalize_email(&request.email);
+        let errors: Vec<_> = [
+            accounts::check_email(&email).err(),
+            accounts::check_password(&request.password).err(),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        if !errors.is_empty() {
+            return Err(ApiError::Invalid(errors));
+        }
+        let store = self.engine.store();
+        let answer = |status: u16, owner_id: &str, created: bool| {
+            json_response(
+                status,
+                &json!({
+                    "owner": { "id": owner_id, "tenant": id, "email": email },
+                    "created": created,
+                }),
+            )
+        };
+        match store.owner_by_email(&email).await? {
+            Some(owner) if owner.tenant == *id => {
+                let hash = super::web::auth::hash(self, &request.password)?;
+                store.set_owner_password(&owner.id, &hash).await?;
+                Ok(answer(200, &owner.id, false))
+            }
+            Some(_) => Err(ApiError::Conflict(
+                "this email signs in to another tenant".into(),
+            )),
+            None => {
+                let owner =
+                    super::web::auth::new_owner(self, id, &email, &request.password).await?;
+                Ok(answer(201, &owner.id, true))
+            }
         }
     }
 

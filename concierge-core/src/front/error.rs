@@ -30,6 +30,10 @@ pub enum ApiError {
     /// 401: the bearer token is missing or wrong.
     #[error("missing or wrong bearer token")]
     Unauthorized,
+    /// 401: a dashboard request without a valid session (not a GET page: those redirect to
+    /// the login page).
+    #[error("sign in required")]
+    SignInRequired,
     /// 403: authenticated, but the request is refused (a missing or wrong CSRF token).
     #[error("{0}")]
     Forbidden(&'static str),
@@ -101,7 +105,7 @@ impl ApiError {
             ApiError::Invalid(_) => 422,
             ApiError::NotFound(_) => 404,
             ApiError::Conflict(_) => 409,
-            ApiError::Unauthorized => 401,
+            ApiError::Unauthorized | ApiError::SignInRequired => 401,
             ApiError::Forbidden(_) => 403,
             ApiError::BadRequest(_) => 400,
             ApiError::MethodNotAllowed(_) => 405,

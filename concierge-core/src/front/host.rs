@@ -3,6 +3,7 @@
 
 use async_trait::async_trait;
 use bytes::Bytes;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::approval::DraftDecision;
@@ -12,6 +13,7 @@ use crate::delivery::Receipt;
 use crate::engine::{ApprovalOutcome, EngineError};
 use crate::ids::TenantId;
 use crate::ports::{AsyncTraitDeps, StoreResult};
+use crate::time::{Span, Timestamp};
 
 use super::ApiError;
 
@@ -24,6 +26,41 @@ pub struct AcceptedEmail {
     pub raw: Bytes,
     /// What the core parsed from it (sender, conversation key, idempotency id).
     pub parsed: ParsedEmail,
+}
+
+/// How long a dashboard sign-in lasts: 7 days from the login (the cookie's `Max-Age`, the
+/// Worker's KV `expiration_ttl`).
+pub const WEB_SESSION_TTL: Span = Span::days(7);
+
+/// A signed-in owner's dashboard session, stored by the host under the SHA-256 of its id (the
+/// raw id exists only in the owner's cookie).
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WebSession {
+    /// The owner.
+    pub owner: String,
+    /// The owner's tenant.
+    pub tenant: TenantId,
+    /// The owner's session epoch when the session was made: once the owner's epoch moved on
+    /// ("log out everywhere", a new password) the session signs no one in.
+    pub epoch: u64,
+    /// The session's CSRF token (random; also in a readable cookie and in every form).
+    pub csrf: String,
+    /// When it was made.
+    pub created_at: Timestamp,
+    /// When it stops working ([`WEB_SESSION_TTL`] after it was made).
+    pub expires_at: Timestamp,
+}
+
+impl std::fmt::Debug for WebSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The CSRF token stays out of every log line.
+        f.debug_struct("WebSession")
+            .field("owner", &self.owner)
+            .field("tenant", &self.tenant)
+            .field("epoch", &self.epoch)
+            .field("expires_at", &self.expires_at)
+            .finish_non_exhaustive()
+    }
 }
 
 /// A slot of the demo's concurrency cap, held while a demo turn runs; dropping it frees the
@@ -118,6 +155,29 @@ pub trait Host: AsyncTraitDeps {
     async fn demo_slot(&self) -> Option<DemoSlot> {
         Some(DemoSlot::unlimited())
     }
+
+    /// Fills `buf` from the deployment's CSPRNG (the OS on the server,
+    /// `crypto.getRandomValues` on the Worker): session ids, CSRF tokens, password salts and
+    /// owner ids. The core has no randomness of its own.
+    ///
+    /// # Errors
+    /// [`ApiError::Internal`] when the random source fails (nothing is then made).
+    fn fill_random(&self, buf: &mut [u8]) -> Result<(), ApiError>;
+
+    /// Stores a dashboard session under `id_hash` (hex SHA-256 of the session id) until its
+    /// `expires_at` (server: a SQL row; Worker: KV `session:{id_hash}` with a TTL).
+    async fn put_web_session(&self, id_hash: &str, session: &WebSession) -> Result<(), ApiError>;
+
+    /// The live session stored under `id_hash`, or `None` (unknown, deleted or expired at
+    /// `now`).
+    async fn web_session(
+        &self,
+        id_hash: &str,
+        now: Timestamp,
+    ) -> Result<Option<WebSession>, ApiError>;
+
+    /// Deletes the session under `id_hash` (logout); deleting a missing one is not an error.
+    async fn delete_web_session(&self, id_hash: &str) -> Result<(), ApiError>;
 }
 
 /// The marker every [`InboundMessage`] handed to [`Host::accept_messages`] carries.

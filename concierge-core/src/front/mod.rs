@@ -44,7 +44,7 @@ use crate::Engine;
 pub use admin::retry_conflicts;
 pub use demo::DemoLimiter;
 pub use error::{ApiError, InternalCause};
-pub use host::{AcceptedEmail, DemoSlot, Host};
+pub use host::{AcceptedEmail, DemoSlot, Host, WebSession, WEB_SESSION_TTL};
 pub use reply::{Request, Response};
 pub use web::access::{verify_access_jwt, AccessError, AccessPolicy};
 
@@ -72,6 +72,10 @@ pub struct FrontConfig {
     pub admin_token: Option<String>,
     /// What the demo says when no model is configured, naming the target's setting.
     pub ai_setup_hint: &'static str,
+    /// Whether anyone may create an account and a business at `/dashboard/signup` (server
+    /// `CONCIERGE_OPEN_SIGNUP=1`, Worker `OPEN_SIGNUP=1`); off, owners are made by the
+    /// operator through `PUT /api/v1/tenants/{tenant}/owners`.
+    pub open_signup: bool,
 }
 
 impl std::fmt::Debug for FrontConfig {
@@ -86,6 +90,7 @@ impl std::fmt::Debug for FrontConfig {
             .field("discord_bot_user_id", &self.discord_bot_user_id)
             .field("email_secret", &set(&self.email_secret))
             .field("admin_token", &set(&self.admin_token))
+            .field("open_signup", &self.open_signup)
             .finish()
     }
 }

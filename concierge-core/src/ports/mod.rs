@@ -19,6 +19,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
+use crate::accounts::Owner;
 use crate::approval::Draft;
 use crate::billing::{DebitOutcome, Grant, GrantOutcome, RefundOutcome};
 use crate::channels::email::OutgoingEmail;
@@ -293,6 +294,58 @@ pub trait AliasStore: AsyncTraitDeps {
     ) -> StoreResult<Option<ReverseAlias>>;
 }
 
+/// Failed sign-ins counted under one key (an email's hash, a client's address) in a fixed
+/// window.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LoginFailures {
+    /// Failures in the window.
+    pub count: u32,
+    /// When the window started (its first failure); it ends one window later.
+    pub window_start: Timestamp,
+}
+
+/// Owner accounts (dashboard sign-in) and the failed-login counters that rate-limit it.
+///
+/// Emails are stored as given (callers normalize with
+/// [`accounts::normalize_email`](crate::accounts::normalize_email)) and are unique across
+/// tenants. The counters live in the store, not in a process, so a limit holds across server
+/// replicas and Worker isolates.
+#[cfg_attr(target_family = "wasm", async_trait(?Send))]
+#[cfg_attr(not(target_family = "wasm"), async_trait)]
+pub trait OwnerStore: AsyncTraitDeps {
+    /// Creates an owner; [`StoreError::Conflict`] when its email or id is taken (nothing is
+    /// written then).
+    async fn create_owner(&self, owner: &Owner) -> StoreResult<()>;
+    /// The owner signing in with `email` (normalized), if any.
+    async fn owner_by_email(&self, email: &str) -> StoreResult<Option<Owner>>;
+    /// The owner with this id, if any.
+    async fn owner_by_id(&self, id: &str) -> StoreResult<Option<Owner>>;
+    /// Replaces the owner's password hash and bumps its session epoch (a new password signs
+    /// every session out); returns the new epoch. [`StoreError::NotFound`] for an unknown id.
+    async fn set_owner_password(&self, id: &str, password_hash: &str) -> StoreResult<u64>;
+    /// Bumps the owner's session epoch ("log out everywhere"); returns the new epoch, atomic
+    /// under concurrency. [`StoreError::NotFound`] for an unknown id.
+    async fn bump_session_epoch(&self, id: &str) -> StoreResult<u64>;
+    /// The failures counted under `key` in the window that is still open at `now` (`count`
+    /// 0 when none is: a window older than `window` is over).
+    async fn login_failures(
+        &self,
+        key: &str,
+        now: Timestamp,
+        window: Span,
+    ) -> StoreResult<LoginFailures>;
+    /// Counts one failure under `key` (atomically: concurrent failures all count), opening a
+    /// new window at `now` when none is open; returns the counter after it.
+    async fn record_login_failure(
+        &self,
+        key: &str,
+        now: Timestamp,
+        window: Span,
+    ) -> StoreResult<LoginFailures>;
+    /// Forgets the failures under `key` (after a successful sign-in).
+    async fn clear_login_failures(&self, key: &str) -> StoreResult<()>;
+}
+
 /// Every storage port in one object, as the engine holds it.
 pub trait Store:
     TenantStore
@@ -303,6 +356,7 @@ pub trait Store:
     + JobQueue
     + DraftStore
     + AliasStore
+    + OwnerStore
 {
 }
 
@@ -315,6 +369,7 @@ impl<T> Store for T where
         + JobQueue
         + DraftStore
         + AliasStore
+        + OwnerStore
 {
 }
 

@@ -13,12 +13,13 @@
 
 use futures::future::join_all;
 
+use crate::accounts::Owner;
 use crate::approval::Draft;
 use crate::billing::{DebitOutcome, Grant, GrantOutcome, RefundOutcome, DEBIT_RECORD_RETENTION};
 use crate::channels::ReplyRoute;
 use crate::conversation::{Session, Turn};
 use crate::ids::{Channel, ChannelAccount, ConversationId, ConversationKey, Milli, TenantId};
-use crate::ports::{Direction, MessageRecord, Store, StoreError};
+use crate::ports::{Direction, LoginFailures, MessageRecord, Store, StoreError};
 use crate::tenant::{Tenant, TenantFile};
 use crate::time::{Span, Timestamp};
 
@@ -58,7 +59,10 @@ macro_rules! store_contract_tests {
             message_log_is_idempotent_and_per_tenant,
             message_log_reads_back_oldest_first,
             aliases_are_per_tenant_and_expire,
-            aliases_are_normalized_in_one_way
+            aliases_are_normalized_in_one_way,
+            owners_are_unique_by_email_and_read_back,
+            owner_session_epochs_only_go_up,
+            login_failures_count_per_key_in_a_window
         );
     };
     (@each [$runner:path, $make:expr] $($name:ident),* $(,)?) => {
@@ -905,6 +909,183 @@ pub async fn aliases_are_normalized_in_one_way<S: Store + ?Sized>(store: &S) {
             "{lookup:?}"
         );
     }
+}
+
+fn owner(id: &str, tenant: &str, email: &str) -> Owner {
+    Owner {
+        id: id.to_owned(),
+        tenant: t(tenant),
+        email: email.to_owned(),
+        password_hash: format!("$argon2id$v=19$m=19456,t=2,p=1$c2FsdA${id}"),
+        session_epoch: 0,
+        created_at: T0,
+    }
+}
+
+/// Owners read back by email and id; an email (or id) is taken once, across tenants, and a
+/// refused create writes nothing.
+pub async fn owners_are_unique_by_email_and_read_back<S: Store + ?Sized>(store: &S) {
+    let a = owner("own_a", "tenant-a", "ana@example.com");
+    store.create_owner(&a).await.expect("create");
+    let by_email = store
+        .owner_by_email("ana@example.com")
+        .await
+        .expect("by email");
+    assert_eq!(by_email, Some(a.clone()));
+    let by_id = store.owner_by_id("own_a").await.expect("by id");
+    assert_eq!(by_id, Some(a.clone()));
+    assert_eq!(
+        store.owner_by_email("bo@example.com").await.expect("none"),
+        None
+    );
+    assert_eq!(store.owner_by_id("own_b").await.expect("none"), None);
+
+    let taken = owner("own_b", "tenant-b", "ana@example.com");
+    assert!(
+        matches!(
+            store.create_owner(&taken).await,
+            Err(StoreError::Conflict(_))
+        ),
+        "an email belongs to one owner, across tenants"
+    );
+    let written = store.owner_by_id("own_b").await.expect("by id");
+    assert_eq!(written, None, "nothing written");
+    let same_id = owner("own_a", "tenant-b", "other@example.com");
+    assert!(matches!(
+        store.create_owner(&same_id).await,
+        Err(StoreError::Conflict(_))
+    ));
+    let other = store
+        .owner_by_email("other@example.com")
+        .await
+        .expect("none");
+    assert_eq!(other, None);
+
+    let b = owner("own_b", "tenant-b", "bo@example.com");
+    store.create_owner(&b).await.expect("another email");
+    let b_back = store
+        .owner_by_email("bo@example.com")
+        .await
+        .expect("by email");
+    assert_eq!(b_back.map(|o| o.tenant), Some(t("tenant-b")));
+}
+
+/// "Log out everywhere" and a password change bump the epoch, one step per call, also
+/// under concurrency; an unknown owner is `NotFound`.
+pub async fn owner_session_epochs_only_go_up<S: Store + ?Sized>(store: &S) {
+    let a = owner("own_a", "tenant-a", "ana@example.com");
+    store.create_owner(&a).await.expect("create");
+    assert_eq!(store.bump_session_epoch("own_a").await.expect("bump"), 1);
+    let bumps = join_all((0..5).map(|_| store.bump_session_epoch("own_a"))).await;
+    let mut epochs: Vec<u64> = bumps.into_iter().map(|r| r.expect("bump")).collect();
+    epochs.sort_unstable();
+    assert_eq!(
+        epochs,
+        vec![2, 3, 4, 5, 6],
+        "every concurrent bump counts once"
+    );
+    let epoch = store
+        .set_owner_password("own_a", "$argon2id$new")
+        .await
+        .expect("password");
+    assert_eq!(epoch, 7, "a new password signs every session out");
+    let back = store
+        .owner_by_id("own_a")
+        .await
+        .expect("get")
+        .expect("stored");
+    assert_eq!(back.session_epoch, 7);
+    assert_eq!(back.password_hash, "$argon2id$new");
+    assert!(matches!(
+        store.bump_session_epoch("own_x").await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert!(matches!(
+        store.set_owner_password("own_x", "h").await,
+        Err(StoreError::NotFound(_))
+    ));
+}
+
+/// Failures count per key inside a fixed window, concurrent failures all count, a closed
+/// window starts over, and clearing forgets one key only.
+pub async fn login_failures_count_per_key_in_a_window<S: Store + ?Sized>(store: &S) {
+    let window = Span::minutes(15);
+    let empty = store
+        .login_failures("email:a", T0, window)
+        .await
+        .expect("read");
+    assert_eq!(empty.count, 0);
+    let first = store
+        .record_login_failure("email:a", T0, window)
+        .await
+        .expect("record");
+    assert_eq!(
+        first,
+        LoginFailures {
+            count: 1,
+            window_start: T0
+        }
+    );
+    let later = T0 + Span::minutes(1);
+    let results =
+        join_all((0..4).map(|_| store.record_login_failure("email:a", later, window))).await;
+    let mut counts: Vec<u32> = results
+        .into_iter()
+        .map(|r| r.expect("record").count)
+        .collect();
+    counts.sort_unstable();
+    assert_eq!(counts, vec![2, 3, 4, 5], "every concurrent failure counts");
+    let now = store
+        .login_failures("email:a", later, window)
+        .await
+        .expect("read");
+    assert_eq!(
+        now,
+        LoginFailures {
+            count: 5,
+            window_start: T0
+        },
+        "the window starts at its first failure"
+    );
+    store
+        .record_login_failure("ip:b", later, window)
+        .await
+        .expect("other key");
+    let other = store
+        .login_failures("ip:b", later, window)
+        .await
+        .expect("read");
+    assert_eq!(other.count, 1);
+
+    let closed = T0 + window;
+    let over = store
+        .login_failures("email:a", closed, window)
+        .await
+        .expect("read");
+    assert_eq!(over.count, 0, "a window is over after `window`");
+    let fresh = store
+        .record_login_failure("email:a", closed, window)
+        .await
+        .expect("record");
+    assert_eq!(
+        fresh,
+        LoginFailures {
+            count: 1,
+            window_start: closed
+        },
+        "a new window"
+    );
+    store.clear_login_failures("email:a").await.expect("clear");
+    let cleared = store
+        .login_failures("email:a", closed, window)
+        .await
+        .expect("read");
+    assert_eq!(cleared.count, 0);
+    let kept = store
+        .login_failures("ip:b", later, window)
+        .await
+        .expect("read");
+    assert_eq!(kept.count, 1, "other keys stay");
 }
 
 #[cfg(test)]

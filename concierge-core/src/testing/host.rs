@@ -13,9 +13,10 @@ use crate::approval::DraftDecision;
 use crate::channels::InboundMessage;
 use crate::delivery::Receipt;
 use crate::engine::{ApprovalOutcome, EngineError};
-use crate::front::{AcceptedEmail, ApiError, Host};
+use crate::front::{AcceptedEmail, ApiError, Host, WebSession};
 use crate::ids::TenantId;
 use crate::ports::{StoreError, StoreResult};
+use crate::time::Timestamp;
 use crate::Engine;
 
 /// The front's host in memory: inline turns, recorded receipts and secrets.
@@ -25,17 +26,37 @@ pub struct MemoryHost {
     seen: Mutex<HashSet<String>>,
     receipts: Mutex<BTreeMap<String, Receipt>>,
     secrets: Mutex<BTreeMap<(String, String), String>>,
+    web_sessions: Mutex<BTreeMap<String, WebSession>>,
+    rng: Mutex<u64>,
 }
+
+/// The seed of [`MemoryHost::new`]'s random bytes.
+const DEFAULT_SEED: u64 = 0x00c0_ffee_5eed;
 
 impl MemoryHost {
     /// A host whose accepted work runs on `engine`.
     pub fn new(engine: Engine) -> Self {
+        MemoryHost::with_seed(engine, DEFAULT_SEED)
+    }
+
+    /// A host whose "random" bytes (session ids, CSRF tokens, salts) are a deterministic
+    /// sequence from `seed` (SplitMix64): the same test makes the same ids every run. Not a
+    /// CSPRNG: a test double.
+    pub fn with_seed(engine: Engine, seed: u64) -> Self {
         MemoryHost {
             engine,
             seen: Mutex::default(),
             receipts: Mutex::default(),
             secrets: Mutex::default(),
+            web_sessions: Mutex::default(),
+            rng: Mutex::new(seed),
         }
+    }
+
+    /// The dashboard sessions stored so far, by the key they are stored under (the hex
+    /// SHA-256 of the session id).
+    pub fn web_sessions(&self) -> BTreeMap<String, WebSession> {
+        lock(&self.web_sessions).clone()
     }
 
     /// The receipts stored so far, by the part they name.
@@ -124,5 +145,40 @@ impl Host for MemoryHost {
 
     async fn retry_dead_letter(&self, _id: &str) -> Result<bool, ApiError> {
         Ok(false)
+    }
+
+    fn fill_random(&self, buf: &mut [u8]) -> Result<(), ApiError> {
+        let mut state = lock(&self.rng);
+        for chunk in buf.chunks_mut(8) {
+            // SplitMix64.
+            *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            let mut z = *state;
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            z ^= z >> 31;
+            chunk.copy_from_slice(&z.to_le_bytes()[..chunk.len()]);
+        }
+        Ok(())
+    }
+
+    async fn put_web_session(&self, id_hash: &str, session: &WebSession) -> Result<(), ApiError> {
+        lock(&self.web_sessions).insert(id_hash.to_owned(), session.clone());
+        Ok(())
+    }
+
+    async fn web_session(
+        &self,
+        id_hash: &str,
+        now: Timestamp,
+    ) -> Result<Option<WebSession>, ApiError> {
+        Ok(lock(&self.web_sessions)
+            .get(id_hash)
+            .filter(|s| s.expires_at > now)
+            .cloned())
+    }
+
+    async fn delete_web_session(&self, id_hash: &str) -> Result<(), ApiError> {
+        lock(&self.web_sessions).remove(id_hash);
+        Ok(())
     }
 }

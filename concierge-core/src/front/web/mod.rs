@@ -3,7 +3,8 @@
 //! by default) with htmx for partial swaps; every form also works without JavaScript.
 //!
 //! The split:
-//! - [`auth`]: accounts, login, sessions, CSRF; turns a request into a [`Viewer`] or refuses it.
+//! - [`auth`]: accounts, login, sessions; turns a request into a [`Viewer`] or refuses it,
+//!   with [`cookies`] and [`csrf`] as its small modules.
 //! - [`pages`]: what a signed-in owner sees and changes, given a [`Viewer`].
 //! - [`assets`]: the stylesheet and scripts, baked in at build time.
 //! - [`demo_page`]: the public live demo page (`/demo`), for visitors without an account.
@@ -12,6 +13,8 @@ pub(crate) mod access;
 pub(crate) mod approval_link;
 pub(crate) mod assets;
 pub(crate) mod auth;
+pub(crate) mod cookies;
+pub(crate) mod csrf;
 pub(crate) mod demo_page;
 pub(crate) mod form;
 pub(crate) mod pages;
@@ -37,6 +40,10 @@ pub(crate) struct Viewer {
     pub csrf: String,
     /// The locale the page renders in.
     pub locale: UiLocale,
+    /// The owner's account id.
+    pub owner: String,
+    /// The key the session is stored under (the SHA-256 of its id, never the id).
+    pub session: String,
 }
 
 /// Whether a method changes state (and so needs a CSRF token).
@@ -60,7 +67,7 @@ impl Front<'_> {
             None => return Ok(auth::to_login(req)),
         };
         if is_unsafe(req.method()) {
-            auth::check_csrf(&viewer, req)?;
+            auth::check_csrf(self, &viewer, req)?;
         }
         pages::route(self, &viewer, req, rest).await
     }

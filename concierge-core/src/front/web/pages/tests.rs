@@ -27,6 +27,8 @@ fn viewer(h: &Harness) -> Viewer {
         email: "owner@sunrise.example".into(),
         csrf: "csrf-token".into(),
         locale: UiLocale::EnIn,
+        owner: "owner-1".into(),
+        session: "session-hash".into(),
     }
 }
 
