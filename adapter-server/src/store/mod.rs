@@ -63,6 +63,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "outbox dead letters",
         include_str!("../../migrations/sqlite/0005_outbox_dead_letters.sql"),
     ),
+    (
+        8,
+        "messages tenant conversation index",
+        include_str!("../../migrations/sqlite/0008_messages_tenant_conversation_index.sql"),
+    ),
 ];
 
 /// The PostgreSQL migrations, embedded.
@@ -91,6 +96,11 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         5,
         "outbox dead letters",
         include_str!("../../migrations/postgres/0005_outbox_dead_letters.sql"),
+    ),
+    (
+        8,
+        "messages tenant conversation index",
+        include_str!("../../migrations/postgres/0008_messages_tenant_conversation_index.sql"),
     ),
 ];
 
