@@ -1,9 +1,14 @@
 //! What a signed-in owner sees and changes: one module per dashboard page.
 
 pub(crate) mod approvals;
+mod conversations;
+mod credits;
+mod fmt;
 mod overview;
 mod persona;
 mod settings;
+#[cfg(test)]
+mod statement_tests;
 
 use super::super::reply::{Request, Response};
 use super::super::{ApiError, Front};
@@ -43,6 +48,18 @@ pub(crate) async fn route(
         ["approvals", draft] => match *method {
             Method::POST => approvals::decide_from_queue(front, viewer, req, draft).await,
             _ => Err(ApiError::MethodNotAllowed("POST")),
+        },
+        ["credits"] => match *method {
+            Method::GET => credits::show(front, viewer).await,
+            _ => Err(ApiError::MethodNotAllowed("GET")),
+        },
+        ["conversations"] => match *method {
+            Method::GET => conversations::list(front, viewer).await,
+            _ => Err(ApiError::MethodNotAllowed("GET")),
+        },
+        ["conversations", id] => match *method {
+            Method::GET => conversations::show(front, viewer, id).await,
+            _ => Err(ApiError::MethodNotAllowed("GET")),
         },
         _ => Err(ApiError::NotFound("page".into())),
     }
