@@ -353,6 +353,10 @@ fn grant_reasons_and_customer_ids_are_escaped() {
         let page = get(&h, &path);
         assert_eq!(page.status, 200, "{path}: {}", page.body);
         assert!(!page.body.contains("<script>"), "{path}: {}", page.body);
-        assert!(page.body.contains("&#60;script&#62;"), "{path}: {}", page.body);
+        assert!(
+            page.body.contains("&#60;script&#62;"),
+            "{path}: {}",
+            page.body
+        );
     }
 }
