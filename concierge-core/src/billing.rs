@@ -161,6 +161,29 @@ impl Debit {
     }
 }
 
+/// A tenant's credit statement, as [`Ledger::ledger_history`](crate::ports::Ledger::ledger_history) lists it.
+#[derive(Clone, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct LedgerHistory {
+    /// Grants, newest first (with what is left of each).
+    pub grants: Vec<Grant>,
+    /// Debits, newest first; a refunded one says so.
+    pub debits: Vec<DebitEntry>,
+}
+
+/// One debit row of the statement: a charge under a key (the turn's debit key), and whether it
+/// was refunded. The row keeps the charge's time; a refund marks it, it adds no row.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DebitEntry {
+    /// The debit key (one per AI turn).
+    pub key: String,
+    /// The amount charged.
+    pub amount: Milli,
+    /// When it was charged.
+    pub at: Timestamp,
+    /// Whether the charge was returned.
+    pub refunded: bool,
+}
+
 /// The result of a debit.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "outcome", rename_all = "snake_case")]
@@ -542,6 +565,34 @@ impl LedgerBook {
         self.debits
             .get(key)
             .is_some_and(|d| d.current_at(now) && !d.refunded)
+    }
+
+    /// The statement at `now`, at most `limit` grants and `limit` debits, newest first: what
+    /// [`Ledger::ledger_history`](crate::ports::Ledger::ledger_history) promises.
+    pub fn history(&self, now: Timestamp, limit: u32) -> LedgerHistory {
+        let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+        let mut grants: Vec<Grant> = self
+            .grants
+            .iter()
+            .filter(|g| !g.purgeable_at(now))
+            .cloned()
+            .collect();
+        grants.sort_by(|a, b| (b.granted_at, &b.id).cmp(&(a.granted_at, &a.id)));
+        grants.truncate(limit);
+        let mut debits: Vec<DebitEntry> = self
+            .debits
+            .iter()
+            .filter(|(_, d)| d.current_at(now))
+            .map(|(key, d)| DebitEntry {
+                key: key.clone(),
+                amount: d.amount,
+                at: d.at,
+                refunded: d.refunded,
+            })
+            .collect();
+        debits.sort_by(|a, b| (b.at, &b.key).cmp(&(a.at, &a.key)));
+        debits.truncate(limit);
+        LedgerHistory { grants, debits }
     }
 
     /// Applies a plan's changes for `key`. Debit rows past retention are dropped whenever the

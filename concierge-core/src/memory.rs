@@ -12,13 +12,14 @@ use async_trait::async_trait;
 
 use crate::accounts::Owner;
 use crate::approval::Draft;
-use crate::billing::{DebitOutcome, Grant, GrantOutcome, LedgerBook, RefundOutcome};
+use crate::billing::{DebitOutcome, Grant, GrantOutcome, LedgerBook, LedgerHistory, RefundOutcome};
 use crate::conversation::Session;
 use crate::email::{normalize_alias, ReverseAlias};
 use crate::ids::{ChannelAccount, ConversationId, ConversationKey, Milli, TenantId};
 use crate::ports::{
-    AliasStore, Direction, DraftStore, IdempotencyStore, Job, JobQueue, Ledger, LoginFailures,
-    MessageLog, MessageRecord, OwnerStore, SessionStore, StoreError, StoreResult, TenantStore,
+    AliasStore, ConversationSummary, Direction, DraftStore, IdempotencyStore, Job, JobQueue,
+    Ledger, LoginFailures, MessageLog, MessageRecord, OwnerStore, SessionStore, StoreError,
+    StoreResult, TenantStore,
 };
 use crate::tenant::Tenant;
 use crate::time::{Span, Timestamp};
@@ -208,6 +209,20 @@ impl Ledger for MemoryStore {
                 reason: e.to_string(),
             })
     }
+
+    async fn ledger_history(
+        &self,
+        tenant: &TenantId,
+        now: Timestamp,
+        limit: u32,
+    ) -> StoreResult<LedgerHistory> {
+        Ok(self
+            .lock()
+            .books
+            .get(tenant)
+            .map(|b| b.history(now, limit))
+            .unwrap_or_default())
+    }
 }
 
 #[cfg_attr(target_family = "wasm", async_trait(?Send))]
@@ -274,6 +289,66 @@ impl MessageLog for MemoryStore {
         rows.sort_by_key(|m| m.at);
         Ok(rows)
     }
+
+    async fn recent_conversations(
+        &self,
+        tenant: &TenantId,
+        limit: u32,
+    ) -> StoreResult<Vec<ConversationSummary>> {
+        let state = self.lock();
+        Ok(summarize(
+            state.messages.iter().filter(|m| &m.tenant == tenant),
+            limit,
+        ))
+    }
+}
+
+/// The latest-first summaries of the conversations among `rows` (all of one tenant), as
+/// [`MessageLog::recent_conversations`] defines them.
+fn summarize<'a>(
+    rows: impl Iterator<Item = &'a MessageRecord>,
+    limit: u32,
+) -> Vec<ConversationSummary> {
+    let mut by_conversation: BTreeMap<&ConversationId, (ConversationSummary, &MessageRecord)> =
+        BTreeMap::new();
+    let latest_key = |m: &MessageRecord| (m.at, m.direction, m.message_id.clone());
+    for row in rows {
+        let Some(id) = row.conversation_id.as_ref() else {
+            continue;
+        };
+        let entry = by_conversation.entry(id).or_insert_with(|| {
+            (
+                ConversationSummary {
+                    conversation_id: id.clone(),
+                    channel: row.channel,
+                    customer: String::new(),
+                    messages: 0,
+                    first_at: row.at,
+                    last_at: row.at,
+                    last_action: String::new(),
+                },
+                row,
+            )
+        });
+        entry.0.messages += 1;
+        entry.0.first_at = entry.0.first_at.min(row.at);
+        entry.0.last_at = entry.0.last_at.max(row.at);
+        if latest_key(row) > latest_key(entry.1) {
+            entry.1 = row;
+        }
+    }
+    let mut summaries: Vec<ConversationSummary> = by_conversation
+        .into_values()
+        .map(|(mut summary, latest)| {
+            summary.channel = latest.channel;
+            summary.customer = ConversationSummary::customer_of(latest).to_owned();
+            summary.last_action.clone_from(&latest.action_taken);
+            summary
+        })
+        .collect();
+    summaries.sort_by(|a, b| (b.last_at, &b.conversation_id).cmp(&(a.last_at, &a.conversation_id)));
+    summaries.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+    summaries
 }
 
 #[cfg_attr(target_family = "wasm", async_trait(?Send))]

@@ -19,8 +19,8 @@ use async_trait::async_trait;
 use concierge_core::accounts::Owner;
 use concierge_core::approval::Draft;
 use concierge_core::billing::{
-    check_grant, live_balance, plan_debit, plan_refund, Debit, DebitOutcome, Grant, GrantOutcome,
-    LedgerChanges, RefundOutcome,
+    check_grant, live_balance, plan_debit, plan_refund, retention_cutoff, Debit, DebitEntry,
+    DebitOutcome, Grant, GrantOutcome, LedgerChanges, LedgerHistory, RefundOutcome,
 };
 use concierge_core::conversation::Session;
 use concierge_core::email::{normalize_alias, ReverseAlias};
@@ -28,8 +28,9 @@ use concierge_core::ids::{
     Channel, ChannelAccount, ConversationId, ConversationKey, Milli, TenantId,
 };
 use concierge_core::ports::{
-    AliasStore, Direction, DraftStore, IdempotencyStore, Job, JobQueue, Ledger, LoginFailures,
-    MessageLog, MessageRecord, OwnerStore, SessionStore, StoreError, StoreResult, TenantStore,
+    AliasStore, ConversationSummary, Direction, DraftStore, IdempotencyStore, Job, JobQueue,
+    Ledger, LoginFailures, MessageLog, MessageRecord, OwnerStore, SessionStore, StoreError,
+    StoreResult, TenantStore,
 };
 use concierge_core::tenant::Tenant;
 use concierge_core::time::{Span, Timestamp};
@@ -178,6 +179,54 @@ impl DebitRow {
         [n(self.at as i64), n(self.refunded as i64), s(&self.drawn)]
     }
 }
+
+/// A `ledger_debits` row as the statement lists it.
+#[derive(Deserialize)]
+struct DebitEntryRow {
+    debit_key: String,
+    amount: f64,
+    at: f64,
+    refunded: f64,
+}
+
+impl DebitEntryRow {
+    #[allow(clippy::cast_possible_truncation)] // integers read back from D1's f64
+    fn entry(self) -> DebitEntry {
+        DebitEntry {
+            key: self.debit_key,
+            amount: Milli::from_milli(self.amount as i64),
+            at: Timestamp::from_millis(self.at as i64),
+            refunded: self.refunded != 0.0,
+        }
+    }
+}
+
+/// A row of [`RECENT_CONVERSATIONS`].
+#[derive(Deserialize)]
+struct RecentRow {
+    conversation_id: String,
+    n: f64,
+    first_at: f64,
+    last_at: f64,
+    channel: String,
+    direction: String,
+    sender: String,
+    recipient: String,
+    action_taken: String,
+}
+
+/// The server's `RECENT_CONVERSATIONS` (adapter-server/src/store/ports.rs) with D1's
+/// placeholders: the tenant's latest `?2` conversations, and each one's rows at its last time,
+/// latest first. `CROSS JOIN` drives the join from the listed conversations into
+/// `idx_messages_tenant_conversation` (migration 0008).
+const RECENT_CONVERSATIONS: &str = "WITH recent AS (\
+     SELECT conversation_id, COUNT(*) AS n, MIN(at) AS first_at, MAX(at) AS last_at \
+     FROM messages WHERE tenant_id = ?1 AND conversation_id IS NOT NULL \
+     GROUP BY conversation_id ORDER BY last_at DESC, conversation_id DESC LIMIT ?2) \
+     SELECT r.conversation_id, r.n, r.first_at, r.last_at, m.channel, m.direction, m.sender, \
+     m.recipient, m.action_taken FROM recent r CROSS JOIN messages m \
+     WHERE m.tenant_id = ?1 AND m.conversation_id = r.conversation_id AND m.at = r.last_at \
+     ORDER BY r.last_at DESC, r.conversation_id DESC, m.direction DESC, m.message_id DESC";
 
 #[derive(Deserialize)]
 struct IdRow {
@@ -692,6 +741,38 @@ impl Ledger for CfStore {
             GrantOutcome::AlreadyGranted
         })
     }
+
+    async fn ledger_history(
+        &self,
+        tenant: &TenantId,
+        now: Timestamp,
+        limit: u32,
+    ) -> StoreResult<LedgerHistory> {
+        // The server's queries, with D1's placeholders: rows past retention are filtered, not
+        // deleted.
+        let cutoff = n(retention_cutoff(now).as_millis());
+        let limit = n(i64::from(limit));
+        let grants: Vec<GrantRow> = self
+            .all(
+                "SELECT grant_id, amount, remaining, granted_at, expires_at, reason \
+                 FROM ledger_grants WHERE tenant_id = ?1 \
+                 AND (expires_at IS NULL OR expires_at > ?2) \
+                 ORDER BY granted_at DESC, grant_id DESC LIMIT ?3",
+                &[s(tenant.as_str()), cutoff.clone(), limit.clone()],
+            )
+            .await?;
+        let debits: Vec<DebitEntryRow> = self
+            .all(
+                "SELECT debit_key, amount, at, refunded FROM ledger_debits \
+                 WHERE tenant_id = ?1 AND at > ?2 ORDER BY at DESC, debit_key DESC LIMIT ?3",
+                &[s(tenant.as_str()), cutoff, limit],
+            )
+            .await?;
+        Ok(LedgerHistory {
+            grants: grants.into_iter().map(GrantRow::grant).collect(),
+            debits: debits.into_iter().map(DebitEntryRow::entry).collect(),
+        })
+    }
 }
 
 #[async_trait(?Send)]
@@ -787,6 +868,46 @@ impl MessageLog for CfStore {
                 })
             })
             .collect()
+    }
+
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)] // D1's f64 integers
+    async fn recent_conversations(
+        &self,
+        tenant: &TenantId,
+        limit: u32,
+    ) -> StoreResult<Vec<ConversationSummary>> {
+        let rows: Vec<RecentRow> = self
+            .all(
+                RECENT_CONVERSATIONS,
+                &[s(tenant.as_str()), n(i64::from(limit))],
+            )
+            .await?;
+        let mut summaries: Vec<ConversationSummary> = Vec::with_capacity(rows.len());
+        for r in rows {
+            // The first row of each conversation is its latest; the others tie on `at`.
+            if summaries
+                .last()
+                .is_some_and(|s| s.conversation_id.as_str() == r.conversation_id)
+            {
+                continue;
+            }
+            let key = format!("messages:{}", r.conversation_id);
+            summaries.push(ConversationSummary {
+                conversation_id: ConversationId::parse(&r.conversation_id)
+                    .map_err(|e| corrupt(&key, e))?,
+                channel: r.channel.parse::<Channel>().map_err(|e| corrupt(&key, e))?,
+                customer: if r.direction == "inbound" {
+                    r.sender
+                } else {
+                    r.recipient
+                },
+                messages: r.n.max(0.0) as u64,
+                first_at: Timestamp::from_millis(r.first_at as i64),
+                last_at: Timestamp::from_millis(r.last_at as i64),
+                last_action: r.action_taken,
+            });
+        }
+        Ok(summaries)
     }
 }
 

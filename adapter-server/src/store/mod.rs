@@ -74,6 +74,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "owners",
         include_str!("../../migrations/sqlite/0007_owners.sql"),
     ),
+    (
+        8,
+        "messages tenant conversation index",
+        include_str!("../../migrations/sqlite/0008_messages_tenant_conversation_index.sql"),
+    ),
 ];
 
 /// The PostgreSQL migrations, embedded.
@@ -112,6 +117,11 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         7,
         "owners",
         include_str!("../../migrations/postgres/0007_owners.sql"),
+    ),
+    (
+        8,
+        "messages tenant conversation index",
+        include_str!("../../migrations/postgres/0008_messages_tenant_conversation_index.sql"),
     ),
 ];
 

@@ -3,14 +3,15 @@
 use async_trait::async_trait;
 use concierge_core::approval::Draft;
 use concierge_core::billing::{
-    self, Debit, DebitOutcome, Grant, GrantOutcome, LedgerChanges, RefundOutcome,
+    self, Debit, DebitEntry, DebitOutcome, Grant, GrantOutcome, LedgerChanges, LedgerHistory,
+    RefundOutcome,
 };
 use concierge_core::conversation::Session;
 use concierge_core::email::{normalize_alias, ReverseAlias};
 use concierge_core::ids::{Channel, ChannelAccount, ConversationId, ConversationKey, Milli};
 use concierge_core::ports::{
-    AliasStore, Direction, DraftStore, IdempotencyStore, Job, JobQueue, Ledger, MessageLog,
-    MessageRecord, SessionStore, StoreError, StoreResult, TenantStore,
+    AliasStore, ConversationSummary, Direction, DraftStore, IdempotencyStore, Job, JobQueue,
+    Ledger, MessageLog, MessageRecord, SessionStore, StoreError, StoreResult, TenantStore,
 };
 use concierge_core::tenant::Tenant;
 use concierge_core::time::{Span, Timestamp};
@@ -445,6 +446,55 @@ impl Ledger for SqlStore {
             })
         })
     }
+
+    async fn ledger_history(
+        &self,
+        tenant: &TenantId,
+        now: Timestamp,
+        limit: u32,
+    ) -> StoreResult<LedgerHistory> {
+        // Rows past retention are filtered here, not deleted (a read writes nothing): a grant
+        // counts until it is purgeable, a debit row while it is current.
+        let cutoff = billing::retention_cutoff(now).as_millis();
+        on_pool!(self, |pool, pg| {
+            let grants = sqlx::query(&format!(
+                "SELECT {GRANT_COLUMNS} FROM ledger_grants WHERE tenant_id = $1 \
+                 AND (expires_at IS NULL OR expires_at > $2) \
+                 ORDER BY granted_at DESC, grant_id DESC LIMIT $3"
+            ))
+            .bind(tenant.as_str())
+            .bind(cutoff)
+            .bind(i64::from(limit))
+            .fetch_all(pool)
+            .await
+            .map_err(db_err)?
+            .iter()
+            .map(grant_from_row)
+            .collect::<StoreResult<Vec<_>>>()?;
+            let debits = sqlx::query(
+                "SELECT debit_key, amount, at, refunded FROM ledger_debits \
+                 WHERE tenant_id = $1 AND at > $2 ORDER BY at DESC, debit_key DESC LIMIT $3",
+            )
+            .bind(tenant.as_str())
+            .bind(cutoff)
+            .bind(i64::from(limit))
+            .fetch_all(pool)
+            .await
+            .map_err(db_err)?
+            .iter()
+            .map(|row| {
+                Ok(DebitEntry {
+                    key: row.try_get("debit_key")?,
+                    amount: Milli::from_milli(row.try_get("amount")?),
+                    at: Timestamp::from_millis(row.try_get("at")?),
+                    refunded: row.try_get("refunded")?,
+                })
+            })
+            .collect::<Result<Vec<_>, sqlx::Error>>()
+            .map_err(db_err)?;
+            Ok(LedgerHistory { grants, debits })
+        })
+    }
 }
 
 #[async_trait]
@@ -546,7 +596,91 @@ impl MessageLog for SqlStore {
             )
             .collect()
     }
+
+    async fn recent_conversations(
+        &self,
+        tenant: &TenantId,
+        limit: u32,
+    ) -> StoreResult<Vec<ConversationSummary>> {
+        type RawRow = (
+            String,
+            i64,
+            i64,
+            i64,
+            String,
+            String,
+            String,
+            String,
+            String,
+        );
+        let rows: Vec<RawRow> = on_pool!(self, |pool, pg| {
+            let rows = sqlx::query(RECENT_CONVERSATIONS)
+                .bind(tenant.as_str())
+                .bind(i64::from(limit))
+                .fetch_all(pool)
+                .await
+                .map_err(db_err)?;
+            rows.iter()
+                .map(|r| {
+                    Ok((
+                        r.try_get("conversation_id")?,
+                        r.try_get("n")?,
+                        r.try_get("first_at")?,
+                        r.try_get("last_at")?,
+                        r.try_get("channel")?,
+                        r.try_get("direction")?,
+                        r.try_get("sender")?,
+                        r.try_get("recipient")?,
+                        r.try_get("action_taken")?,
+                    ))
+                })
+                .collect::<Result<_, sqlx::Error>>()
+                .map_err(db_err)?
+        });
+        let mut summaries: Vec<ConversationSummary> = Vec::with_capacity(rows.len());
+        for (id, n, first_at, last_at, channel, direction, sender, recipient, action) in rows {
+            // Rows come latest first within a conversation: the first one of each is its
+            // latest row; the others tie with it on `at`.
+            if summaries
+                .last()
+                .is_some_and(|s| s.conversation_id.as_str() == id)
+            {
+                continue;
+            }
+            let customer = match parse_direction(&direction)? {
+                Direction::Inbound => sender,
+                Direction::Outbound => recipient,
+            };
+            summaries.push(ConversationSummary {
+                conversation_id: ConversationId::parse(&id)
+                    .map_err(|e| corrupt("messages.conversation_id", e))?,
+                channel: channel
+                    .parse::<Channel>()
+                    .map_err(|e| corrupt("messages.channel", e))?,
+                customer,
+                messages: u64::try_from(n).map_err(|e| corrupt("messages.count", e))?,
+                first_at: Timestamp::from_millis(first_at),
+                last_at: Timestamp::from_millis(last_at),
+                last_action: action,
+            });
+        }
+        Ok(summaries)
+    }
 }
+
+/// The tenant's latest conversations (`$2` of them) and each one's rows at its last time,
+/// latest first (`direction DESC`: an outbound row follows an inbound one of the same time).
+/// Shared by SQLite, Postgres and D1 (which binds `?1`, `?2`). `CROSS JOIN` makes SQLite drive
+/// the join from the few listed conversations into `idx_messages_tenant_conversation`
+/// (migration 0008); Postgres plans it as the inner join it is.
+pub(crate) const RECENT_CONVERSATIONS: &str = "WITH recent AS (\
+     SELECT conversation_id, COUNT(*) AS n, MIN(at) AS first_at, MAX(at) AS last_at \
+     FROM messages WHERE tenant_id = $1 AND conversation_id IS NOT NULL \
+     GROUP BY conversation_id ORDER BY last_at DESC, conversation_id DESC LIMIT $2) \
+     SELECT r.conversation_id, r.n, r.first_at, r.last_at, m.channel, m.direction, m.sender, \
+     m.recipient, m.action_taken FROM recent r CROSS JOIN messages m \
+     WHERE m.tenant_id = $1 AND m.conversation_id = r.conversation_id AND m.at = r.last_at \
+     ORDER BY r.last_at DESC, r.conversation_id DESC, m.direction DESC, m.message_id DESC";
 
 #[async_trait]
 impl JobQueue for SqlStore {

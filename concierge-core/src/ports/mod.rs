@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::accounts::Owner;
 use crate::approval::Draft;
-use crate::billing::{DebitOutcome, Grant, GrantOutcome, RefundOutcome};
+use crate::billing::{DebitOutcome, Grant, GrantOutcome, LedgerHistory, RefundOutcome};
 use crate::channels::email::OutgoingEmail;
 use crate::channels::ReplyRoute;
 use crate::conversation::{Session, Turn};
@@ -138,6 +138,18 @@ pub trait Ledger: AsyncTraitDeps {
     /// [`Grant::validate`](crate::billing::Grant::validate) is refused with
     /// [`StoreError::Corrupt`] and nothing is written (the engine validates before it calls).
     async fn grant(&self, tenant: &TenantId, grant: Grant) -> StoreResult<GrantOutcome>;
+    /// The tenant's statement: its grants (newest `granted_at` first, ties by id descending)
+    /// and its debit rows (newest `at` first, ties by key descending), at most `limit` of
+    /// each. Only what still counts at `now` is listed: a debit row older than
+    /// [`DEBIT_RECORD_RETENTION`](crate::billing::DEBIT_RECORD_RETENTION) and a grant that is
+    /// [purgeable](crate::billing::Grant::purgeable_at) are left out whether or not the store
+    /// has deleted them yet, so every store lists the same rows. Read-only.
+    async fn ledger_history(
+        &self,
+        tenant: &TenantId,
+        now: Timestamp,
+        limit: u32,
+    ) -> StoreResult<LedgerHistory>;
 }
 
 /// Remembers which provider message ids were seen.
@@ -199,6 +211,46 @@ pub trait MessageLog: AsyncTraitDeps {
         tenant: &TenantId,
         conversation: &ConversationId,
     ) -> StoreResult<Vec<MessageRecord>>;
+    /// The tenant's most recent conversations, at most `limit`, newest last message first
+    /// (ties by conversation id descending). Only rows stamped with a conversation id count
+    /// (canned-only flows have none). Each summary is built from the conversation's rows, and
+    /// its channel, customer and last action come from its latest row: the greatest
+    /// `(at, direction, message_id)`, where an outbound row sorts after an inbound one of the
+    /// same time (the reply follows the message). Metadata only, as every row is.
+    async fn recent_conversations(
+        &self,
+        tenant: &TenantId,
+        limit: u32,
+    ) -> StoreResult<Vec<ConversationSummary>>;
+}
+
+/// One conversation as [`MessageLog::recent_conversations`] lists it: metadata, no bodies.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConversationSummary {
+    /// The conversation.
+    pub conversation_id: ConversationId,
+    /// Its channel.
+    pub channel: Channel,
+    /// The customer: the sender of an inbound row, the recipient of an outbound one.
+    pub customer: String,
+    /// How many rows it has.
+    pub messages: u64,
+    /// Its first row's time.
+    pub first_at: Timestamp,
+    /// Its last row's time.
+    pub last_at: Timestamp,
+    /// The latest row's `action_taken`.
+    pub last_action: String,
+}
+
+impl ConversationSummary {
+    /// The customer of a row: its sender if inbound, its recipient if outbound.
+    pub fn customer_of(record: &MessageRecord) -> &str {
+        match record.direction {
+            Direction::Inbound => &record.sender,
+            Direction::Outbound => &record.recipient,
+        }
+    }
 }
 
 /// Durable delayed work.

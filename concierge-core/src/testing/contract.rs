@@ -15,11 +15,15 @@ use futures::future::join_all;
 
 use crate::accounts::Owner;
 use crate::approval::Draft;
-use crate::billing::{DebitOutcome, Grant, GrantOutcome, RefundOutcome, DEBIT_RECORD_RETENTION};
+use crate::billing::{
+    DebitEntry, DebitOutcome, Grant, GrantOutcome, RefundOutcome, DEBIT_RECORD_RETENTION,
+};
 use crate::channels::ReplyRoute;
 use crate::conversation::{Session, Turn};
 use crate::ids::{Channel, ChannelAccount, ConversationId, ConversationKey, Milli, TenantId};
-use crate::ports::{Direction, LoginFailures, MessageRecord, Store, StoreError};
+use crate::ports::{
+    ConversationSummary, Direction, LoginFailures, MessageRecord, Store, StoreError,
+};
 use crate::tenant::{Tenant, TenantFile};
 use crate::time::{Span, Timestamp};
 
@@ -54,10 +58,15 @@ macro_rules! store_contract_tests {
             ledger_debit_rows_count_for_the_retention_period,
             ledger_grant_ids_stay_taken,
             ledger_refunds_return_credit_to_live_grants_only,
+            ledger_history_is_newest_first_bounded_and_per_tenant,
+            ledger_history_shows_debits_then_refunds,
+            ledger_history_leaves_out_rows_past_retention,
             first_seen_is_true_once_until_forgotten_or_expired,
             drafts_are_taken_once_and_expire,
             message_log_is_idempotent_and_per_tenant,
             message_log_reads_back_oldest_first,
+            recent_conversations_are_newest_first_bounded_and_per_tenant,
+            recent_conversations_take_the_latest_row_and_skip_unstamped_rows,
             aliases_are_per_tenant_and_expire,
             aliases_are_normalized_in_one_way,
             owners_are_unique_by_email_and_read_back,
@@ -858,6 +867,405 @@ pub async fn message_log_reads_back_oldest_first<S: Store + ?Sized>(store: &S) {
             .expect("query"),
         [elsewhere]
     );
+}
+
+fn debit_entry(key: &str, amount: i64, at: Timestamp, refunded: bool) -> DebitEntry {
+    DebitEntry {
+        key: key.into(),
+        amount: Milli(amount),
+        at,
+        refunded,
+    }
+}
+
+/// The statement lists grants and debits newest first, at most `limit` of each, with what is
+/// left of each grant; another tenant's rows never appear (even under the same ids and keys).
+pub async fn ledger_history_is_newest_first_bounded_and_per_tenant<S: Store + ?Sized>(store: &S) {
+    let (a, b) = (t("history-a"), t("history-b"));
+    let week = Some(T0 + Span::days(7));
+    for grant in [
+        Grant::new("g-old", Milli(5_000), T0, None, "starting credits"),
+        Grant::new("g-mid", Milli(2_000), T0 + Span::hours(1), week, "promo"),
+        Grant::new("g-new", Milli(1_000), T0 + Span::hours(2), None, "top-up"),
+    ] {
+        assert_eq!(
+            store.grant(&a, grant).await.expect("grant"),
+            GrantOutcome::Granted
+        );
+    }
+    store
+        .grant(&b, Grant::new("g-old", Milli(9_000), T0, None, "b's own"))
+        .await
+        .expect("grant b");
+    for (i, key) in ["turn-1", "turn-2", "turn-3"].into_iter().enumerate() {
+        let at = T0 + Span::hours(3) + Span::minutes(i64::try_from(i).unwrap_or(0));
+        let outcome = store
+            .try_debit(&a, key, Milli(500), at)
+            .await
+            .expect("debit");
+        assert!(matches!(outcome, DebitOutcome::Charged { .. }), "{key}");
+    }
+    store
+        .try_debit(&b, "turn-1", Milli(700), T0 + Span::hours(5))
+        .await
+        .expect("debit b");
+    let now = T0 + Span::hours(6);
+    let history = store.ledger_history(&a, now, 10).await.expect("history");
+    let grants: Vec<(&str, Milli, Milli)> = history
+        .grants
+        .iter()
+        .map(|g| (g.id.as_str(), g.amount, g.remaining))
+        .collect();
+    // The expiring grant is drawn first: 3 × 0.5 from g-mid.
+    assert_eq!(
+        grants,
+        [
+            ("g-new", Milli(1_000), Milli(1_000)),
+            ("g-mid", Milli(2_000), Milli(500)),
+            ("g-old", Milli(5_000), Milli(5_000)),
+        ]
+    );
+    assert_eq!(history.grants[1].expires_at, week);
+    assert_eq!(history.grants[1].reason, "promo");
+    assert_eq!(history.grants[1].granted_at, T0 + Span::hours(1));
+    assert_eq!(
+        history.debits,
+        [
+            debit_entry("turn-3", 500, T0 + Span::hours(3) + Span::minutes(2), false),
+            debit_entry("turn-2", 500, T0 + Span::hours(3) + Span::minutes(1), false),
+            debit_entry("turn-1", 500, T0 + Span::hours(3), false),
+        ]
+    );
+    let short = store.ledger_history(&a, now, 2).await.expect("limited");
+    assert_eq!(
+        short
+            .grants
+            .iter()
+            .map(|g| g.id.as_str())
+            .collect::<Vec<_>>(),
+        ["g-new", "g-mid"]
+    );
+    assert_eq!(
+        short
+            .debits
+            .iter()
+            .map(|d| d.key.as_str())
+            .collect::<Vec<_>>(),
+        ["turn-3", "turn-2"]
+    );
+    let theirs = store.ledger_history(&b, now, 10).await.expect("history b");
+    assert_eq!(theirs.grants.len(), 1);
+    assert_eq!(theirs.grants[0].reason, "b's own");
+    assert_eq!(theirs.grants[0].remaining, Milli(8_300));
+    assert_eq!(
+        theirs.debits,
+        [debit_entry("turn-1", 700, T0 + Span::hours(5), false)]
+    );
+    let nobody = store
+        .ledger_history(&t("history-nobody"), now, 10)
+        .await
+        .expect("history of a tenant without a ledger");
+    assert!(nobody.grants.is_empty() && nobody.debits.is_empty());
+}
+
+/// A refund marks its debit refunded (and puts the credit back); a key charged again after a
+/// refund shows its new charge, once.
+pub async fn ledger_history_shows_debits_then_refunds<S: Store + ?Sized>(store: &S) {
+    let a = t("history-refunds");
+    store
+        .grant(&a, Grant::new("g", Milli(3_000), T0, None, "credits"))
+        .await
+        .expect("grant");
+    let (t1, t2, t3) = (
+        T0 + Span::minutes(1),
+        T0 + Span::minutes(2),
+        T0 + Span::minutes(3),
+    );
+    store
+        .try_debit(&a, "kept", Milli(1_000), t1)
+        .await
+        .expect("debit");
+    store
+        .try_debit(&a, "failed", Milli(1_000), t2)
+        .await
+        .expect("debit");
+    assert_eq!(
+        store.refund(&a, "failed", t2).await.expect("refund"),
+        RefundOutcome::Refunded
+    );
+    let history = store.ledger_history(&a, t2, 10).await.expect("history");
+    assert_eq!(
+        history.debits,
+        [
+            debit_entry("failed", 1_000, t2, true),
+            debit_entry("kept", 1_000, t1, false),
+        ]
+    );
+    assert_eq!(history.grants[0].remaining, Milli(2_000));
+    store
+        .try_debit(&a, "failed", Milli(1_000), t3)
+        .await
+        .expect("retried turn");
+    let history = store.ledger_history(&a, t3, 10).await.expect("history");
+    assert_eq!(
+        history.debits,
+        [
+            debit_entry("failed", 1_000, t3, false),
+            debit_entry("kept", 1_000, t1, false),
+        ]
+    );
+    assert_eq!(history.grants[0].remaining, Milli(1_000));
+}
+
+/// Debit rows older than the retention period and grants past their purge time are left out,
+/// whether or not the store has deleted them yet; a spent grant stays listed.
+pub async fn ledger_history_leaves_out_rows_past_retention<S: Store + ?Sized>(store: &S) {
+    let a = t("history-retention");
+    let expiry = T0 + Span::days(1);
+    store
+        .grant(
+            &a,
+            Grant::new("short", Milli(1_000), T0, Some(expiry), "trial"),
+        )
+        .await
+        .expect("grant");
+    store
+        .grant(&a, Grant::new("spent", Milli(500), T0, None, "small"))
+        .await
+        .expect("grant");
+    store
+        .try_debit(&a, "old", Milli(1_000), T0)
+        .await
+        .expect("debit");
+    store
+        .try_debit(&a, "older", Milli(500), T0)
+        .await
+        .expect("debit");
+    let later = T0 + DEBIT_RECORD_RETENTION + Span::hours(1);
+    let history = store.ledger_history(&a, later, 10).await.expect("history");
+    assert!(history.debits.is_empty(), "{:?}", history.debits);
+    assert_eq!(
+        history
+            .grants
+            .iter()
+            .map(|g| g.id.as_str())
+            .collect::<Vec<_>>(),
+        ["spent", "short"],
+        "same granted_at: ties by id, descending"
+    );
+    let past_purge = expiry + DEBIT_RECORD_RETENTION;
+    let history = store
+        .ledger_history(&a, past_purge, 10)
+        .await
+        .expect("history");
+    assert_eq!(
+        history
+            .grants
+            .iter()
+            .map(|g| (g.id.as_str(), g.remaining))
+            .collect::<Vec<_>>(),
+        [("spent", Milli::ZERO)]
+    );
+}
+
+fn log_row(
+    tenant: &str,
+    conversation: Option<&ConversationId>,
+    direction: Direction,
+    id: &str,
+    at: Timestamp,
+) -> MessageRecord {
+    let (sender, recipient) = match direction {
+        Direction::Inbound => ("555", "111"),
+        Direction::Outbound => ("111", "555"),
+    };
+    MessageRecord {
+        tenant: t(tenant),
+        channel: Channel::WhatsApp,
+        direction,
+        sender: sender.into(),
+        recipient: recipient.into(),
+        message_id: id.into(),
+        action_taken: format!("action of {id}"),
+        conversation_id: conversation.cloned(),
+        at,
+    }
+}
+
+/// Conversations are listed newest last message first, at most `limit`, with their counts and
+/// first/last times; another tenant's conversations (even with the same customer) never appear.
+pub async fn recent_conversations_are_newest_first_bounded_and_per_tenant<S: Store + ?Sized>(
+    store: &S,
+) {
+    let key = ConversationKey::new(t("recent-a"), Channel::WhatsApp, "555");
+    let first = ConversationId::derive(&key, T0);
+    let second = ConversationId::derive(&key, T0 + Span::days(1));
+    let web_key = ConversationKey::new(t("recent-a"), Channel::Web, "visitor-7");
+    let web = ConversationId::derive(&web_key, T0 + Span::hours(2));
+    let theirs = ConversationId::derive(
+        &ConversationKey::new(t("recent-b"), Channel::WhatsApp, "555"),
+        T0,
+    );
+    let mut web_row = log_row(
+        "recent-a",
+        Some(&web),
+        Direction::Inbound,
+        "web.1",
+        T0 + Span::hours(2),
+    );
+    web_row.channel = Channel::Web;
+    web_row.sender = "visitor-7".into();
+    let rows = [
+        log_row(
+            "recent-a",
+            Some(&first),
+            Direction::Outbound,
+            "a.2",
+            T0 + Span::seconds(5),
+        ),
+        log_row(
+            "recent-a",
+            Some(&second),
+            Direction::Inbound,
+            "b.1",
+            T0 + Span::days(1),
+        ),
+        log_row("recent-a", Some(&first), Direction::Inbound, "a.1", T0),
+        web_row,
+        log_row(
+            "recent-b",
+            Some(&theirs),
+            Direction::Inbound,
+            "a.1",
+            T0 + Span::days(2),
+        ),
+        log_row(
+            "recent-a",
+            Some(&first),
+            Direction::Inbound,
+            "a.3",
+            T0 + Span::minutes(1),
+        ),
+    ];
+    for row in &rows {
+        store.record_message(row).await.expect("record");
+    }
+    let listed = store
+        .recent_conversations(&t("recent-a"), 10)
+        .await
+        .expect("list");
+    assert_eq!(
+        listed,
+        [
+            ConversationSummary {
+                conversation_id: second.clone(),
+                channel: Channel::WhatsApp,
+                customer: "555".into(),
+                messages: 1,
+                first_at: T0 + Span::days(1),
+                last_at: T0 + Span::days(1),
+                last_action: "action of b.1".into(),
+            },
+            ConversationSummary {
+                conversation_id: web.clone(),
+                channel: Channel::Web,
+                customer: "visitor-7".into(),
+                messages: 1,
+                first_at: T0 + Span::hours(2),
+                last_at: T0 + Span::hours(2),
+                last_action: "action of web.1".into(),
+            },
+            ConversationSummary {
+                conversation_id: first.clone(),
+                channel: Channel::WhatsApp,
+                customer: "555".into(),
+                messages: 3,
+                first_at: T0,
+                last_at: T0 + Span::minutes(1),
+                last_action: "action of a.3".into(),
+            },
+        ]
+    );
+    let limited = store
+        .recent_conversations(&t("recent-a"), 2)
+        .await
+        .expect("limited");
+    assert_eq!(
+        limited
+            .iter()
+            .map(|c| c.conversation_id.clone())
+            .collect::<Vec<_>>(),
+        [second, web]
+    );
+    let b = store
+        .recent_conversations(&t("recent-b"), 10)
+        .await
+        .expect("list b");
+    assert_eq!(b.len(), 1);
+    assert_eq!(b[0].conversation_id, theirs);
+    assert!(store
+        .recent_conversations(&t("recent-nobody"), 10)
+        .await
+        .expect("list nobody")
+        .is_empty());
+}
+
+/// A conversation's channel, customer and last action come from its latest row, an outbound
+/// row counting as later than an inbound one of the same time (the customer is the recipient of
+/// an outbound row); rows without a conversation id (canned-only flows) are not listed.
+pub async fn recent_conversations_take_the_latest_row_and_skip_unstamped_rows<S: Store + ?Sized>(
+    store: &S,
+) {
+    let key = ConversationKey::new(t("recent-latest"), Channel::WhatsApp, "555");
+    let conversation = ConversationId::derive(&key, T0);
+    let at = T0 + Span::minutes(3);
+    let mut reply = log_row(
+        "recent-latest",
+        Some(&conversation),
+        Direction::Outbound,
+        "wamid.out",
+        at,
+    );
+    reply.action_taken = "sent".into();
+    let mut inbound = log_row(
+        "recent-latest",
+        Some(&conversation),
+        Direction::Inbound,
+        "wamid.in",
+        at,
+    );
+    inbound.action_taken = "ai:default".into();
+    let unstamped = log_row(
+        "recent-latest",
+        None,
+        Direction::Inbound,
+        "wamid.canned",
+        T0 + Span::hours(1),
+    );
+    for row in [&reply, &inbound, &unstamped] {
+        store.record_message(row).await.expect("record");
+    }
+    let listed = store
+        .recent_conversations(&t("recent-latest"), 10)
+        .await
+        .expect("list");
+    assert_eq!(
+        listed,
+        [ConversationSummary {
+            conversation_id: conversation,
+            channel: Channel::WhatsApp,
+            customer: "555".into(),
+            messages: 2,
+            first_at: at,
+            last_at: at,
+            last_action: "sent".into(),
+        }]
+    );
+    assert!(store
+        .recent_conversations(&t("recent-latest"), 0)
+        .await
+        .expect("limit 0")
+        .is_empty());
 }
 
 /// Reverse aliases resolve only for their tenant and only while live.

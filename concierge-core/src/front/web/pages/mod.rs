@@ -2,10 +2,15 @@
 
 pub(crate) mod approvals;
 mod channels;
+mod conversations;
+mod credits;
+mod fmt;
 mod overview;
 mod persona;
 mod rules;
 mod settings;
+#[cfg(test)]
+mod statement_tests;
 #[cfg(test)]
 mod tests;
 mod welcome;
@@ -70,6 +75,18 @@ pub(crate) async fn route(
             Method::GET => welcome::show(front, viewer).await,
             Method::POST => welcome::submit(front, viewer, req).await,
             _ => Err(ApiError::MethodNotAllowed("GET, POST")),
+        },
+        ["credits"] => match *method {
+            Method::GET => credits::show(front, viewer).await,
+            _ => Err(ApiError::MethodNotAllowed("GET")),
+        },
+        ["conversations"] => match *method {
+            Method::GET => conversations::list(front, viewer).await,
+            _ => Err(ApiError::MethodNotAllowed("GET")),
+        },
+        ["conversations", id] => match *method {
+            Method::GET => conversations::show(front, viewer, id).await,
+            _ => Err(ApiError::MethodNotAllowed("GET")),
         },
         _ => Err(ApiError::NotFound("page".into())),
     }
