@@ -101,6 +101,8 @@ Chat with the sample businesses in your browser: $base/demo
 The bakery's dashboard: $base/dashboard/login
   email:    $owner_email
   password: $owner_password   (new every start; shown only here)
+The operator panel (approve a changed persona; the offline model is no reliable
+safety reviewer): $base/manage/login  with the admin token $CONCIERGE_ADMIN_TOKEN
 
 Send a customer message as WhatsApp would (signed with the demo app secret):
 

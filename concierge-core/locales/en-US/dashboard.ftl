@@ -206,3 +206,26 @@ conversation-col-channel = Channel
 conversation-col-action = Action
 conversation-direction-inbound = From the customer
 conversation-direction-outbound = To the customer
+
+## Operator panel
+manage-title = Operator panel
+manage-tenants = Businesses
+manage-empty = No business has been set up yet.
+manage-balance = Balance: { $balance }
+manage-approve-persona = Approve persona
+manage-reject-persona = Reject persona
+manage-grant = Grant credits
+manage-grant-amount = Credits
+manage-grant-expires = Expires after (days, optional)
+manage-grant-reason = Reason (optional)
+manage-grant-submit = Grant
+manage-done-approved = Persona approved: AI replies use it now.
+manage-done-rejected = Persona rejected: the owner sees the vague reason.
+manage-done-granted = Credits granted.
+manage-not-built = Not built yet: the pricing per currency, the personas catalog and the audit log of management actions.
+manage-login-title = Operator sign-in
+manage-login-token = Admin token
+manage-login-hint = The deployment's CONCIERGE_ADMIN_TOKEN (ADMIN_TOKEN on Cloudflare).
+manage-login-submit = Sign in
+manage-login-error = That token is not right.
+manage-login-rate-limited = Too many failed attempts. Wait a few minutes, then try again.

@@ -206,3 +206,26 @@ conversation-col-channel = चैनल
 conversation-col-action = कार्रवाई
 conversation-direction-inbound = ग्राहक से
 conversation-direction-outbound = ग्राहक को
+
+## ऑपरेटर पैनल
+manage-title = ऑपरेटर पैनल
+manage-tenants = व्यवसाय
+manage-empty = अभी तक कोई व्यवसाय सेट नहीं हुआ है।
+manage-balance = बैलेंस: { $balance }
+manage-approve-persona = पर्सोना स्वीकार करें
+manage-reject-persona = पर्सोना अस्वीकार करें
+manage-grant = क्रेडिट दें
+manage-grant-amount = क्रेडिट
+manage-grant-expires = कितने दिन बाद समाप्त हों (वैकल्पिक)
+manage-grant-reason = कारण (वैकल्पिक)
+manage-grant-submit = दें
+manage-done-approved = पर्सोना स्वीकृत: अब AI जवाब इसका उपयोग करते हैं।
+manage-done-rejected = पर्सोना अस्वीकृत: मालिक को सामान्य कारण दिखता है।
+manage-done-granted = क्रेडिट दिए गए।
+manage-not-built = अभी नहीं बना: हर मुद्रा की कीमत, पर्सोना सूची और प्रबंधन कार्यों का ऑडिट लॉग।
+manage-login-title = ऑपरेटर साइन-इन
+manage-login-token = एडमिन टोकन
+manage-login-hint = डिप्लॉयमेंट का CONCIERGE_ADMIN_TOKEN (Cloudflare पर ADMIN_TOKEN)।
+manage-login-submit = साइन इन करें
+manage-login-error = यह टोकन सही नहीं है।
+manage-login-rate-limited = बहुत सारे असफल प्रयास। कुछ मिनट रुकें, फिर कोशिश करें।

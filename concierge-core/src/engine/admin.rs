@@ -109,6 +109,39 @@ impl Engine {
         Err(StoreError::Conflict(format!("tenant {tenant_id}")).into())
     }
 
+    /// Rejects the tenant's current persona as the operator (a human review), with the fixed
+    /// vague reason the tenant sees. Bound to the current text's hash like a model review.
+    ///
+    /// # Errors
+    /// [`EngineError::UnknownTenant`]; storage errors ([`StoreError::Conflict`] when the tenant
+    /// kept changing).
+    pub async fn reject_persona_as_operator(
+        &self,
+        tenant_id: &TenantId,
+    ) -> Result<SafetyStatus, EngineError> {
+        for _ in 0..4 {
+            let mut tenant = self.load_tenant(tenant_id).await?;
+            tenant.persona.safety = SafetyStatus::Rejected {
+                vague_reason: crate::safety::vague_reason_for(None).to_owned(),
+                hash: tenant.persona.prompt_hash(),
+                checked_at: self.clock().now(),
+            };
+            match self
+                .store()
+                .put_tenant(&tenant, Some(tenant.revision))
+                .await
+            {
+                Ok(_) => {
+                    tracing::warn!(tenant = %tenant_id, "persona rejected by the operator");
+                    return Ok(tenant.persona.safety);
+                }
+                Err(StoreError::Conflict(_)) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(StoreError::Conflict(format!("tenant {tenant_id}")).into())
+    }
+
     /// Updates the conversation knobs after validating them.
     ///
     /// # Errors

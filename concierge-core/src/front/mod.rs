@@ -25,6 +25,7 @@
 //! | `/api/v1/...` | the admin API (bearer token) |
 //! | `/dashboard/...` | the owner's dashboard: login, then pages (session cookie + CSRF) |
 //! | `GET/POST /approvals/{tenant}/{draft}/{action}?token=` | the digest's signed links: GET confirms, POST decides |
+//! | `/manage/...` | the operator panel (the admin token signs in; signed cookie + CSRF) |
 //! | `GET /assets/{name}` | the pages' stylesheet and scripts |
 
 mod admin;
@@ -241,6 +242,7 @@ impl<'a> Front<'a> {
             ),
             ["api", "v1", rest @ ..] => ("/api/v1", self.admin(req, rest).await),
             ["dashboard", rest @ ..] => ("/dashboard", self.dashboard(req, rest).await),
+            ["manage", rest @ ..] => ("/manage", self.manage(req, rest).await),
             ["approvals", tenant, draft, action] => (
                 "/approvals",
                 web::approval_link::serve(self, req, tenant, draft, action).await,

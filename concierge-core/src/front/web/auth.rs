@@ -209,11 +209,11 @@ fn id_hash(id: &str) -> String {
 }
 
 /// A limiter key that does not keep the email or address itself.
-fn limit_key(kind: &str, value: &str) -> String {
+pub(crate) fn limit_key(kind: &str, value: &str) -> String {
     format!("{kind}:{}", hex::encode(Sha256::digest(value.as_bytes())))
 }
 
-fn random_token(front: &Front<'_>) -> Result<String, ApiError> {
+pub(crate) fn random_token(front: &Front<'_>) -> Result<String, ApiError> {
     // Session ids and CSRF tokens alike.
     let mut bytes = [0u8; csrf::TOKEN_BYTES];
     front.host.fill_random(&mut bytes)?;
@@ -235,7 +235,10 @@ fn query(req: &Request) -> BTreeMap<String, String> {
 
 /// The pre-session CSRF token: the browser's CSRF cookie when it has one, else a new one
 /// (and whether the response must set it).
-fn presession_token(front: &Front<'_>, req: &Request) -> Result<(String, bool), ApiError> {
+pub(crate) fn presession_token(
+    front: &Front<'_>,
+    req: &Request,
+) -> Result<(String, bool), ApiError> {
     match cookies::get(req, cookies::CSRF).filter(|t| csrf::well_formed(t)) {
         Some(token) => Ok((token.to_owned(), false)),
         None => Ok((random_token(front)?, true)),
@@ -244,7 +247,7 @@ fn presession_token(front: &Front<'_>, req: &Request) -> Result<(String, bool), 
 
 /// The locale of a visitor without a session: `Accept-Language`, then `cf-ipcountry`, then
 /// `en-IN` (the seed's chain, without a tenant yet).
-fn visitor_locale(req: &Request) -> UiLocale {
+pub(crate) fn visitor_locale(req: &Request) -> UiLocale {
     negotiate(
         None,
         header(req, "accept-language"),
@@ -305,7 +308,7 @@ fn login_refused(
 
 /// The pre-session double submit of the login and signup forms: the form's token must
 /// equal the CSRF cookie (the login CSRF defence), and the request must be same-origin.
-fn check_presession(
+pub(crate) fn check_presession(
     front: &Front<'_>,
     req: &Request,
     form: &BTreeMap<String, String>,
@@ -317,12 +320,12 @@ fn check_presession(
 }
 
 /// Seconds until a window that started at `start` closes, at least 1.
-fn retry_after(start: Timestamp, now: Timestamp) -> u64 {
+pub(crate) fn retry_after(start: Timestamp, now: Timestamp) -> u64 {
     let left = (start + LOGIN_WINDOW).as_millis() - now.as_millis();
     u64::try_from((left + 999) / 1000).unwrap_or(1).max(1)
 }
 
-fn with_retry_after(mut response: Response, secs: u64) -> Response {
+pub(crate) fn with_retry_after(mut response: Response, secs: u64) -> Response {
     response
         .headers_mut()
         .insert(http::header::RETRY_AFTER, http::HeaderValue::from(secs));

@@ -17,6 +17,7 @@ pub(crate) mod cookies;
 pub(crate) mod csrf;
 pub(crate) mod demo_page;
 pub(crate) mod form;
+pub(crate) mod manage;
 pub(crate) mod pages;
 pub(crate) mod render;
 

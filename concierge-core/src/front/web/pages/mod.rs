@@ -6,7 +6,7 @@ mod conversations;
 mod credits;
 mod fmt;
 mod overview;
-mod persona;
+pub(crate) mod persona;
 mod rules;
 mod settings;
 #[cfg(test)]
