@@ -838,6 +838,52 @@ export const CASES = [
     },
   },
   {
+    name: 'dashboard forms: bad input → 422 with the field marked and nothing saved (timing card, persona, rules, channels); a valid timing save → 200',
+    run: async (t) => {
+      const b = browser(t);
+      eq((await b.login()).status, 303, 'signed in');
+      const stored = async () => (await t.admin('GET', `/tenants/${TENANT_ID}`)).text;
+      const before = await stored();
+      const settings = await b.get('/dashboard/settings');
+      eq(settings.status, 200, 'settings page');
+      const csrf = hidden(settings, 'csrf');
+      assert(csrf, 'the card carries the CSRF token');
+      const htmx = { 'hx-request': 'true', 'x-csrf-token': csrf };
+      const put = (form) => t.request('PUT', '/dashboard/settings/conversation', {
+        body: new URLSearchParams(form).toString(),
+        headers: { 'content-type': 'application/x-www-form-urlencoded', cookie: `${SESSION_COOKIE}=${b.cookie(SESSION_COOKIE)}; ${CSRF_COOKIE}=${b.cookie(CSRF_COOKIE)}`, ...htmx },
+      });
+      for (const [form, field] of [
+        [{ idle_gap_mins: '30', handoff_cooldown_mins: '60' }, 'idle_gap_mins'],
+        [{ max_history_messages: '500' }, 'max_history_messages'],
+        [{ handoff_cooldown_mins: 'soon' }, 'handoff_cooldown_mins'],
+      ]) {
+        const r = await put(form);
+        eq(r.status, 422, `timing ${JSON.stringify(form)}`);
+        assert(r.text.includes(`id="${field}-error"`), `${field} marked inline`);
+        assert(r.text.startsWith('<section'), 'htmx gets the card, not a page');
+        eq(await stored(), before, 'nothing saved');
+      }
+      const persona = await b.post('/dashboard/persona', { csrf, mode: 'builder', voice: 'warm', business_name: '', business_type: '', goal: '' });
+      eq(persona.status, 422, 'persona without a name');
+      assert(persona.text.includes('id="business_name-error"'), 'business name marked');
+      const rules = await b.post(`/dashboard/rules/whatsapp`, {
+        csrf, action: 'save', rows: '1', 'rule-0-name': '', 'rule-0-matcher': 'keywords', 'rule-0-keywords': '',
+        'rule-0-reply': 'canned', 'rule-0-text': '', default_reply: 'prompt', default_text: '', enabled: '1',
+      });
+      eq(rules.status, 422, 'an empty rule');
+      assert(rules.text.includes('id="rules-failed"'), 'the form says so');
+      const channel = await b.post('/dashboard/channels/whatsapp', { csrf, action: 'save', phone_number_id: 'not an id' });
+      eq(channel.status, 422, 'a phone number id with spaces');
+      assert(channel.text.includes('id="channels-errors"'), 'the errors are listed');
+      eq(await stored(), before, 'nothing saved by any bad form');
+      const ok = await put({ idle_gap_mins: '120', handoff_cooldown_mins: '', max_history_messages: '' });
+      eq(ok.status, 200, 'a valid timing save');
+      assert(ok.text.includes('id="timing-saved"'), 'saved');
+      assert((await stored()).includes('idle_gap_mins = 120'), 'stored');
+    },
+  },
+  {
     name: 'dashboard signup is closed unless the deployment opens it → 403',
     run: async (t) => {
       const b = browser(t);
