@@ -100,11 +100,17 @@ fn pages(c: &mut Criterion) {
     };
     for path in PAGES {
         let response = site.serve(get(path));
-        assert_eq!(response.status(), 200, "{path} must render for a signed-in owner");
+        assert_eq!(
+            response.status(),
+            200,
+            "{path} must render for a signed-in owner"
+        );
         println!("page_bytes {path} {}", response.body().len());
     }
     let mut group = c.benchmark_group("pages");
-    group.bench_function("baseline: GET /healthz", |b| b.iter(|| site.serve(get("/healthz"))));
+    group.bench_function("baseline: GET /healthz", |b| {
+        b.iter(|| site.serve(get("/healthz")))
+    });
     for path in PAGES {
         group.bench_function(format!("GET {path}"), |b| b.iter(|| site.serve(get(path))));
     }

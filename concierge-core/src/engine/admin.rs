@@ -84,29 +84,7 @@ impl Engine {
         &self,
         tenant_id: &TenantId,
     ) -> Result<SafetyStatus, EngineError> {
-        for _ in 0..4 {
-            let mut tenant = self.load_tenant(tenant_id).await?;
-            if tenant.persona.cleared_for_ai() {
-                return Ok(tenant.persona.safety);
-            }
-            tenant.persona.safety = SafetyStatus::Approved {
-                hash: tenant.persona.prompt_hash(),
-                checked_at: self.clock().now(),
-            };
-            match self
-                .store()
-                .put_tenant(&tenant, Some(tenant.revision))
-                .await
-            {
-                Ok(_) => {
-                    tracing::warn!(tenant = %tenant_id, "persona approved by the operator, without a model review");
-                    return Ok(tenant.persona.safety);
-                }
-                Err(StoreError::Conflict(_)) => continue,
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Err(StoreError::Conflict(format!("tenant {tenant_id}")).into())
+        self.operator_review(tenant_id, true).await
     }
 
     /// Rejects the tenant's current persona as the operator (a human review), with the fixed
@@ -119,12 +97,30 @@ impl Engine {
         &self,
         tenant_id: &TenantId,
     ) -> Result<SafetyStatus, EngineError> {
+        self.operator_review(tenant_id, false).await
+    }
+
+    /// The operator's verdict on the current text, retried over concurrent writes.
+    async fn operator_review(
+        &self,
+        tenant_id: &TenantId,
+        approve: bool,
+    ) -> Result<SafetyStatus, EngineError> {
         for _ in 0..4 {
             let mut tenant = self.load_tenant(tenant_id).await?;
-            tenant.persona.safety = SafetyStatus::Rejected {
-                vague_reason: crate::safety::vague_reason_for(None).to_owned(),
-                hash: tenant.persona.prompt_hash(),
-                checked_at: self.clock().now(),
+            if approve && tenant.persona.cleared_for_ai() {
+                return Ok(tenant.persona.safety);
+            }
+            let hash = tenant.persona.prompt_hash();
+            let checked_at = self.clock().now();
+            tenant.persona.safety = if approve {
+                SafetyStatus::Approved { hash, checked_at }
+            } else {
+                SafetyStatus::Rejected {
+                    vague_reason: crate::safety::vague_reason_for(None).to_owned(),
+                    hash,
+                    checked_at,
+                }
             };
             match self
                 .store()
@@ -132,7 +128,11 @@ impl Engine {
                 .await
             {
                 Ok(_) => {
-                    tracing::warn!(tenant = %tenant_id, "persona rejected by the operator");
+                    if approve {
+                        tracing::warn!(tenant = %tenant_id, "persona approved by the operator, without a model review");
+                    } else {
+                        tracing::warn!(tenant = %tenant_id, "persona rejected by the operator");
+                    }
                     return Ok(tenant.persona.safety);
                 }
                 Err(StoreError::Conflict(_)) => continue,
