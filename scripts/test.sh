@@ -89,7 +89,7 @@ fi
 # The pages in a real browser (headless system Chromium via playwright-core: one launch, pages
 # in parallel) against the binary built above and, when it was built, the Worker on local
 # workerd: the same tests, the same fakes.
-step "browser tests: the live demo page in Chromium"
+step "browser tests: the live demo page and the owner's dashboard in Chromium"
 if ! command -v chromium >/dev/null; then
   sudo=""
   [ "$(id -u)" = 0 ] || sudo="sudo -n"
@@ -100,7 +100,7 @@ npm ci --prefix contract/browser --no-audit --no-fund
 browser_targets=server
 [ "${SKIP_CLOUDFLARE:-0}" = 1 ] || browser_targets=server,worker
 BROWSER_TARGETS=$browser_targets CHROMIUM_BIN="$(command -v chromium)" \
-  node --test --test-reporter=spec contract/browser/demo.test.mjs 2>&1 | tee "$logs/browser"
+  node --test --test-reporter=spec contract/browser/demo.test.mjs contract/browser/dashboard.test.mjs 2>&1 | tee "$logs/browser"
 browser_passed=$(grep -Eo 'pass [0-9]+$' "$logs/browser" | tail -1 | grep -Eo '[0-9]+')
 
 model_passed=0

@@ -1,6 +1,7 @@
 // The browser tests' harness: one headless system Chromium (playwright-core, never its browser
 // download) and the deploy targets started exactly as the HTTP contract suite starts them
 // (contract/http/targets.mjs), with the fakes of contract/http/fakes.mjs behind them.
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -8,6 +9,7 @@ import path from 'node:path';
 import { chromium } from 'playwright-core';
 
 import { freePort, startFakes } from '../http/fakes.mjs';
+import { SETTINGS } from '../http/suite.mjs';
 import { discordKeypair, startTarget } from '../http/targets.mjs';
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -25,9 +27,10 @@ export function launchBrowser() {
 }
 
 /// Starts `target` with its own fakes, port and state directory; the demo's rate is high so
-/// parallel pages never hit it. Returns `{ base, fakes, stop() }`; the state directory is
-/// removed on a clean stop and kept (with its log) after a failure.
-export async function startApp(target) {
+/// parallel pages never hit it; `openSignup` opens `/dashboard/signup`. Returns `{ base, fakes,
+/// admin(), postWhatsApp(), stop() }`; the state directory is removed on a clean stop and kept
+/// (with its log) after a failure.
+export async function startApp(target, { openSignup = false } = {}) {
   const state = fs.mkdtempSync(path.join(os.tmpdir(), `concierge-browser-${target}-`));
   const fakes = await startFakes();
   let app;
@@ -39,14 +42,32 @@ export async function startApp(target) {
       fakes,
       discordPublicHex: discordKeypair().publicKeyHex,
       demoPerMinute: 10_000,
+      openSignup,
     });
   } catch (e) {
     fakes.close();
     throw e;
   }
+  const request = async (method, url, { body, headers = {} } = {}) => {
+    const res = await fetch(app.base + url, { method, body, headers, redirect: 'manual' });
+    const text = await res.text();
+    return { status: res.status, text, json: () => JSON.parse(text) };
+  };
   return {
     base: app.base,
     fakes,
+    /// The admin API (`/api/v1{url}`) with the bearer admin token.
+    admin: (method, url, body, headers = {}) =>
+      request(method, `/api/v1${url}`, { body, headers: { authorization: `Bearer ${SETTINGS.adminToken}`, ...headers } }),
+    /// A WhatsApp webhook (`waBody()` of contract/http/suite.mjs), signed with the app secret.
+    postWhatsApp: (body) =>
+      request('POST', '/webhook/whatsapp', {
+        body,
+        headers: {
+          'content-type': 'application/json',
+          'x-hub-signature-256': 'sha256=' + crypto.createHmac('sha256', SETTINGS.metaAppSecret).update(body).digest('hex'),
+        },
+      }),
     async stop({ keep = false } = {}) {
       await app.stop();
       fakes.close();
@@ -61,22 +82,30 @@ export async function startApp(target) {
 /// console error, CSP violations included (`problems`). `beforeLoad(page)` runs before the
 /// page is loaded.
 export async function openDemo(browser, base, { width = 1280, height = 800, beforeLoad } = {}) {
-  const context = await browser.newContext({ viewport: { width, height } });
-  const page = await context.newPage();
+  const { page, context, problems } = await openPage(browser, { width, height });
   const chats = [];
-  const problems = [];
   page.on('request', (r) => {
     if (r.method() === 'POST' && new URL(r.url()).pathname === '/demo/chat') chats.push(r.postDataJSON());
-  });
-  page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
-  page.on('console', (m) => {
-    // A failed turn is a failed fetch, which Chromium logs; the page itself must stay quiet.
-    if (m.type() === 'error' && !/Failed to load resource/.test(m.text())) problems.push(`console: ${m.text()}`);
   });
   if (beforeLoad) await beforeLoad(page);
   await page.goto(`${base}/demo`);
   await page.waitForSelector('body[data-ready="true"]');
   return { page, context, chats, problems };
+}
+
+/// A fresh browser context of `width`×`height` with one page that records every page error
+/// and console error, CSP violations included (`problems`). A failed request (a 4xx the test
+/// asked for) is logged by Chromium as "Failed to load resource": that one is the test's to
+/// check, never a problem of the page.
+export async function openPage(browser, { width = 1280, height = 800 } = {}) {
+  const context = await browser.newContext({ viewport: { width, height } });
+  const page = await context.newPage();
+  const problems = [];
+  page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+  page.on('console', (m) => {
+    if (m.type() === 'error' && !/Failed to load resource/.test(m.text())) problems.push(`console: ${m.text()}`);
+  });
+  return { page, context, problems };
 }
 
 /// Where screenshots go: `$SCREENSHOTS_DIR` (unset: none are taken).

@@ -63,6 +63,9 @@ const parse = (body) => {
 /// `onCut(entry, phoneId, to)` (e.g. to post the `sent` status webhook) and then cutting the
 /// connection before answering. A customer message containing FAILONCE makes the model fail
 /// once (HTTP 500) for that text; one containing HANDOFF_TRIGGER makes it hand off.
+/// The persona classifier (the safety review) approves every persona with the strict verdict;
+/// `holdReviews(marker)` makes it wait, for personas containing `marker`, until the function it
+/// returns is called (so a test can see *Pending review* before the verdict lands).
 export async function startFakes({ onCut } = {}) {
   const graph = [];
   const discord = [];
@@ -129,7 +132,8 @@ export async function startFakes({ onCut } = {}) {
   });
 
   const failedOnce = new Set();
-  const modelServer = await listen((req, res, body) => {
+  const reviewHolds = new Map(); // marker -> promise
+  const modelServer = await listen(async (req, res, body) => {
     const b = parse(body);
     model.push({ path: req.url, body: b });
     if (req.url === '/v1/embeddings') {
@@ -149,7 +153,10 @@ export async function startFakes({ onCut } = {}) {
       }
       let content = MODEL_REPLY;
       if (system.includes('security filter')) content = '{"verdict":"allow"}';
-      else if (system.includes('You review the persona text')) content = '{"verdict":"approve"}';
+      else if (system.includes('You review the persona text')) {
+        for (const [marker, held] of reviewHolds) if (user.includes(marker)) await held;
+        content = '{"verdict":"approve"}';
+      }
       else if (system.includes('has been asked to take over this conversation')) content = HOLDING_REPLY;
       else if (user.toLowerCase().includes(HANDOFF_TRIGGER)) content = `${HANDOFF_REPLY} [[HANDOFF]]`;
       return json(res, 200, {
@@ -172,6 +179,14 @@ export async function startFakes({ onCut } = {}) {
     graphUrl: url(graphServer),
     discordUrl: url(discordServer),
     modelUrl: `${url(modelServer)}/v1`,
+    holdReviews(marker) {
+      let release;
+      reviewHolds.set(marker, new Promise((r) => (release = r)));
+      return () => {
+        reviewHolds.delete(marker);
+        release();
+      };
+    },
     close() {
       for (const s of [graphServer, discordServer, modelServer]) {
         s.closeAllConnections?.();

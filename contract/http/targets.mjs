@@ -20,9 +20,10 @@ export function discordKeypair() {
 
 /// Starts `target` ('server' | 'worker') on 127.0.0.1:`port` with its state in `state`, every
 /// third-party API pointed at `fakes` (startFakes()). `demoPerMinute` overrides the demo's
-/// per-client rate (default 10). Resolves once `/healthz` answers; returns `{ base, logPath,
-/// stop() }` (the Worker's also has `d1(sql)`).
-export async function startTarget({ target, state, port, fakes, discordPublicHex, demoPerMinute }) {
+/// per-client rate (default 10); `openSignup: true` opens `/dashboard/signup` (server
+/// `CONCIERGE_OPEN_SIGNUP=1`, Worker `OPEN_SIGNUP=1`). Resolves once `/healthz` answers;
+/// returns `{ base, logPath, stop() }` (the Worker's also has `d1(sql)`).
+export async function startTarget({ target, state, port, fakes, discordPublicHex, demoPerMinute, openSignup = false }) {
   const s = SETTINGS;
   if (target === 'server') {
     return startServer({
@@ -48,6 +49,7 @@ export async function startTarget({ target, state, port, fakes, discordPublicHex
         CONCIERGE_SHUTDOWN_SECONDS: '2',
         CONCIERGE_RETRY_BASE_MS: '200',
         ...(demoPerMinute === undefined ? {} : { CONCIERGE_DEMO_PER_MINUTE: String(demoPerMinute) }),
+        ...(openSignup ? { CONCIERGE_OPEN_SIGNUP: '1' } : {}),
       },
     });
   }
@@ -75,6 +77,7 @@ export async function startTarget({ target, state, port, fakes, discordPublicHex
       DISCORD_API_BASE: fakes.discordUrl,
       // No META_ACCESS_TOKEN: like the server, the Worker sends with the tenant's own tokens.
       ...(demoPerMinute === undefined ? {} : { DEMO_PER_MINUTE: String(demoPerMinute) }),
+      ...(openSignup ? { OPEN_SIGNUP: '1' } : {}),
     },
   });
 }
