@@ -9,7 +9,7 @@
 //! | tenants + reverse indexes | D1 `tenants`/`tenant_accounts` (source of truth, revision CAS), KV `wa_phone:` … read cache |
 //! | sessions + reply buffer | the conversation's Durable Object (`REPLY_BUFFER`), alarm → `Engine::flush_buffer` |
 //! | ledger | D1 `ledger_grants`/`ledger_debits`: the core's `draw`/`restore`, written in one batch guarded by the rows read |
-//! | idempotency, message log, drafts, aliases, outbox | D1 |
+//! | idempotency, message log, drafts, aliases, outbox, audit log, prices per currency | D1 |
 //! | jobs | DO alarms (buffer), `SAFETY_QUEUE` (+ DLQ), `WORK_QUEUE` (inbound slow path, digests) |
 //! | AI | Workers AI binding `AI`, or an OpenAI-compatible endpoint over `Fetch` (`AI_PROVIDER`) |
 //! | outbound | `Fetch` to Graph / Discord (base URLs configurable), the `EMAIL` binding |

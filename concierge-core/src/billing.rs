@@ -247,6 +247,9 @@ pub enum BillingError {
     /// No price is configured for the tenant's currency.
     #[error("no price configured for currency {0}")]
     NoPrice(Currency),
+    /// A price above [`MAX_AI_REPLY_PRICE`].
+    #[error("price {0} is above the highest allowed price of one AI reply")]
+    TooExpensive(Milli),
 }
 
 fn field_list(errors: &[FieldError]) -> String {
@@ -634,7 +637,32 @@ impl Default for Pricing {
     }
 }
 
+/// The highest price of one AI reply the operator may set: 1,000,000 units (a typo guard).
+pub const MAX_AI_REPLY_PRICE: Milli = Milli(1_000_000_000);
+
+/// Checks a price the operator sets for one AI reply: positive and at most
+/// [`MAX_AI_REPLY_PRICE`].
+///
+/// # Errors
+/// [`BillingError::NonPositive`] for zero or less; [`BillingError::TooExpensive`] above the cap.
+pub fn check_price(price: Milli) -> Result<(), BillingError> {
+    if price <= Milli::ZERO {
+        Err(BillingError::NonPositive(price))
+    } else if price > MAX_AI_REPLY_PRICE {
+        Err(BillingError::TooExpensive(price))
+    } else {
+        Ok(())
+    }
+}
+
 impl Pricing {
+    /// These defaults with `stored` prices over them (a stored price wins for its currency).
+    pub fn with_stored(&self, stored: impl IntoIterator<Item = (Currency, Milli)>) -> Pricing {
+        let mut per_ai_reply = self.per_ai_reply.clone();
+        per_ai_reply.extend(stored);
+        Pricing { per_ai_reply }
+    }
+
     /// The price of one AI reply in `currency`.
     ///
     /// # Errors

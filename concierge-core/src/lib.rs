@@ -5,6 +5,7 @@
 pub mod accounts;
 pub mod ai_wire;
 pub mod approval;
+pub mod audit;
 pub mod billing;
 pub mod buffer;
 pub mod channels;

@@ -12,14 +12,17 @@ use async_trait::async_trait;
 
 use crate::accounts::Owner;
 use crate::approval::Draft;
-use crate::billing::{DebitOutcome, Grant, GrantOutcome, LedgerBook, LedgerHistory, RefundOutcome};
+use crate::audit::{AuditEntry, AuditQuery, AuditRecord};
+use crate::billing::{
+    check_price, DebitOutcome, Grant, GrantOutcome, LedgerBook, LedgerHistory, RefundOutcome,
+};
 use crate::conversation::Session;
 use crate::email::{normalize_alias, ReverseAlias};
-use crate::ids::{ChannelAccount, ConversationId, ConversationKey, Milli, TenantId};
+use crate::ids::{ChannelAccount, ConversationId, ConversationKey, Currency, Milli, TenantId};
 use crate::ports::{
-    AliasStore, ConversationSummary, Direction, DraftStore, IdempotencyStore, Job, JobQueue,
-    Ledger, LoginFailures, MessageLog, MessageRecord, OwnerStore, SessionStore, StoreError,
-    StoreResult, TenantStore,
+    AliasStore, AuditLog, ConversationSummary, Direction, DraftStore, IdempotencyStore, Job,
+    JobQueue, Ledger, LoginFailures, MessageLog, MessageRecord, OwnerStore, PricingStore,
+    SessionStore, StoreError, StoreResult, StoredPrice, TenantStore,
 };
 use crate::tenant::Tenant;
 use crate::time::{Span, Timestamp};
@@ -39,6 +42,8 @@ struct State {
     owners: BTreeMap<String, Owner>,
     owner_emails: BTreeMap<String, String>,
     login_failures: BTreeMap<String, LoginFailures>,
+    audit: Vec<AuditRecord>,
+    prices: BTreeMap<Currency, StoredPrice>,
 }
 
 /// Every storage port, in memory.
@@ -523,6 +528,56 @@ impl OwnerStore for MemoryStore {
 
     async fn clear_login_failures(&self, key: &str) -> StoreResult<()> {
         self.lock().login_failures.remove(key);
+        Ok(())
+    }
+}
+
+#[cfg_attr(target_family = "wasm", async_trait(?Send))]
+#[cfg_attr(not(target_family = "wasm"), async_trait)]
+impl AuditLog for MemoryStore {
+    async fn append_audit(&self, entry: &AuditEntry) -> StoreResult<u64> {
+        let mut state = self.lock();
+        let seq = state.audit.last().map_or(1, |r| r.seq + 1);
+        state.audit.push(AuditRecord {
+            seq,
+            entry: entry.clone(),
+        });
+        Ok(seq)
+    }
+
+    async fn list_audit(&self, query: &AuditQuery) -> StoreResult<Vec<AuditRecord>> {
+        let limit = usize::try_from(query.limit()).unwrap_or(usize::MAX);
+        Ok(self
+            .lock()
+            .audit
+            .iter()
+            .rev()
+            .filter(|r| query.matches(r))
+            .take(limit)
+            .cloned()
+            .collect())
+    }
+}
+
+#[cfg_attr(target_family = "wasm", async_trait(?Send))]
+#[cfg_attr(not(target_family = "wasm"), async_trait)]
+impl PricingStore for MemoryStore {
+    async fn stored_price(&self, currency: &Currency) -> StoreResult<Option<StoredPrice>> {
+        Ok(self.lock().prices.get(currency).cloned())
+    }
+
+    async fn stored_prices(&self) -> StoreResult<Vec<StoredPrice>> {
+        Ok(self.lock().prices.values().cloned().collect())
+    }
+
+    async fn put_price(&self, price: &StoredPrice) -> StoreResult<()> {
+        check_price(price.per_ai_reply).map_err(|e| StoreError::Corrupt {
+            key: format!("pricing:{}", price.currency),
+            reason: e.to_string(),
+        })?;
+        self.lock()
+            .prices
+            .insert(price.currency.clone(), price.clone());
         Ok(())
     }
 }

@@ -12,25 +12,29 @@
 //! - Owner accounts and failed-login counters live in D1 (`owners`, `login_failures`: one
 //!   atomic upsert per failure, consistent across isolates); dashboard sessions are the
 //!   host's, in KV (`host.rs`).
+//! - The audit log and the operator's prices live in D1 (`audit_log`, `pricing`: the
+//!   server's `0009_audit_log_and_pricing.sql`), read on every use, so an isolate never charges
+//!   a stale price.
 //! - Jobs: buffer flushes are the Durable Object's alarm, safety reviews go to `SAFETY_QUEUE`,
 //!   digests to `WORK_QUEUE` with a delay.
 
 use async_trait::async_trait;
 use concierge_core::accounts::Owner;
 use concierge_core::approval::Draft;
+use concierge_core::audit::{AuditAction, AuditEntry, AuditQuery, AuditRecord};
 use concierge_core::billing::{
-    check_grant, live_balance, plan_debit, plan_refund, retention_cutoff, Debit, DebitEntry,
-    DebitOutcome, Grant, GrantOutcome, LedgerChanges, LedgerHistory, RefundOutcome,
+    check_grant, check_price, live_balance, plan_debit, plan_refund, retention_cutoff, Debit,
+    DebitEntry, DebitOutcome, Grant, GrantOutcome, LedgerChanges, LedgerHistory, RefundOutcome,
 };
 use concierge_core::conversation::Session;
 use concierge_core::email::{normalize_alias, ReverseAlias};
 use concierge_core::ids::{
-    Channel, ChannelAccount, ConversationId, ConversationKey, Milli, TenantId,
+    Channel, ChannelAccount, ConversationId, ConversationKey, Currency, Milli, TenantId,
 };
 use concierge_core::ports::{
-    AliasStore, ConversationSummary, Direction, DraftStore, IdempotencyStore, Job, JobQueue,
-    Ledger, LoginFailures, MessageLog, MessageRecord, OwnerStore, SessionStore, StoreError,
-    StoreResult, TenantStore,
+    AliasStore, AuditLog, ConversationSummary, Direction, DraftStore, IdempotencyStore, Job,
+    JobQueue, Ledger, LoginFailures, MessageLog, MessageRecord, OwnerStore, PricingStore,
+    SessionStore, StoreError, StoreResult, StoredPrice, TenantStore,
 };
 use concierge_core::tenant::Tenant;
 use concierge_core::time::{Span, Timestamp};
@@ -1257,6 +1261,144 @@ impl OwnerStore for CfStore {
         self.run(
             "DELETE FROM login_failures WHERE limiter_key = ?1",
             &[s(key)],
+        )
+        .await
+        .map(|_| ())
+    }
+}
+
+#[derive(Deserialize)]
+struct AuditRow {
+    seq: f64,
+    at: f64,
+    actor: String,
+    action: String,
+    tenant_id: Option<String>,
+    detail: String,
+}
+
+impl AuditRow {
+    fn record(self) -> StoreResult<AuditRecord> {
+        let seq = whole_u64(self.seq);
+        let key = format!("audit_log:{seq}");
+        Ok(AuditRecord {
+            seq,
+            entry: AuditEntry {
+                at: Timestamp::from_millis(whole_i64(self.at)),
+                actor: self.actor,
+                action: self
+                    .action
+                    .parse::<AuditAction>()
+                    .map_err(|e| corrupt(&key, e))?,
+                tenant: self
+                    .tenant_id
+                    .map(|t| TenantId::parse(&t).map_err(|e| corrupt(&key, e)))
+                    .transpose()?,
+                detail: self.detail,
+            },
+        })
+    }
+}
+
+#[derive(Deserialize)]
+struct SeqRow {
+    seq: f64,
+}
+
+#[derive(Deserialize)]
+struct PriceRow {
+    currency: String,
+    per_ai_reply: f64,
+    updated_at: f64,
+}
+
+impl PriceRow {
+    fn price(self) -> StoreResult<StoredPrice> {
+        let key = format!("pricing:{}", self.currency);
+        Ok(StoredPrice {
+            currency: Currency::parse(&self.currency).map_err(|e| corrupt(&key, e))?,
+            per_ai_reply: Milli::from_milli(whole_i64(self.per_ai_reply)),
+            updated_at: Timestamp::from_millis(whole_i64(self.updated_at)),
+        })
+    }
+}
+
+/// The audit log in D1 (`audit_log`): one `INSERT ... RETURNING seq` per entry.
+#[async_trait(?Send)]
+impl AuditLog for CfStore {
+    async fn append_audit(&self, entry: &AuditEntry) -> StoreResult<u64> {
+        let row: Option<SeqRow> = self
+            .first(
+                "INSERT INTO audit_log (at, actor, action, tenant_id, detail) \
+                 VALUES (?1, ?2, ?3, ?4, ?5) RETURNING seq",
+                &[
+                    n(entry.at.as_millis()),
+                    s(&entry.actor),
+                    s(entry.action.as_str()),
+                    opt(entry.tenant.as_ref().map(TenantId::as_str)),
+                    s(&entry.detail),
+                ],
+            )
+            .await?;
+        row.map(|r| whole_u64(r.seq))
+            .ok_or_else(|| backend("audit_log: the insert returned no row"))
+    }
+
+    async fn list_audit(&self, query: &AuditQuery) -> StoreResult<Vec<AuditRecord>> {
+        let mut sql = String::from(
+            "SELECT seq, at, actor, action, tenant_id, detail FROM audit_log WHERE 1 = 1",
+        );
+        let mut args = Vec::new();
+        if let Some(tenant) = &query.tenant {
+            args.push(s(tenant.as_str()));
+            sql.push_str(&format!(" AND tenant_id = ?{}", args.len()));
+        }
+        if let Some(before) = query.before {
+            args.push(n(i64::try_from(before).unwrap_or(i64::MAX)));
+            sql.push_str(&format!(" AND seq < ?{}", args.len()));
+        }
+        args.push(n(i64::from(query.limit())));
+        sql.push_str(&format!(" ORDER BY seq DESC LIMIT ?{}", args.len()));
+        let rows: Vec<AuditRow> = self.all(&sql, &args).await?;
+        rows.into_iter().map(AuditRow::record).collect()
+    }
+}
+
+/// The operator's prices in D1 (`pricing`), one row per currency.
+#[async_trait(?Send)]
+impl PricingStore for CfStore {
+    async fn stored_price(&self, currency: &Currency) -> StoreResult<Option<StoredPrice>> {
+        let row: Option<PriceRow> = self
+            .first(
+                "SELECT currency, per_ai_reply, updated_at FROM pricing WHERE currency = ?1",
+                &[s(currency.as_str())],
+            )
+            .await?;
+        row.map(PriceRow::price).transpose()
+    }
+
+    async fn stored_prices(&self) -> StoreResult<Vec<StoredPrice>> {
+        let rows: Vec<PriceRow> = self
+            .all(
+                "SELECT currency, per_ai_reply, updated_at FROM pricing ORDER BY currency",
+                &[],
+            )
+            .await?;
+        rows.into_iter().map(PriceRow::price).collect()
+    }
+
+    async fn put_price(&self, price: &StoredPrice) -> StoreResult<()> {
+        check_price(price.per_ai_reply)
+            .map_err(|e| corrupt(&format!("pricing:{}", price.currency), e))?;
+        self.run(
+            "INSERT INTO pricing (currency, per_ai_reply, updated_at) VALUES (?1, ?2, ?3) \
+             ON CONFLICT (currency) DO UPDATE SET per_ai_reply = excluded.per_ai_reply, \
+             updated_at = excluded.updated_at",
+            &[
+                s(price.currency.as_str()),
+                n(price.per_ai_reply.as_milli()),
+                n(price.updated_at.as_millis()),
+            ],
         )
         .await
         .map(|_| ())

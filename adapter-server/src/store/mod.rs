@@ -10,6 +10,7 @@
 //! [`plan_refund`](concierge_core::billing::plan_refund)) inside the same write transaction (one
 //! row per grant, one per debit key); the store never decides what a message means.
 
+mod audit;
 mod jobs;
 mod owners;
 mod ports;
@@ -79,6 +80,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "messages tenant conversation index",
         include_str!("../../migrations/sqlite/0008_messages_tenant_conversation_index.sql"),
     ),
+    (
+        9,
+        "audit log and pricing",
+        include_str!("../../migrations/sqlite/0009_audit_log_and_pricing.sql"),
+    ),
 ];
 
 /// The PostgreSQL migrations, embedded.
@@ -122,6 +128,11 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         8,
         "messages tenant conversation index",
         include_str!("../../migrations/postgres/0008_messages_tenant_conversation_index.sql"),
+    ),
+    (
+        9,
+        "audit log and pricing",
+        include_str!("../../migrations/postgres/0009_audit_log_and_pricing.sql"),
     ),
 ];
 

@@ -21,12 +21,15 @@ use serde::{Deserialize, Serialize};
 
 use crate::accounts::Owner;
 use crate::approval::Draft;
+use crate::audit::{AuditEntry, AuditQuery, AuditRecord};
 use crate::billing::{DebitOutcome, Grant, GrantOutcome, LedgerHistory, RefundOutcome};
 use crate::channels::email::OutgoingEmail;
 use crate::channels::ReplyRoute;
 use crate::conversation::{Session, Turn};
 use crate::email::ReverseAlias;
-use crate::ids::{Channel, ChannelAccount, ConversationId, ConversationKey, Milli, TenantId};
+use crate::ids::{
+    Channel, ChannelAccount, ConversationId, ConversationKey, Currency, Milli, TenantId,
+};
 use crate::safety::SafetyJob;
 use crate::tenant::Tenant;
 use crate::time::{Span, Timestamp};
@@ -398,6 +401,45 @@ pub trait OwnerStore: AsyncTraitDeps {
     async fn clear_login_failures(&self, key: &str) -> StoreResult<()>;
 }
 
+/// The audit log of management actions ([`crate::audit`]): append-only.
+#[cfg_attr(target_family = "wasm", async_trait(?Send))]
+#[cfg_attr(not(target_family = "wasm"), async_trait)]
+pub trait AuditLog: AsyncTraitDeps {
+    /// Appends an entry and returns its sequence number, greater than every earlier one's.
+    async fn append_audit(&self, entry: &AuditEntry) -> StoreResult<u64>;
+    /// The entries the query selects, newest (highest `seq`) first, at most
+    /// [`AuditQuery::limit`]. With a tenant, only entries about that tenant are listed;
+    /// without one, every entry (including those about no tenant). Read-only.
+    async fn list_audit(&self, query: &AuditQuery) -> StoreResult<Vec<AuditRecord>>;
+}
+
+/// A price the operator stored for one currency.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredPrice {
+    /// The currency.
+    pub currency: Currency,
+    /// The price of one AI reply, in milli-units (always positive).
+    pub per_ai_reply: Milli,
+    /// When it was set.
+    pub updated_at: Timestamp,
+}
+
+/// The operator's runtime prices per currency, over the configured defaults
+/// ([`EngineConfig::pricing`](crate::EngineConfig::pricing)): a currency with a stored price
+/// charges it, one without falls back to the default. Deployment-wide, not per tenant.
+#[cfg_attr(target_family = "wasm", async_trait(?Send))]
+#[cfg_attr(not(target_family = "wasm"), async_trait)]
+pub trait PricingStore: AsyncTraitDeps {
+    /// The stored price of `currency`, if any.
+    async fn stored_price(&self, currency: &Currency) -> StoreResult<Option<StoredPrice>>;
+    /// Every stored price, by currency code.
+    async fn stored_prices(&self) -> StoreResult<Vec<StoredPrice>>;
+    /// Creates or replaces the stored price of `price.currency`. A price that is not positive
+    /// is refused with [`StoreError::Corrupt`] and nothing is written (the engine validates
+    /// before it calls).
+    async fn put_price(&self, price: &StoredPrice) -> StoreResult<()>;
+}
+
 /// Every storage port in one object, as the engine holds it.
 pub trait Store:
     TenantStore
@@ -409,6 +451,8 @@ pub trait Store:
     + DraftStore
     + AliasStore
     + OwnerStore
+    + AuditLog
+    + PricingStore
 {
 }
 
@@ -422,6 +466,8 @@ impl<T> Store for T where
         + DraftStore
         + AliasStore
         + OwnerStore
+        + AuditLog
+        + PricingStore
 {
 }
 

@@ -15,14 +15,17 @@ use futures::future::join_all;
 
 use crate::accounts::Owner;
 use crate::approval::Draft;
+use crate::audit::{AuditAction, AuditEntry, AuditQuery};
 use crate::billing::{
     DebitEntry, DebitOutcome, Grant, GrantOutcome, RefundOutcome, DEBIT_RECORD_RETENTION,
 };
 use crate::channels::ReplyRoute;
 use crate::conversation::{Session, Turn};
-use crate::ids::{Channel, ChannelAccount, ConversationId, ConversationKey, Milli, TenantId};
+use crate::ids::{
+    Channel, ChannelAccount, ConversationId, ConversationKey, Currency, Milli, TenantId,
+};
 use crate::ports::{
-    ConversationSummary, Direction, LoginFailures, MessageRecord, Store, StoreError,
+    ConversationSummary, Direction, LoginFailures, MessageRecord, Store, StoreError, StoredPrice,
 };
 use crate::tenant::{Tenant, TenantFile};
 use crate::time::{Span, Timestamp};
@@ -71,7 +74,11 @@ macro_rules! store_contract_tests {
             aliases_are_normalized_in_one_way,
             owners_are_unique_by_email_and_read_back,
             owner_session_epochs_only_go_up,
-            login_failures_count_per_key_in_a_window
+            login_failures_count_per_key_in_a_window,
+            audit_log_is_newest_first_bounded_and_paged,
+            audit_log_filters_by_tenant_and_keeps_tenants_apart,
+            prices_are_stored_per_currency_and_replaced,
+            prices_must_be_positive
         );
     };
     (@each [$runner:path, $make:expr] $($name:ident),* $(,)?) => {
@@ -1494,6 +1501,199 @@ pub async fn login_failures_count_per_key_in_a_window<S: Store + ?Sized>(store: 
         .await
         .expect("read");
     assert_eq!(kept.count, 1, "other keys stay");
+}
+
+fn audit(at: Timestamp, action: AuditAction, tenant: Option<&str>, detail: &str) -> AuditEntry {
+    AuditEntry::new(at, "operator", action, tenant.map(t), detail)
+}
+
+/// Appends get increasing sequence numbers; a list is newest first, at most `limit` long,
+/// and `before` pages on from the last `seq` seen; every field reads back as written.
+pub async fn audit_log_is_newest_first_bounded_and_paged<S: Store + ?Sized>(store: &S) {
+    assert!(store
+        .list_audit(&AuditQuery::latest(10))
+        .await
+        .expect("empty list")
+        .is_empty());
+    let mut seqs = Vec::new();
+    for i in 0..5 {
+        let entry = audit(
+            T0 + Span::seconds(i),
+            AuditAction::CreditsGrant,
+            Some("tenant-a"),
+            &format!("grant g{i}: 5"),
+        );
+        seqs.push(store.append_audit(&entry).await.expect("append"));
+    }
+    let login = AuditEntry::new(
+        T0 + Span::seconds(9),
+        "operator",
+        AuditAction::OperatorLogin,
+        None,
+        "",
+    );
+    seqs.push(store.append_audit(&login).await.expect("append"));
+    assert!(
+        seqs.windows(2).all(|w| w[0] < w[1]),
+        "sequence numbers increase: {seqs:?}"
+    );
+
+    let page = store
+        .list_audit(&AuditQuery::latest(4))
+        .await
+        .expect("list");
+    let got: Vec<u64> = page.iter().map(|r| r.seq).collect();
+    let want: Vec<u64> = seqs.iter().rev().take(4).copied().collect();
+    assert_eq!(got, want, "newest first, bounded");
+    assert_eq!(page[0].entry, login, "an entry without a tenant reads back");
+    assert_eq!(
+        page[1].entry,
+        audit(
+            T0 + Span::seconds(4),
+            AuditAction::CreditsGrant,
+            Some("tenant-a"),
+            "grant g4: 5"
+        ),
+        "every field reads back"
+    );
+    let rest = store
+        .list_audit(&AuditQuery {
+            tenant: None,
+            limit: 4,
+            before: Some(page[3].seq),
+        })
+        .await
+        .expect("next page");
+    let got: Vec<u64> = rest.iter().map(|r| r.seq).collect();
+    assert_eq!(
+        got,
+        vec![seqs[1], seqs[0]],
+        "the next page continues below the cursor"
+    );
+    let zero = store
+        .list_audit(&AuditQuery::latest(0))
+        .await
+        .expect("list");
+    assert_eq!(zero.len(), 1, "a limit below 1 lists one");
+}
+
+/// A tenant's list holds its own entries only (none of another tenant's, none without a
+/// tenant); the unfiltered list holds them all.
+pub async fn audit_log_filters_by_tenant_and_keeps_tenants_apart<S: Store + ?Sized>(store: &S) {
+    let entries = [
+        audit(T0, AuditAction::TenantPut, Some("tenant-a"), "created"),
+        audit(T0, AuditAction::TenantPut, Some("tenant-b"), "created"),
+        audit(T0, AuditAction::PricingSet, None, "INR 1 -> 2"),
+        audit(T0, AuditAction::PersonaApprove, Some("tenant-b"), ""),
+        audit(T0, AuditAction::SecretPut, Some("tenant-a"), "wa_phone:111"),
+    ];
+    for e in &entries {
+        store.append_audit(e).await.expect("append");
+    }
+    let of = |tenant: &str, limit: u32| AuditQuery {
+        tenant: Some(t(tenant)),
+        limit,
+        before: None,
+    };
+    let a = store.list_audit(&of("tenant-a", 10)).await.expect("list a");
+    let actions: Vec<AuditAction> = a.iter().map(|r| r.entry.action).collect();
+    assert_eq!(
+        actions,
+        vec![AuditAction::SecretPut, AuditAction::TenantPut]
+    );
+    assert!(a.iter().all(|r| r.entry.tenant == Some(t("tenant-a"))));
+    let b = store.list_audit(&of("tenant-b", 1)).await.expect("list b");
+    assert_eq!(b.len(), 1, "the limit holds under a filter");
+    assert_eq!(b[0].entry.action, AuditAction::PersonaApprove);
+    let b_rest = store
+        .list_audit(&AuditQuery {
+            before: Some(b[0].seq),
+            ..of("tenant-b", 10)
+        })
+        .await
+        .expect("list b, page 2");
+    assert_eq!(b_rest.len(), 1);
+    assert_eq!(b_rest[0].entry.detail, "created");
+    assert_eq!(b_rest[0].entry.tenant, Some(t("tenant-b")));
+    assert!(store
+        .list_audit(&of("tenant-c", 10))
+        .await
+        .expect("list c")
+        .is_empty());
+    let all = store
+        .list_audit(&AuditQuery::latest(10))
+        .await
+        .expect("list all");
+    assert_eq!(all.len(), entries.len());
+    assert_eq!(all[2].entry.tenant, None);
+}
+
+fn currency(code: &str) -> Currency {
+    Currency::parse(code).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// A stored price reads back as written, per currency; a new one replaces the old; the list
+/// is by currency code.
+pub async fn prices_are_stored_per_currency_and_replaced<S: Store + ?Sized>(store: &S) {
+    let inr = currency("INR");
+    assert_eq!(store.stored_price(&inr).await.expect("read"), None);
+    assert!(store.stored_prices().await.expect("list").is_empty());
+    let first = StoredPrice {
+        currency: inr.clone(),
+        per_ai_reply: Milli(1_500),
+        updated_at: T0,
+    };
+    store.put_price(&first).await.expect("put");
+    let usd = StoredPrice {
+        currency: currency("USD"),
+        per_ai_reply: Milli(25),
+        updated_at: T0,
+    };
+    store.put_price(&usd).await.expect("put usd");
+    assert_eq!(store.stored_price(&inr).await.expect("read"), Some(first));
+    let second = StoredPrice {
+        currency: inr.clone(),
+        per_ai_reply: Milli(2_000),
+        updated_at: T0 + Span::minutes(1),
+    };
+    store.put_price(&second).await.expect("replace");
+    assert_eq!(
+        store.stored_price(&inr).await.expect("read"),
+        Some(second.clone())
+    );
+    assert_eq!(
+        store.stored_prices().await.expect("list"),
+        vec![second, usd],
+        "one row per currency, by code"
+    );
+    assert_eq!(
+        store.stored_price(&currency("EUR")).await.expect("read"),
+        None
+    );
+}
+
+/// A price of zero or less is refused and changes nothing.
+pub async fn prices_must_be_positive<S: Store + ?Sized>(store: &S) {
+    let eur = currency("EUR");
+    let kept = StoredPrice {
+        currency: eur.clone(),
+        per_ai_reply: Milli(30),
+        updated_at: T0,
+    };
+    store.put_price(&kept).await.expect("put");
+    for bad in [0, -5] {
+        let refused = store
+            .put_price(&StoredPrice {
+                per_ai_reply: Milli(bad),
+                ..kept.clone()
+            })
+            .await;
+        assert!(
+            matches!(refused, Err(StoreError::Corrupt { .. })),
+            "{bad}: {refused:?}"
+        );
+    }
+    assert_eq!(store.stored_price(&eur).await.expect("read"), Some(kept));
 }
 
 #[cfg(test)]
