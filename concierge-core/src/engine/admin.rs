@@ -173,7 +173,7 @@ impl Engine {
         locale: Locale,
         currency: Currency,
     ) -> Result<(), EngineError> {
-        if self.config.pricing.ai_reply(&currency).is_err() {
+        if self.ai_reply_price(&currency).await?.is_none() {
             return Err(EngineError::Invalid(vec![FieldError::new(
                 "currency",
                 format!("{currency} is not priced on this deployment"),

@@ -24,6 +24,7 @@ mod discord;
 mod email;
 mod jobs;
 mod outcome;
+mod pricing;
 mod turn;
 
 use std::sync::Arc;
@@ -43,6 +44,7 @@ pub use outcome::{
     InboundOutcome, JobOutcome, NoReplyReason, PersonaSaveOutcome, Reply, SafetyOutcome,
     TurnReport,
 };
+pub use pricing::{PriceChange, PriceListing};
 
 /// Default reply model (Workers AI id; any OpenAI-compatible id works with the server).
 pub const DEFAULT_AI_MODEL: &str = "@cf/meta/llama-4-scout-17b-16e-instruct";
@@ -60,7 +62,9 @@ pub struct EngineConfig {
     pub fast_model: String,
     /// The embedding model (`EMBEDDING_MODEL`).
     pub embedding_model: String,
-    /// The price of an AI reply per currency.
+    /// The default price of an AI reply per currency; the operator's stored prices
+    /// ([`PricingStore`](crate::ports::PricingStore)) override it per currency at runtime
+    /// (see [`Engine::ai_reply_price`]).
     pub pricing: Pricing,
     /// How long provider message ids are remembered (Meta redelivers for days).
     pub idempotency_ttl: Span,

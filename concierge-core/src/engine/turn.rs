@@ -365,7 +365,8 @@ impl Engine {
             report.reply = reply(reason);
             return Ok(());
         }
-        let Ok(price) = self.config.pricing.ai_reply(&tenant.currency) else {
+        // One point read per AI turn: a price the operator set on any replica applies now.
+        let Some(price) = self.ai_reply_price(&tenant.currency).await? else {
             tracing::error!(tenant = %tenant.id, currency = %tenant.currency, "no price configured; AI reply skipped");
             report.reply = reply(NoReplyReason::Unpriced);
             return Ok(());

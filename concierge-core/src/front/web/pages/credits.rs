@@ -94,10 +94,8 @@ pub(super) async fn show(front: &Front<'_>, viewer: &Viewer) -> Result<Response,
     let currency = tenant.currency.as_str();
     let price = front
         .engine
-        .config()
-        .pricing
-        .ai_reply(&tenant.currency)
-        .ok()
+        .ai_reply_price(&tenant.currency)
+        .await?
         .map(|p| format_money(locale, currency, p.as_milli()));
     page(
         200,

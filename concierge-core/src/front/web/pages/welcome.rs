@@ -44,7 +44,7 @@ struct Welcome<'a> {
 
 const LOCALES: [&str; 3] = ["en-IN", "en-US", "hi-IN"];
 
-fn render(
+async fn render(
     front: &Front<'_>,
     viewer: &Viewer,
     tenant: &Tenant,
@@ -74,8 +74,8 @@ fn render(
             currency: typed("currency", tenant.currency.as_str().to_owned()),
             currencies: front
                 .engine
-                .config()
-                .pricing
+                .pricing()
+                .await?
                 .per_ai_reply
                 .keys()
                 .map(|c| c.as_str().to_owned())
@@ -100,7 +100,7 @@ fn render(
 pub(super) async fn show(front: &Front<'_>, viewer: &Viewer) -> Result<Response, ApiError> {
     let tenant = front.tenant(&viewer.tenant).await?;
     match tenant.onboarding {
-        Some(step) => render(front, viewer, &tenant, step, None, Vec::new()),
+        Some(step) => render(front, viewer, &tenant, step, None, Vec::new()).await,
         None => Ok(redirect("/dashboard")),
     }
 }
@@ -130,7 +130,7 @@ pub(super) async fn submit(
             OnboardingStep::Channels | OnboardingStep::Timing => Ok(()),
         };
         if let Err(errors) = saved {
-            return render(front, viewer, &tenant, step, Some(&form), errors);
+            return render(front, viewer, &tenant, step, Some(&form), errors).await;
         }
     }
     let next = step.next();
@@ -159,9 +159,19 @@ async fn save_business(
     if locale.is_none() {
         errors.push(FieldError::new("locale", t.get("welcome-error-locale")));
     }
-    let currency = Currency::parse(&form.text("currency"))
-        .ok()
-        .filter(|c| front.engine.config().pricing.ai_reply(c).is_ok());
+    let currency = match Currency::parse(&form.text("currency")) {
+        Ok(c) => match front.engine.ai_reply_price(&c).await {
+            Ok(Some(_)) => Some(c),
+            Ok(None) => None,
+            Err(e) => {
+                return Err(vec![FieldError::new(
+                    "currency",
+                    ApiError::from(e).to_string(),
+                )])
+            }
+        },
+        Err(_) => None,
+    };
     if currency.is_none() {
         errors.push(FieldError::new("currency", t.get("welcome-error-currency")));
     }
