@@ -1,12 +1,20 @@
 //! The admin API under `/api/v1`, behind `Authorization: Bearer` the admin token (off, 503,
 //! when none is set).
+//!
+//! Every state-changing route appends an entry to the audit log ([`crate::audit`]) as actor
+//! `admin-api` after its change succeeded; when that append fails the answer is a 500 (the
+//! change stays applied, the log line says which entry is missing), so an unrecorded change
+//! never looks like a clean success. `GET /audit` lists the log; `GET`/`PUT /pricing` read
+//! and set the price of an AI reply per currency.
 
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::conversation::ConversationConfig;
+use crate::audit::{actor, AuditAction, AuditQuery, MAX_AUDIT_PAGE};
+use crate::billing::GrantOutcome;
+use crate::conversation::{ConversationConfig, FieldError};
 use crate::engine::EngineError;
-use crate::ids::{Channel, ConversationId, Milli, TenantId};
+use crate::ids::{Channel, ConversationId, Currency, Milli, TenantId};
 use crate::persona::PersonaSource;
 use crate::ports::StoreError;
 use crate::rules::ReplyConfig;
@@ -80,6 +88,17 @@ struct OwnerRequest {
     password: String,
 }
 
+/// `PUT /pricing`: a currency and its price of one AI reply in credits (`"2.5"` or `2`).
+/// Both are read as plain JSON values so that a bad one is a field error, not a 400.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PriceRequest {
+    #[serde(default)]
+    currency: serde_json::Value,
+    #[serde(default)]
+    price: serde_json::Value,
+}
+
 /// A channel token to seal.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -145,10 +164,25 @@ impl Front<'_> {
                     }
                     Method::PUT => {
                         let source: PersonaSource = json_body(body)?;
+                        let kind = match &source {
+                            PersonaSource::Builder(_) => "builder",
+                            PersonaSource::Custom(_) => "custom",
+                        };
                         let outcome =
                             retry_conflicts(|| self.engine.save_persona(&id, source.clone()))
                                 .await?;
                         self.host.work_queued().await;
+                        let detail = format!(
+                            "{kind} persona, status {}{}",
+                            safety_label(&outcome.status),
+                            if outcome.review_queued {
+                                ", review queued"
+                            } else {
+                                ""
+                            }
+                        );
+                        self.audit(AuditAction::PersonaPut, Some(&id), &detail)
+                            .await?;
                         Ok(json_ok(&outcome))
                     }
                     _ => allow("GET, PUT"),
@@ -163,9 +197,17 @@ impl Front<'_> {
                     .parse()
                     .map_err(|e: crate::ids::IdError| ApiError::field("channel", e.to_string()))?;
                 let config: ReplyConfig = json_body(body)?;
+                let detail = format!(
+                    "{channel}: {} rules, {}, wait {} s",
+                    config.rules.len(),
+                    if config.enabled { "on" } else { "off" },
+                    config.wait_seconds
+                );
                 let unembedded =
                     retry_conflicts(|| self.engine.save_reply_config(&id, channel, config.clone()))
                         .await?;
+                self.audit(AuditAction::RulesPut, Some(&id), &detail)
+                    .await?;
                 Ok(json_ok(
                     &json!({ "saved": true, "unembedded_rules": unembedded }),
                 ))
@@ -177,6 +219,14 @@ impl Front<'_> {
                 let id = tenant_id(tenant)?;
                 let config: ConversationConfig = json_body(body)?;
                 retry_conflicts(|| self.engine.update_conversation_settings(&id, config)).await?;
+                let detail = format!(
+                    "idle gap {} min, handoff cooldown {} min, history {} turns",
+                    config.idle_gap_mins(),
+                    config.handoff_cooldown_mins(),
+                    config.max_history()
+                );
+                self.audit(AuditAction::ConversationPut, Some(&id), &detail)
+                    .await?;
                 Ok(json_ok(&json!({ "saved": true })))
             }
             ["tenants", tenant, "credits"] => {
@@ -201,6 +251,15 @@ impl Front<'_> {
                                 grant.reason.as_deref().unwrap_or("operator grant"),
                             )
                             .await?;
+                        if outcome == GrantOutcome::Granted {
+                            let detail = grant_detail(
+                                &grant.grant_id,
+                                grant.amount,
+                                grant.expires_at.map(Timestamp::from_millis),
+                            );
+                            self.audit(AuditAction::CreditsGrant, Some(&id), &detail)
+                                .await?;
+                        }
                         let balance = store.balance(&id, now).await?;
                         Ok(json_ok(&json!({ "outcome": outcome, "balance": balance })))
                     }
@@ -237,6 +296,10 @@ impl Front<'_> {
                     return Err(ApiError::field("token", "must not be empty"));
                 }
                 self.host.put_secret(&id, account, &request.token).await?;
+                // The account only: never the token.
+                let detail = format!("token sealed for {account}");
+                self.audit(AuditAction::SecretPut, Some(&id), &detail)
+                    .await?;
                 Ok(empty(204))
             }
             ["tenants", tenant, "conversations", conversation, "messages"] => {
@@ -273,13 +336,85 @@ impl Front<'_> {
                 }
                 if self.host.retry_dead_letter(id).await? {
                     self.host.work_queued().await;
+                    let detail = format!("job {id} queued again");
+                    self.audit(AuditAction::DeadLetterRetry, None, &detail)
+                        .await?;
                     Ok(json_ok(&json!({ "retried": id })))
                 } else {
                     Err(ApiError::NotFound(format!("dead letter {id}")))
                 }
             }
+            ["audit"] => {
+                if method != Method::GET {
+                    return allow("GET");
+                }
+                let query = audit_query(req.uri().query())?;
+                let entries = store.list_audit(&query).await?;
+                let full = entries.len() == usize::try_from(query.limit()).unwrap_or(usize::MAX);
+                let next_before = entries.last().filter(|_| full).map(|r| r.seq);
+                Ok(json_ok(
+                    &json!({ "entries": entries, "next_before": next_before }),
+                ))
+            }
+            ["pricing"] => match method {
+                Method::GET => Ok(json_ok(
+                    &json!({ "pricing": self.engine.price_list().await? }),
+                )),
+                Method::PUT => {
+                    let request: PriceRequest = json_body(body)?;
+                    let (currency, price) = parse_price_request(&request)?;
+                    let change = self.set_price(actor::ADMIN_API, &currency, price).await?;
+                    Ok(json_ok(&change))
+                }
+                _ => allow("GET, PUT"),
+            },
             _ => Err(ApiError::NotFound("route".into())),
         }
+    }
+
+    /// Appends `action` to the audit log as the admin API.
+    async fn audit(
+        &self,
+        action: AuditAction,
+        tenant: Option<&TenantId>,
+        detail: &str,
+    ) -> Result<(), ApiError> {
+        self.record(actor::ADMIN_API, action, tenant, detail).await
+    }
+
+    /// Appends a management action by `who` to the audit log, after the action succeeded. A
+    /// failed append is a 500: the action stays applied, and the log line names what is
+    /// missing from the audit log.
+    pub(super) async fn record(
+        &self,
+        who: &str,
+        action: AuditAction,
+        tenant: Option<&TenantId>,
+        detail: &str,
+    ) -> Result<(), ApiError> {
+        match self.engine.record_audit(who, action, tenant, detail).await {
+            Ok(_) => Ok(()),
+            Err(e) => Err(ApiError::Internal(format!(
+                "{action} by {who} was applied but its audit entry was not recorded: {e}"
+            ))),
+        }
+    }
+
+    /// Sets a price and records it (actor `who`).
+    pub(super) async fn set_price(
+        &self,
+        who: &str,
+        currency: &Currency,
+        price: Milli,
+    ) -> Result<crate::engine::PriceChange, ApiError> {
+        let change = self.engine.set_price(currency, price).await?;
+        let detail = match change.previous {
+            Some(previous) => format!("{currency}: {price} per AI reply (was {previous})"),
+            None => format!("{currency}: {price} per AI reply (was not priced)"),
+        };
+        self.record(who, AuditAction::PricingSet, None, &detail)
+            .await?;
+        Ok(change)
     }
 
     /// `PUT /tenants/{tenant}/owners`: creates the owner `email` of the tenant (201), or sets
@@ -314,6 +449,8 @@ impl Front<'_> {
             Some(owner) if owner.tenant == *id => {
                 let hash = super::web::auth::hash(self, &request.password)?;
                 store.set_owner_password(&owner.id, &hash).await?;
+                let detail = format!("owner {}: new password, sessions ended", owner.id);
+                self.audit(AuditAction::OwnerPut, Some(id), &detail).await?;
                 Ok(answer(200, &owner.id, false))
             }
             Some(_) => Err(ApiError::Conflict(
@@ -322,6 +459,8 @@ impl Front<'_> {
             None => {
                 let owner =
                     super::web::auth::new_owner(self, id, &email, &request.password).await?;
+                let detail = format!("owner {} created", owner.id);
+                self.audit(AuditAction::OwnerPut, Some(id), &detail).await?;
                 Ok(answer(201, &owner.id, true))
             }
         }
@@ -338,6 +477,23 @@ impl Front<'_> {
         let outcome = retry_conflicts(|| self.engine.import_tenant(file.clone())).await?;
         // Its accounts may have moved: ingress must route by the new ones at once.
         self.host.tenant_changed().await;
+        let mut detail = format!(
+            "{} (revision {})",
+            if outcome.created {
+                "created"
+            } else {
+                "updated"
+            },
+            outcome.revision
+        );
+        if outcome.credits_granted {
+            detail.push_str(", starting credits granted");
+        }
+        if outcome.review_queued {
+            detail.push_str(", persona review queued");
+        }
+        self.audit(AuditAction::TenantPut, Some(&file.id), &detail)
+            .await?;
         Ok(json_ok(&outcome))
     }
 
@@ -356,6 +512,77 @@ impl Front<'_> {
         Ok(response)
     }
 }
+
+/// The audit detail of a credit grant: its id, amount and expiry (no reason text: it is the
+/// operator's free text, kept on the grant itself).
+pub(super) fn grant_detail(grant_id: &str, amount: Milli, expires: Option<Timestamp>) -> String {
+    match expires {
+        Some(at) => format!(
+            "grant {grant_id}: {amount} credits, expires {}",
+            super::web::pages::fmt::When::of(at).text
+        ),
+        None => format!("grant {grant_id}: {amount} credits"),
+    }
+}
+
+/// `?tenant=&limit=&before=` of `GET /audit` (limit 1..=500, default 100; `before` the
+/// `next_before` of the previous page).
+fn audit_query(query: Option<&str>) -> Result<AuditQuery, ApiError> {
+    let mut q = AuditQuery::latest(100);
+    for (key, value) in form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
+        match &*key {
+            "tenant" if !value.is_empty() => q.tenant = Some(tenant_id(&value)?),
+            "limit" => {
+                let limit = value
+                    .parse::<u32>()
+                    .map_err(|_| ApiError::field("limit", "must be a whole number"))?;
+                q.limit = limit.clamp(1, MAX_AUDIT_PAGE);
+            }
+            "before" => {
+                q.before = Some(
+                    value
+                        .parse::<u64>()
+                        .map_err(|_| ApiError::field("before", "must be a whole number"))?,
+                );
+            }
+            _ => {}
+        }
+    }
+    Ok(q)
+}
+
+/// The currency and price of a `PUT /pricing`, or every field error.
+fn parse_price_request(request: &PriceRequest) -> Result<(Currency, Milli), ApiError> {
+    let currency = match &request.currency {
+        serde_json::Value::String(code) => Currency::parse(code).ok(),
+        _ => None,
+    };
+    let price = match &request.price {
+        serde_json::Value::String(text) => Milli::parse(text).ok(),
+        serde_json::Value::Number(n) => Milli::parse(&n.to_string()).ok(),
+        _ => None,
+    };
+    let mut errors = Vec::new();
+    if currency.is_none() {
+        errors.push(FieldError::new("currency", CURRENCY_HINT));
+    }
+    match price {
+        None => errors.push(FieldError::new("price", PRICE_HINT)),
+        Some(p) if p <= Milli::ZERO => {
+            errors.push(FieldError::new("price", "must be more than 0 credits"));
+        }
+        Some(_) => {}
+    }
+    match (currency, price, errors.is_empty()) {
+        (Some(c), Some(p), true) => Ok((c, p)),
+        _ => Err(ApiError::Invalid(errors)),
+    }
+}
+
+/// The field error of a bad currency code.
+pub(super) const CURRENCY_HINT: &str = "must be a three-letter ISO 4217 code in capitals, e.g. INR";
+/// The field error of a price that is not a number of credits.
+pub(super) const PRICE_HINT: &str = "must be a number of credits, e.g. 1 or 0.25";
 
 /// `?tenant=&limit=` of `GET /dead-letters` (limit 1..=1000, default 100).
 fn dead_letter_query(query: Option<&str>) -> Result<(Option<String>, i64), ApiError> {

@@ -18,7 +18,7 @@ pub(super) fn format_count(locale: UiLocale, n: i64) -> String {
 
 /// A time as a page shows it: `text` for people, `iso` for `<time datetime>`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) struct When {
+pub(crate) struct When {
     /// `2026-01-01 09:00 UTC`.
     pub text: String,
     /// `2026-01-01T09:00:00Z`.
@@ -27,7 +27,7 @@ pub(super) struct When {
 
 impl When {
     /// `at` in UTC.
-    pub(super) fn of(at: Timestamp) -> When {
+    pub(crate) fn of(at: Timestamp) -> When {
         let secs = at.as_secs();
         let (days, day_secs) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
         let (y, m, d) = civil_from_days(days);

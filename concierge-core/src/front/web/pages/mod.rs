@@ -4,7 +4,7 @@ pub(crate) mod approvals;
 mod channels;
 mod conversations;
 mod credits;
-mod fmt;
+pub(crate) mod fmt;
 mod overview;
 pub(crate) mod persona;
 mod rules;
