@@ -1,11 +1,16 @@
-//! The operator panel, sans-IO: sign in with the admin token, review personas, grant credits.
+//! The operator panel, sans-IO: sign in with the admin token, review personas, grant credits,
+//! price an AI reply per currency, read the audit log; and the admin API's audit and pricing
+//! routes.
 
 #![allow(clippy::unwrap_used)] // tests may unwrap
 
 use bytes::Bytes;
+use concierge_core::audit::{AuditAction, AuditEntry, AuditQuery};
 use concierge_core::front::{DemoLimiter, Front, FrontConfig, Response};
+use concierge_core::ports::{AuditLog, Clock, PricingStore};
 use concierge_core::safety::SafetyStatus;
 use concierge_core::testing::{Harness, MemoryHost, EXAMPLE_TENANT};
+use concierge_core::{Currency, TenantId};
 use futures::executor::block_on;
 
 const ADMIN: &str = "test-admin-token-0123";
@@ -169,4 +174,391 @@ fn the_operator_reviews_personas_and_grants_credits_with_csrf() {
 
     p.send("POST", "/manage/logout", &format!("csrf={csrf}"));
     assert_eq!(p.send("GET", "/manage", "").status, 303, "signed out");
+}
+
+impl Panel {
+    fn api(&mut self, method: &str, path: &str, body: &str, token: Option<&str>) -> Served {
+        let mut b = http::Request::builder()
+            .method(method)
+            .uri(format!("/api/v1{path}"));
+        if let Some(token) = token {
+            b = b.header("authorization", format!("Bearer {token}"));
+        }
+        let req = b.body(Bytes::from(body.to_owned())).unwrap();
+        let front = Front::new(&self.h.engine, &self.host, &self.config, &self.demo);
+        let (parts, body) = block_on(front.handle(req)).into_parts();
+        Served {
+            status: parts.status.as_u16(),
+            headers: parts.headers,
+            body: String::from_utf8(body.to_vec()).unwrap(),
+        }
+    }
+
+    fn json(&mut self, method: &str, path: &str, body: &str) -> (u16, serde_json::Value) {
+        let served = self.api(method, path, body, Some(ADMIN));
+        let value = serde_json::from_str(&served.body).unwrap_or(serde_json::Value::Null);
+        (served.status, value)
+    }
+
+    /// The audit log's actions, newest first.
+    fn audit_actions(&self) -> Vec<String> {
+        block_on(self.h.store.list_audit(&AuditQuery::latest(500)))
+            .unwrap()
+            .into_iter()
+            .map(|r| r.entry.action.as_str().to_owned())
+            .collect()
+    }
+
+    /// The `data-action` of every row of an audit page, in page order.
+    fn page_actions(body: &str) -> Vec<String> {
+        body.split("data-action=\"")
+            .skip(1)
+            .map(|rest| rest.split('"').next().unwrap().to_owned())
+            .collect()
+    }
+}
+
+#[test]
+fn every_panel_action_is_in_the_audit_log_newest_first_and_escaped() {
+    let mut p = Panel::new();
+    p.sign_in();
+    let csrf = p.csrf();
+    p.send(
+        "POST",
+        "/manage/tenants/sunrise-bakery/persona",
+        &format!("csrf={csrf}&action=reject"),
+    );
+    p.send(
+        "POST",
+        "/manage/tenants/sunrise-bakery/persona",
+        &format!("csrf={csrf}&action=approve"),
+    );
+    let granted = p.send(
+        "POST",
+        "/manage/tenants/sunrise-bakery/credits",
+        &format!("csrf={csrf}&amount=5&grant_id=%3Cscript%3Ealert(1)%3C%2Fscript%3E&reason=secret-reason"),
+    );
+    assert_eq!(granted.status, 303, "{}", granted.body);
+    // A refused action records nothing.
+    let refused = p.send(
+        "POST",
+        "/manage/tenants/sunrise-bakery/credits",
+        &format!("csrf={csrf}&amount=lots"),
+    );
+    assert_eq!(refused.status, 422);
+    assert_eq!(
+        p.audit_actions(),
+        [
+            "credits.grant",
+            "persona.approve",
+            "persona.reject",
+            "operator.login"
+        ]
+    );
+
+    let panel = p.send("GET", "/manage", "");
+    assert!(
+        panel.body.contains(r#"href="/manage/audit""#),
+        "linked from the panel"
+    );
+    assert!(panel.body.contains(r#"href="/manage/pricing""#));
+    let page = p.send("GET", "/manage/audit", "");
+    assert_eq!(page.status, 200);
+    assert_eq!(
+        Panel::page_actions(&page.body),
+        [
+            "credits.grant",
+            "persona.approve",
+            "persona.reject",
+            "operator.login"
+        ]
+    );
+    assert!(page
+        .body
+        .contains("&#60;script&#62;alert(1)&#60;/script&#62;"));
+    assert!(!page.body.contains("<script>alert(1)"), "escaped");
+    assert!(!page.body.contains("secret-reason"), "free text stays out");
+    assert!(
+        page.body.contains(r#"class="table-wrap""#),
+        "scrolls inside at 375 px"
+    );
+    assert!(page.body.contains("sunrise-bakery"));
+
+    p.send("POST", "/manage/logout", &format!("csrf={csrf}"));
+    assert_eq!(p.audit_actions()[0], "operator.logout");
+    assert_eq!(p.send("GET", "/manage/audit", "").status, 303, "signed out");
+}
+
+#[test]
+fn the_audit_page_pages_and_filters_by_tenant() {
+    let mut p = Panel::new();
+    p.sign_in();
+    let other = TenantId::parse("other-shop").unwrap();
+    for i in 0..60 {
+        let tenant = if i % 2 == 0 {
+            Some(other.clone())
+        } else {
+            None
+        };
+        let entry = AuditEntry::new(
+            p.h.clock.now(),
+            "admin-api",
+            AuditAction::PricingSet,
+            tenant,
+            &format!("entry {i}"),
+        );
+        block_on(p.h.store.append_audit(&entry)).unwrap();
+    }
+    let first = p.send("GET", "/manage/audit", "");
+    assert_eq!(Panel::page_actions(&first.body).len(), 50);
+    assert!(first.body.contains("entry 59"));
+    assert!(!first.body.contains("entry 9<"));
+    let older = first
+        .body
+        .split(r#"id="audit-older""#)
+        .next()
+        .unwrap()
+        .rsplit("href=\"")
+        .next()
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .replace("&amp;", "&");
+    let second = p.send("GET", &older, "");
+    assert_eq!(second.status, 200);
+    // 61 entries: the sign-in and 60 more; the second page holds the last 11.
+    assert_eq!(Panel::page_actions(&second.body).len(), 11);
+    assert!(second.body.contains("entry 0<"));
+    assert!(second.body.contains(r#"id="audit-newest""#));
+    assert!(!second.body.contains(r#"id="audit-older""#));
+
+    let filtered = p.send("GET", "/manage/audit?tenant=other-shop", "");
+    assert_eq!(Panel::page_actions(&filtered.body).len(), 30);
+    assert!(
+        !filtered.body.contains("entry 59"),
+        "odd entries have no tenant"
+    );
+    let nobody = p.send("GET", "/manage/audit?tenant=sunrise-bakery", "");
+    assert!(nobody.body.contains(r#"id="audit-empty""#));
+    assert_eq!(
+        p.send("GET", "/manage/audit?tenant=Not%20Valid", "").status,
+        422
+    );
+}
+
+#[test]
+fn the_operator_prices_a_currency_and_the_next_ai_reply_is_charged_at_it() {
+    let mut p = Panel::new();
+    p.sign_in();
+    let page = p.send("GET", "/manage/pricing", "");
+    assert_eq!(page.status, 200);
+    assert!(
+        page.body.contains(r#"id="price-INR""#),
+        "defaults are listed"
+    );
+    assert!(page.body.contains(r#"id="price-new-form""#));
+    let csrf = p.csrf();
+    assert_eq!(
+        p.send("POST", "/manage/pricing", "currency=INR&price=2")
+            .status,
+        403,
+        "CSRF as every manage POST"
+    );
+    for (form, field) in [
+        ("currency=rupees&price=2", "currency-error"),
+        ("currency=INR&price=0", "price-error"),
+        ("currency=INR&price=-1", "price-error"),
+        ("currency=INR&price=abc", "price-error"),
+        ("currency=INR&price=1.2345", "price-error"),
+        ("currency=INR&price=2000000", "price-error"),
+        ("currency=&price=", "currency-error"),
+    ] {
+        let bad = p.send("POST", "/manage/pricing", &format!("csrf={csrf}&{form}"));
+        assert_eq!(bad.status, 422, "{form}");
+        assert!(bad.body.contains(&format!(r#"id="{field}""#)), "{form}");
+        assert!(bad.body.contains(r#"id="pricing-errors""#), "{form}");
+    }
+    assert!(
+        block_on(p.h.store.stored_prices()).unwrap().is_empty(),
+        "nothing saved"
+    );
+    assert!(!p.audit_actions().contains(&"pricing.set".to_owned()));
+
+    p.h.says("tell me about your cakes").expect_charge("1");
+    let saved = p.send(
+        "POST",
+        "/manage/pricing",
+        &format!("csrf={csrf}&currency=inr&price=2.5"),
+    );
+    assert_eq!(saved.status, 303, "{}", saved.body);
+    assert_eq!(saved.headers["location"], "/manage/pricing?done=priced");
+    p.h.says("and the chocolate one?").expect_charge("2.5");
+    let shown = p.send("GET", "/manage/pricing?done=priced", "");
+    assert!(shown.body.contains(r#"id="manage-notice""#));
+    assert!(shown.body.contains(r#"value="2.5""#));
+    let entry = block_on(p.h.store.list_audit(&AuditQuery::latest(1)))
+        .unwrap()
+        .remove(0);
+    assert_eq!(entry.entry.action, AuditAction::PricingSet);
+    assert_eq!(entry.entry.actor, "operator");
+    assert_eq!(entry.entry.detail, "INR: 2.5 per AI reply (was 1)");
+
+    // A currency without a default can be priced, and a business may then bill in it.
+    let added = p.send(
+        "POST",
+        "/manage/pricing",
+        &format!("csrf={csrf}&currency=GBP&price=0.05"),
+    );
+    assert_eq!(added.status, 303);
+    let page = p.send("GET", "/manage/pricing", "");
+    assert!(page.body.contains(r#"id="price-GBP""#));
+    assert!(
+        block_on(p.h.engine.ai_reply_price(&Currency::parse("GBP").unwrap()))
+            .unwrap()
+            .is_some()
+    );
+}
+
+#[test]
+fn the_admin_api_lists_the_audit_log_and_sets_prices_with_field_errors() {
+    let mut p = Panel::new();
+    for path in ["/audit", "/pricing"] {
+        assert_eq!(p.api("GET", path, "", None).status, 401, "{path}");
+        assert_eq!(p.api("GET", path, "", Some("wrong-token")).status, 401);
+    }
+    assert_eq!(
+        p.api("PUT", "/pricing", r#"{"currency":"INR","price":"3"}"#, None)
+            .status,
+        401
+    );
+    assert!(block_on(p.h.store.stored_prices()).unwrap().is_empty());
+
+    let (status, list) = p.json("GET", "/pricing", "");
+    assert_eq!(status, 200);
+    let inr = list["pricing"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["currency"] == "INR")
+        .unwrap()
+        .clone();
+    assert_eq!(inr["per_ai_reply"], "1");
+    assert_eq!(inr["default"], "1");
+    assert_eq!(inr["updated_at"], serde_json::Value::Null);
+
+    let (status, bad) = p.json("PUT", "/pricing", r#"{"currency":"inr","price":"0"}"#);
+    assert_eq!(status, 422);
+    let fields: Vec<&str> = bad["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["field"].as_str().unwrap())
+        .collect();
+    assert_eq!(fields, ["currency", "price"]);
+    let (status, _) = p.json("PUT", "/pricing", r#"{"currency":"USD","price":-2}"#);
+    assert_eq!(status, 422);
+    let (status, _) = p.json("PUT", "/pricing", r#"{"currency":"USD","price":"2","x":1}"#);
+    assert_eq!(status, 400, "unknown fields are refused");
+    assert!(
+        block_on(p.h.store.stored_prices()).unwrap().is_empty(),
+        "nothing saved"
+    );
+
+    let (status, change) = p.json("PUT", "/pricing", r#"{"currency":"INR","price":"3"}"#);
+    assert_eq!(status, 200, "{change}");
+    assert_eq!(change["previous"], "1");
+    assert_eq!(change["per_ai_reply"], "3");
+    p.h.says("what cakes do you have?").expect_charge("3");
+
+    // State-changing admin routes are recorded as `admin-api`; secrets never are.
+    let token = "EAAG-very-secret-channel-token";
+    let account = "wa_phone:106540352242922";
+    let sealed = p.api(
+        "PUT",
+        &format!("/tenants/sunrise-bakery/secrets/{account}"),
+        &format!(r#"{{"token":"{token}"}}"#),
+        Some(ADMIN),
+    );
+    assert_eq!(sealed.status, 204);
+    let (status, _) = p.json(
+        "POST",
+        "/tenants/sunrise-bakery/credits",
+        r#"{"grant_id":"api-1","amount":"4"}"#,
+    );
+    assert_eq!(status, 200);
+    let (status, _) = p.json(
+        "POST",
+        "/tenants/sunrise-bakery/credits",
+        r#"{"grant_id":"api-1","amount":"4"}"#,
+    );
+    assert_eq!(
+        status, 200,
+        "a repeated grant changes nothing and records nothing"
+    );
+    let (status, _) = p.json(
+        "PUT",
+        "/tenants/sunrise-bakery/owners",
+        r#"{"email":"owner@example.com","password":"a long enough passphrase 42"}"#,
+    );
+    assert_eq!(status, 201);
+    let (status, _) = p.json(
+        "PUT",
+        "/tenants/sunrise-bakery/conversation",
+        r#"{"idle_gap_mins": 300}"#,
+    );
+    assert_eq!(status, 200);
+    let (status, log) = p.json("GET", "/audit", "");
+    assert_eq!(status, 200);
+    let text = log.to_string();
+    assert!(!text.contains(token), "no token in the audit log");
+    assert!(!text.contains("passphrase"), "no password in the audit log");
+    let actions: Vec<&str> = log["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            "conversation.put",
+            "owner.put",
+            "credits.grant",
+            "secret.put",
+            "pricing.set"
+        ]
+    );
+    assert!(log["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|e| e["actor"] == "admin-api"));
+    assert_eq!(
+        log["entries"][3]["detail"],
+        format!("token sealed for {account}")
+    );
+    assert_eq!(log["entries"][4]["tenant"], serde_json::Value::Null);
+    assert_eq!(log["next_before"], serde_json::Value::Null, "one page");
+
+    let (_, page) = p.json("GET", "/audit?tenant=sunrise-bakery&limit=2", "");
+    assert_eq!(page["entries"].as_array().unwrap().len(), 2);
+    let next = page["next_before"].as_u64().unwrap();
+    let (_, rest) = p.json(
+        "GET",
+        &format!("/audit?tenant=sunrise-bakery&limit=2&before={next}"),
+        "",
+    );
+    let rest_actions: Vec<&str> = rest["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(rest_actions, ["credits.grant", "secret.put"]);
+    let (_, other) = p.json("GET", "/audit?tenant=other-shop", "");
+    assert!(other["entries"].as_array().unwrap().is_empty());
+    assert_eq!(p.json("GET", "/audit?tenant=Not%20Valid", "").0, 422);
+    assert_eq!(p.json("GET", "/audit?limit=many", "").0, 422);
+    assert_eq!(p.json("POST", "/audit", "").0, 405);
 }

@@ -1,5 +1,10 @@
 //! The operator panel `/manage/*`: every tenant at a glance, the persona reviews waiting for a
-//! human (approve or reject as the operator), and credit grants.
+//! human (approve or reject as the operator), credit grants, the price of an AI reply per
+//! currency (`/manage/pricing`) and the audit log of management actions (`/manage/audit`).
+//!
+//! Every state-changing action (sign-in and sign-out included) appends an audit entry as
+//! actor `operator` after it succeeded; a failed append answers 500 (the action stays applied),
+//! as in the admin API.
 //!
 //! Who may enter: the deployment's operator, who holds the admin token
 //! (`CONCIERGE_ADMIN_TOKEN` / `ADMIN_TOKEN`). `POST /manage/login` takes the token once
@@ -23,11 +28,15 @@ use super::auth::{
     check_presession, limit_key, presession_token, retry_after, visitor_locale, with_retry_after,
     LOGIN_WINDOW,
 };
-use super::form::Form;
+use super::form::{Errors, Form};
+use super::pages::fmt::When;
 use super::pages::persona::Review;
 use super::render::{page, redirect, redirect_to, Tr};
 use super::{cookies, csrf, is_unsafe};
-use crate::ids::{Milli, TenantId};
+use crate::audit::{actor, AuditAction, AuditQuery};
+use crate::billing::MAX_AI_REPLY_PRICE;
+use crate::conversation::FieldError;
+use crate::ids::{Currency, Milli, TenantId};
 use crate::time::{Span, Timestamp};
 
 /// How long an operator session lasts.
@@ -36,6 +45,8 @@ pub(crate) const OPERATOR_SESSION: Span = Span::hours(12);
 const COOKIE: &str = "__Host-concierge_operator";
 /// Failed operator logins from one address within the login window before 429.
 const OPERATOR_LIMIT: u32 = 10;
+/// Audit entries per page of `/manage/audit`.
+const AUDIT_PAGE: u32 = 50;
 
 type HmacSha256 = Hmac<Sha256>;
 
@@ -87,8 +98,64 @@ struct LoginPage<'a> {
 struct TenantsPage {
     t: Tr,
     csrf: String,
+    nav: &'static str,
     tenants: Vec<TenantRow>,
     notice: String,
+}
+
+/// One currency's card on the pricing page.
+#[derive(Debug)]
+struct PriceRow {
+    currency: String,
+    /// The effective price in credits, as the form takes it (`0.25`).
+    price: String,
+    /// The effective price in the locale's money format.
+    formatted: String,
+    default: Option<String>,
+    updated: Option<When>,
+}
+
+#[derive(Template)]
+#[template(path = "web/manage/pricing.html")]
+struct PricingPage {
+    t: Tr,
+    csrf: String,
+    nav: &'static str,
+    rows: Vec<PriceRow>,
+    notice: String,
+    errors: Errors,
+    /// The currency of the form that failed (a row's code, or what was typed in the new one).
+    failed: String,
+    /// Whether the failed form is the "another currency" one.
+    new_failed: bool,
+    typed_currency: String,
+    typed_price: String,
+}
+
+/// One audit entry as the page shows it (escaped by the template).
+#[derive(Debug)]
+struct AuditRow {
+    seq: u64,
+    when: When,
+    actor: String,
+    action: &'static str,
+    tenant: String,
+    detail: String,
+}
+
+#[derive(Template)]
+#[template(path = "web/manage/audit.html")]
+struct AuditPage {
+    t: Tr,
+    csrf: String,
+    nav: &'static str,
+    rows: Vec<AuditRow>,
+    tenant: String,
+    /// The next page's link, when this one is full.
+    older: Option<String>,
+    /// Whether this is a later page (then `newest` links back to the first).
+    paged: bool,
+    newest: String,
 }
 
 impl Front<'_> {
@@ -134,6 +201,8 @@ impl Front<'_> {
             },
             ["logout"] => match *method {
                 Method::POST => {
+                    self.record(actor::OPERATOR, AuditAction::OperatorLogout, None, "")
+                        .await?;
                     let mut response = redirect("/manage/login");
                     clear(&mut response);
                     Ok(response)
@@ -147,6 +216,18 @@ impl Front<'_> {
             ["tenants", tenant, "credits"] => match *method {
                 Method::POST => self.operator_grant(req, tenant).await,
                 _ => Err(ApiError::MethodNotAllowed("POST")),
+            },
+            ["pricing"] => match *method {
+                Method::GET => {
+                    self.operator_pricing(t, &key, expires, req, PriceForm::default())
+                        .await
+                }
+                Method::POST => self.operator_set_price(t, &key, expires, req).await,
+                _ => Err(ApiError::MethodNotAllowed("GET, POST")),
+            },
+            ["audit"] => match *method {
+                Method::GET => self.operator_audit(t, &key, expires, req).await,
+                _ => Err(ApiError::MethodNotAllowed("GET")),
             },
             _ => Err(ApiError::NotFound("page".into())),
         }
@@ -200,6 +281,9 @@ impl Front<'_> {
             return self.operator_login_form(req, Some("manage-login-error"), 401);
         }
         store.clear_login_failures(&limit).await?;
+        // Recorded before the cookie is set: an unrecorded sign-in signs no one in.
+        self.record(actor::OPERATOR, AuditAction::OperatorLogin, None, "")
+            .await?;
         let expires = (now + OPERATOR_SESSION).as_secs();
         let mut response = redirect("/manage");
         set(
@@ -249,6 +333,7 @@ impl Front<'_> {
             &TenantsPage {
                 t,
                 csrf: session_csrf(key, expires),
+                nav: "tenants",
                 tenants,
                 notice,
             },
@@ -258,18 +343,19 @@ impl Front<'_> {
     async fn operator_review(&self, req: &Request, raw: &str) -> Result<Response, ApiError> {
         let id = TenantId::parse(raw).map_err(|_| ApiError::NotFound(format!("tenant {raw}")))?;
         let form = Form::parse(req);
-        let done = match form.text("action").as_str() {
+        let (done, action) = match form.text("action").as_str() {
             "approve" => {
                 self.engine.approve_persona_as_operator(&id).await?;
-                "approved"
+                ("approved", AuditAction::PersonaApprove)
             }
             "reject" => {
                 self.engine.reject_persona_as_operator(&id).await?;
-                "rejected"
+                ("rejected", AuditAction::PersonaReject)
             }
             _ => return Err(ApiError::field("action", "must be approve or reject")),
         };
         self.host.tenant_changed().await;
+        self.record(actor::OPERATOR, action, Some(&id), "").await?;
         Ok(redirect_to(format!("/manage?done={done}")))
     }
 
@@ -298,11 +384,197 @@ impl Front<'_> {
         let reason = form
             .optional("reason")
             .unwrap_or_else(|| "operator grant".into());
-        self.engine
+        let outcome = self
+            .engine
             .grant_credits(&id, &grant_id, amount, expires, &reason)
             .await?;
+        if outcome == crate::billing::GrantOutcome::Granted {
+            let detail = super::super::admin::grant_detail(&grant_id, amount, expires);
+            self.record(
+                actor::OPERATOR,
+                AuditAction::CreditsGrant,
+                Some(&id),
+                &detail,
+            )
+            .await?;
+        }
         Ok(redirect_to("/manage?done=granted".to_owned()))
     }
+
+    /// `GET /manage/pricing` (and the 422 re-render of a refused `POST`).
+    async fn operator_pricing(
+        &self,
+        t: Tr,
+        key: &str,
+        expires: i64,
+        req: &Request,
+        form: PriceForm,
+    ) -> Result<Response, ApiError> {
+        let money = |currency: &Currency, price: Milli| {
+            crate::i18n::format_money(t.0, currency.as_str(), price.as_milli())
+        };
+        let rows = self
+            .engine
+            .price_list()
+            .await?
+            .into_iter()
+            .map(|p| PriceRow {
+                currency: p.currency.to_string(),
+                price: p.per_ai_reply.to_string(),
+                formatted: money(&p.currency, p.per_ai_reply),
+                default: p.default.map(|d| money(&p.currency, d)),
+                updated: p.updated_at.map(When::of),
+            })
+            .collect::<Vec<_>>();
+        let query = Form::from_bytes(req.uri().query().unwrap_or("").as_bytes());
+        let notice = if form.errors.is_empty() && query.text("done") == "priced" {
+            t.get("manage-done-priced")
+        } else {
+            String::new()
+        };
+        let status = if form.errors.is_empty() { 200 } else { 422 };
+        let new_failed =
+            !form.errors.is_empty() && !rows.iter().any(|r| r.currency == form.currency);
+        page(
+            status,
+            &PricingPage {
+                t,
+                csrf: session_csrf(key, expires),
+                nav: "pricing",
+                rows,
+                notice,
+                errors: Errors::new(form.errors),
+                failed: if new_failed {
+                    String::new()
+                } else {
+                    form.currency.clone()
+                },
+                new_failed,
+                typed_currency: form.currency,
+                typed_price: form.price,
+            },
+        )
+    }
+
+    /// `POST /manage/pricing`: `currency` and `price` (credits per AI reply). A bad code or
+    /// price re-renders the page with field errors (422) and saves nothing.
+    async fn operator_set_price(
+        &self,
+        t: Tr,
+        key: &str,
+        expires: i64,
+        req: &Request,
+    ) -> Result<Response, ApiError> {
+        let form = Form::parse(req);
+        let mut typed = PriceForm {
+            currency: form.text("currency").trim().to_ascii_uppercase(),
+            price: form.text("price").trim().to_owned(),
+            errors: Vec::new(),
+        };
+        let currency = Currency::parse(&typed.currency).ok();
+        if currency.is_none() {
+            typed
+                .errors
+                .push(FieldError::new("currency", t.get("manage-error-currency")));
+        }
+        let price = Milli::parse(&typed.price).ok().filter(|p| *p > Milli::ZERO);
+        match price {
+            None => typed
+                .errors
+                .push(FieldError::new("price", t.get("manage-error-price"))),
+            Some(p) if p > MAX_AI_REPLY_PRICE => typed
+                .errors
+                .push(FieldError::new("price", t.get("manage-error-price-high"))),
+            Some(_) => {}
+        }
+        let (Some(currency), Some(price), true) = (currency, price, typed.errors.is_empty()) else {
+            return self.operator_pricing(t, key, expires, req, typed).await;
+        };
+        match self.set_price(actor::OPERATOR, &currency, price).await {
+            Ok(_) => Ok(redirect_to("/manage/pricing?done=priced".to_owned())),
+            Err(ApiError::Invalid(errors)) => {
+                typed.errors = errors;
+                self.operator_pricing(t, key, expires, req, typed).await
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// `GET /manage/audit?tenant=&before=`: the audit log, newest first, a page at a time.
+    async fn operator_audit(
+        &self,
+        t: Tr,
+        key: &str,
+        expires: i64,
+        req: &Request,
+    ) -> Result<Response, ApiError> {
+        let query = Form::from_bytes(req.uri().query().unwrap_or("").as_bytes());
+        let raw_tenant = query.text("tenant").trim().to_owned();
+        let tenant = match raw_tenant.as_str() {
+            "" => None,
+            raw => {
+                Some(TenantId::parse(raw).map_err(|e| ApiError::field("tenant", e.to_string()))?)
+            }
+        };
+        let before = match query.optional("before") {
+            None => None,
+            Some(raw) => Some(
+                raw.parse::<u64>()
+                    .map_err(|_| ApiError::field("before", "must be a whole number"))?,
+            ),
+        };
+        let records = self
+            .engine
+            .store()
+            .list_audit(&AuditQuery {
+                tenant: tenant.clone(),
+                limit: AUDIT_PAGE,
+                before,
+            })
+            .await?;
+        let filter = tenant
+            .as_ref()
+            .map(|t| format!("tenant={t}&"))
+            .unwrap_or_default();
+        let full = records.len() == usize::try_from(AUDIT_PAGE).unwrap_or(usize::MAX);
+        let older = records
+            .last()
+            .filter(|_| full)
+            .map(|r| format!("/manage/audit?{filter}before={}", r.seq));
+        let rows = records
+            .into_iter()
+            .map(|r| AuditRow {
+                seq: r.seq,
+                when: When::of(r.entry.at),
+                actor: r.entry.actor,
+                action: r.entry.action.as_str(),
+                tenant: r.entry.tenant.map(|t| t.to_string()).unwrap_or_default(),
+                detail: r.entry.detail,
+            })
+            .collect();
+        let newest = format!("/manage/audit?{}", filter.trim_end_matches('&'));
+        page(
+            200,
+            &AuditPage {
+                t,
+                csrf: session_csrf(key, expires),
+                nav: "audit",
+                rows,
+                tenant: tenant.map(|t| t.to_string()).unwrap_or_default(),
+                older,
+                paged: before.is_some(),
+                newest: newest.trim_end_matches('?').to_owned(),
+            },
+        )
+    }
+}
+
+/// What the pricing form was sent with, and what is wrong with it (empty on a plain GET).
+#[derive(Debug, Default)]
+struct PriceForm {
+    currency: String,
+    price: String,
+    errors: Vec<FieldError>,
 }
 
 /// Sets the operator cookie for `ttl`.
