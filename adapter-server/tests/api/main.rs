@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, missing_docs)]
 
 mod admin;
+mod audit;
 mod chaos;
 mod demo;
 mod discord;
