@@ -269,6 +269,53 @@ async fn the_panel_prices_a_currency_and_shows_the_audit_log(db: Db) {
     app.stop().await;
 }
 
+/// When the audit write fails the request fails (500, "internal error" only): the change
+/// itself stays applied, and an operator sign-in sets no cookie.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_audit_write_fails_the_request() {
+    let Some(app) = spawn_app(Db::Sqlite).await else {
+        return;
+    };
+    let raw = sqlx::SqlitePool::connect(&app.database_url).await.unwrap();
+    sqlx::query("DROP TABLE audit_log")
+        .execute(&raw)
+        .await
+        .unwrap();
+    raw.close().await;
+    let (status, body) = admin(
+        &app,
+        reqwest::Method::PUT,
+        "/pricing",
+        r#"{"currency":"EUR","price":"0.5"}"#,
+        Some(ADMIN_TOKEN),
+    )
+    .await;
+    assert_eq!(status, 500);
+    assert_eq!(body, serde_json::json!({ "error": "internal error" }));
+    let eur = Currency::parse("EUR").unwrap();
+    let stored = app.store.stored_price(&eur).await.unwrap();
+    assert!(stored.is_some(), "the change stays applied");
+
+    let mut op = Operator::new(&app);
+    op.send(reqwest::Method::GET, "/manage/login", "").await;
+    let csrf = op.csrf();
+    let (status, _) = op
+        .send(
+            reqwest::Method::POST,
+            "/manage/login",
+            &format!("csrf={csrf}&token={ADMIN_TOKEN}"),
+        )
+        .await;
+    assert_eq!(status, 500);
+    assert!(
+        !op.cookies
+            .iter()
+            .any(|(k, _)| k == "__Host-concierge_operator"),
+        "an unrecorded sign-in signs no one in"
+    );
+    app.stop().await;
+}
+
 on_both_databases!(
     the_admin_api_audits_changes_and_sets_prices,
     the_panel_prices_a_currency_and_shows_the_audit_log
