@@ -657,6 +657,79 @@ export const CASES = [
     },
   },
   {
+    name: 'audit log: state changes are recorded as admin-api, newest first, never a token; paged and filtered; bad query → 422',
+    run: async (t) => {
+      errorIs(await t.request('GET', '/api/v1/audit'), 401, UNAUTHORIZED, 'no token');
+      const r = await t.admin('GET', `/audit?tenant=${TENANT_ID}`);
+      eq(r.status, 200, `list (${r.text})`);
+      const entries = r.json().entries;
+      const actions = entries.map((e) => e.action);
+      for (const a of ['tenant.put', 'secret.put', 'credits.grant', 'conversation.put', 'rules.put']) {
+        assert(actions.includes(a), `${a} in ${actions}`);
+      }
+      // The repeated grant of the credits case changed nothing and is not recorded.
+      eq(actions.filter((a) => a === 'credits.grant').length, 1, 'one grant recorded');
+      for (const e of entries) {
+        eq(Object.keys(e).sort(), ['action', 'actor', 'at', 'detail', 'seq', 'tenant'], 'an entry');
+        eq(e.actor, 'admin-api', 'actor');
+        eq(e.tenant, TENANT_ID, 'tenant');
+      }
+      const seqs = entries.map((e) => e.seq);
+      eq(seqs, [...seqs].sort((a, b) => b - a), 'newest first');
+      assert(!r.text.includes(WA_TOKEN) && !r.text.includes(IG_TOKEN), 'no channel token in the log');
+      assert(entries.some((e) => e.action === 'secret.put' && e.detail === `token sealed for wa_phone:${WA_PHONE}`), `secret detail: ${r.text}`);
+      const one = await t.admin('GET', `/audit?tenant=${TENANT_ID}&limit=1`);
+      eq(one.json().entries.length, 1, 'limit');
+      eq(one.json().next_before, seqs[0], 'cursor');
+      const next = await t.admin('GET', `/audit?tenant=${TENANT_ID}&limit=1&before=${seqs[0]}`);
+      eq(next.json().entries[0].seq, seqs[1], 'the next page');
+      eq((await t.admin('GET', '/audit?tenant=nobody-shop')).json(), { entries: [], next_before: null }, 'another tenant');
+      const badTenant = await t.admin('GET', '/audit?tenant=Not%20A%20Tenant');
+      errorIs(badTenant, 422, undefined, 'bad tenant');
+      eq(badTenant.json().fields?.[0]?.field, 'tenant', 'field');
+      errorIs(await t.admin('GET', '/audit?limit=many'), 422, { error: 'invalid input', fields: [{ field: 'limit', message: 'must be a whole number' }] }, 'bad limit');
+      errorIs(await t.admin('POST', '/audit'), 405, { error: 'method not allowed' }, 'POST');
+    },
+  },
+  {
+    name: 'pricing: GET lists the defaults; a bad PUT → 422 with fields, nothing saved; a good one is listed and audited',
+    run: async (t) => {
+      errorIs(await t.request('GET', '/api/v1/pricing'), 401, UNAUTHORIZED, 'no token');
+      errorIs(await t.request('PUT', '/api/v1/pricing', { body: '{"currency":"GBP","price":"1"}' }), 401, UNAUTHORIZED, 'PUT without token');
+      const list = async () => {
+        const r = await t.admin('GET', '/pricing');
+        eq(r.status, 200, `list (${r.text})`);
+        return r.json().pricing;
+      };
+      const before = await list();
+      const usd = before.find((p) => p.currency === 'USD');
+      eq(usd, { currency: 'USD', per_ai_reply: '0.02', default: '0.02', updated_at: null }, 'the USD default');
+      const put = (body) => t.admin('PUT', '/pricing', body);
+      errorIs(await put('{"currency":"gbp","price":"0"}'), 422, {
+        error: 'invalid input',
+        fields: [
+          { field: 'currency', message: 'must be a three-letter ISO 4217 code in capitals, e.g. INR' },
+          { field: 'price', message: 'must be more than 0 credits' },
+        ],
+      }, 'bad code and zero price');
+      errorIs(await put('{"currency":"GBP","price":"lots"}'), 422, undefined, 'not a number');
+      errorIs(await put('{"currency":"GBP","price":"2000000"}'), 422, undefined, 'too expensive');
+      errorIs(await put('{"currency":"GBP"'), 400, undefined, 'bad JSON');
+      errorIs(await put('{"currency":"GBP","price":"1","x":1}'), 400, undefined, 'unknown field');
+      eq(await list(), before, 'nothing saved');
+      // GBP: no tenant of the suite bills in it, so later cases charge as before.
+      const ok = await put('{"currency":"GBP","price":"0.05"}');
+      eq(ok.status, 200, `save (${ok.text})`);
+      eq(ok.json(), { currency: 'GBP', previous: null, per_ai_reply: '0.05' }, 'answer');
+      const gbp = (await list()).find((p) => p.currency === 'GBP');
+      eq([gbp.per_ai_reply, gbp.default], ['0.05', null], 'listed');
+      assert(Number.isInteger(gbp.updated_at), `updated_at ${gbp.updated_at}`);
+      const log = (await t.admin('GET', '/audit?limit=1')).json().entries[0];
+      eq([log.action, log.actor, log.tenant, log.detail], ['pricing.set', 'admin-api', null, 'GBP: 0.05 per AI reply (was not priced)'], 'audited');
+      errorIs(await t.admin('DELETE', '/pricing'), 405, { error: 'method not allowed' }, 'DELETE');
+    },
+  },
+  {
     name: 'dead letters: an empty list, a bad limit → 422, an unknown id → 404, GET retry → 405',
     run: async (t) => {
       const list = await t.admin('GET', `/dead-letters?tenant=${TENANT_ID}`);
