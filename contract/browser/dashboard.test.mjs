@@ -1,7 +1,8 @@
 // The owner's dashboard (/dashboard/*) in a real browser, on every target of $BROWSER_TARGETS:
 // sign up and log in, the CSRF refusal, a persona going from Pending review to Approved and
 // View prompt, the Conversation Timing card's inline error (an htmx swap of a 422), approving a
-// draft from the queue and seeing it sent, and the 375 px layout of every page. Every test fails
+// draft from the queue and seeing it sent, the 375 px layout of every page, and the operator
+// panel's pricing form (a 422, then a saved price in the audit log) at 375 px. Every test fails
 // on a page error or a console error (CSP violations included). Tests run in parallel, one
 // browser context each, against one target started with open sign-up.
 //
@@ -14,7 +15,7 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
 import { MODEL_REPLY } from '../http/fakes.mjs';
-import { waBody } from '../http/suite.mjs';
+import { SETTINGS, waBody } from '../http/suite.mjs';
 import { launchBrowser, openPage, screenshotsDir, sleep, startApp, targets } from './harness.mjs';
 
 let browser;
@@ -339,6 +340,33 @@ for (const target of targets) {
       await page.goto(`${app.base}/dashboard/credits`);
       await page.locator('#debits-table').waitFor();
       assert.ok(await noHorizontalScroll(page), 'the credits with a debit row');
+    }));
+
+    test('the operator panel at 375 px: a refused price shows its error (422), a saved one lands in the audit log', withPage({ width: 375, height: 740 }, async ({ page }) => {
+      await page.goto(`${app.base}/manage/login`);
+      await page.fill('#token', SETTINGS.adminToken);
+      await Promise.all([page.waitForURL((u) => u.pathname === '/manage'), page.click('#manage-login-form button[type=submit]')]);
+      assert.ok(await noHorizontalScroll(page), '/manage scrolls sideways');
+      await page.click('#manage-nav-pricing');
+      await page.waitForURL((u) => u.pathname === '/manage/pricing');
+      assert.ok(await noHorizontalScroll(page), '/manage/pricing scrolls sideways');
+      await page.fill('#new-currency', 'GBP');
+      await page.fill('#new-price', '0');
+      const [refused] = await Promise.all([page.waitForResponse((r) => r.url().endsWith('/manage/pricing') && r.request().method() === 'POST'), page.click('#price-new-form button[type=submit]')]);
+      assert.equal(refused.status(), 422);
+      await page.locator('#price-error').waitFor();
+      assert.ok(await noHorizontalScroll(page), 'the 422 page scrolls sideways');
+      await page.fill('#new-price', '0.05');
+      await Promise.all([page.waitForURL((u) => u.search === '?done=priced'), page.click('#price-new-form button[type=submit]')]);
+      await page.locator('#price-GBP').waitFor();
+      await page.click('#manage-nav-audit');
+      await page.waitForURL((u) => u.pathname === '/manage/audit');
+      const actions = await page.$$eval('tr.audit-entry', (rows) => rows.map((r) => r.dataset.action));
+      assert.equal(actions[0], 'pricing.set', `newest first: ${actions}`);
+      assert.ok(actions.includes('operator.login'), `${actions}`);
+      assert.ok(await noHorizontalScroll(page), '/manage/audit scrolls sideways');
+      const loose = await page.$$eval('table', (ts) => ts.filter((t) => !t.parentElement.classList.contains('table-wrap')).length);
+      assert.equal(loose, 0, 'the audit table sits in .table-wrap');
     }));
 
     if (screenshotsDir && target === targets[0]) {
