@@ -7,7 +7,7 @@
 
 use concierge_core::channels::discord::DiscordPublicKey;
 use concierge_core::engine::{DEFAULT_AI_FAST_MODEL, DEFAULT_AI_MODEL, DEFAULT_EMBEDDING_MODEL};
-use concierge_core::front::FrontConfig;
+use concierge_core::front::{FrontConfig, OAuthClient, OAuthConfig};
 use concierge_core::secrets::SecretBox;
 use concierge_core::time::Span;
 use concierge_core::EngineConfig;
@@ -56,6 +56,8 @@ pub enum SettingsError {
     BadEncryptionKey,
     /// A switch is not `1` or `0` (also `true`/`false`, `yes`/`no`, `on`/`off`).
     NotAFlag(&'static str),
+    /// One of an identity provider's two settings is set without the other (the id named).
+    HalfOAuthClient(&'static str, &'static str),
 }
 
 impl std::fmt::Display for SettingsError {
@@ -96,6 +98,10 @@ impl std::fmt::Display for SettingsError {
                  (`openssl rand -hex 32 | wrangler secret put ENCRYPTION_KEY`)"
             ),
             SettingsError::NotAFlag(name) => write!(f, "{name} must be 1 or 0"),
+            SettingsError::HalfOAuthClient(id, secret) => write!(
+                f,
+                "set both {id} and {secret} to turn this sign-in on, or neither"
+            ),
         }
     }
 }
@@ -161,6 +167,11 @@ pub struct Settings {
     /// `OPEN_SIGNUP=1`: anyone may create a business and its owner at `/dashboard/signup`
     /// (default off: the operator creates owners through the admin API).
     pub open_signup: bool,
+    /// Owner sign-in with Google (`GOOGLE_CLIENT_ID` + `GOOGLE_CLIENT_SECRET`; endpoints
+    /// overridable with `GOOGLE_AUTH_URL`, `GOOGLE_TOKEN_URL`, `GOOGLE_USERINFO_URL`) and
+    /// Facebook (`FACEBOOK_APP_ID` + `FACEBOOK_APP_SECRET`; token and profile on
+    /// `GRAPH_API_BASE`, the dialog on `FACEBOOK_DIALOG_URL`).
+    pub oauth: OAuthConfig,
 }
 
 impl std::fmt::Debug for Settings {
@@ -246,9 +257,44 @@ impl Settings {
             Some("1" | "true" | "yes" | "on") => true,
             Some(_) => return Err(SettingsError::NotAFlag("OPEN_SIGNUP")),
         };
+        let pair = |id: &'static str, secret: &'static str| match (text(id), text(secret)) {
+            (Some(id), Some(secret)) => Ok(Some((id.trim().to_owned(), secret))),
+            (None, None) => Ok(None),
+            _ => Err(SettingsError::HalfOAuthClient(id, secret)),
+        };
+        let graph_base =
+            text("GRAPH_API_BASE").unwrap_or_else(|| "https://graph.facebook.com".to_owned());
+        let oauth = OAuthConfig {
+            google: pair("GOOGLE_CLIENT_ID", "GOOGLE_CLIENT_SECRET")?.map(|(id, secret)| {
+                let default = OAuthClient::google(id, secret);
+                OAuthClient {
+                    authorize_url: text("GOOGLE_AUTH_URL")
+                        .unwrap_or_else(|| default.authorize_url.clone()),
+                    token_url: text("GOOGLE_TOKEN_URL")
+                        .unwrap_or_else(|| default.token_url.clone()),
+                    userinfo_url: text("GOOGLE_USERINFO_URL")
+                        .unwrap_or_else(|| default.userinfo_url.clone()),
+                    ..default
+                }
+            }),
+            facebook: pair("FACEBOOK_APP_ID", "FACEBOOK_APP_SECRET")?.map(|(id, secret)| {
+                let graph = format!(
+                    "{}/{}",
+                    graph_base.trim_end_matches('/'),
+                    concierge_core::channels::meta::GRAPH_API_VERSION
+                );
+                let default = OAuthClient::facebook(id, secret, &graph);
+                OAuthClient {
+                    authorize_url: text("FACEBOOK_DIALOG_URL")
+                        .unwrap_or_else(|| default.authorize_url.clone()),
+                    ..default
+                }
+            }),
+        };
         let whatsapp_verify_token = text("WHATSAPP_VERIFY_TOKEN");
         let whatsapp_app_secret = text("WHATSAPP_APP_SECRET");
         Ok(Settings {
+            oauth,
             instagram_verify_token: text("INSTAGRAM_VERIFY_TOKEN")
                 .or_else(|| whatsapp_verify_token.clone()),
             instagram_app_secret: text("INSTAGRAM_APP_SECRET")
@@ -269,8 +315,7 @@ impl Settings {
             fast_model: text("AI_FAST_MODEL").unwrap_or_else(|| DEFAULT_AI_FAST_MODEL.to_owned()),
             embedding_model: text("EMBEDDING_MODEL")
                 .unwrap_or_else(|| DEFAULT_EMBEDDING_MODEL.to_owned()),
-            graph_base: text("GRAPH_API_BASE")
-                .unwrap_or_else(|| "https://graph.facebook.com".to_owned()),
+            graph_base,
             discord_base: text("DISCORD_API_BASE")
                 .unwrap_or_else(|| "https://discord.com".to_owned()),
             meta_token: text("META_ACCESS_TOKEN"),
@@ -297,6 +342,7 @@ impl Settings {
             admin_token: self.admin_token.clone(),
             ai_setup_hint: "the demo needs an AI provider (AI_PROVIDER)",
             open_signup: self.open_signup,
+            oauth: self.oauth.clone(),
         }
     }
 
