@@ -7,7 +7,7 @@
 
 use concierge_core::channels::discord::DiscordPublicKey;
 use concierge_core::engine::{DEFAULT_AI_FAST_MODEL, DEFAULT_AI_MODEL, DEFAULT_EMBEDDING_MODEL};
-use concierge_core::front::{FrontConfig, OAuthClient, OAuthConfig};
+use concierge_core::front::{AccessPolicy, FrontConfig, OAuthClient, OAuthConfig};
 use concierge_core::secrets::SecretBox;
 use concierge_core::time::Span;
 use concierge_core::EngineConfig;
@@ -56,7 +56,8 @@ pub enum SettingsError {
     BadEncryptionKey,
     /// A switch is not `1` or `0` (also `true`/`false`, `yes`/`no`, `on`/`off`).
     NotAFlag(&'static str),
-    /// One of an identity provider's two settings is set without the other (the id named).
+    /// One of two settings that go together (an identity provider's id and secret, Access's
+    /// team domain and AUD tag) is set without the other.
     HalfOAuthClient(&'static str, &'static str),
 }
 
@@ -100,7 +101,7 @@ impl std::fmt::Display for SettingsError {
             SettingsError::NotAFlag(name) => write!(f, "{name} must be 1 or 0"),
             SettingsError::HalfOAuthClient(id, secret) => write!(
                 f,
-                "set both {id} and {secret} to turn this sign-in on, or neither"
+                "set both {id} and {secret}, or neither"
             ),
         }
     }
@@ -172,6 +173,10 @@ pub struct Settings {
     /// Facebook (`FACEBOOK_APP_ID` + `FACEBOOK_APP_SECRET`; token and profile on
     /// `GRAPH_API_BASE`, the dialog on `FACEBOOK_DIALOG_URL`).
     pub oauth: OAuthConfig,
+    /// Cloudflare Access in front of `/manage` (`ACCESS_TEAM_DOMAIN`, e.g.
+    /// `https://acme.cloudflareaccess.com`, and `ACCESS_AUD`, the application's AUD tag; both
+    /// or neither). Set, the panel admits only the team's signed operators.
+    pub access: Option<AccessPolicy>,
 }
 
 impl std::fmt::Debug for Settings {
@@ -291,10 +296,35 @@ impl Settings {
                 }
             }),
         };
+        let access = match (text("ACCESS_TEAM_DOMAIN"), text("ACCESS_AUD")) {
+            (Some(team), Some(aud)) => {
+                let team = team.trim().trim_end_matches('/');
+                // A bare team name, a host, or a full URL (a test's local http:// key server).
+                let issuer = if team.starts_with("https://") || team.starts_with("http://") {
+                    team.to_owned()
+                } else if team.contains('.') {
+                    format!("https://{team}")
+                } else {
+                    format!("https://{team}.cloudflareaccess.com")
+                };
+                Some(AccessPolicy {
+                    issuer,
+                    audience: aud.trim().to_owned(),
+                })
+            }
+            (None, None) => None,
+            _ => {
+                return Err(SettingsError::HalfOAuthClient(
+                    "ACCESS_TEAM_DOMAIN",
+                    "ACCESS_AUD",
+                ))
+            }
+        };
         let whatsapp_verify_token = text("WHATSAPP_VERIFY_TOKEN");
         let whatsapp_app_secret = text("WHATSAPP_APP_SECRET");
         Ok(Settings {
             oauth,
+            access,
             instagram_verify_token: text("INSTAGRAM_VERIFY_TOKEN")
                 .or_else(|| whatsapp_verify_token.clone()),
             instagram_app_secret: text("INSTAGRAM_APP_SECRET")
@@ -343,6 +373,8 @@ impl Settings {
             ai_setup_hint: "the demo needs an AI provider (AI_PROVIDER)",
             open_signup: self.open_signup,
             oauth: self.oauth.clone(),
+            // The gate (and its cached key set) is per isolate: routes.rs sets it.
+            access: None,
         }
     }
 
@@ -419,6 +451,63 @@ mod tests {
         assert_eq!(
             ai(&[("AI_PROVIDER", "gpt")]).unwrap_err(),
             SettingsError::UnknownAiProvider("gpt".into())
+        );
+    }
+
+    #[test]
+    fn identity_providers_and_access_need_both_of_their_settings() {
+        let with = |p: &[(&str, &str)]| {
+            let mut pairs = vec![("SIGNING_KEY", KEY)];
+            pairs.extend_from_slice(p);
+            settings(&pairs)
+        };
+        let none = with(&[]).unwrap();
+        assert!(
+            none.oauth.google.is_none() && none.oauth.facebook.is_none() && none.access.is_none()
+        );
+        assert_eq!(
+            with(&[("GOOGLE_CLIENT_ID", "id")]).unwrap_err(),
+            SettingsError::HalfOAuthClient("GOOGLE_CLIENT_ID", "GOOGLE_CLIENT_SECRET")
+        );
+        assert_eq!(
+            with(&[("FACEBOOK_APP_SECRET", "s")]).unwrap_err(),
+            SettingsError::HalfOAuthClient("FACEBOOK_APP_ID", "FACEBOOK_APP_SECRET")
+        );
+        assert_eq!(
+            with(&[("ACCESS_AUD", "aud")]).unwrap_err(),
+            SettingsError::HalfOAuthClient("ACCESS_TEAM_DOMAIN", "ACCESS_AUD")
+        );
+        let s = with(&[
+            ("GOOGLE_CLIENT_ID", "gid"),
+            ("GOOGLE_CLIENT_SECRET", "gsecret-value"),
+            ("FACEBOOK_APP_ID", "fid"),
+            ("FACEBOOK_APP_SECRET", "fsecret-value"),
+            ("GRAPH_API_BASE", "http://127.0.0.1:9/"),
+            ("ACCESS_TEAM_DOMAIN", "acme"),
+            ("ACCESS_AUD", "aud-tag"),
+        ])
+        .unwrap();
+        let google = s.oauth.google.as_ref().unwrap();
+        assert_eq!(google.token_url, "https://oauth2.googleapis.com/token");
+        let facebook = s.oauth.facebook.as_ref().unwrap();
+        assert_eq!(
+            facebook.token_url,
+            "http://127.0.0.1:9/v21.0/oauth/access_token"
+        );
+        assert_eq!(
+            facebook.authorize_url,
+            "https://www.facebook.com/v21.0/dialog/oauth"
+        );
+        let access = s.access.as_ref().unwrap();
+        assert_eq!(access.issuer, "https://acme.cloudflareaccess.com");
+        assert_eq!(
+            access.certs_url(),
+            "https://acme.cloudflareaccess.com/cdn-cgi/access/certs"
+        );
+        let debug = format!("{:?}", s.front_config());
+        assert!(
+            !debug.contains("gsecret-value") && !debug.contains("fsecret-value"),
+            "{debug}"
         );
     }
 

@@ -408,5 +408,7 @@ fn front_config(settings: &Settings) -> FrontConfig {
         ai_setup_hint: "the demo needs an AI provider (CONCIERGE_AI_URL)",
         open_signup: settings.open_signup,
         oauth: settings.oauth.clone(),
+        // The server's operator signs in with the admin token (no Cloudflare Access).
+        access: None,
     }
 }

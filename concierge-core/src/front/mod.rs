@@ -49,7 +49,7 @@ pub use host::{
     AcceptedEmail, DemoSlot, FetchError, Host, WebSession, MAX_FETCH_BYTES, WEB_SESSION_TTL,
 };
 pub use reply::{Request, Response};
-pub use web::access::{verify_access_jwt, AccessError, AccessPolicy};
+pub use web::access::{verify_access_jwt, AccessError, AccessGate, AccessPolicy, ACCESS_KEYS_TTL};
 pub use web::oauth::{OAuthClient, OAuthConfig, OAuthProvider};
 
 use webhooks::MetaApp;
@@ -82,6 +82,9 @@ pub struct FrontConfig {
     pub open_signup: bool,
     /// The identity providers owners may sign in with (Google, Facebook); none by default.
     pub oauth: OAuthConfig,
+    /// Cloudflare Access in front of `/manage` (the gate holds the cached key set: share one
+    /// per process); `None` signs the operator in with the admin token.
+    pub access: Option<std::sync::Arc<AccessGate>>,
 }
 
 impl std::fmt::Debug for FrontConfig {
@@ -98,6 +101,7 @@ impl std::fmt::Debug for FrontConfig {
             .field("admin_token", &set(&self.admin_token))
             .field("open_signup", &self.open_signup)
             .field("oauth", &self.oauth)
+            .field("access", &self.access.as_ref().map(|g| g.policy()))
             .finish()
     }
 }
