@@ -7,7 +7,7 @@
 
 use concierge_core::channels::discord::DiscordPublicKey;
 use concierge_core::engine::{DEFAULT_AI_FAST_MODEL, DEFAULT_AI_MODEL, DEFAULT_EMBEDDING_MODEL};
-use concierge_core::front::FrontConfig;
+use concierge_core::front::{AccessPolicy, FrontConfig, OAuthClient, OAuthConfig};
 use concierge_core::secrets::SecretBox;
 use concierge_core::time::Span;
 use concierge_core::EngineConfig;
@@ -56,6 +56,9 @@ pub enum SettingsError {
     BadEncryptionKey,
     /// A switch is not `1` or `0` (also `true`/`false`, `yes`/`no`, `on`/`off`).
     NotAFlag(&'static str),
+    /// One of two settings that go together (an identity provider's id and secret, Access's
+    /// team domain and AUD tag) is set without the other.
+    HalfOAuthClient(&'static str, &'static str),
 }
 
 impl std::fmt::Display for SettingsError {
@@ -96,6 +99,10 @@ impl std::fmt::Display for SettingsError {
                  (`openssl rand -hex 32 | wrangler secret put ENCRYPTION_KEY`)"
             ),
             SettingsError::NotAFlag(name) => write!(f, "{name} must be 1 or 0"),
+            SettingsError::HalfOAuthClient(id, secret) => write!(
+                f,
+                "set both {id} and {secret}, or neither"
+            ),
         }
     }
 }
@@ -161,6 +168,15 @@ pub struct Settings {
     /// `OPEN_SIGNUP=1`: anyone may create a business and its owner at `/dashboard/signup`
     /// (default off: the operator creates owners through the admin API).
     pub open_signup: bool,
+    /// Owner sign-in with Google (`GOOGLE_CLIENT_ID` + `GOOGLE_CLIENT_SECRET`; endpoints
+    /// overridable with `GOOGLE_AUTH_URL`, `GOOGLE_TOKEN_URL`, `GOOGLE_USERINFO_URL`) and
+    /// Facebook (`FACEBOOK_APP_ID` + `FACEBOOK_APP_SECRET`; token and profile on
+    /// `GRAPH_API_BASE`, the dialog on `FACEBOOK_DIALOG_URL`).
+    pub oauth: OAuthConfig,
+    /// Cloudflare Access in front of `/manage` (`ACCESS_TEAM_DOMAIN`, e.g.
+    /// `https://acme.cloudflareaccess.com`, and `ACCESS_AUD`, the application's AUD tag; both
+    /// or neither). Set, the panel admits only the team's signed operators.
+    pub access: Option<AccessPolicy>,
 }
 
 impl std::fmt::Debug for Settings {
@@ -246,9 +262,69 @@ impl Settings {
             Some("1" | "true" | "yes" | "on") => true,
             Some(_) => return Err(SettingsError::NotAFlag("OPEN_SIGNUP")),
         };
+        let pair = |id: &'static str, secret: &'static str| match (text(id), text(secret)) {
+            (Some(id), Some(secret)) => Ok(Some((id.trim().to_owned(), secret))),
+            (None, None) => Ok(None),
+            _ => Err(SettingsError::HalfOAuthClient(id, secret)),
+        };
+        let graph_base =
+            text("GRAPH_API_BASE").unwrap_or_else(|| "https://graph.facebook.com".to_owned());
+        let oauth = OAuthConfig {
+            google: pair("GOOGLE_CLIENT_ID", "GOOGLE_CLIENT_SECRET")?.map(|(id, secret)| {
+                let default = OAuthClient::google(id, secret);
+                OAuthClient {
+                    authorize_url: text("GOOGLE_AUTH_URL")
+                        .unwrap_or_else(|| default.authorize_url.clone()),
+                    token_url: text("GOOGLE_TOKEN_URL")
+                        .unwrap_or_else(|| default.token_url.clone()),
+                    userinfo_url: text("GOOGLE_USERINFO_URL")
+                        .unwrap_or_else(|| default.userinfo_url.clone()),
+                    ..default
+                }
+            }),
+            facebook: pair("FACEBOOK_APP_ID", "FACEBOOK_APP_SECRET")?.map(|(id, secret)| {
+                let graph = format!(
+                    "{}/{}",
+                    graph_base.trim_end_matches('/'),
+                    concierge_core::channels::meta::GRAPH_API_VERSION
+                );
+                let default = OAuthClient::facebook(id, secret, &graph);
+                OAuthClient {
+                    authorize_url: text("FACEBOOK_DIALOG_URL")
+                        .unwrap_or_else(|| default.authorize_url.clone()),
+                    ..default
+                }
+            }),
+        };
+        let access = match (text("ACCESS_TEAM_DOMAIN"), text("ACCESS_AUD")) {
+            (Some(team), Some(aud)) => {
+                let team = team.trim().trim_end_matches('/');
+                // A bare team name, a host, or a full URL (a test's local http:// key server).
+                let issuer = if team.starts_with("https://") || team.starts_with("http://") {
+                    team.to_owned()
+                } else if team.contains('.') {
+                    format!("https://{team}")
+                } else {
+                    format!("https://{team}.cloudflareaccess.com")
+                };
+                Some(AccessPolicy {
+                    issuer,
+                    audience: aud.trim().to_owned(),
+                })
+            }
+            (None, None) => None,
+            _ => {
+                return Err(SettingsError::HalfOAuthClient(
+                    "ACCESS_TEAM_DOMAIN",
+                    "ACCESS_AUD",
+                ))
+            }
+        };
         let whatsapp_verify_token = text("WHATSAPP_VERIFY_TOKEN");
         let whatsapp_app_secret = text("WHATSAPP_APP_SECRET");
         Ok(Settings {
+            oauth,
+            access,
             instagram_verify_token: text("INSTAGRAM_VERIFY_TOKEN")
                 .or_else(|| whatsapp_verify_token.clone()),
             instagram_app_secret: text("INSTAGRAM_APP_SECRET")
@@ -269,8 +345,7 @@ impl Settings {
             fast_model: text("AI_FAST_MODEL").unwrap_or_else(|| DEFAULT_AI_FAST_MODEL.to_owned()),
             embedding_model: text("EMBEDDING_MODEL")
                 .unwrap_or_else(|| DEFAULT_EMBEDDING_MODEL.to_owned()),
-            graph_base: text("GRAPH_API_BASE")
-                .unwrap_or_else(|| "https://graph.facebook.com".to_owned()),
+            graph_base,
             discord_base: text("DISCORD_API_BASE")
                 .unwrap_or_else(|| "https://discord.com".to_owned()),
             meta_token: text("META_ACCESS_TOKEN"),
@@ -297,6 +372,9 @@ impl Settings {
             admin_token: self.admin_token.clone(),
             ai_setup_hint: "the demo needs an AI provider (AI_PROVIDER)",
             open_signup: self.open_signup,
+            oauth: self.oauth.clone(),
+            // The gate (and its cached key set) is per isolate: routes.rs sets it.
+            access: None,
         }
     }
 
@@ -373,6 +451,63 @@ mod tests {
         assert_eq!(
             ai(&[("AI_PROVIDER", "gpt")]).unwrap_err(),
             SettingsError::UnknownAiProvider("gpt".into())
+        );
+    }
+
+    #[test]
+    fn identity_providers_and_access_need_both_of_their_settings() {
+        let with = |p: &[(&str, &str)]| {
+            let mut pairs = vec![("SIGNING_KEY", KEY)];
+            pairs.extend_from_slice(p);
+            settings(&pairs)
+        };
+        let none = with(&[]).unwrap();
+        assert!(
+            none.oauth.google.is_none() && none.oauth.facebook.is_none() && none.access.is_none()
+        );
+        assert_eq!(
+            with(&[("GOOGLE_CLIENT_ID", "id")]).unwrap_err(),
+            SettingsError::HalfOAuthClient("GOOGLE_CLIENT_ID", "GOOGLE_CLIENT_SECRET")
+        );
+        assert_eq!(
+            with(&[("FACEBOOK_APP_SECRET", "s")]).unwrap_err(),
+            SettingsError::HalfOAuthClient("FACEBOOK_APP_ID", "FACEBOOK_APP_SECRET")
+        );
+        assert_eq!(
+            with(&[("ACCESS_AUD", "aud")]).unwrap_err(),
+            SettingsError::HalfOAuthClient("ACCESS_TEAM_DOMAIN", "ACCESS_AUD")
+        );
+        let s = with(&[
+            ("GOOGLE_CLIENT_ID", "gid"),
+            ("GOOGLE_CLIENT_SECRET", "gsecret-value"),
+            ("FACEBOOK_APP_ID", "fid"),
+            ("FACEBOOK_APP_SECRET", "fsecret-value"),
+            ("GRAPH_API_BASE", "http://127.0.0.1:9/"),
+            ("ACCESS_TEAM_DOMAIN", "acme"),
+            ("ACCESS_AUD", "aud-tag"),
+        ])
+        .unwrap();
+        let google = s.oauth.google.as_ref().unwrap();
+        assert_eq!(google.token_url, "https://oauth2.googleapis.com/token");
+        let facebook = s.oauth.facebook.as_ref().unwrap();
+        assert_eq!(
+            facebook.token_url,
+            "http://127.0.0.1:9/v21.0/oauth/access_token"
+        );
+        assert_eq!(
+            facebook.authorize_url,
+            "https://www.facebook.com/v21.0/dialog/oauth"
+        );
+        let access = s.access.as_ref().unwrap();
+        assert_eq!(access.issuer, "https://acme.cloudflareaccess.com");
+        assert_eq!(
+            access.certs_url(),
+            "https://acme.cloudflareaccess.com/cdn-cgi/access/certs"
+        );
+        let debug = format!("{:?}", s.front_config());
+        assert!(
+            !debug.contains("gsecret-value") && !debug.contains("fsecret-value"),
+            "{debug}"
         );
     }
 

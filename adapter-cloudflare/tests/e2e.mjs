@@ -11,7 +11,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { startFakes, freePort, MODEL_REPLY } from '../../contract/http/fakes.mjs';
+import { startFakes, freePort, listen, json, MODEL_REPLY } from '../../contract/http/fakes.mjs';
 import { startWorker } from './workerd.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -30,6 +30,26 @@ const fakes = await startFakes({
 const { graph, model, graphFaults } = fakes;
 const discordApi = fakes.discord;
 const REPLY = MODEL_REPLY;
+
+// Cloudflare Access: the team's key set at /cdn-cgi/access/certs (a JWKS, as Access publishes
+// it), and tokens signed RS256 with its key.
+const accessKey = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
+const strangerKey = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
+const ACCESS_AUD = 'e2e-access-aud-tag';
+let certsFetched = 0;
+const accessServer = await listen((req, res) => {
+  if (req.url !== '/cdn-cgi/access/certs') return json(res, 404, { error: 'not found' });
+  certsFetched++;
+  const jwk = accessKey.publicKey.export({ format: 'jwk' });
+  json(res, 200, { keys: [{ kid: 'e2e-k1', kty: 'RSA', alg: 'RS256', use: 'sig', n: jwk.n, e: jwk.e }] });
+});
+const ACCESS_TEAM = `http://127.0.0.1:${accessServer.address().port}`;
+function accessToken({ key = accessKey.privateKey, aud = ACCESS_AUD, exp = Math.floor(Date.now() / 1000) + 3600 } = {}) {
+  const b64 = (v) => Buffer.from(JSON.stringify(v)).toString('base64url');
+  const now = Math.floor(Date.now() / 1000);
+  const signed = `${b64({ alg: 'RS256', kid: 'e2e-k1', typ: 'JWT' })}.${b64({ aud: [aud], email: 'ops@e2e.example', exp, iat: now, nbf: now, iss: ACCESS_TEAM, sub: 'e2e', type: 'app' })}`;
+  return `${signed}.${crypto.sign('sha256', Buffer.from(signed), key).toString('base64url')}`;
+}
 
 // ---------- the worker ----------
 const { publicKey, privateKey } = crypto.generateKeyPairSync('ed25519');
@@ -56,11 +76,14 @@ const vars = {
   GRAPH_API_BASE: fakes.graphUrl,
   DISCORD_API_BASE: fakes.discordUrl,
   ENCRYPTION_KEY,
+  ACCESS_TEAM_DOMAIN: ACCESS_TEAM,
+  ACCESS_AUD,
 };
 let worker;
 function stop() {
   worker?.stop();
   fakes.close();
+  accessServer.close();
 }
 process.on('exit', stop);
 process.on('SIGINT', () => { stop(); process.exit(130); });
@@ -538,6 +561,36 @@ test('a send that fails for good is a dead letter; its retry sends it once', asy
   eq((await admin('POST', `/dead-letters/${key}/retry`)).status, 404, 'no longer dead');
   eq((await admin('POST', '/dead-letters/no-such-key/retry')).status, 404, 'unknown key');
   assert(!(await admin('GET', '/dead-letters')).json().dead_letters.some((d) => d.id === key), 'off the list');
+});
+
+test('/manage behind Cloudflare Access: the team\'s signed operator is admitted, anything else is 403', async () => {
+  const page = await request('GET', '/manage', { headers: { 'cf-access-jwt-assertion': accessToken() } });
+  eq(page.status, 200, `admitted (${page.text.slice(0, 200)})`);
+  assert(page.text.includes('id="tenant-parity-shop"'), 'the tenants');
+  const csrf = page.headers.getSetCookie().find((c) => c.startsWith('__Host-concierge_csrf='))?.split(';')[0].split('=')[1];
+  assert(csrf && page.text.includes(`name="csrf" value="${csrf}"`), 'forms carry the cookie token');
+  const before = await balance('parity-shop');
+  const grant = await fetch(`${base}/manage/tenants/parity-shop/credits`, {
+    method: 'POST',
+    redirect: 'manual',
+    body: `csrf=${csrf}&amount=1&reason=access`,
+    headers: { 'cf-access-jwt-assertion': accessToken(), cookie: `__Host-concierge_csrf=${csrf}`, 'content-type': 'application/x-www-form-urlencoded' },
+  });
+  eq(grant.status, 303, 'a grant');
+  eq(await balance('parity-shop'), before + 1000, 'the grant landed (1 credit)');
+  for (const [what, headers] of [
+    ['no token', {}],
+    ['another key', { 'cf-access-jwt-assertion': accessToken({ key: strangerKey.privateKey }) }],
+    ['another application', { 'cf-access-jwt-assertion': accessToken({ aud: 'other-app' }) }],
+    ['expired', { 'cf-access-jwt-assertion': accessToken({ exp: Math.floor(Date.now() / 1000) - 3600 }) }],
+  ]) {
+    const r = await request('GET', '/manage', { headers });
+    eq(r.status, 403, what);
+    assert(!r.text.includes('tenant-parity-shop'), `${what}: nothing shown`);
+  }
+  eq((await request('POST', '/manage/login', { body: `token=${ADMIN}`, headers: { 'content-type': 'application/x-www-form-urlencoded' } })).status, 403,
+    'the admin token is no way in');
+  assert(certsFetched >= 1 && certsFetched <= 2, `the key set is cached (${certsFetched} fetches)`);
 });
 
 test('webhook handler time under local workerd (informational)', async () => {

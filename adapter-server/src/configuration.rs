@@ -8,6 +8,7 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+use concierge_core::front::{OAuthClient, OAuthConfig};
 use serde::Deserialize;
 
 /// A secret string: never printed.
@@ -69,6 +70,14 @@ pub const ENV_KEYS: &[&str] = &[
     "CONCIERGE_RETRY_BASE_MS",
     "CONCIERGE_RECONCILE_WINDOW_SECS",
     "CONCIERGE_OPEN_SIGNUP",
+    "CONCIERGE_GOOGLE_CLIENT_ID",
+    "CONCIERGE_GOOGLE_CLIENT_SECRET",
+    "CONCIERGE_GOOGLE_AUTH_URL",
+    "CONCIERGE_GOOGLE_TOKEN_URL",
+    "CONCIERGE_GOOGLE_USERINFO_URL",
+    "CONCIERGE_FACEBOOK_APP_ID",
+    "CONCIERGE_FACEBOOK_APP_SECRET",
+    "CONCIERGE_FACEBOOK_DIALOG_URL",
 ];
 
 /// The validated configuration.
@@ -153,6 +162,12 @@ pub struct Settings {
     /// `/dashboard/signup`. Default off: owners are created through the admin API
     /// (`PUT /api/v1/tenants/{tenant}/owners`).
     pub open_signup: bool,
+    /// Owner sign-in with Google (`CONCIERGE_GOOGLE_CLIENT_ID` + `CONCIERGE_GOOGLE_CLIENT_SECRET`;
+    /// endpoints overridable with `CONCIERGE_GOOGLE_AUTH_URL`, `_TOKEN_URL`, `_USERINFO_URL`)
+    /// and Facebook (`CONCIERGE_FACEBOOK_APP_ID` + `CONCIERGE_FACEBOOK_APP_SECRET`; token and
+    /// profile on `CONCIERGE_GRAPH_API_URL`, the dialog on `CONCIERGE_FACEBOOK_DIALOG_URL`).
+    /// Register `{CONCIERGE_PUBLIC_URL}/auth/callback` and `/auth/facebook/callback`.
+    pub oauth: OAuthConfig,
 }
 
 /// One configuration problem.
@@ -334,6 +349,22 @@ impl RawConfig {
             url("CONCIERGE_DISCORD_API_URL", Some("https://discord.com")).unwrap_or_default();
         let public_url =
             url("CONCIERGE_PUBLIC_URL", Some("http://127.0.0.1:8080")).unwrap_or_default();
+        // Google's endpoints, overridable for a test's fake; Facebook's follow the Graph URL.
+        let google_urls = [
+            url(
+                "CONCIERGE_GOOGLE_AUTH_URL",
+                Some("https://accounts.google.com/o/oauth2/v2/auth"),
+            ),
+            url(
+                "CONCIERGE_GOOGLE_TOKEN_URL",
+                Some("https://oauth2.googleapis.com/token"),
+            ),
+            url(
+                "CONCIERGE_GOOGLE_USERINFO_URL",
+                Some("https://openidconnect.googleapis.com/v1/userinfo"),
+            ),
+        ];
+        let facebook_dialog_url = url("CONCIERGE_FACEBOOK_DIALOG_URL", None);
         let smtp_url = secret("CONCIERGE_SMTP_URL");
         if let Some(s) = &smtp_url {
             let v = s.expose();
@@ -354,6 +385,47 @@ impl RawConfig {
                     default
                 }
             };
+        let mut pair = |id: &str, secret_key: &str| match (self.get(id), secret(secret_key)) {
+            (Some(id), Some(secret)) => Some((id.to_owned(), secret.expose().to_owned())),
+            (None, None) => None,
+            _ => {
+                problem(
+                    id,
+                    format!("set both {id} and {secret_key} to turn this sign-in on, or neither"),
+                );
+                None
+            }
+        };
+        let google = pair(
+            "CONCIERGE_GOOGLE_CLIENT_ID",
+            "CONCIERGE_GOOGLE_CLIENT_SECRET",
+        );
+        let facebook = pair("CONCIERGE_FACEBOOK_APP_ID", "CONCIERGE_FACEBOOK_APP_SECRET");
+        let oauth = OAuthConfig {
+            google: google.map(|(id, secret)| {
+                let [auth, token, userinfo] = google_urls.map(Option::unwrap_or_default);
+                OAuthClient {
+                    authorize_url: auth,
+                    token_url: token,
+                    userinfo_url: userinfo,
+                    ..OAuthClient::google(id, secret)
+                }
+            }),
+            facebook: facebook.map(|(id, secret)| {
+                let graph = format!(
+                    "{graph_api_url}/{}",
+                    concierge_core::channels::meta::GRAPH_API_VERSION
+                );
+                let client = OAuthClient::facebook(id, secret, &graph);
+                match facebook_dialog_url {
+                    Some(dialog) => OAuthClient {
+                        authorize_url: dialog,
+                        ..client
+                    },
+                    None => client,
+                }
+            }),
+        };
         let dry_run = flag("CONCIERGE_DRY_RUN", false, &mut problem);
         let injection_scan = flag("CONCIERGE_INJECTION_SCAN", true, &mut problem);
         let open_signup = flag("CONCIERGE_OPEN_SIGNUP", false, &mut problem);
@@ -457,6 +529,7 @@ impl RawConfig {
             retry_base_ms,
             reconcile_window_secs,
             open_signup,
+            oauth,
         })
     }
 }

@@ -217,6 +217,13 @@ impl Application {
             metrics.clone(),
         );
         let front = front_config(&settings);
+        // The front's own requests (OAuth code exchange, profile): no redirects followed.
+        let front_http = reqwest::Client::builder()
+            .user_agent(concat!("concierge-server/", env!("CARGO_PKG_VERSION")))
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(Duration::from_secs(10))
+            .build()
+            .map_err(|e| StartupError::Sender(SenderError::Smtp(e.to_string())))?;
         let ingress = IngressQueue::start(store.clone(), engine.config().idempotency_ttl);
         let state = AppState::new(AppParts {
             store,
@@ -233,6 +240,7 @@ impl Application {
             )),
             ingress,
             routes: Arc::new(TenantRoutes::default()),
+            front_http,
         });
         let listener =
             TcpListener::bind(settings.bind)
@@ -399,5 +407,8 @@ fn front_config(settings: &Settings) -> FrontConfig {
         admin_token: expose(&settings.admin_token),
         ai_setup_hint: "the demo needs an AI provider (CONCIERGE_AI_URL)",
         open_signup: settings.open_signup,
+        oauth: settings.oauth.clone(),
+        // The server's operator signs in with the admin token (no Cloudflare Access).
+        access: None,
     }
 }

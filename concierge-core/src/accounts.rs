@@ -39,6 +39,10 @@ const P_COST: u32 = 1;
 const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$Y29uY2llcmdlLWR1bW15$\
                           yAHx9nFPdy/5Ek1+SnmEQjFtGgEd0oiHn2JwGHZ3EJo";
 
+/// The password hash of an owner who signs in only with Google or Facebook: not a PHC
+/// string, so no password ever verifies against it.
+pub const NO_PASSWORD: &str = "!no-password";
+
 /// An owner account.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Owner {
@@ -166,8 +170,9 @@ pub fn verify_password(password: &str, hash: &str) -> bool {
 /// Verifies `password` against the account's hash, or, without an account, against a dummy
 /// hash of the same cost, so both answers take the same time. `false` without an account.
 pub fn verify_or_dummy(password: &str, hash: Option<&str>) -> bool {
-    match hash {
+    match hash.filter(|h| PasswordHash::new(h).is_ok()) {
         Some(hash) => verify_password(password, hash),
+        // No account, or one without a password: the same cost, never a match.
         None => {
             let _ = verify_password(password, DUMMY_HASH);
             false

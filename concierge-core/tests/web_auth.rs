@@ -7,9 +7,9 @@
 use std::collections::BTreeMap;
 
 use bytes::Bytes;
-use concierge_core::front::{ClientIp, DemoLimiter, Front, FrontConfig};
+use concierge_core::front::{ClientIp, DemoLimiter, Front, FrontConfig, OAuthClient, OAuthConfig};
 use concierge_core::ports::{OwnerStore, TenantStore};
-use concierge_core::testing::{Harness, MemoryHost, EXAMPLE_TENANT};
+use concierge_core::testing::{FakeUpstream, Harness, MemoryHost, EXAMPLE_TENANT};
 use concierge_core::time::Span;
 use futures::executor::block_on;
 use serde_json::{json, Value};
@@ -82,6 +82,27 @@ impl App {
             },
             demo: DemoLimiter::new(10),
         }
+    }
+
+    /// Google and Facebook configured, their endpoints played by `upstream`.
+    fn with_providers(open_signup: bool, upstream: FakeUpstream) -> App {
+        let mut app = App::with(open_signup);
+        app.host = MemoryHost::new(app.h.engine.clone()).with_upstream(upstream);
+        app.config.oauth = OAuthConfig {
+            google: Some(OAuthClient {
+                client_id: GOOGLE_ID.into(),
+                client_secret: GOOGLE_SECRET.into(),
+                authorize_url: "https://accounts.test/o/oauth2/v2/auth".into(),
+                token_url: "https://oauth2.test/token".into(),
+                userinfo_url: "https://openidconnect.test/v1/userinfo".into(),
+            }),
+            facebook: Some(OAuthClient::facebook(
+                FACEBOOK_ID.into(),
+                FACEBOOK_SECRET.into(),
+                "https://graph.test/v21.0",
+            )),
+        };
+        app
     }
 
     fn serve(&self, request: http::Request<Bytes>) -> Served {
@@ -817,4 +838,413 @@ fn pages_speak_the_visitors_language_then_the_tenants() {
         "{}",
         page.body
     );
+}
+
+// ---- Google and Facebook sign-in, against fakes of their endpoints ----
+
+const GOOGLE_ID: &str = "1234-abc.apps.googleusercontent.com";
+const GOOGLE_SECRET: &str = "GOCSPX-google-secret";
+const FACEBOOK_ID: &str = "987654321";
+const FACEBOOK_SECRET: &str = "facebook-app-secret";
+const OAUTH: &str = "__Host-concierge_oauth";
+const CALLBACK_GOOGLE: &str = "http://127.0.0.1:8080/auth/callback";
+const CALLBACK_FACEBOOK: &str = "http://127.0.0.1:8080/auth/facebook/callback";
+
+/// What the fake providers know: the one code they issued and the profile behind it.
+#[derive(Clone)]
+struct Profile {
+    email: &'static str,
+    verified: bool,
+}
+
+fn json_response(status: u16, body: Value) -> http::Response<Bytes> {
+    http::Response::builder()
+        .status(status)
+        .header("content-type", "application/json; charset=utf-8")
+        .body(Bytes::from(body.to_string()))
+        .unwrap()
+}
+
+fn params(text: &str) -> BTreeMap<String, String> {
+    form_urlencoded::parse(text.as_bytes())
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect()
+}
+
+/// Google's token and userinfo endpoints and Facebook's Graph `oauth/access_token` and `/me`,
+/// in their wire formats: the code `good-code` is valid once per provider for `profile`.
+fn providers(profile: Profile) -> FakeUpstream {
+    std::sync::Arc::new(move |req: &http::Request<Bytes>| {
+        let uri = req.uri();
+        let query = params(uri.query().unwrap_or(""));
+        let bearer = req
+            .headers()
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        match (req.method().as_str(), uri.host(), uri.path()) {
+            ("POST", Some("oauth2.test"), "/token") => {
+                let form = params(std::str::from_utf8(req.body()).unwrap());
+                let expected = [
+                    ("grant_type", "authorization_code"),
+                    ("code", "good-code"),
+                    ("client_id", GOOGLE_ID),
+                    ("client_secret", GOOGLE_SECRET),
+                    ("redirect_uri", CALLBACK_GOOGLE),
+                ];
+                if expected
+                    .iter()
+                    .all(|(k, v)| form.get(*k).map(String::as_str) == Some(*v))
+                {
+                    json_response(
+                        200,
+                        json!({
+                            "access_token": "ya29.a0-google-token",
+                            "expires_in": 3599,
+                            "scope": "openid https://www.googleapis.com/auth/userinfo.email",
+                            "token_type": "Bearer",
+                            "id_token": "eyJhbGciOiJSUzI1NiJ9.e30.sig"
+                        }),
+                    )
+                } else {
+                    json_response(
+                        400,
+                        json!({ "error": "invalid_grant", "error_description": "Bad Request" }),
+                    )
+                }
+            }
+            ("GET", Some("openidconnect.test"), "/v1/userinfo") => {
+                if bearer == "Bearer ya29.a0-google-token" {
+                    json_response(
+                        200,
+                        json!({
+                            "sub": "110169484474386276334",
+                            "email": profile.email,
+                            "email_verified": profile.verified,
+                            "picture": "https://lh3.googleusercontent.com/a/x"
+                        }),
+                    )
+                } else {
+                    json_response(401, json!({ "error": "invalid_token" }))
+                }
+            }
+            ("GET", Some("graph.test"), "/v21.0/oauth/access_token") => {
+                let ok = query.get("code").map(String::as_str) == Some("good-code")
+                    && query.get("client_id").map(String::as_str) == Some(FACEBOOK_ID)
+                    && query.get("client_secret").map(String::as_str) == Some(FACEBOOK_SECRET)
+                    && query.get("redirect_uri").map(String::as_str) == Some(CALLBACK_FACEBOOK);
+                if ok {
+                    json_response(
+                        200,
+                        json!({
+                            "access_token": "EAAB-facebook-token",
+                            "token_type": "bearer",
+                            "expires_in": 5_183_944
+                        }),
+                    )
+                } else {
+                    json_response(
+                        400,
+                        json!({ "error": {
+                            "message": "Invalid verification code format.",
+                            "type": "OAuthException", "code": 100,
+                            "fbtrace_id": "AbCdEf"
+                        }}),
+                    )
+                }
+            }
+            ("GET", Some("graph.test"), "/v21.0/me") => {
+                use hmac::Mac;
+                let mut mac =
+                    hmac::Hmac::<Sha256>::new_from_slice(FACEBOOK_SECRET.as_bytes()).unwrap();
+                mac.update(b"EAAB-facebook-token");
+                let proof = hex::encode(mac.finalize().into_bytes());
+                if bearer == "Bearer EAAB-facebook-token"
+                    && query.get("appsecret_proof") == Some(&proof)
+                {
+                    let mut me = json!({ "id": "10160000000000001" });
+                    if profile.verified {
+                        me["email"] = json!(profile.email);
+                    }
+                    json_response(200, me)
+                } else {
+                    json_response(
+                        400,
+                        json!({ "error": { "message": "Invalid appsecret_proof", "type": "GraphMethodException", "code": 100 }}),
+                    )
+                }
+            }
+            _ => json_response(404, json!({ "error": "no such endpoint" })),
+        }
+    })
+}
+
+impl Browser {
+    /// Starts a sign-in with `provider` and returns the `state` the provider would echo.
+    fn start_oauth(&mut self, app: &App, provider: &str, next: &str) -> String {
+        let r = self.get(app, &format!("/auth/{provider}?next={}", urlencode(next)));
+        assert_eq!(r.status, 303, "{}", r.body);
+        let cookie = r
+            .set_cookies()
+            .into_iter()
+            .find(|c| c.starts_with(OAUTH))
+            .unwrap();
+        assert!(cookie.contains("HttpOnly") && cookie.contains("Secure"));
+        assert!(cookie.contains("SameSite=Lax"), "{cookie}");
+        let location = r.location().to_owned();
+        let query = params(location.split_once('?').unwrap().1);
+        query["state"].clone()
+    }
+}
+
+fn callback(provider: &str) -> &'static str {
+    if provider == "google" {
+        "/auth/callback"
+    } else {
+        "/auth/facebook/callback"
+    }
+}
+
+#[test]
+fn the_start_sends_the_browser_to_the_provider_with_a_state_and_our_callback() {
+    let app = App::with_providers(
+        false,
+        providers(Profile {
+            email: EMAIL,
+            verified: true,
+        }),
+    );
+    let mut b = Browser::default();
+    let r = b.get(&app, "/auth/google");
+    assert_eq!(r.status, 303);
+    let (base, query) = r.location().split_once('?').unwrap();
+    assert_eq!(base, "https://accounts.test/o/oauth2/v2/auth");
+    let q = params(query);
+    assert_eq!(q["client_id"], GOOGLE_ID);
+    assert_eq!(q["redirect_uri"], CALLBACK_GOOGLE);
+    assert_eq!(q["response_type"], "code");
+    assert_eq!(q["scope"], "openid email");
+    assert!(q["state"].len() >= 43, "a 256-bit state");
+    assert!(!r.location().contains(GOOGLE_SECRET));
+
+    let r = b.get(&app, "/auth/facebook");
+    let (base, query) = r.location().split_once('?').unwrap();
+    assert_eq!(base, "https://www.facebook.com/v21.0/dialog/oauth");
+    assert_eq!(params(query)["redirect_uri"], CALLBACK_FACEBOOK);
+    assert_eq!(params(query)["scope"], "email");
+
+    // Two starts, two states.
+    let again = Browser::default().start_oauth(&app, "google", "/dashboard");
+    assert_ne!(again, b.start_oauth(&app, "google", "/dashboard"));
+    // The login page offers both.
+    let login = Browser::default().get(&app, "/dashboard/login");
+    assert!(login.has_id("login-google") && login.has_id("login-facebook"));
+}
+
+#[test]
+fn google_and_facebook_sign_in_the_owner_whose_verified_email_matches() {
+    let app = App::with_providers(
+        false,
+        providers(Profile {
+            email: EMAIL,
+            verified: true,
+        }),
+    );
+    let r = app.admin_owner(TENANT, json!({ "email": EMAIL, "password": PASSWORD }));
+    assert_eq!(r.status, 201);
+    for provider in ["google", "facebook"] {
+        let mut b = Browser::default();
+        let state = b.start_oauth(&app, provider, "/dashboard/rules");
+        let r = b.get(
+            &app,
+            &format!("{}?code=good-code&state={state}", callback(provider)),
+        );
+        assert_eq!(r.status, 303, "{provider}: {}", r.body);
+        assert_eq!(r.location(), "/dashboard/rules");
+        assert!(b.cookies.contains_key(SESSION), "{provider}");
+        assert!(!b.cookies.contains_key(OAUTH), "the state is used up");
+        assert!(b.signed_in(&app), "{provider}");
+        // The same business behind both providers.
+        let sessions = app.host.web_sessions();
+        let session = &sessions[&sha256_hex(&b.cookies[SESSION])];
+        assert_eq!(session.tenant.as_str(), TENANT, "{provider}");
+
+        // The state is single-use: replaying the callback signs no one in.
+        let mut replay = Browser::default();
+        let r = replay.get(
+            &app,
+            &format!("{}?code=good-code&state={state}", callback(provider)),
+        );
+        assert_eq!(r.status, 403);
+        assert!(!replay.cookies.contains_key(SESSION));
+    }
+    // The secrets went in the token request, never in a URL the browser saw.
+    let fetched = app.host.fetched();
+    assert_eq!(fetched.len(), 4, "token + profile per provider");
+    assert_eq!(fetched[0].method, http::Method::POST);
+    assert!(std::str::from_utf8(&fetched[0].body)
+        .unwrap()
+        .contains("client_secret="));
+    assert!(!fetched[0].uri.contains(GOOGLE_SECRET));
+}
+
+#[test]
+fn a_callback_without_the_matching_state_cookie_is_refused_before_any_exchange() {
+    let app = App::with_providers(
+        false,
+        providers(Profile {
+            email: EMAIL,
+            verified: true,
+        }),
+    );
+    app.admin_owner(TENANT, json!({ "email": EMAIL, "password": PASSWORD }));
+    // No cookie at all (a forged link: login CSRF).
+    let mut b = Browser::default();
+    let r = b.get(&app, "/auth/callback?code=good-code&state=forged");
+    assert_eq!(r.status, 403);
+    assert!(r.has_id("login-error"));
+    // A cookie, but another state.
+    let mut b = Browser::default();
+    b.start_oauth(&app, "google", "/dashboard");
+    let r = b.get(&app, "/auth/callback?code=good-code&state=other");
+    assert_eq!(r.status, 403);
+    // A Google state replayed at the Facebook callback.
+    let mut b = Browser::default();
+    let state = b.start_oauth(&app, "google", "/dashboard");
+    let r = b.get(
+        &app,
+        &format!("/auth/facebook/callback?code=good-code&state={state}"),
+    );
+    assert_eq!(r.status, 403);
+    assert!(!b.cookies.contains_key(SESSION));
+    assert!(app.host.fetched().is_empty(), "no code was exchanged");
+    assert!(app.host.web_sessions().is_empty());
+}
+
+#[test]
+fn provider_failures_an_unverified_email_and_a_cancel_sign_no_one_in() {
+    let app = App::with_providers(
+        false,
+        providers(Profile {
+            email: EMAIL,
+            verified: false,
+        }),
+    );
+    app.admin_owner(TENANT, json!({ "email": EMAIL, "password": PASSWORD }));
+    for (provider, query, status) in [
+        // Google says the address is not verified; Facebook shares none.
+        ("google", "code=good-code", 403),
+        ("facebook", "code=good-code", 403),
+        // The provider refuses the code.
+        ("google", "code=stale-code", 502),
+        ("facebook", "code=stale-code", 502),
+        // The owner pressed Cancel.
+        ("google", "error=access_denied", 401),
+        // No code.
+        ("facebook", "", 400),
+    ] {
+        let mut b = Browser::default();
+        let state = b.start_oauth(&app, provider, "/dashboard");
+        let r = b.get(
+            &app,
+            &format!("{}?{query}&state={state}", callback(provider)),
+        );
+        assert_eq!(r.status, status, "{provider} {query}: {}", r.body);
+        assert!(r.has_id("login-error"), "{provider} {query}");
+        assert!(!b.cookies.contains_key(SESSION), "{provider} {query}");
+        assert!(!r.body.contains("ya29") && !r.body.contains("EAAB"));
+    }
+    assert!(app.host.web_sessions().is_empty());
+}
+
+#[test]
+fn an_unknown_email_needs_open_signup_and_then_gets_a_business_without_a_password() {
+    const NEW: &str = "ravi@chai.example";
+    // Closed: the login page says to ask the operator; nothing is made.
+    let app = App::with_providers(
+        false,
+        providers(Profile {
+            email: NEW,
+            verified: true,
+        }),
+    );
+    let mut b = Browser::default();
+    let state = b.start_oauth(&app, "google", "/dashboard");
+    let r = b.get(
+        &app,
+        &format!("/auth/callback?code=good-code&state={state}"),
+    );
+    assert_eq!(r.status, 403);
+    assert!(block_on(app.h.store.owner_by_email(NEW)).unwrap().is_none());
+
+    // Open: a new business and its owner, into the wizard.
+    let app = App::with_providers(
+        true,
+        providers(Profile {
+            email: NEW,
+            verified: true,
+        }),
+    );
+    let before = block_on(app.h.store.list_tenants()).unwrap().len();
+    let mut b = Browser::default();
+    let state = b.start_oauth(&app, "facebook", "/dashboard");
+    let r = b.get(
+        &app,
+        &format!("/auth/facebook/callback?code=good-code&state={state}"),
+    );
+    assert_eq!((r.status, r.location()), (303, "/dashboard/welcome"));
+    let owner = block_on(app.h.store.owner_by_email(NEW)).unwrap().unwrap();
+    assert_eq!(
+        block_on(app.h.store.list_tenants()).unwrap().len(),
+        before + 1
+    );
+    assert!(b.signed_in(&app));
+    // No password signs in to it, not even an empty one.
+    for password in ["", "!no-password", PASSWORD] {
+        let r = Browser::default().login(&app, NEW, password);
+        assert_eq!(r.status, 401, "{password:?}");
+    }
+    // Signing in again with Google finds the same owner.
+    let mut again = Browser::default();
+    let state = again.start_oauth(&app, "google", "/dashboard");
+    let r = again.get(
+        &app,
+        &format!("/auth/callback?code=good-code&state={state}"),
+    );
+    assert_eq!((r.status, r.location()), (303, "/dashboard"));
+    let session = &app.host.web_sessions()[&sha256_hex(&again.cookies[SESSION])];
+    assert_eq!(session.owner, owner.id);
+}
+
+#[test]
+fn oauth_routes_refuse_foreign_next_unconfigured_providers_and_other_methods() {
+    let app = App::with_providers(
+        false,
+        providers(Profile {
+            email: EMAIL,
+            verified: true,
+        }),
+    );
+    app.admin_owner(TENANT, json!({ "email": EMAIL, "password": PASSWORD }));
+    for next in [
+        "https://evil.example/x",
+        "//evil.example",
+        "/\\evil.example",
+    ] {
+        let mut b = Browser::default();
+        let state = b.start_oauth(&app, "google", next);
+        let r = b.get(
+            &app,
+            &format!("/auth/callback?code=good-code&state={state}"),
+        );
+        assert_eq!((r.status, r.location()), (303, "/dashboard"), "{next}");
+    }
+    let r = Browser::default().post(&app, "/auth/google", &[]);
+    assert_eq!(r.status, 405);
+    // Without providers: 404, and the login page offers none.
+    let plain = App::with_owner();
+    assert_eq!(Browser::default().get(&plain, "/auth/google").status, 404);
+    assert_eq!(Browser::default().get(&plain, "/auth/callback").status, 404);
+    let login = Browser::default().get(&plain, "/dashboard/login");
+    assert!(!login.has_id("login-google") && !login.has_id("login-facebook"));
 }

@@ -2,6 +2,7 @@
 // Graph API (WhatsApp Cloud API sends, Instagram Messaging sends), the Discord REST API and an
 // OpenAI-compatible model. Shared by the HTTP contract suite (run.mjs) and the Worker's
 // end-to-end tests (adapter-cloudflare/tests/e2e.mjs). Every request is recorded.
+import crypto from 'node:crypto';
 import http from 'node:http';
 
 /// An HTTP server on a free port of 127.0.0.1; `handler(req, res, body)` gets the whole body.
@@ -67,6 +68,7 @@ const parse = (body) => {
 /// `holdReviews(marker)` makes it wait, for personas containing `marker`, until the function it
 /// returns is called (so a test can see *Pending review* before the verdict lands).
 export async function startFakes({ onCut } = {}) {
+  const identity = identityProviders();
   const graph = [];
   const discord = [];
   const model = [];
@@ -77,6 +79,11 @@ export async function startFakes({ onCut } = {}) {
   const graphServer = await listen(async (req, res, body) => {
     const entry = { path: req.url, auth: req.headers.authorization, body: parse(body), status: 200 };
     graph.push(entry);
+    if (req.method === 'GET' && /^\/v[\d.]+\/(oauth\/access_token|me)\?/.test(req.url)) {
+      entry.body = {}; // Facebook Login; the query holds the secrets: not kept.
+      entry.path = req.url.split('?')[0];
+      return identity.facebook(req, res);
+    }
     if (req.method === 'POST' && /^\/v[\d.]+\/me\/messages$/.test(req.url)) {
       // Instagram Messaging: POST /{version}/me/messages {recipient: {id}, message: {text}}.
       entry.id = `aWdfZAG1faXRlbToxOklHTWVzc2FnZAUlEOUT${++outId}`;
@@ -170,8 +177,11 @@ export async function startFakes({ onCut } = {}) {
     json(res, 404, { error: { message: 'not found' } });
   });
 
+  const idpServer = await listen((req, res, body) => identity.google(req, res, body));
   const url = (s) => `http://127.0.0.1:${s.address().port}`;
   return {
+    identityUrl: url(idpServer),
+    identity: identity.requests,
     graph,
     discord,
     model,
@@ -188,10 +198,100 @@ export async function startFakes({ onCut } = {}) {
       };
     },
     close() {
-      for (const s of [graphServer, discordServer, modelServer]) {
+      for (const s of [graphServer, discordServer, modelServer, idpServer]) {
         s.closeAllConnections?.();
         s.close();
       }
+    },
+  };
+}
+
+/// The identity providers' client registrations both targets run with.
+export const OAUTH = {
+  googleClientId: '1234-contract.apps.googleusercontent.com',
+  googleClientSecret: 'GOCSPX-contract-secret',
+  facebookAppId: '987650001',
+  facebookAppSecret: 'contract-facebook-app-secret',
+};
+
+/// Google's OAuth endpoints (the consent page `/o/oauth2/v2/auth`, `POST /token`,
+/// `GET /v1/userinfo`) and Facebook Login's (the dialog `/dialog/oauth` here; the token and
+/// `/me` on the Graph fake), in their wire formats. Consent is automatic: the page redirects
+/// to `redirect_uri` with a single-use code for the address in `login_hint` (Google's
+/// parameter; the fake takes it for Facebook too), verified unless it starts with
+/// `unverified`. `requests` records each call as `{ provider, step, ok }`.
+function identityProviders() {
+  const codes = new Map(); // code -> email
+  const requests = [];
+  let n = 0;
+  const query = (req) => new URL(req.url, 'http://fake').searchParams;
+  const consent = (req, res) => {
+    const q = query(req);
+    const code = `4/0Ab-contract-${++n}`;
+    codes.set(code, q.get('login_hint') ?? 'nobody@contract.test');
+    const back = new URL(q.get('redirect_uri'));
+    back.searchParams.set('code', code);
+    back.searchParams.set('state', q.get('state') ?? '');
+    res.writeHead(302, { location: back.toString() });
+    res.end();
+  };
+  const take = (code) => {
+    const email = codes.get(code);
+    codes.delete(code);
+    return email;
+  };
+  return {
+    requests,
+    google(req, res, body) {
+      const path = req.url.split('?')[0];
+      if (req.method === 'GET' && (path === '/o/oauth2/v2/auth' || path === '/dialog/oauth')) return consent(req, res);
+      if (req.method === 'POST' && path === '/token') {
+        const f = new URLSearchParams(body);
+        const email = take(f.get('code'));
+        const ok = Boolean(email) && f.get('grant_type') === 'authorization_code'
+          && f.get('client_id') === OAUTH.googleClientId && f.get('client_secret') === OAUTH.googleClientSecret
+          && (f.get('redirect_uri') ?? '').endsWith('/auth/callback')
+          && (req.headers['content-type'] ?? '').startsWith('application/x-www-form-urlencoded');
+        requests.push({ provider: 'google', step: 'token', ok });
+        if (!ok) return json(res, 400, { error: 'invalid_grant', error_description: 'Bad Request' });
+        return json(res, 200, {
+          access_token: `ya29.${Buffer.from(email).toString('base64url')}`,
+          expires_in: 3599,
+          scope: 'openid https://www.googleapis.com/auth/userinfo.email',
+          token_type: 'Bearer',
+          id_token: 'eyJhbGciOiJSUzI1NiJ9.e30.signature',
+        });
+      }
+      if (req.method === 'GET' && path === '/v1/userinfo') {
+        const token = (req.headers.authorization ?? '').match(/^Bearer ya29\.(.+)$/)?.[1];
+        requests.push({ provider: 'google', step: 'userinfo', ok: Boolean(token) });
+        if (!token) return json(res, 401, { error: 'invalid_token', error_description: 'Invalid Credentials' });
+        const email = Buffer.from(token, 'base64url').toString();
+        return json(res, 200, { sub: '110169484474386270001', email, email_verified: !email.startsWith('unverified') });
+      }
+      json(res, 404, { error: 'not_found' });
+    },
+    facebook(req, res) {
+      const q = query(req);
+      if (req.url.includes('/oauth/access_token?')) {
+        const email = take(q.get('code'));
+        const ok = Boolean(email) && q.get('client_id') === OAUTH.facebookAppId
+          && q.get('client_secret') === OAUTH.facebookAppSecret
+          && (q.get('redirect_uri') ?? '').endsWith('/auth/facebook/callback');
+        requests.push({ provider: 'facebook', step: 'token', ok });
+        if (!ok) {
+          return json(res, 400, { error: { message: 'This authorization code has been used.', type: 'OAuthException', code: 100, fbtrace_id: 'AbCd' } });
+        }
+        return json(res, 200, { access_token: `EAAB${Buffer.from(email).toString('base64url')}`, token_type: 'bearer', expires_in: 5183944 });
+      }
+      const token = (req.headers.authorization ?? '').match(/^Bearer (EAAB.+)$/)?.[1];
+      const proof = token && crypto.createHmac('sha256', OAUTH.facebookAppSecret).update(token).digest('hex');
+      const ok = Boolean(token) && q.get('appsecret_proof') === proof && q.get('fields') === 'id,email';
+      requests.push({ provider: 'facebook', step: 'me', ok });
+      if (!ok) return json(res, 400, { error: { message: 'Invalid appsecret_proof provided in the API argument', type: 'GraphMethodException', code: 100 } });
+      const email = Buffer.from(token.slice(4), 'base64url').toString();
+      // Facebook shares only a confirmed address, and none at all otherwise.
+      return json(res, 200, email.startsWith('unverified') ? { id: '10160000000000001' } : { id: '10160000000000001', email });
     },
   };
 }

@@ -73,7 +73,8 @@ function context(base) {
     transcript.push({
       case: currentCase,
       method,
-      path: url.length > 120 ? `${url.slice(0, 120)}…` : url,
+      // Codes and states are random per run: the transcript keeps their place, not their value.
+      path: ((u) => (u.length > 120 ? `${u.slice(0, 120)}…` : u))(url.replace(/([?&](?:code|state)=)[^&]*/g, '$1…')),
       status: res.status,
       contentType: res.headers.get('content-type'),
       text: text.length > 2000 ? `${text.slice(0, 2000)}…` : text,

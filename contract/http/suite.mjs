@@ -957,6 +957,72 @@ export const CASES = [
     },
   },
   {
+    name: 'owner sign-in with Google and Facebook: state checked, the code exchanged, the owner found by verified email; refusals sign no one in',
+    run: async (t) => {
+      const OAUTH_COOKIE = '__Host-concierge_oauth';
+      // Start at /auth/{provider}, consent at the provider (for `email`), come back.
+      const signIn = async (b, provider, email, next = '/dashboard/rules') => {
+        const start = await b.get(`/auth/${provider}?next=${encodeURIComponent(next)}`);
+        eq(start.status, 303, `${provider}: to the provider`);
+        const cookie = start.headers.getSetCookie().find((c) => c.startsWith(OAUTH_COOKIE));
+        assert(cookie && /; HttpOnly; Secure; SameSite=Lax; Path=\/; Max-Age=600$/.test(cookie), `state cookie ${cookie}`);
+        const to = new URL(start.headers.get('location'));
+        eq(to.searchParams.get('redirect_uri').replace(/^https?:\/\/[^/]+/, ''), provider === 'google' ? '/auth/callback' : '/auth/facebook/callback', 'our callback');
+        assert(!start.headers.get('location').includes('secret'), 'no secret in the URL');
+        to.searchParams.set('login_hint', email);
+        const consent = await fetch(to, { redirect: 'manual' });
+        eq(consent.status, 302, 'the provider consents');
+        const back = new URL(consent.headers.get('location'));
+        return { back: `${back.pathname}${back.search}`, state: back.searchParams.get('state') };
+      };
+      const used = {};
+      for (const provider of ['google', 'facebook']) {
+        const b = browser(t);
+        const { back } = await signIn(b, provider, OWNER_EMAIL);
+        used[provider] = back;
+        const done = await b.get(back);
+        eq(done.status, 303, `${provider}: signed in (${done.text.slice(0, 200)})`);
+        eq(done.headers.get('location'), '/dashboard/rules', `${provider}: to next`);
+        assert(b.cookie(SESSION_COOKIE), `${provider}: a session`);
+        assert(!b.cookie(OAUTH_COOKIE), `${provider}: the state is used up`);
+        eq((await b.get('/dashboard')).status, 200, `${provider}: the dashboard`);
+        // The same callback again (another browser, then the same one): nobody signs in.
+        const other = browser(t);
+        eq((await other.get(back)).status, 403, `${provider}: replayed without the cookie`);
+        assert(!other.cookie(SESSION_COOKIE), `${provider}: no session from a replay`);
+      }
+      // Google with an unverified address, Facebook without one: 403, nobody signed in.
+      for (const provider of ['google', 'facebook']) {
+        const b = browser(t);
+        const { back } = await signIn(b, provider, 'unverified-owner@contract.test');
+        const r = await b.get(back);
+        eq(r.status, 403, `${provider}: unverified`);
+        assert(r.text.includes('id="login-error"'), `${provider}: says why`);
+        assert(!b.cookie(SESSION_COOKIE), `${provider}: no session`);
+      }
+      // A verified address with no account (sign-up closed): 403; a wrong state: 403;
+      // cancelled: 401; a used code: the provider refuses, 502.
+      {
+        const b = browser(t);
+        const { back } = await signIn(b, 'google', 'stranger@contract.test');
+        eq((await b.get(back)).status, 403, 'no account');
+        const c = browser(t);
+        const { back: good } = await signIn(c, 'google', OWNER_EMAIL);
+        eq((await c.get(good.replace(/state=[^&]*/, 'state=forged'))).status, 403, 'a forged state');
+        const d = browser(t);
+        const { state } = await signIn(d, 'facebook', OWNER_EMAIL);
+        eq((await d.get(`/auth/facebook/callback?error=access_denied&state=${state}`)).status, 401, 'cancelled');
+        const e = browser(t);
+        const { state: fresh } = await signIn(e, 'google', OWNER_EMAIL);
+        const r = await e.get(used.google.replace(/state=[^&]*/, `state=${fresh}`));
+        eq(r.status, 502, 'a used code');
+        assert(!/ya29|EAAB|GOCSPX/.test(r.text), 'no token or secret on the page');
+      }
+      errorIs(await t.request('POST', '/auth/google'), 405, undefined, 'POST');
+      errorIs(await t.request('GET', '/auth/github'), 404, undefined, 'unknown provider');
+    },
+  },
+  {
     name: 'dashboard signup is closed unless the deployment opens it → 403',
     run: async (t) => {
       const b = browser(t);
@@ -979,7 +1045,7 @@ export function checkErrorBodies(responses) {
     const where = `${r.case}: ${r.method} ${r.path} → ${r.status}`;
     // The dashboard's refused forms (a wrong password, a rate limit, signup closed) are pages
     // for people: HTML, still without internal text.
-    if (r.path.startsWith('/dashboard') && (r.contentType ?? '').startsWith('text/html')) {
+    if ((r.path.startsWith('/dashboard') || r.path.startsWith('/auth/')) && (r.contentType ?? '').startsWith('text/html')) {
       if (INTERNAL_TEXT.test(r.text)) problems.push(`${where}: internal text in ${r.text.slice(0, 200)}`);
       continue;
     }

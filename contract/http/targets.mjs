@@ -6,6 +6,7 @@ import crypto from 'node:crypto';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
+import { OAUTH } from './fakes.mjs';
 import { SETTINGS } from './suite.mjs';
 import { serverBinary, startServer } from './server.mjs';
 
@@ -48,6 +49,14 @@ export async function startTarget({ target, state, port, fakes, discordPublicHex
         CONCIERGE_DISCORD_API_URL: fakes.discordUrl,
         CONCIERGE_SHUTDOWN_SECONDS: '2',
         CONCIERGE_RETRY_BASE_MS: '200',
+        CONCIERGE_GOOGLE_CLIENT_ID: OAUTH.googleClientId,
+        CONCIERGE_GOOGLE_CLIENT_SECRET: OAUTH.googleClientSecret,
+        CONCIERGE_GOOGLE_AUTH_URL: `${fakes.identityUrl}/o/oauth2/v2/auth`,
+        CONCIERGE_GOOGLE_TOKEN_URL: `${fakes.identityUrl}/token`,
+        CONCIERGE_GOOGLE_USERINFO_URL: `${fakes.identityUrl}/v1/userinfo`,
+        CONCIERGE_FACEBOOK_APP_ID: OAUTH.facebookAppId,
+        CONCIERGE_FACEBOOK_APP_SECRET: OAUTH.facebookAppSecret,
+        CONCIERGE_FACEBOOK_DIALOG_URL: `${fakes.identityUrl}/dialog/oauth`,
         ...(demoPerMinute === undefined ? {} : { CONCIERGE_DEMO_PER_MINUTE: String(demoPerMinute) }),
         ...(openSignup ? { CONCIERGE_OPEN_SIGNUP: '1' } : {}),
       },
@@ -75,6 +84,14 @@ export async function startTarget({ target, state, port, fakes, discordPublicHex
       OPENAI_API_KEY: s.aiKey,
       GRAPH_API_BASE: fakes.graphUrl,
       DISCORD_API_BASE: fakes.discordUrl,
+      GOOGLE_CLIENT_ID: OAUTH.googleClientId,
+      GOOGLE_CLIENT_SECRET: OAUTH.googleClientSecret,
+      GOOGLE_AUTH_URL: `${fakes.identityUrl}/o/oauth2/v2/auth`,
+      GOOGLE_TOKEN_URL: `${fakes.identityUrl}/token`,
+      GOOGLE_USERINFO_URL: `${fakes.identityUrl}/v1/userinfo`,
+      FACEBOOK_APP_ID: OAUTH.facebookAppId,
+      FACEBOOK_APP_SECRET: OAUTH.facebookAppSecret,
+      FACEBOOK_DIALOG_URL: `${fakes.identityUrl}/dialog/oauth`,
       // No META_ACCESS_TOKEN: like the server, the Worker sends with the tenant's own tokens.
       ...(demoPerMinute === undefined ? {} : { DEMO_PER_MINUTE: String(demoPerMinute) }),
       ...(openSignup ? { OPEN_SIGNUP: '1' } : {}),

@@ -9,7 +9,9 @@ use concierge_core::approval::DraftDecision;
 use concierge_core::channels::InboundMessage;
 use concierge_core::delivery::Receipt;
 use concierge_core::engine::{ApprovalOutcome, EngineError};
-use concierge_core::front::{AcceptedEmail, ApiError, Host, WebSession, WEB_SESSION_TTL};
+use concierge_core::front::{
+    AcceptedEmail, ApiError, FetchError, Host, WebSession, MAX_FETCH_BYTES, WEB_SESSION_TTL,
+};
 use concierge_core::ids::TenantId;
 use concierge_core::ports::{StoreError, StoreResult};
 use concierge_core::secrets::SecretBox;
@@ -294,6 +296,49 @@ impl Host for WorkerHost {
         let kv = self.env.kv("KV").map_err(internal)?;
         kv.delete(&session_key(id_hash)).await.map_err(internal)
     }
+
+    async fn fetch(
+        &self,
+        request: http::Request<bytes::Bytes>,
+    ) -> Result<http::Response<bytes::Bytes>, FetchError> {
+        fetch(request).await
+    }
+}
+
+/// [`Host::fetch`] over the Fetch API: no redirects followed, the body capped at
+/// [`MAX_FETCH_BYTES`].
+async fn fetch(
+    request: http::Request<bytes::Bytes>,
+) -> Result<http::Response<bytes::Bytes>, FetchError> {
+    let failed = |e: worker::Error| FetchError::Failed(e.to_string());
+    let headers = worker::Headers::new();
+    for (name, value) in request.headers() {
+        let value = value
+            .to_str()
+            .map_err(|e| FetchError::Failed(e.to_string()))?;
+        headers.set(name.as_str(), value).map_err(failed)?;
+    }
+    let mut init = worker::RequestInit::new();
+    init.with_method(worker::Method::from(request.method().as_str().to_owned()))
+        .with_headers(headers)
+        .with_redirect(worker::RequestRedirect::Manual);
+    if !request.body().is_empty() {
+        let body = worker::js_sys::Uint8Array::from(request.body().as_ref());
+        init.with_body(Some(body.into()));
+    }
+    let built =
+        worker::Request::new_with_init(&request.uri().to_string(), &init).map_err(failed)?;
+    let mut response = worker::Fetch::Request(built).send().await.map_err(failed)?;
+    let body = response.bytes().await.map_err(failed)?;
+    if body.len() > MAX_FETCH_BYTES {
+        return Err(FetchError::TooLarge);
+    }
+    let mut out = http::Response::builder().status(response.status_code());
+    for (name, value) in response.headers().entries() {
+        out = out.header(name, value);
+    }
+    out.body(bytes::Bytes::from(body))
+        .map_err(|e| FetchError::Failed(e.to_string()))
 }
 
 /// The KV key of a dashboard session (the seed's `session:*`, distinct from `convsession:*`).

@@ -14,6 +14,9 @@ use super::{engine_with, Sessions};
 /// spread over isolates gets at most the rate per isolate: add a Cloudflare rate-limiting rule
 /// on `/demo/chat` for a hard global limit).
 static DEMO: OnceLock<DemoLimiter> = OnceLock::new();
+/// Cloudflare Access's gate for `/manage`, with the team's key set cached per isolate.
+static ACCESS: OnceLock<Option<std::sync::Arc<concierge_core::front::AccessGate>>> =
+    OnceLock::new();
 
 /// Serves one request. A misconfigured Worker (see [`crate::settings`]) answers every request
 /// 503 and logs which setting is wrong: Meta and Discord retry, so nothing is lost while the
@@ -29,7 +32,15 @@ pub(crate) async fn handle(req: Request, env: Env) -> Result<worker::Response> {
     let request = to_http(req).await?;
     let engine = engine_with(&env, Sessions::Elsewhere, &config)?;
     let host = WorkerHost::new(env.clone(), config.encryption_key.clone());
-    let front_config = config.front_config();
+    let mut front_config = config.front_config();
+    front_config.access = ACCESS
+        .get_or_init(|| {
+            config
+                .access
+                .clone()
+                .map(|p| std::sync::Arc::new(concierge_core::front::AccessGate::new(p)))
+        })
+        .clone();
     let demo = DEMO.get_or_init(|| DemoLimiter::new(config.demo_per_minute));
     let response = Front::new(&engine, &host, &front_config, demo)
         .handle(request)

@@ -9,7 +9,9 @@ use concierge_core::channels::email::recipient_account;
 use concierge_core::channels::InboundMessage;
 use concierge_core::delivery::Receipt;
 use concierge_core::engine::{ApprovalOutcome, EngineError};
-use concierge_core::front::{AcceptedEmail, ApiError, DemoSlot, Host, WebSession};
+use concierge_core::front::{
+    AcceptedEmail, ApiError, DemoSlot, FetchError, Host, WebSession, MAX_FETCH_BYTES,
+};
 use concierge_core::ids::{ChannelAccount, TenantId};
 use concierge_core::ports::{StoreError, StoreResult};
 use concierge_core::Timestamp;
@@ -234,4 +236,40 @@ impl Host for AppParts {
             _ => None,
         }
     }
+
+    async fn fetch(
+        &self,
+        request: http::Request<bytes::Bytes>,
+    ) -> Result<http::Response<bytes::Bytes>, FetchError> {
+        fetch(&self.front_http, request).await
+    }
+}
+
+/// [`Host::fetch`] over reqwest: the body read in chunks and refused past [`MAX_FETCH_BYTES`].
+async fn fetch(
+    client: &reqwest::Client,
+    request: http::Request<bytes::Bytes>,
+) -> Result<http::Response<bytes::Bytes>, FetchError> {
+    let failed = |e: reqwest::Error| FetchError::Failed(e.without_url().to_string());
+    let (parts, body) = request.into_parts();
+    let mut response = client
+        .request(parts.method, parts.uri.to_string())
+        .headers(parts.headers)
+        .body(body)
+        .send()
+        .await
+        .map_err(failed)?;
+    let mut out = http::Response::builder().status(response.status());
+    for (name, value) in response.headers() {
+        out = out.header(name, value);
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(failed)? {
+        if body.len() + chunk.len() > MAX_FETCH_BYTES {
+            return Err(FetchError::TooLarge);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    out.body(bytes::Bytes::from(body))
+        .map_err(|e| FetchError::Failed(e.to_string()))
 }

@@ -69,6 +69,8 @@ pub struct AppParts {
     pub ingress: IngressQueue,
     /// Ingress's cache of account → tenant routes.
     pub routes: Arc<TenantRoutes>,
+    /// The HTTP client of the front's own requests ([`Host::fetch`](concierge_core::front::Host::fetch)).
+    pub front_http: reqwest::Client,
 }
 
 impl AppParts {

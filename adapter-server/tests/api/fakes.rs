@@ -274,3 +274,165 @@ pub async fn graph() -> Fake {
         state,
     }
 }
+
+/// Google's OAuth endpoints (`/o/oauth2/v2/auth`, `/token`, `/v1/userinfo`) and Facebook
+/// Login's (`/dialog/oauth`, Graph `/{version}/oauth/access_token` and `/{version}/me`) on
+/// one local server. Consent is automatic: the dialog redirects back to `redirect_uri` with
+/// a fresh single-use code for `email`, as the providers do.
+#[derive(Clone)]
+pub struct IdentityProviders {
+    pub url: String,
+    codes: Arc<Mutex<std::collections::HashMap<String, &'static str>>>,
+    issued: Arc<AtomicU64>,
+    email: &'static str,
+}
+
+pub const GOOGLE_CLIENT_ID: &str = "1234-abc.apps.googleusercontent.com";
+pub const GOOGLE_CLIENT_SECRET: &str = "GOCSPX-test-secret";
+pub const FACEBOOK_APP_ID: &str = "987654321";
+pub const FACEBOOK_APP_SECRET: &str = "facebook-app-secret-for-tests";
+
+pub async fn identity_providers(email: &'static str) -> IdentityProviders {
+    use axum::routing::get;
+    let mut fake = IdentityProviders {
+        url: String::new(),
+        codes: Arc::default(),
+        issued: Arc::default(),
+        email,
+    };
+    let app = Router::new()
+        .route("/o/oauth2/v2/auth", get(idp_consent))
+        .route("/dialog/oauth", get(idp_consent))
+        .route("/token", post(google_token))
+        .route("/v1/userinfo", get(google_userinfo))
+        .route("/{version}/oauth/access_token", get(facebook_token))
+        .route("/{version}/me", get(facebook_me))
+        .with_state(fake.clone());
+    fake.url = serve(app).await;
+    fake
+}
+
+fn query_map(text: &str) -> std::collections::HashMap<String, String> {
+    form_urlencoded::parse(text.as_bytes())
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect()
+}
+
+async fn idp_consent(State(idp): State<IdentityProviders>, uri: Uri) -> impl IntoResponse {
+    let q = query_map(uri.query().unwrap_or(""));
+    let n = idp.issued.fetch_add(1, Ordering::SeqCst);
+    let code = format!("4/0Ab-code-{n}");
+    idp.codes.lock().unwrap().insert(code.clone(), idp.email);
+    let back = format!(
+        "{}?code={}&state={}",
+        q["redirect_uri"],
+        form_urlencoded::byte_serialize(code.as_bytes()).collect::<String>(),
+        form_urlencoded::byte_serialize(q["state"].as_bytes()).collect::<String>()
+    );
+    (StatusCode::FOUND, [(axum::http::header::LOCATION, back)])
+}
+
+/// Google: RFC 6749 §4.1.3, a form POST with the client's credentials in the body.
+async fn google_token(State(idp): State<IdentityProviders>, body: Bytes) -> impl IntoResponse {
+    let form = query_map(std::str::from_utf8(&body).unwrap_or(""));
+    let known = form
+        .get("code")
+        .and_then(|c| idp.codes.lock().unwrap().remove(c));
+    let ok = known.is_some()
+        && form.get("grant_type").map(String::as_str) == Some("authorization_code")
+        && form.get("client_id").map(String::as_str) == Some(GOOGLE_CLIENT_ID)
+        && form.get("client_secret").map(String::as_str) == Some(GOOGLE_CLIENT_SECRET)
+        && form
+            .get("redirect_uri")
+            .is_some_and(|r| r.ends_with("/auth/callback"));
+    if !ok {
+        return (
+            StatusCode::BAD_REQUEST,
+            Json(json!({ "error": "invalid_grant", "error_description": "Bad Request" })),
+        );
+    }
+    (
+        StatusCode::OK,
+        Json(json!({
+            "access_token": format!("ya29.{}", known.unwrap_or_default()),
+            "expires_in": 3599,
+            "scope": "openid https://www.googleapis.com/auth/userinfo.email",
+            "token_type": "Bearer",
+            "id_token": "eyJhbGciOiJSUzI1NiJ9.e30.signature"
+        })),
+    )
+}
+
+async fn google_userinfo(headers: HeaderMap) -> impl IntoResponse {
+    let bearer = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer ya29."));
+    match bearer {
+        Some(email) => (
+            StatusCode::OK,
+            Json(json!({ "sub": "110169484474386276334", "email": email, "email_verified": true })),
+        ),
+        None => (
+            StatusCode::UNAUTHORIZED,
+            Json(json!({ "error": "invalid_token", "error_description": "Invalid Credentials" })),
+        ),
+    }
+}
+
+/// Facebook: a GET with the parameters in the query.
+async fn facebook_token(State(idp): State<IdentityProviders>, uri: Uri) -> impl IntoResponse {
+    let q = query_map(uri.query().unwrap_or(""));
+    let known = q
+        .get("code")
+        .and_then(|c| idp.codes.lock().unwrap().remove(c));
+    let ok = known.is_some()
+        && q.get("client_id").map(String::as_str) == Some(FACEBOOK_APP_ID)
+        && q.get("client_secret").map(String::as_str) == Some(FACEBOOK_APP_SECRET)
+        && q.get("redirect_uri")
+            .is_some_and(|r| r.ends_with("/auth/facebook/callback"));
+    if !ok {
+        return (
+            StatusCode::BAD_REQUEST,
+            Json(json!({ "error": {
+                "message": "This authorization code has been used.",
+                "type": "OAuthException", "code": 100, "fbtrace_id": "A1b2C3"
+            }})),
+        );
+    }
+    (
+        StatusCode::OK,
+        Json(json!({
+            "access_token": format!("EAAB{}", known.unwrap_or_default()),
+            "token_type": "bearer",
+            "expires_in": 5_183_944
+        })),
+    )
+}
+
+async fn facebook_me(headers: HeaderMap, uri: Uri) -> impl IntoResponse {
+    use hmac::Mac;
+    let q = query_map(uri.query().unwrap_or(""));
+    let token = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(FACEBOOK_APP_SECRET.as_bytes())
+        .expect("any key length");
+    mac.update(token.as_bytes());
+    let proof = hex::encode(mac.finalize().into_bytes());
+    match token.strip_prefix("EAAB") {
+        Some(email) if q.get("appsecret_proof") == Some(&proof) => (
+            StatusCode::OK,
+            Json(json!({ "id": "10160000000000001", "email": email })),
+        ),
+        _ => (
+            StatusCode::BAD_REQUEST,
+            Json(json!({ "error": {
+                "message": "Invalid appsecret_proof provided in the API argument",
+                "type": "GraphMethodException", "code": 100
+            }})),
+        ),
+    }
+}

@@ -12,6 +12,7 @@ mod fakes;
 mod health;
 mod helpers;
 mod jobs;
+mod oauth;
 #[cfg(feature = "local-model")]
 mod offline_model;
 mod outbox;

@@ -7,6 +7,14 @@ login-submit = Sign in
 login-signup-link = New here? Create an account for your business
 login-error-credentials = That email and password do not match an account. Please try again.
 login-error-rate-limited = Too many attempts to sign in. Please wait a few minutes and try again.
+login-or = or
+login-google = Continue with Google
+login-facebook = Continue with Facebook
+oauth-error-state = That sign-in link has expired or was not started here. Please try again.
+oauth-error-cancelled = Sign-in was canceled. You can try again, or use your email and password.
+oauth-error-provider = We couldn't complete the sign-in with that provider. Please try again in a moment.
+oauth-error-no-email = The provider didn't share a verified email address, so we can't find your account.
+oauth-error-no-account = No business account uses that email. Ask this Concierge's operator to add you.
 
 signup-title = Create your business account
 signup-intro = One account runs one business. You can connect WhatsApp, Instagram, Discord and email afterwards.

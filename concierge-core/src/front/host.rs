@@ -63,6 +63,26 @@ impl std::fmt::Debug for WebSession {
     }
 }
 
+/// The longest response body an outbound request reads ([`Host::fetch`]): token, profile and
+/// key-set answers are a few KB; anything longer is refused, not buffered.
+pub const MAX_FETCH_BYTES: usize = 1 << 20;
+
+/// Why an outbound request ([`Host::fetch`]) got no response. The front answers every one of
+/// them with a 502 and a message naming the upstream; the cause goes to the log only.
+#[derive(Debug, thiserror::Error)]
+pub enum FetchError {
+    /// This host makes no outbound requests (a test double without a fake upstream).
+    #[error("outbound HTTP is not supported by this host")]
+    Unsupported,
+    /// The upstream did not answer in time, refused the connection, or the TLS handshake
+    /// failed.
+    #[error("outbound request failed: {0}")]
+    Failed(String),
+    /// The response body was longer than [`MAX_FETCH_BYTES`].
+    #[error("outbound response longer than {MAX_FETCH_BYTES} bytes")]
+    TooLarge,
+}
+
 /// A slot of the demo's concurrency cap, held while a demo turn runs; dropping it frees the
 /// slot.
 pub struct DemoSlot {
@@ -178,6 +198,18 @@ pub trait Host: AsyncTraitDeps {
 
     /// Deletes the session under `id_hash` (logout); deleting a missing one is not an error.
     async fn delete_web_session(&self, id_hash: &str) -> Result<(), ApiError>;
+
+    /// Sends one outbound HTTPS request the front makes itself (the OAuth code exchange and
+    /// profile lookup of an owner's Google or Facebook sign-in) and returns the response,
+    /// whatever its status, with a body of at most [`MAX_FETCH_BYTES`]. Server: its HTTP
+    /// client with a 10 s timeout; Worker: the Fetch API. Redirects are not followed.
+    ///
+    /// # Errors
+    /// [`FetchError`] when no response arrived.
+    async fn fetch(
+        &self,
+        request: http::Request<Bytes>,
+    ) -> Result<http::Response<Bytes>, FetchError>;
 }
 
 /// The marker every [`InboundMessage`] handed to [`Host::accept_messages`] carries.

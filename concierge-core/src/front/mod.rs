@@ -45,9 +45,12 @@ use crate::Engine;
 pub use admin::retry_conflicts;
 pub use demo::DemoLimiter;
 pub use error::{ApiError, InternalCause};
-pub use host::{AcceptedEmail, DemoSlot, Host, WebSession, WEB_SESSION_TTL};
+pub use host::{
+    AcceptedEmail, DemoSlot, FetchError, Host, WebSession, MAX_FETCH_BYTES, WEB_SESSION_TTL,
+};
 pub use reply::{Request, Response};
-pub use web::access::{verify_access_jwt, AccessError, AccessPolicy};
+pub use web::access::{verify_access_jwt, AccessError, AccessGate, AccessPolicy, ACCESS_KEYS_TTL};
+pub use web::oauth::{OAuthClient, OAuthConfig, OAuthProvider};
 
 use webhooks::MetaApp;
 
@@ -77,6 +80,11 @@ pub struct FrontConfig {
     /// `CONCIERGE_OPEN_SIGNUP=1`, Worker `OPEN_SIGNUP=1`); off, owners are made by the
     /// operator through `PUT /api/v1/tenants/{tenant}/owners`.
     pub open_signup: bool,
+    /// The identity providers owners may sign in with (Google, Facebook); none by default.
+    pub oauth: OAuthConfig,
+    /// Cloudflare Access in front of `/manage` (the gate holds the cached key set: share one
+    /// per process); `None` signs the operator in with the admin token.
+    pub access: Option<std::sync::Arc<AccessGate>>,
 }
 
 impl std::fmt::Debug for FrontConfig {
@@ -92,6 +100,8 @@ impl std::fmt::Debug for FrontConfig {
             .field("email_secret", &set(&self.email_secret))
             .field("admin_token", &set(&self.admin_token))
             .field("open_signup", &self.open_signup)
+            .field("oauth", &self.oauth)
+            .field("access", &self.access.as_ref().map(|g| g.policy()))
             .finish()
     }
 }
@@ -242,6 +252,7 @@ impl<'a> Front<'a> {
             ),
             ["api", "v1", rest @ ..] => ("/api/v1", self.admin(req, rest).await),
             ["dashboard", rest @ ..] => ("/dashboard", self.dashboard(req, rest).await),
+            ["auth", rest @ ..] => ("/auth", web::oauth::route(self, req, rest).await),
             ["manage", rest @ ..] => ("/manage", self.manage(req, rest).await),
             ["approvals", tenant, draft, action] => (
                 "/approvals",

@@ -4,23 +4,27 @@
 //! [`RecordingOutbound`](super::RecordingOutbound).
 
 use std::collections::{BTreeMap, HashSet};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
+use bytes::Bytes;
 use serde_json::Value;
 
 use crate::approval::DraftDecision;
 use crate::channels::InboundMessage;
 use crate::delivery::Receipt;
 use crate::engine::{ApprovalOutcome, EngineError};
-use crate::front::{AcceptedEmail, ApiError, Host, WebSession};
+use crate::front::{AcceptedEmail, ApiError, FetchError, Host, WebSession};
 use crate::ids::TenantId;
 use crate::ports::{StoreError, StoreResult};
 use crate::time::Timestamp;
 use crate::Engine;
 
+/// A fake upstream for [`Host::fetch`]: answers each outbound request in memory (a test
+/// plays Google's or Facebook's OAuth endpoints with one).
+pub type FakeUpstream = Arc<dyn Fn(&http::Request<Bytes>) -> http::Response<Bytes> + Send + Sync>;
+
 /// The front's host in memory: inline turns, recorded receipts and secrets.
-#[derive(Debug)]
 pub struct MemoryHost {
     engine: Engine,
     seen: Mutex<HashSet<String>>,
@@ -28,6 +32,29 @@ pub struct MemoryHost {
     secrets: Mutex<BTreeMap<(String, String), String>>,
     web_sessions: Mutex<BTreeMap<String, WebSession>>,
     rng: Mutex<u64>,
+    upstream: Option<FakeUpstream>,
+    fetched: Mutex<Vec<Fetched>>,
+}
+
+/// An outbound request [`MemoryHost`] made, as a test reads it back.
+#[derive(Debug, Clone)]
+pub struct Fetched {
+    /// The method.
+    pub method: http::Method,
+    /// The full URL.
+    pub uri: String,
+    /// The headers.
+    pub headers: http::HeaderMap,
+    /// The body.
+    pub body: Bytes,
+}
+
+impl std::fmt::Debug for MemoryHost {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MemoryHost")
+            .field("upstream", &self.upstream.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 /// The seed of [`MemoryHost::new`]'s random bytes.
@@ -50,7 +77,21 @@ impl MemoryHost {
             secrets: Mutex::default(),
             web_sessions: Mutex::default(),
             rng: Mutex::new(seed),
+            upstream: None,
+            fetched: Mutex::default(),
         }
+    }
+
+    /// This host with `upstream` answering its outbound requests ([`Host::fetch`]); without
+    /// one, every fetch fails with [`FetchError::Unsupported`].
+    pub fn with_upstream(mut self, upstream: FakeUpstream) -> Self {
+        self.upstream = Some(upstream);
+        self
+    }
+
+    /// The outbound requests made so far, in order.
+    pub fn fetched(&self) -> Vec<Fetched> {
+        lock(&self.fetched).clone()
     }
 
     /// The dashboard sessions stored so far, by the key they are stored under (the hex
@@ -180,5 +221,23 @@ impl Host for MemoryHost {
     async fn delete_web_session(&self, id_hash: &str) -> Result<(), ApiError> {
         lock(&self.web_sessions).remove(id_hash);
         Ok(())
+    }
+
+    async fn fetch(
+        &self,
+        request: http::Request<Bytes>,
+    ) -> Result<http::Response<Bytes>, FetchError> {
+        let upstream = self.upstream.as_ref().ok_or(FetchError::Unsupported)?;
+        let response = upstream(&request);
+        lock(&self.fetched).push(Fetched {
+            method: request.method().clone(),
+            uri: request.uri().to_string(),
+            headers: request.headers().clone(),
+            body: request.body().clone(),
+        });
+        if response.body().len() > crate::front::MAX_FETCH_BYTES {
+            return Err(FetchError::TooLarge);
+        }
+        Ok(response)
     }
 }

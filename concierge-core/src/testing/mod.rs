@@ -16,7 +16,7 @@ pub use fakes::{
     ManualClock, RecordingOutbound, ScriptedAi, ScriptedFailure, SCRIPTED_EMBEDDING_DIMS,
 };
 pub use harness::{Harness, Step};
-pub use host::MemoryHost;
+pub use host::{FakeUpstream, Fetched, MemoryHost};
 
 /// A small but complete tenant file used by the docs and quick tests: a bakery on WhatsApp
 /// with one canned rule and the AI as default.

@@ -204,6 +204,104 @@ pub fn verify_access_jwt(
         .ok_or(AccessError::NoEmail)
 }
 
+/// How long a fetched key set is used before it is fetched again (a token naming a key the
+/// cached set lacks refetches at once: Access rotates its keys).
+pub const ACCESS_KEYS_TTL: crate::time::Span = crate::time::Span::hours(1);
+
+/// Cloudflare Access in front of the operator panel: the policy, and the team's key set as
+/// last fetched through [`Host::fetch`](crate::front::Host::fetch). Keep one per process or
+/// isolate (it is the cache) and share it through [`FrontConfig::access`](crate::front::FrontConfig::access).
+#[derive(Debug)]
+pub struct AccessGate {
+    policy: AccessPolicy,
+    keys: std::sync::Mutex<Option<(bytes::Bytes, Timestamp)>>,
+}
+
+impl AccessGate {
+    /// A gate for `policy` with nothing fetched yet.
+    pub fn new(policy: AccessPolicy) -> Self {
+        AccessGate {
+            policy,
+            keys: std::sync::Mutex::new(None),
+        }
+    }
+
+    /// What tokens must be issued for.
+    pub fn policy(&self) -> &AccessPolicy {
+        &self.policy
+    }
+
+    fn cached(&self, now: Timestamp) -> Option<bytes::Bytes> {
+        let keys = self
+            .keys
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        keys.as_ref()
+            .filter(|(_, at)| now < *at + ACCESS_KEYS_TTL)
+            .map(|(jwks, _)| jwks.clone())
+    }
+
+    async fn fetch(
+        &self,
+        host: &dyn crate::front::Host,
+        now: Timestamp,
+    ) -> Result<bytes::Bytes, crate::front::ApiError> {
+        let unavailable = || {
+            crate::front::ApiError::BadGateway("could not fetch the Cloudflare Access signing keys")
+        };
+        let request = http::Request::get(self.policy.certs_url())
+            .header(http::header::ACCEPT, "application/json")
+            .body(bytes::Bytes::new())
+            .map_err(|e| crate::front::ApiError::Internal(e.to_string()))?;
+        let response = host.fetch(request).await.map_err(|e| {
+            tracing::warn!(error = %e, "Access certs: fetch failed");
+            unavailable()
+        })?;
+        if !response.status().is_success() {
+            tracing::warn!(status = response.status().as_u16(), "Access certs: not 2xx");
+            return Err(unavailable());
+        }
+        let jwks = response.into_body();
+        *self
+            .keys
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some((jwks.clone(), now));
+        Ok(jwks)
+    }
+
+    /// The operator's email from the request's `Cf-Access-Jwt-Assertion` header (or, for a
+    /// browser, the `CF_Authorization` cookie Access sets), verified at `now`: `Ok(Err(_))`
+    /// when the token is refused, `Err` when the keys could not be fetched.
+    pub(crate) async fn operator(
+        &self,
+        host: &dyn crate::front::Host,
+        req: &crate::front::Request,
+        now: Timestamp,
+    ) -> Result<Result<String, AccessError>, crate::front::ApiError> {
+        let token = req
+            .headers()
+            .get("cf-access-jwt-assertion")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+            .or_else(|| super::cookies::get(req, "CF_Authorization").map(str::to_owned));
+        let Some(token) = token else {
+            return Ok(Err(AccessError::Missing));
+        };
+        let (jwks, fresh) = match self.cached(now) {
+            Some(jwks) => (jwks, false),
+            None => (self.fetch(host, now).await?, true),
+        };
+        match verify_access_jwt(&token, &jwks, &self.policy, now) {
+            // A key the cached set lacks: Access rotated its keys since the fetch.
+            Err(AccessError::UnknownKey) if !fresh => {
+                let jwks = self.fetch(host, now).await?;
+                Ok(verify_access_jwt(&token, &jwks, &self.policy, now))
+            }
+            verdict => Ok(verdict),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]

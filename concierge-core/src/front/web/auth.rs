@@ -60,6 +60,12 @@ struct LoginPage<'a> {
     email: &'a str,
     error: Option<&'static str>,
     signup_open: bool,
+    /// `next`, percent-encoded for the identity providers' links.
+    next_param: String,
+    /// Whether "Continue with Google" is offered.
+    google: bool,
+    /// Whether "Continue with Facebook" is offered.
+    facebook: bool,
 }
 
 #[derive(Template)]
@@ -272,9 +278,12 @@ async fn login_form(front: &Front<'_>, req: &Request) -> Result<Response, ApiErr
             t: tr(req),
             csrf: &token,
             next: &next,
+            next_param: encode(&next),
             email: "",
             error: None,
             signup_open: front.config.open_signup,
+            google: front.config.oauth.google.is_some(),
+            facebook: front.config.oauth.facebook.is_some(),
         },
     )?;
     if fresh {
@@ -299,11 +308,30 @@ fn login_refused(
             t: tr(req),
             csrf: token,
             next,
+            next_param: encode(next),
             email,
             error: Some(error),
             signup_open: front.config.open_signup,
+            google: front.config.oauth.google.is_some(),
+            facebook: front.config.oauth.facebook.is_some(),
         },
     )
+}
+
+/// The login page with `error` (a message key) and `status`, for a refusal that did not come
+/// from the form (an identity provider's callback).
+pub(crate) fn login_error(
+    front: &Front<'_>,
+    req: &Request,
+    status: u16,
+    error: &'static str,
+) -> Result<Response, ApiError> {
+    let (token, fresh) = presession_token(front, req)?;
+    let mut response = login_refused(front, req, &token, "/dashboard", "", status, error)?;
+    if fresh {
+        cookies::set_csrf(&mut response, &token);
+    }
+    Ok(response)
 }
 
 /// The pre-session double submit of the login and signup forms: the form's token must
@@ -405,7 +433,7 @@ async fn login(front: &Front<'_>, req: &Request) -> Result<Response, ApiError> {
 
 /// Makes a new session for `owner` (new id, new CSRF token), deletes the one the browser came
 /// with, and answers 303 to `next` with both cookies.
-async fn sign_in(
+pub(crate) async fn sign_in(
     front: &Front<'_>,
     req: &Request,
     owner: &Owner,
@@ -557,7 +585,7 @@ async fn signup(front: &Front<'_>, req: &Request) -> Result<Response, ApiError> 
 /// Creates a tenant named `business` under a free slug of its name (`-2`, `-3`, ... then a
 /// random suffix), with the deployment defaults (en-IN, INR, a persona from the name; its
 /// review runs when the owner first saves the persona).
-async fn create_tenant(
+pub(crate) async fn create_tenant(
     front: &Front<'_>,
     req: &Request,
     business: &str,
@@ -616,13 +644,26 @@ pub(crate) async fn new_owner(
     email: &str,
     password: &str,
 ) -> Result<Owner, ApiError> {
+    let password_hash = hash(front, password)?;
+    new_owner_with_hash(front, tenant, email, &password_hash).await
+}
+
+/// Creates an owner of `tenant` with a new id and `password_hash` (a PHC string, or
+/// [`accounts::NO_PASSWORD`] for an owner who signs in only with an identity provider);
+/// [`ApiError::Conflict`] when the email is taken.
+pub(crate) async fn new_owner_with_hash(
+    front: &Front<'_>,
+    tenant: &TenantId,
+    email: &str,
+    password_hash: &str,
+) -> Result<Owner, ApiError> {
     let mut id = [0u8; 16];
     front.host.fill_random(&mut id)?;
     let owner = Owner {
         id: format!("own_{}", hex::encode(id)),
         tenant: tenant.clone(),
         email: email.to_owned(),
-        password_hash: hash(front, password)?,
+        password_hash: password_hash.to_owned(),
         session_epoch: 0,
         created_at: front.engine.clock().now(),
     };

@@ -12,9 +12,15 @@
 //! sets `__Host-concierge_operator`, `{expires}.{HMAC-SHA256(admin token, expires)}`: nothing
 //! is stored, every request verifies it in constant time, it lasts [`OPERATOR_SESSION`], and
 //! rotating the admin token ends every operator session. The session's CSRF token is derived
-//! from the same MAC and checked on every POST. Cloudflare Access in front of the panel
-//! (`Cf-Access-Jwt-Assertion`, [`verify_access_jwt`](crate::front::verify_access_jwt)) is not
-//! wired yet.
+//! from the same MAC and checked on every POST.
+//!
+//! Behind Cloudflare Access (the Worker with `ACCESS_TEAM_DOMAIN` and `ACCESS_AUD`, or any
+//! deployment that sets [`FrontConfig::access`](crate::front::FrontConfig::access)), the admin
+//! token signs no one in: every request must carry the team's RS256 token
+//! (`Cf-Access-Jwt-Assertion`, or Access's `CF_Authorization` cookie), verified by
+//! [`verify_access_jwt`](crate::front::verify_access_jwt) against the team's key set, fetched
+//! through the host and cached ([`AccessGate`](crate::front::AccessGate)); anything else is a
+//! 403. Its CSRF token is a MAC of the operator's email under the signing key.
 
 use askama::Template;
 use base64::Engine as _;
@@ -66,6 +72,14 @@ fn session_value(key: &str, expires: i64) -> String {
 /// The session's CSRF token (43 base64url characters, like every CSRF token here).
 fn session_csrf(key: &str, expires: i64) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(mac(key, "csrf", expires))
+}
+
+/// The CSRF token of an operator admitted by Cloudflare Access: a MAC of their email under
+/// the deployment's signing key (stable for the operator, unguessable for another site).
+fn access_csrf(signing_key: &[u8], email: &str) -> String {
+    let mut m = <HmacSha256 as Mac>::new_from_slice(signing_key).unwrap_or_else(|_| unreachable!());
+    m.update(format!("concierge-operator-access\0{email}").as_bytes());
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(m.finalize().into_bytes())
 }
 
 /// The operator session a request carries: its expiry, when its MAC verifies and it is live.
@@ -165,38 +179,79 @@ impl Front<'_> {
         req: &Request,
         rest: &[&str],
     ) -> Result<Response, ApiError> {
-        let key = self
-            .config
-            .admin_token
-            .clone()
-            .ok_or(ApiError::Unavailable(
-                "the operator panel is off: set CONCIERGE_ADMIN_TOKEN",
-            ))?;
         let method = req.method();
-        if let ["login"] = rest {
-            return match *method {
-                Method::GET | Method::HEAD => self.operator_login_form(req, None, 200),
-                Method::POST => self.operator_login(req, &key).await,
-                _ => Err(ApiError::MethodNotAllowed("GET, POST")),
-            };
-        }
         let now = self.engine.clock().now();
-        let Some(expires) = session(req, &key, now) else {
-            return Ok(if matches!(*method, Method::GET | Method::HEAD) {
-                redirect("/manage/login")
-            } else {
-                ApiError::SignInRequired.into_response()
-            });
+        // Who the operator is, and the CSRF token their forms carry.
+        let csrf_token = if let Some(gate) = &self.config.access {
+            // Behind Cloudflare Access: every request carries the team's signed token; there
+            // is no login of our own.
+            match gate.operator(self.host, req, now).await? {
+                Ok(email) => {
+                    if let ["login" | "logout"] = rest {
+                        return Ok(redirect("/manage"));
+                    }
+                    tracing::debug!("operator admitted by Cloudflare Access");
+                    access_csrf(&self.engine.config().signing_key, &email)
+                }
+                Err(why) => {
+                    tracing::info!(reason = %why, "operator panel refused: Cloudflare Access");
+                    return Err(ApiError::Forbidden(
+                        "the operator panel needs a valid Cloudflare Access sign-in",
+                    ));
+                }
+            }
+        } else {
+            let key = self
+                .config
+                .admin_token
+                .clone()
+                .ok_or(ApiError::Unavailable(
+                    "the operator panel is off: set CONCIERGE_ADMIN_TOKEN",
+                ))?;
+            if let ["login"] = rest {
+                return match *method {
+                    Method::GET | Method::HEAD => self.operator_login_form(req, None, 200),
+                    Method::POST => self.operator_login(req, &key).await,
+                    _ => Err(ApiError::MethodNotAllowed("GET, POST")),
+                };
+            }
+            let Some(expires) = session(req, &key, now) else {
+                return Ok(if matches!(*method, Method::GET | Method::HEAD) {
+                    redirect("/manage/login")
+                } else {
+                    ApiError::SignInRequired.into_response()
+                });
+            };
+            session_csrf(&key, expires)
         };
         if is_unsafe(method) {
             csrf::same_origin(req, &self.engine.config().public_base_url)?;
             let form = Form::parse(req);
-            csrf::check(req, form.raw(csrf::FIELD), &session_csrf(&key, expires))?;
+            csrf::check(req, form.raw(csrf::FIELD), &csrf_token)?;
         }
         let t = Tr(visitor_locale(req));
+        let mut response = self.operator_route(req, rest, t, &csrf_token).await?;
+        // Access has no login of ours to set the double-submit cookie: every page does.
+        if self.config.access.is_some()
+            && cookies::get(req, cookies::CSRF).is_none_or(|c| !csrf::token_eq(c, &csrf_token))
+        {
+            cookies::set_csrf(&mut response, &csrf_token);
+        }
+        Ok(response)
+    }
+
+    /// The panel's pages and actions, for an admitted operator whose forms carry `csrf`.
+    async fn operator_route(
+        &self,
+        req: &Request,
+        rest: &[&str],
+        t: Tr,
+        csrf_token: &str,
+    ) -> Result<Response, ApiError> {
+        let method = req.method();
         match rest {
             [] | [""] => match *method {
-                Method::GET => self.operator_tenants(t, &key, expires, req).await,
+                Method::GET => self.operator_tenants(t, csrf_token.to_owned(), req).await,
                 _ => Err(ApiError::MethodNotAllowed("GET")),
             },
             ["logout"] => match *method {
@@ -219,14 +274,14 @@ impl Front<'_> {
             },
             ["pricing"] => match *method {
                 Method::GET => {
-                    self.operator_pricing(t, &key, expires, req, PriceForm::default())
+                    self.operator_pricing(t, csrf_token, req, PriceForm::default())
                         .await
                 }
-                Method::POST => self.operator_set_price(t, &key, expires, req).await,
+                Method::POST => self.operator_set_price(t, csrf_token, req).await,
                 _ => Err(ApiError::MethodNotAllowed("GET, POST")),
             },
             ["audit"] => match *method {
-                Method::GET => self.operator_audit(t, &key, expires, req).await,
+                Method::GET => self.operator_audit(t, csrf_token, req).await,
                 _ => Err(ApiError::MethodNotAllowed("GET")),
             },
             _ => Err(ApiError::NotFound("page".into())),
@@ -299,8 +354,7 @@ impl Front<'_> {
     async fn operator_tenants(
         &self,
         t: Tr,
-        key: &str,
-        expires: i64,
+        csrf: String,
         req: &Request,
     ) -> Result<Response, ApiError> {
         let store = self.engine.store();
@@ -332,7 +386,7 @@ impl Front<'_> {
             200,
             &TenantsPage {
                 t,
-                csrf: session_csrf(key, expires),
+                csrf,
                 nav: "tenants",
                 tenants,
                 notice,
@@ -405,8 +459,7 @@ impl Front<'_> {
     async fn operator_pricing(
         &self,
         t: Tr,
-        key: &str,
-        expires: i64,
+        csrf: &str,
         req: &Request,
         form: PriceForm,
     ) -> Result<Response, ApiError> {
@@ -439,7 +492,7 @@ impl Front<'_> {
             status,
             &PricingPage {
                 t,
-                csrf: session_csrf(key, expires),
+                csrf: csrf.to_owned(),
                 nav: "pricing",
                 rows,
                 notice,
@@ -461,8 +514,7 @@ impl Front<'_> {
     async fn operator_set_price(
         &self,
         t: Tr,
-        key: &str,
-        expires: i64,
+        csrf: &str,
         req: &Request,
     ) -> Result<Response, ApiError> {
         let form = Form::parse(req);
@@ -488,26 +540,20 @@ impl Front<'_> {
             Some(_) => {}
         }
         let (Some(currency), Some(price), true) = (currency, price, typed.errors.is_empty()) else {
-            return self.operator_pricing(t, key, expires, req, typed).await;
+            return self.operator_pricing(t, csrf, req, typed).await;
         };
         match self.set_price(actor::OPERATOR, &currency, price).await {
             Ok(_) => Ok(redirect_to("/manage/pricing?done=priced".to_owned())),
             Err(ApiError::Invalid(errors)) => {
                 typed.errors = errors;
-                self.operator_pricing(t, key, expires, req, typed).await
+                self.operator_pricing(t, csrf, req, typed).await
             }
             Err(e) => Err(e),
         }
     }
 
     /// `GET /manage/audit?tenant=&before=`: the audit log, newest first, a page at a time.
-    async fn operator_audit(
-        &self,
-        t: Tr,
-        key: &str,
-        expires: i64,
-        req: &Request,
-    ) -> Result<Response, ApiError> {
+    async fn operator_audit(&self, t: Tr, csrf: &str, req: &Request) -> Result<Response, ApiError> {
         let query = Form::from_bytes(req.uri().query().unwrap_or("").as_bytes());
         let raw_tenant = query.text("tenant").trim().to_owned();
         let tenant = match raw_tenant.as_str() {
@@ -557,7 +603,7 @@ impl Front<'_> {
             200,
             &AuditPage {
                 t,
-                csrf: session_csrf(key, expires),
+                csrf: csrf.to_owned(),
                 nav: "audit",
                 rows,
                 tenant: tenant.map(|t| t.to_string()).unwrap_or_default(),
