@@ -90,9 +90,8 @@ impl DurableObject for ReplyBuffer {
                 }
             }
             "/email" => {
-                let url = req.url()?;
-                let to = url
-                    .query_pairs()
+                let url = req.inner().url();
+                let to = form_urlencoded::parse(query_of(&url).as_bytes())
                     .find(|(k, _)| k == "to")
                     .map(|(_, v)| v.into_owned())
                     .unwrap_or_default();
@@ -157,6 +156,16 @@ impl DurableObject for ReplyBuffer {
             }
         }
     }
+}
+
+/// The query (after `?`, before `#`) of an already-serialized WHATWG URL, the runtime's
+/// `Request.url`: what `url::Url::query` returns for it, without linking the `url` crate's
+/// parser (see `routes::to_http`).
+fn query_of(url: &str) -> &str {
+    let Some((_, rest)) = url.split_once('?') else {
+        return "";
+    };
+    rest.split_once('#').map_or(rest, |(query, _)| query)
 }
 
 /// POSTs `body` to `path` on the conversation's object.
