@@ -134,7 +134,7 @@ impl DurableObject for ReplyBuffer {
         let Some(raw) = storage.get::<String>(FLUSH_KEY).await? else {
             return Response::empty();
         };
-        let key: ConversationKey = serde_json::from_str(&raw)?;
+        let key: ConversationKey = super::from_json(&raw)?;
         let engine = engine(&self.env, Sessions::Durable(storage))?;
         match engine.flush_buffer(&key).await {
             Ok(FlushOutcome::Turn(_)) => Response::empty(),
