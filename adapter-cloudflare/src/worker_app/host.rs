@@ -152,10 +152,11 @@ impl Host for WorkerHost {
                 response.status_code()
             ))));
         }
-        response
-            .json::<ApprovalOutcome>()
+        let body = response
+            .bytes()
             .await
-            .map_err(|e| EngineError::Store(backend(e)))
+            .map_err(|e| EngineError::Store(backend(e)))?;
+        serde_json::from_slice::<ApprovalOutcome>(&body).map_err(|e| EngineError::Store(backend(e)))
     }
 
     async fn ping(&self) -> StoreResult<()> {
@@ -209,7 +210,7 @@ impl Host for WorkerHost {
                 if let Some(message) = r
                     .payload
                     .as_deref()
-                    .and_then(|p| serde_json::from_str::<Value>(p).ok())
+                    .and_then(|p| super::from_json::<Value>(p).ok())
                 {
                     row["message"] = message;
                 }
@@ -287,7 +288,7 @@ impl Host for WorkerHost {
         else {
             return Ok(None);
         };
-        let session: WebSession = serde_json::from_str(&doc).map_err(internal)?;
+        let session: WebSession = super::from_json(&doc).map_err(internal)?;
         // KV expires keys lazily and edge caches may lag: the stored expiry decides.
         Ok(Some(session).filter(|s| s.expires_at > now))
     }

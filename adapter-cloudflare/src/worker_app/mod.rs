@@ -39,6 +39,15 @@ pub(crate) fn now() -> Timestamp {
     Timestamp::from_millis(i64::try_from(worker::Date::now().as_millis()).unwrap_or(i64::MAX))
 }
 
+/// JSON text read back (documents in D1, KV and Durable Object storage, queue bodies):
+/// `serde_json::from_slice` on its bytes, which reads valid UTF-8 exactly as `from_str` does.
+/// The core parses webhooks from bytes, so every JSON read in the Worker shares one
+/// deserializer per type; a `from_str` anywhere would link a second copy of each type's
+/// deserializer (docs/benchmarks.md, "Worker bundle").
+pub(crate) fn from_json<T: serde::de::DeserializeOwned>(text: &str) -> serde_json::Result<T> {
+    serde_json::from_slice(text.as_bytes())
+}
+
 /// Where the engine keeps conversation sessions in this context.
 #[derive(Debug)]
 pub(crate) enum Sessions {

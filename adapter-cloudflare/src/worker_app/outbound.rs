@@ -87,7 +87,7 @@ impl OutboxRow {
     fn provider_ids(&self) -> Vec<String> {
         self.provider_ids
             .as_deref()
-            .and_then(|ids| serde_json::from_str(ids).ok())
+            .and_then(|ids| super::from_json(ids).ok())
             .unwrap_or_default()
     }
 
@@ -109,7 +109,7 @@ impl OutboxRow {
 
     /// The message the row holds (cleared once sent).
     fn message(&self) -> Option<OutboundMessage> {
-        serde_json::from_str(&self.payload).ok()
+        super::from_json(&self.payload).ok()
     }
 }
 

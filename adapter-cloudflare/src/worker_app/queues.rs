@@ -62,7 +62,7 @@ pub(crate) async fn consume(batch: MessageBatch<String>, env: Env) -> worker::Re
 }
 
 async fn safety(env: &Env, body: &str) -> Done {
-    let Ok(job) = serde_json::from_str::<SafetyJob>(body) else {
+    let Ok(job) = super::from_json::<SafetyJob>(body) else {
         worker::console_error!("malformed safety job dropped");
         return Done::Ack;
     };
@@ -87,7 +87,7 @@ async fn safety(env: &Env, body: &str) -> Done {
 }
 
 async fn work(env: &Env, body: &str) -> Done {
-    let Ok(item) = serde_json::from_str::<WorkItem>(body) else {
+    let Ok(item) = super::from_json::<WorkItem>(body) else {
         worker::console_error!("malformed work item dropped");
         return Done::Ack;
     };

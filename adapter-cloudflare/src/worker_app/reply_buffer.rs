@@ -14,6 +14,7 @@ use concierge_core::engine::{EngineError, FlushOutcome};
 use concierge_core::ids::{ConversationKey, TenantId};
 use concierge_core::time::Timestamp;
 use futures::lock::Mutex;
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use worker::wasm_bindgen::JsValue;
 use worker::{
@@ -83,16 +84,15 @@ impl DurableObject for ReplyBuffer {
         let path = req.path();
         match path.as_str() {
             "/inbound" => {
-                let message: InboundMessage = req.json().await?;
+                let message: InboundMessage = json_body(&mut req).await?;
                 match engine.handle_inbound(message).await {
                     Ok(outcome) => Response::from_json(&outcome),
                     Err(e) => engine_error(&e),
                 }
             }
             "/email" => {
-                let url = req.url()?;
-                let to = url
-                    .query_pairs()
+                let url = req.inner().url();
+                let to = form_urlencoded::parse(query_of(&url).as_bytes())
                     .find(|(k, _)| k == "to")
                     .map(|(_, v)| v.into_owned())
                     .unwrap_or_default();
@@ -103,7 +103,7 @@ impl DurableObject for ReplyBuffer {
                 }
             }
             "/approval" => {
-                let ApprovalCall { tenant, decision } = req.json().await?;
+                let ApprovalCall { tenant, decision } = json_body(&mut req).await?;
                 match engine
                     .decide_approval(&tenant, &decision.draft_id, decision.decision)
                     .await
@@ -113,7 +113,7 @@ impl DurableObject for ReplyBuffer {
                 }
             }
             "/schedule" => {
-                let call: ScheduleCall = req.json().await?;
+                let call: ScheduleCall = json_body(&mut req).await?;
                 let storage = self.state.storage();
                 storage
                     .put(FLUSH_KEY, serde_json::to_string(&call.key)?)
@@ -134,7 +134,7 @@ impl DurableObject for ReplyBuffer {
         let Some(raw) = storage.get::<String>(FLUSH_KEY).await? else {
             return Response::empty();
         };
-        let key: ConversationKey = serde_json::from_str(&raw)?;
+        let key: ConversationKey = super::from_json(&raw)?;
         let engine = engine(&self.env, Sessions::Durable(storage))?;
         match engine.flush_buffer(&key).await {
             Ok(FlushOutcome::Turn(_)) => Response::empty(),
@@ -157,6 +157,24 @@ impl DurableObject for ReplyBuffer {
             }
         }
     }
+}
+
+/// A JSON body this Worker sent (`call`'s callers write it with `serde_json`), read back with
+/// `serde_json`. Not `Request::json`: that parses with `JSON.parse` and deserializes through
+/// serde-wasm-bindgen, a second deserializer for every type in the body (the inbound message
+/// and its content: 10 KB of the gzipped bundle), and reads every number as an f64.
+async fn json_body<T: DeserializeOwned>(req: &mut Request) -> Result<T> {
+    Ok(serde_json::from_slice(&req.bytes().await?)?)
+}
+
+/// The query (after `?`, before `#`) of an already-serialized WHATWG URL, the runtime's
+/// `Request.url`: what `url::Url::query` returns for it, without linking the `url` crate's
+/// parser (see `routes::to_http`).
+fn query_of(url: &str) -> &str {
+    let Some((_, rest)) = url.split_once('?') else {
+        return "";
+    };
+    rest.split_once('#').map_or(rest, |(query, _)| query)
 }
 
 /// POSTs `body` to `path` on the conversation's object.

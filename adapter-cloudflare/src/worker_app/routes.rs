@@ -58,9 +58,15 @@ fn misconfigured() -> Response {
 
 /// The request as the front takes it: method, URI, headers, the whole body, and the client's
 /// address from `cf-connecting-ip`.
+///
+/// The URI is the runtime's own serialization of the request URL (`Request.url`, WHATWG, so
+/// ASCII with the host already in Punycode), given to `http` as it is. Not through
+/// `worker::Request::url()`: reparsing it with the `url` crate gives back the same string and
+/// is the only use of that crate's parser, which links in IDNA and ICU4X's normalization and
+/// property tables (70 KB of the gzipped bundle; docs/benchmarks.md).
 async fn to_http(mut req: Request) -> Result<concierge_core::front::Request> {
     let body = req.bytes().await?;
-    let url = req.url()?;
+    let url = req.inner().url();
     let mut builder = http::Request::builder()
         .method(req.method().as_ref())
         .uri(url.as_str());

@@ -114,7 +114,7 @@ fn opt(v: Option<&str>) -> JsValue {
 }
 
 fn decode<T: DeserializeOwned>(key: &str, doc: &str) -> StoreResult<T> {
-    serde_json::from_str(doc).map_err(|e| corrupt(key, e))
+    super::from_json(doc).map_err(|e| corrupt(key, e))
 }
 
 fn encode<T: Serialize>(value: &T) -> StoreResult<String> {

@@ -375,7 +375,9 @@ pub fn with_callback_data(
     idempotency_key: &str,
 ) -> Vec<HttpRequest> {
     for (i, request) in requests.iter_mut().enumerate() {
-        let Ok(Value::Object(mut body)) = serde_json::from_str::<Value>(&request.body) else {
+        // `from_slice`, not `from_str`: one JSON deserializer in the Worker (safety.rs).
+        let Ok(Value::Object(mut body)) = serde_json::from_slice::<Value>(request.body.as_bytes())
+        else {
             continue;
         };
         body.insert(

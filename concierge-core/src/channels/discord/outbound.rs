@@ -96,7 +96,8 @@ pub fn channel_message(
 /// enforces nonces for a few minutes; the adapter's own send record covers longer gaps.
 pub fn with_nonces(mut requests: Vec<HttpRequest>, idempotency_key: &str) -> Vec<HttpRequest> {
     for (i, request) in requests.iter_mut().enumerate() {
-        let Ok(mut body) = serde_json::from_str::<Value>(&request.body) else {
+        // `from_slice`, not `from_str`: one JSON deserializer in the Worker (safety.rs).
+        let Ok(mut body) = serde_json::from_slice::<Value>(request.body.as_bytes()) else {
             continue;
         };
         let digest = Sha256::digest(format!("{idempotency_key}\0{i}").as_bytes());
