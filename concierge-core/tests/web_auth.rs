@@ -997,6 +997,11 @@ impl Browser {
     }
 }
 
+/// An app with both providers configured, their fakes knowing `email` (`verified` or not).
+fn idp_app(open_signup: bool, email: &'static str, verified: bool) -> App {
+    App::with_providers(open_signup, providers(Profile { email, verified }))
+}
+
 fn callback(provider: &str) -> &'static str {
     if provider == "google" {
         "/auth/callback"
@@ -1007,13 +1012,7 @@ fn callback(provider: &str) -> &'static str {
 
 #[test]
 fn the_start_sends_the_browser_to_the_provider_with_a_state_and_our_callback() {
-    let app = App::with_providers(
-        false,
-        providers(Profile {
-            email: EMAIL,
-            verified: true,
-        }),
-    );
+    let app = idp_app(false, EMAIL, true);
     let mut b = Browser::default();
     let r = b.get(&app, "/auth/google");
     assert_eq!(r.status, 303);
@@ -1043,13 +1042,7 @@ fn the_start_sends_the_browser_to_the_provider_with_a_state_and_our_callback() {
 
 #[test]
 fn google_and_facebook_sign_in_the_owner_whose_verified_email_matches() {
-    let app = App::with_providers(
-        false,
-        providers(Profile {
-            email: EMAIL,
-            verified: true,
-        }),
-    );
+    let app = idp_app(false, EMAIL, true);
     let r = app.admin_owner(TENANT, json!({ "email": EMAIL, "password": PASSWORD }));
     assert_eq!(r.status, 201);
     for provider in ["google", "facebook"] {
@@ -1090,13 +1083,7 @@ fn google_and_facebook_sign_in_the_owner_whose_verified_email_matches() {
 
 #[test]
 fn a_callback_without_the_matching_state_cookie_is_refused_before_any_exchange() {
-    let app = App::with_providers(
-        false,
-        providers(Profile {
-            email: EMAIL,
-            verified: true,
-        }),
-    );
+    let app = idp_app(false, EMAIL, true);
     app.admin_owner(TENANT, json!({ "email": EMAIL, "password": PASSWORD }));
     // No cookie at all (a forged link: login CSRF).
     let mut b = Browser::default();
@@ -1123,13 +1110,7 @@ fn a_callback_without_the_matching_state_cookie_is_refused_before_any_exchange()
 
 #[test]
 fn provider_failures_an_unverified_email_and_a_cancel_sign_no_one_in() {
-    let app = App::with_providers(
-        false,
-        providers(Profile {
-            email: EMAIL,
-            verified: false,
-        }),
-    );
+    let app = idp_app(false, EMAIL, false);
     app.admin_owner(TENANT, json!({ "email": EMAIL, "password": PASSWORD }));
     for (provider, query, status) in [
         // Google says the address is not verified; Facebook shares none.
@@ -1161,13 +1142,7 @@ fn provider_failures_an_unverified_email_and_a_cancel_sign_no_one_in() {
 fn an_unknown_email_needs_open_signup_and_then_gets_a_business_without_a_password() {
     const NEW: &str = "ravi@chai.example";
     // Closed: the login page says to ask the operator; nothing is made.
-    let app = App::with_providers(
-        false,
-        providers(Profile {
-            email: NEW,
-            verified: true,
-        }),
-    );
+    let app = idp_app(false, NEW, true);
     let mut b = Browser::default();
     let state = b.start_oauth(&app, "google", "/dashboard");
     let r = b.get(
@@ -1178,13 +1153,7 @@ fn an_unknown_email_needs_open_signup_and_then_gets_a_business_without_a_passwor
     assert!(block_on(app.h.store.owner_by_email(NEW)).unwrap().is_none());
 
     // Open: a new business and its owner, into the wizard.
-    let app = App::with_providers(
-        true,
-        providers(Profile {
-            email: NEW,
-            verified: true,
-        }),
-    );
+    let app = idp_app(true, NEW, true);
     let before = block_on(app.h.store.list_tenants()).unwrap().len();
     let mut b = Browser::default();
     let state = b.start_oauth(&app, "facebook", "/dashboard");
@@ -1218,13 +1187,7 @@ fn an_unknown_email_needs_open_signup_and_then_gets_a_business_without_a_passwor
 
 #[test]
 fn oauth_routes_refuse_foreign_next_unconfigured_providers_and_other_methods() {
-    let app = App::with_providers(
-        false,
-        providers(Profile {
-            email: EMAIL,
-            verified: true,
-        }),
-    );
+    let app = idp_app(false, EMAIL, true);
     app.admin_owner(TENANT, json!({ "email": EMAIL, "password": PASSWORD }));
     for next in [
         "https://evil.example/x",
