@@ -10,7 +10,7 @@ use concierge_core::channels::InboundMessage;
 use concierge_core::delivery::Receipt;
 use concierge_core::engine::{ApprovalOutcome, EngineError};
 use concierge_core::front::{
-    AcceptedEmail, ApiError, FetchError, Host, WebSession, MAX_FETCH_BYTES, WEB_SESSION_TTL,
+    AcceptedEmail, ApiError, FetchError, Host, RsaKey, WebSession, MAX_FETCH_BYTES, WEB_SESSION_TTL,
 };
 use concierge_core::ids::TenantId;
 use concierge_core::ports::{StoreError, StoreResult};
@@ -18,7 +18,8 @@ use concierge_core::secrets::SecretBox;
 use concierge_core::Timestamp;
 use serde::Deserialize;
 use serde_json::{json, Value};
-use worker::wasm_bindgen::JsValue;
+use worker::wasm_bindgen::{JsCast, JsValue};
+use worker::wasm_bindgen_futures::JsFuture;
 use worker::Env;
 
 use super::reply_buffer::{self, ApprovalCall};
@@ -304,6 +305,62 @@ impl Host for WorkerHost {
     ) -> Result<http::Response<bytes::Bytes>, FetchError> {
         fetch(request).await
     }
+
+    async fn verify_rs256(
+        &self,
+        key: &RsaKey,
+        message: &[u8],
+        signature: &[u8],
+    ) -> Result<bool, ApiError> {
+        verify_rs256(key, message, signature)
+            .await
+            .map_err(|e| ApiError::Internal(format!("WebCrypto RS256: {e:?}")))
+    }
+}
+
+/// RS256 with WebCrypto (`crypto.subtle.importKey` of the JWK, then `crypto.subtle.verify`
+/// with RSASSA-PKCS1-v1_5 / SHA-256): the runtime's verifier, so no RSA code is in the bundle.
+async fn verify_rs256(key: &RsaKey, message: &[u8], signature: &[u8]) -> Result<bool, JsValue> {
+    use base64::Engine as _;
+    use worker::js_sys::{Array, Function, Object, Promise, Reflect, Uint8Array};
+    let get = |target: &JsValue, name: &str| Reflect::get(target, &JsValue::from_str(name));
+    let set = |target: &Object, name: &str, value: &JsValue| {
+        Reflect::set(target, &JsValue::from_str(name), value).map(|_| ())
+    };
+    let b64 = |bytes: &[u8]| {
+        JsValue::from_str(&base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes))
+    };
+    let subtle = get(&get(&worker::js_sys::global(), "crypto")?, "subtle")?;
+    let call = |method: &str, args: &Array| -> Result<Promise, JsValue> {
+        let f: Function = get(&subtle, method)?.dyn_into()?;
+        f.apply(&subtle, args)?.dyn_into()
+    };
+    let jwk = Object::new();
+    set(&jwk, "kty", &JsValue::from_str("RSA"))?;
+    set(&jwk, "n", &b64(&key.n))?;
+    set(&jwk, "e", &b64(&key.e))?;
+    set(&jwk, "alg", &JsValue::from_str("RS256"))?;
+    set(&jwk, "ext", &JsValue::TRUE)?;
+    let algorithm = Object::new();
+    set(&algorithm, "name", &JsValue::from_str("RSASSA-PKCS1-v1_5"))?;
+    set(&algorithm, "hash", &JsValue::from_str("SHA-256"))?;
+    let usages = Array::of1(&JsValue::from_str("verify"));
+    let import = Array::of5(
+        &JsValue::from_str("jwk"),
+        &jwk,
+        &algorithm,
+        &JsValue::FALSE,
+        &usages,
+    );
+    let crypto_key = JsFuture::from(call("importKey", &import)?).await?;
+    let verify = Array::of4(
+        &JsValue::from_str("RSASSA-PKCS1-v1_5"),
+        &crypto_key,
+        &Uint8Array::from(signature),
+        &Uint8Array::from(message),
+    );
+    let verdict = JsFuture::from(call("verify", &verify)?).await?;
+    Ok(verdict.as_bool() == Some(true))
 }
 
 /// [`Host::fetch`] over the Fetch API: no redirects followed, the body capped at

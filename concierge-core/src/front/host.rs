@@ -210,6 +210,33 @@ pub trait Host: AsyncTraitDeps {
         &self,
         request: http::Request<Bytes>,
     ) -> Result<http::Response<Bytes>, FetchError>;
+
+    /// Whether `signature` is `key`'s RS256 signature (RSASSA-PKCS1-v1_5 with SHA-256) of
+    /// `message`: the one cryptographic step of a Cloudflare Access token the core leaves to
+    /// the host. The default is the pure-Rust `rsa` crate (feature `rsa-verify`); the Worker
+    /// answers with WebCrypto, so the crate stays out of its bundle.
+    ///
+    /// # Errors
+    /// [`ApiError::NotSupported`] when this build has no RS256 verifier;
+    /// [`ApiError::Internal`] when the platform's verifier fails.
+    async fn verify_rs256(
+        &self,
+        key: &super::RsaKey,
+        message: &[u8],
+        signature: &[u8],
+    ) -> Result<bool, ApiError> {
+        #[cfg(feature = "rsa-verify")]
+        {
+            Ok(super::verify_rs256(key, message, signature))
+        }
+        #[cfg(not(feature = "rsa-verify"))]
+        {
+            let _ = (key, message, signature);
+            Err(ApiError::NotSupported(
+                "RS256 verification: build concierge-core with the rsa-verify feature",
+            ))
+        }
+    }
 }
 
 /// The marker every [`InboundMessage`] handed to [`Host::accept_messages`] carries.

@@ -49,7 +49,11 @@ pub use host::{
     AcceptedEmail, DemoSlot, FetchError, Host, WebSession, MAX_FETCH_BYTES, WEB_SESSION_TTL,
 };
 pub use reply::{Request, Response};
-pub use web::access::{verify_access_jwt, AccessError, AccessGate, AccessPolicy, ACCESS_KEYS_TTL};
+pub use web::access::{
+    prepare_access_jwt, AccessError, AccessGate, AccessPolicy, RsaKey, SignedToken, ACCESS_KEYS_TTL,
+};
+#[cfg(feature = "rsa-verify")]
+pub use web::access::{verify_access_jwt, verify_rs256};
 pub use web::oauth::{OAuthClient, OAuthConfig, OAuthProvider};
 
 use webhooks::MetaApp;

@@ -5,17 +5,14 @@
 //! operator's email comes out, or why not.
 //!
 //! Checked: three base64url parts; `alg` is `RS256` (never `none`, never HMAC); the `kid` names
-//! an RSA key of the set; the PKCS#1 v1.5 SHA-256 signature over `header.payload` (the `rsa`
-//! crate); `iss` equals the team domain; `aud` contains the AUD tag; `exp` is in the future and
+//! an RSA key of the set (2048 to 8192 bits); the PKCS#1 v1.5 SHA-256 signature over
+//! `header.payload`, by the host ([`Host::verify_rs256`](crate::front::Host::verify_rs256):
+//! the `rsa` crate with the `rsa-verify` feature, WebCrypto on the Worker); `iss` equals the team domain; `aud` contains the AUD tag; `exp` is in the future and
 //! `nbf`/`iat` not in the future (one minute of leeway for clock skew); an `email` is present.
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
-use rsa::pkcs1v15::{Signature, VerifyingKey};
-use rsa::signature::Verifier;
-use rsa::{BigUint, RsaPublicKey};
 use serde::Deserialize;
-use sha2::Sha256;
 
 use crate::time::Timestamp;
 
@@ -123,7 +120,7 @@ fn decode(part: &str) -> Result<Vec<u8>, AccessError> {
         .map_err(|_| AccessError::Malformed)
 }
 
-fn key_for(jwks: &[u8], kid: Option<&str>) -> Result<RsaPublicKey, AccessError> {
+fn key_for(jwks: &[u8], kid: Option<&str>) -> Result<RsaKey, AccessError> {
     let set: Jwks = serde_json::from_slice(jwks).map_err(|_| AccessError::UnknownKey)?;
     let jwk = set
         .keys
@@ -134,22 +131,46 @@ fn key_for(jwks: &[u8], kid: Option<&str>) -> Result<RsaPublicKey, AccessError> 
     let (Some(n), Some(e)) = (&jwk.n, &jwk.e) else {
         return Err(AccessError::UnknownKey);
     };
-    let n = BigUint::from_bytes_be(&decode(n).map_err(|_| AccessError::UnknownKey)?);
-    let e = BigUint::from_bytes_be(&decode(e).map_err(|_| AccessError::UnknownKey)?);
-    RsaPublicKey::new(n, e).map_err(|_| AccessError::UnknownKey)
+    let n = decode(n).map_err(|_| AccessError::UnknownKey)?;
+    let e = decode(e).map_err(|_| AccessError::UnknownKey)?;
+    // RSA keys of 2048 to 8192 bits (Access signs with 2048), a small odd public exponent.
+    let bits = n.iter().skip_while(|b| **b == 0).count() * 8;
+    if !(2048..=8192).contains(&bits) || e.is_empty() || e.len() > 8 {
+        return Err(AccessError::UnknownKey);
+    }
+    Ok(RsaKey { n, e })
 }
 
-/// Verifies an Access token against the team's key set (JWKS JSON) at `now`; returns the
-/// operator's email (lower-cased).
+/// An RSA public key of the team's set: the big-endian modulus and exponent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RsaKey {
+    /// The modulus `n`, big-endian.
+    pub n: Vec<u8>,
+    /// The public exponent `e`, big-endian.
+    pub e: Vec<u8>,
+}
+
+/// A token whose shape, algorithm and key were checked: what is left is its RS256 signature
+/// (PKCS#1 v1.5 over SHA-256 of `message` with `key`), which the host verifies
+/// ([`Host::verify_rs256`](crate::front::Host::verify_rs256): WebCrypto on the Worker), then
+/// [`SignedToken::claims`] checks the claims.
+#[derive(Debug, Clone)]
+pub struct SignedToken {
+    /// The key the token's `kid` names.
+    pub key: RsaKey,
+    /// `header.payload`, the signed bytes.
+    pub message: Vec<u8>,
+    /// The signature.
+    pub signature: Vec<u8>,
+    payload: Vec<u8>,
+}
+
+/// Checks a token's shape, algorithm and key against the team's key set (JWKS JSON), without
+/// the signature or the claims.
 ///
 /// # Errors
 /// [`AccessError`] naming the first check that failed.
-pub fn verify_access_jwt(
-    token: &str,
-    jwks: &[u8],
-    policy: &AccessPolicy,
-    now: Timestamp,
-) -> Result<String, AccessError> {
+pub fn prepare_access_jwt(token: &str, jwks: &[u8]) -> Result<SignedToken, AccessError> {
     let token = token.trim();
     if token.is_empty() {
         return Err(AccessError::Missing);
@@ -170,38 +191,93 @@ pub fn verify_access_jwt(
         ));
     }
     let key = key_for(jwks, header.kid.as_deref())?;
-    let signature =
-        Signature::try_from(decode(s)?.as_slice()).map_err(|_| AccessError::Malformed)?;
-    VerifyingKey::<Sha256>::new(key)
-        .verify(format!("{h}.{p}").as_bytes(), &signature)
-        .map_err(|_| AccessError::BadSignature)?;
-    // Only a verified payload is read.
-    let claims: Claims = serde_json::from_slice(&decode(p)?).map_err(|_| AccessError::Malformed)?;
-    if claims.iss.trim_end_matches('/') != policy.issuer.trim_end_matches('/') {
-        return Err(AccessError::Issuer);
+    let signature = decode(s)?;
+    if signature.is_empty() || signature.len() > key.n.len() {
+        return Err(AccessError::Malformed);
     }
-    let audience_ok = match &claims.aud {
-        Some(Audience::One(a)) => *a == policy.audience,
-        Some(Audience::Many(all)) => all.contains(&policy.audience),
-        None => false,
+    Ok(SignedToken {
+        key,
+        message: format!("{h}.{p}").into_bytes(),
+        signature,
+        payload: decode(p)?,
+    })
+}
+
+impl SignedToken {
+    /// The operator's email (lower-cased), once the signature verified: the issuer is the
+    /// team, the audience has the AUD tag, it is live at `now`, it names an email.
+    ///
+    /// # Errors
+    /// [`AccessError`] naming the first claim that failed.
+    pub fn claims(&self, policy: &AccessPolicy, now: Timestamp) -> Result<String, AccessError> {
+        let claims: Claims =
+            serde_json::from_slice(&self.payload).map_err(|_| AccessError::Malformed)?;
+        if claims.iss.trim_end_matches('/') != policy.issuer.trim_end_matches('/') {
+            return Err(AccessError::Issuer);
+        }
+        let audience_ok = match &claims.aud {
+            Some(Audience::One(a)) => *a == policy.audience,
+            Some(Audience::Many(all)) => all.contains(&policy.audience),
+            None => false,
+        };
+        if !audience_ok {
+            return Err(AccessError::Audience);
+        }
+        let now = now.as_secs();
+        let expired = claims.exp.is_none_or(|exp| exp + LEEWAY_SECS <= now);
+        let early = [claims.nbf, claims.iat]
+            .into_iter()
+            .flatten()
+            .any(|t| t - LEEWAY_SECS > now);
+        if expired || early {
+            return Err(AccessError::Expired);
+        }
+        claims
+            .email
+            .map(|e| e.trim().to_ascii_lowercase())
+            .filter(|e| e.contains('@'))
+            .ok_or(AccessError::NoEmail)
+    }
+}
+
+/// RS256 (PKCS#1 v1.5, SHA-256) with the pure-Rust `rsa` crate: the server's and the test
+/// hosts' [`Host::verify_rs256`](crate::front::Host::verify_rs256) (feature `rsa-verify`; the
+/// Worker uses WebCrypto and leaves the crate out of its bundle).
+#[cfg(feature = "rsa-verify")]
+pub fn verify_rs256(key: &RsaKey, message: &[u8], signature: &[u8]) -> bool {
+    use rsa::pkcs1v15::{Signature, VerifyingKey};
+    use rsa::signature::Verifier;
+    let Ok(public) = rsa::RsaPublicKey::new(
+        rsa::BigUint::from_bytes_be(&key.n),
+        rsa::BigUint::from_bytes_be(&key.e),
+    ) else {
+        return false;
     };
-    if !audience_ok {
-        return Err(AccessError::Audience);
+    let Ok(signature) = Signature::try_from(signature) else {
+        return false;
+    };
+    VerifyingKey::<sha2::Sha256>::new(public)
+        .verify(message, &signature)
+        .is_ok()
+}
+
+/// Verifies an Access token against the team's key set (JWKS JSON) at `now` with the `rsa`
+/// crate; returns the operator's email (lower-cased).
+///
+/// # Errors
+/// [`AccessError`] naming the first check that failed.
+#[cfg(feature = "rsa-verify")]
+pub fn verify_access_jwt(
+    token: &str,
+    jwks: &[u8],
+    policy: &AccessPolicy,
+    now: Timestamp,
+) -> Result<String, AccessError> {
+    let signed = prepare_access_jwt(token, jwks)?;
+    if !verify_rs256(&signed.key, &signed.message, &signed.signature) {
+        return Err(AccessError::BadSignature);
     }
-    let now = now.as_secs();
-    let expired = claims.exp.is_none_or(|exp| exp + LEEWAY_SECS <= now);
-    let early = [claims.nbf, claims.iat]
-        .into_iter()
-        .flatten()
-        .any(|t| t - LEEWAY_SECS > now);
-    if expired || early {
-        return Err(AccessError::Expired);
-    }
-    claims
-        .email
-        .map(|e| e.trim().to_ascii_lowercase())
-        .filter(|e| e.contains('@'))
-        .ok_or(AccessError::NoEmail)
+    signed.claims(policy, now)
 }
 
 /// How long a fetched key set is used before it is fetched again (a token naming a key the
@@ -291,18 +367,29 @@ impl AccessGate {
             Some(jwks) => (jwks, false),
             None => (self.fetch(host, now).await?, true),
         };
-        match verify_access_jwt(&token, &jwks, &self.policy, now) {
+        let signed = match prepare_access_jwt(&token, &jwks) {
             // A key the cached set lacks: Access rotated its keys since the fetch.
             Err(AccessError::UnknownKey) if !fresh => {
                 let jwks = self.fetch(host, now).await?;
-                Ok(verify_access_jwt(&token, &jwks, &self.policy, now))
+                prepare_access_jwt(&token, &jwks)
             }
-            verdict => Ok(verdict),
+            prepared => prepared,
+        };
+        let signed = match signed {
+            Ok(signed) => signed,
+            Err(why) => return Ok(Err(why)),
+        };
+        if !host
+            .verify_rs256(&signed.key, &signed.message, &signed.signature)
+            .await?
+        {
+            return Ok(Err(AccessError::BadSignature));
         }
+        Ok(signed.claims(&self.policy, now))
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "rsa-verify"))]
 mod tests {
     #![allow(clippy::unwrap_used)]
 
@@ -312,6 +399,7 @@ mod tests {
     use rsa::traits::PublicKeyParts;
     use rsa::RsaPrivateKey;
     use serde_json::json;
+    use sha2::Sha256;
 
     const NOW: i64 = 1_800_000_000;
 
