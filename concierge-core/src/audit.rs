@@ -50,6 +50,14 @@ pub enum AuditAction {
     DeadLetterRetry,
     /// The price of an AI reply in one currency was set: `pricing.set`.
     PricingSet,
+    /// A personas catalog entry was created or edited: `catalog.save`.
+    CatalogSave,
+    /// The operator approved a catalog entry's text: `catalog.approve`.
+    CatalogApprove,
+    /// The operator rejected a catalog entry's text: `catalog.reject`.
+    CatalogReject,
+    /// A catalog entry was deleted: `catalog.delete`.
+    CatalogDelete,
     /// The operator signed in to the panel: `operator.login`.
     OperatorLogin,
     /// The operator signed out of the panel: `operator.logout`.
@@ -70,6 +78,10 @@ impl AuditAction {
         AuditAction::SecretPut,
         AuditAction::DeadLetterRetry,
         AuditAction::PricingSet,
+        AuditAction::CatalogSave,
+        AuditAction::CatalogApprove,
+        AuditAction::CatalogReject,
+        AuditAction::CatalogDelete,
         AuditAction::OperatorLogin,
         AuditAction::OperatorLogout,
     ];
@@ -88,6 +100,10 @@ impl AuditAction {
             AuditAction::SecretPut => "secret.put",
             AuditAction::DeadLetterRetry => "dead_letter.retry",
             AuditAction::PricingSet => "pricing.set",
+            AuditAction::CatalogSave => "catalog.save",
+            AuditAction::CatalogApprove => "catalog.approve",
+            AuditAction::CatalogReject => "catalog.reject",
+            AuditAction::CatalogDelete => "catalog.delete",
             AuditAction::OperatorLogin => "operator.login",
             AuditAction::OperatorLogout => "operator.logout",
         }

@@ -8,6 +8,7 @@ pub mod approval;
 pub mod audit;
 pub mod billing;
 pub mod buffer;
+pub mod catalog;
 pub mod channels;
 pub mod conversation;
 pub mod delivery;

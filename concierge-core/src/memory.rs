@@ -16,13 +16,14 @@ use crate::audit::{AuditEntry, AuditQuery, AuditRecord};
 use crate::billing::{
     check_price, DebitOutcome, Grant, GrantOutcome, LedgerBook, LedgerHistory, RefundOutcome,
 };
+use crate::catalog::CatalogPersona;
 use crate::conversation::Session;
 use crate::email::{normalize_alias, ReverseAlias};
 use crate::ids::{ChannelAccount, ConversationId, ConversationKey, Currency, Milli, TenantId};
 use crate::ports::{
     AliasStore, AuditLog, ConversationSummary, Direction, DraftStore, IdempotencyStore, Job,
-    JobQueue, Ledger, LoginFailures, MessageLog, MessageRecord, OwnerStore, PricingStore,
-    SessionStore, StoreError, StoreResult, StoredPrice, TenantStore,
+    JobQueue, Ledger, LoginFailures, MessageLog, MessageRecord, OwnerStore, PersonaCatalog,
+    PricingStore, SessionStore, StoreError, StoreResult, StoredPrice, TenantStore,
 };
 use crate::tenant::Tenant;
 use crate::time::{Span, Timestamp};
@@ -44,6 +45,7 @@ struct State {
     login_failures: BTreeMap<String, LoginFailures>,
     audit: Vec<AuditRecord>,
     prices: BTreeMap<Currency, StoredPrice>,
+    catalog: BTreeMap<String, CatalogPersona>,
 }
 
 /// Every storage port, in memory.
@@ -579,5 +581,41 @@ impl PricingStore for MemoryStore {
             .prices
             .insert(price.currency.clone(), price.clone());
         Ok(())
+    }
+}
+
+#[cfg_attr(target_family = "wasm", async_trait(?Send))]
+#[cfg_attr(not(target_family = "wasm"), async_trait)]
+impl PersonaCatalog for MemoryStore {
+    async fn list_catalog(&self) -> StoreResult<Vec<CatalogPersona>> {
+        Ok(self.lock().catalog.values().cloned().collect())
+    }
+
+    async fn get_catalog_persona(&self, slug: &str) -> StoreResult<Option<CatalogPersona>> {
+        Ok(self.lock().catalog.get(slug).cloned())
+    }
+
+    async fn put_catalog_persona(
+        &self,
+        entry: &CatalogPersona,
+        expected_revision: Option<u64>,
+    ) -> StoreResult<u64> {
+        let mut state = self.lock();
+        let current = state.catalog.get(&entry.slug).map(|p| p.revision);
+        if current != expected_revision {
+            return Err(StoreError::Conflict(format!(
+                "catalog persona {}",
+                entry.slug
+            )));
+        }
+        let revision = current.unwrap_or(0) + 1;
+        let mut stored = entry.clone();
+        stored.revision = revision;
+        state.catalog.insert(entry.slug.clone(), stored);
+        Ok(revision)
+    }
+
+    async fn delete_catalog_persona(&self, slug: &str) -> StoreResult<bool> {
+        Ok(self.lock().catalog.remove(slug).is_some())
     }
 }

@@ -4,9 +4,12 @@
 #![allow(clippy::unwrap_used)] // tests may unwrap
 
 use bytes::Bytes;
+use concierge_core::catalog::CatalogPersona;
 use concierge_core::engine::{demo_catalog, DemoPersona};
 use concierge_core::front::{DemoLimiter, Front, FrontConfig};
+use concierge_core::ports::PersonaCatalog;
 use concierge_core::testing::{Harness, MemoryHost, EXAMPLE_TENANT};
+use concierge_core::time::Timestamp;
 use futures::executor::block_on;
 
 const CSP: &str = "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; \
@@ -21,7 +24,12 @@ struct Served {
 fn get(catalog: Vec<DemoPersona>, method: &str, uri: &str) -> Served {
     let h = Harness::new(EXAMPLE_TENANT);
     let host = MemoryHost::new(h.engine.clone());
-    let demo = DemoLimiter::with_catalog(10, catalog);
+    // The catalog in the store, every entry approved (the page lists approved ones only).
+    for p in catalog {
+        let entry = CatalogPersona::approved(p, Timestamp::from_millis(0));
+        block_on(h.store.put_catalog_persona(&entry, None)).unwrap();
+    }
+    let demo = DemoLimiter::new(10);
     let config = FrontConfig::default();
     let request = http::Request::builder()
         .method(method)

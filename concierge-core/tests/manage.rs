@@ -4,99 +4,15 @@
 
 #![allow(clippy::unwrap_used)] // tests may unwrap
 
-use bytes::Bytes;
 use concierge_core::audit::{AuditAction, AuditEntry, AuditQuery};
-use concierge_core::front::{DemoLimiter, Front, FrontConfig, Response};
 use concierge_core::ports::{AuditLog, Clock, PricingStore};
 use concierge_core::safety::SafetyStatus;
-use concierge_core::testing::{Harness, MemoryHost, EXAMPLE_TENANT};
 use concierge_core::{Currency, TenantId};
 use futures::executor::block_on;
 
-const ADMIN: &str = "test-admin-token-0123";
-
-struct Panel {
-    h: Harness,
-    host: MemoryHost,
-    config: FrontConfig,
-    demo: DemoLimiter,
-    cookies: Vec<(String, String)>,
-}
-
-struct Served {
-    status: u16,
-    headers: http::HeaderMap,
-    body: String,
-}
-
-impl Panel {
-    fn new() -> Panel {
-        let h = Harness::new(EXAMPLE_TENANT);
-        let host = MemoryHost::new(h.engine.clone());
-        Panel {
-            h,
-            host,
-            config: FrontConfig {
-                admin_token: Some(ADMIN.into()),
-                ..FrontConfig::default()
-            },
-            demo: DemoLimiter::new(10),
-            cookies: Vec::new(),
-        }
-    }
-
-    fn send(&mut self, method: &str, uri: &str, form: &str) -> Served {
-        let mut b = http::Request::builder().method(method).uri(uri);
-        if !self.cookies.is_empty() {
-            let jar: Vec<String> = self
-                .cookies
-                .iter()
-                .map(|(k, v)| format!("{k}={v}"))
-                .collect();
-            b = b.header("cookie", jar.join("; "));
-        }
-        if method == "POST" {
-            b = b.header("content-type", "application/x-www-form-urlencoded");
-        }
-        let req = b.body(Bytes::from(form.to_owned())).unwrap();
-        let front = Front::new(&self.h.engine, &self.host, &self.config, &self.demo);
-        let response: Response = block_on(front.handle(req));
-        let (parts, body) = response.into_parts();
-        for value in parts.headers.get_all("set-cookie") {
-            let (pair, _) = value.to_str().unwrap().split_once(';').unwrap();
-            let (k, v) = pair.split_once('=').unwrap();
-            self.cookies.retain(|(name, _)| name != k);
-            if !v.is_empty() {
-                self.cookies.push((k.to_owned(), v.to_owned()));
-            }
-        }
-        Served {
-            status: parts.status.as_u16(),
-            headers: parts.headers,
-            body: String::from_utf8(body.to_vec()).unwrap(),
-        }
-    }
-
-    fn csrf(&self) -> String {
-        self.cookies
-            .iter()
-            .find(|(k, _)| k == "__Host-concierge_csrf")
-            .map(|(_, v)| v.clone())
-            .unwrap_or_default()
-    }
-
-    fn sign_in(&mut self) {
-        self.send("GET", "/manage/login", "");
-        let csrf = self.csrf();
-        let done = self.send(
-            "POST",
-            "/manage/login",
-            &format!("csrf={csrf}&token={ADMIN}"),
-        );
-        assert_eq!(done.status, 303, "{}", done.body);
-        assert_eq!(done.headers["location"], "/manage");
-    }
-}
+#[path = "common/panel.rs"]
+mod panel;
+use panel::{Panel, ADMIN};
 
 #[test]
 fn the_panel_needs_the_admin_token_and_refuses_a_wrong_one() {
@@ -174,48 +90,6 @@ fn the_operator_reviews_personas_and_grants_credits_with_csrf() {
 
     p.send("POST", "/manage/logout", &format!("csrf={csrf}"));
     assert_eq!(p.send("GET", "/manage", "").status, 303, "signed out");
-}
-
-impl Panel {
-    fn api(&mut self, method: &str, path: &str, body: &str, token: Option<&str>) -> Served {
-        let mut b = http::Request::builder()
-            .method(method)
-            .uri(format!("/api/v1{path}"));
-        if let Some(token) = token {
-            b = b.header("authorization", format!("Bearer {token}"));
-        }
-        let req = b.body(Bytes::from(body.to_owned())).unwrap();
-        let front = Front::new(&self.h.engine, &self.host, &self.config, &self.demo);
-        let (parts, body) = block_on(front.handle(req)).into_parts();
-        Served {
-            status: parts.status.as_u16(),
-            headers: parts.headers,
-            body: String::from_utf8(body.to_vec()).unwrap(),
-        }
-    }
-
-    fn json(&mut self, method: &str, path: &str, body: &str) -> (u16, serde_json::Value) {
-        let served = self.api(method, path, body, Some(ADMIN));
-        let value = serde_json::from_str(&served.body).unwrap_or(serde_json::Value::Null);
-        (served.status, value)
-    }
-
-    /// The audit log's actions, newest first.
-    fn audit_actions(&self) -> Vec<String> {
-        block_on(self.h.store.list_audit(&AuditQuery::latest(500)))
-            .unwrap()
-            .into_iter()
-            .map(|r| r.entry.action.as_str().to_owned())
-            .collect()
-    }
-
-    /// The `data-action` of every row of an audit page, in page order.
-    fn page_actions(body: &str) -> Vec<String> {
-        body.split("data-action=\"")
-            .skip(1)
-            .map(|rest| rest.split('"').next().unwrap().to_owned())
-            .collect()
-    }
 }
 
 #[test]

@@ -26,6 +26,7 @@ use concierge_core::billing::{
     check_grant, check_price, live_balance, plan_debit, plan_refund, retention_cutoff, Debit,
     DebitEntry, DebitOutcome, Grant, GrantOutcome, LedgerChanges, LedgerHistory, RefundOutcome,
 };
+use concierge_core::catalog::CatalogPersona;
 use concierge_core::conversation::Session;
 use concierge_core::email::{normalize_alias, ReverseAlias};
 use concierge_core::ids::{
@@ -33,8 +34,8 @@ use concierge_core::ids::{
 };
 use concierge_core::ports::{
     AliasStore, AuditLog, ConversationSummary, Direction, DraftStore, IdempotencyStore, Job,
-    JobQueue, Ledger, LoginFailures, MessageLog, MessageRecord, OwnerStore, PricingStore,
-    SessionStore, StoreError, StoreResult, StoredPrice, TenantStore,
+    JobQueue, Ledger, LoginFailures, MessageLog, MessageRecord, OwnerStore, PersonaCatalog,
+    PricingStore, SessionStore, StoreError, StoreResult, StoredPrice, TenantStore,
 };
 use concierge_core::tenant::Tenant;
 use concierge_core::time::{Span, Timestamp};
@@ -939,6 +940,12 @@ impl JobQueue for CfStore {
                     .map_err(backend),
             },
             Job::SafetyCheck(safety) => self.queue_send("SAFETY_QUEUE", encode(safety)?, 0).await,
+            // The catalog's reviews are the deployment's, not a tenant's: the work queue runs
+            // them through `Engine::run_job`, retried with backoff like every job there.
+            Job::CatalogReview(_) => {
+                let body = encode(&WorkItem::Job { job: job.clone() })?;
+                self.queue_send("WORK_QUEUE", body, 0).await
+            }
             Job::ApprovalDigest { .. } => {
                 let delay = run_at.since(now).as_millis().max(0) / 1000;
                 // Queues delay at most 12 hours; a later digest is re-checked then.
@@ -1402,5 +1409,90 @@ impl PricingStore for CfStore {
         )
         .await
         .map(|_| ())
+    }
+}
+
+/// A `persona_catalog` row.
+#[derive(Deserialize)]
+struct CatalogRow {
+    slug: String,
+    revision: f64,
+    doc: String,
+}
+
+impl CatalogRow {
+    fn entry(self) -> StoreResult<CatalogPersona> {
+        let mut entry: CatalogPersona =
+            decode(&format!("persona_catalog:{}", self.slug), &self.doc)?;
+        entry.revision = whole_u64(self.revision);
+        Ok(entry)
+    }
+}
+
+/// The personas catalog in D1 (`persona_catalog`): one row per slug, every write
+/// compare-and-set on `revision`.
+#[async_trait(?Send)]
+impl PersonaCatalog for CfStore {
+    async fn list_catalog(&self) -> StoreResult<Vec<CatalogPersona>> {
+        let rows: Vec<CatalogRow> = self
+            .all(
+                "SELECT slug, revision, doc FROM persona_catalog ORDER BY slug",
+                &[],
+            )
+            .await?;
+        rows.into_iter().map(CatalogRow::entry).collect()
+    }
+
+    async fn get_catalog_persona(&self, slug: &str) -> StoreResult<Option<CatalogPersona>> {
+        let row: Option<CatalogRow> = self
+            .first(
+                "SELECT slug, revision, doc FROM persona_catalog WHERE slug = ?1",
+                &[s(slug)],
+            )
+            .await?;
+        row.map(CatalogRow::entry).transpose()
+    }
+
+    async fn put_catalog_persona(
+        &self,
+        entry: &CatalogPersona,
+        expected_revision: Option<u64>,
+    ) -> StoreResult<u64> {
+        let doc = encode(&CatalogPersona {
+            revision: 0,
+            ..entry.clone()
+        })?;
+        let conflict = || StoreError::Conflict(format!("catalog persona {}", entry.slug));
+        let changed = match expected_revision {
+            None => {
+                self.run(
+                    "INSERT INTO persona_catalog (slug, revision, doc) VALUES (?1, 1, ?2) \
+                     ON CONFLICT (slug) DO NOTHING",
+                    &[s(&entry.slug), s(&doc)],
+                )
+                .await?
+            }
+            Some(revision) => {
+                let revision = i64::try_from(revision).map_err(|_| conflict())?;
+                self.run(
+                    "UPDATE persona_catalog SET revision = revision + 1, doc = ?1 \
+                     WHERE slug = ?2 AND revision = ?3",
+                    &[s(&doc), s(&entry.slug), n(revision)],
+                )
+                .await?
+            }
+        };
+        if changed == 1 {
+            Ok(expected_revision.map_or(1, |r| r + 1))
+        } else {
+            Err(conflict())
+        }
+    }
+
+    async fn delete_catalog_persona(&self, slug: &str) -> StoreResult<bool> {
+        let changed = self
+            .run("DELETE FROM persona_catalog WHERE slug = ?1", &[s(slug)])
+            .await?;
+        Ok(changed > 0)
     }
 }

@@ -11,6 +11,7 @@
 //! row per grant, one per debit key); the store never decides what a message means.
 
 mod audit;
+mod catalog;
 mod jobs;
 mod owners;
 mod ports;

@@ -691,7 +691,7 @@ impl JobQueue for SqlStore {
             kind: JobKind::Engine,
             dedupe_key: Some(job.dedupe_key()),
             conversation,
-            tenant: Some(job.tenant().to_string()),
+            tenant: job.tenant().map(ToString::to_string),
             payload: to_doc("job", job)?,
             run_at,
         };

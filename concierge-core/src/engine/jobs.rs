@@ -1,4 +1,5 @@
-//! Durable jobs: the reply-buffer flush, the persona safety review and the approval digest.
+//! Durable jobs: the reply-buffer flush, the persona safety review and the approval digest
+//! (the catalog's reviews are in `catalog.rs`).
 
 use super::outcome::{FlushOutcome, JobOutcome, SafetyOutcome};
 use super::turn::excerpt;
@@ -21,6 +22,7 @@ impl Engine {
         match job {
             Job::FlushBuffer { key } => self.flush_buffer(key).await.map(JobOutcome::Flush),
             Job::SafetyCheck(j) => self.run_safety_job(j).await.map(JobOutcome::Safety),
+            Job::CatalogReview(j) => self.run_catalog_review(j).await.map(JobOutcome::Safety),
             Job::ApprovalDigest { tenant } => self
                 .send_approval_digest(tenant)
                 .await

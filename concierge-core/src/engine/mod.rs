@@ -18,6 +18,7 @@
 //! and saves it once per event; the adapter runs one event per conversation at a time.
 
 mod admin;
+mod catalog;
 mod commands;
 mod demo;
 mod discord;
@@ -40,9 +41,9 @@ pub use demo::{
 };
 pub use discord::{approval_reply_text, approval_response, InteractionAnswer};
 pub use outcome::{
-    ApprovalOutcome, EmailOutcome, EngineError, FlushOutcome, IgnoreReason, ImportOutcome,
-    InboundOutcome, JobOutcome, NoReplyReason, PersonaSaveOutcome, Reply, SafetyOutcome,
-    TurnReport,
+    ApprovalOutcome, CatalogSaveOutcome, EmailOutcome, EngineError, FlushOutcome, IgnoreReason,
+    ImportOutcome, InboundOutcome, JobOutcome, NoReplyReason, PersonaSaveOutcome, Reply,
+    SafetyOutcome, TurnReport,
 };
 pub use pricing::{PriceChange, PriceListing};
 

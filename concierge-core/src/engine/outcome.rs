@@ -208,6 +208,15 @@ pub enum SafetyOutcome {
     },
 }
 
+/// The result of saving a catalog entry.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CatalogSaveOutcome {
+    /// The entry as stored.
+    pub entry: crate::catalog::CatalogPersona,
+    /// Whether its text changed, so it is a draft again and a review was queued.
+    pub review_queued: bool,
+}
+
 /// The result of saving a persona.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PersonaSaveOutcome {

@@ -1,4 +1,5 @@
-//! The live demo's HTTP surface: `GET /demo/personas` (the vetted catalog, each persona with the
+//! The live demo's HTTP surface: `GET /demo/personas` (the approved entries of the personas
+//! catalog, [`Engine::approved_personas`](crate::Engine::approved_personas), each with the
 //! exact system prompt the model receives, for "View prompt") and `POST /demo/chat` (one
 //! stateless turn through [`Engine::demo_chat`](crate::Engine::demo_chat); the page keeps the
 //! history and the handoff flag).
@@ -13,7 +14,7 @@ use std::sync::Mutex;
 use serde::Serialize;
 use serde_json::json;
 
-use crate::engine::{demo_catalog, DemoChatRequest, DemoPersona, EngineError};
+use crate::engine::{DemoChatRequest, EngineError};
 use crate::ports::AiError;
 use crate::time::Timestamp;
 
@@ -35,28 +36,16 @@ struct Bucket {
 pub struct DemoLimiter {
     per_minute: u32,
     buckets: Mutex<HashMap<String, Bucket>>,
-    catalog: Vec<DemoPersona>,
 }
 
 impl DemoLimiter {
-    /// `per_minute` turns per client (0: the demo chat is off), over the built-in catalog
-    /// ([`demo_catalog`](crate::engine::demo_catalog)).
+    /// `per_minute` turns per client (0: the demo chat is off). The personas come from the
+    /// catalog in the store (only approved ones).
     pub fn new(per_minute: u32) -> Self {
-        Self::with_catalog(per_minute, demo_catalog())
-    }
-
-    /// `per_minute` turns per client over `catalog` (the approved personas the picker lists).
-    pub fn with_catalog(per_minute: u32, catalog: Vec<DemoPersona>) -> Self {
         DemoLimiter {
             per_minute,
             buckets: Mutex::new(HashMap::new()),
-            catalog,
         }
-    }
-
-    /// The vetted personas the demo and the onboarding wizard offer.
-    pub(crate) fn catalog(&self) -> &[DemoPersona] {
-        &self.catalog
     }
 
     /// Takes one token from `client`'s bucket; `Err(seconds to wait)` when it is empty.
@@ -109,10 +98,9 @@ struct PersonaView<'a> {
 }
 
 /// `GET /demo/personas`.
-pub(super) fn personas(front: &Front<'_>) -> Response {
-    let personas: Vec<PersonaView<'_>> = front
-        .demo
-        .catalog
+pub(super) async fn personas(front: &Front<'_>) -> Result<Response, ApiError> {
+    let catalog = front.engine.approved_personas().await?;
+    let personas: Vec<PersonaView<'_>> = catalog
         .iter()
         .map(|p| PersonaView {
             slug: &p.slug,
@@ -122,7 +110,7 @@ pub(super) fn personas(front: &Front<'_>) -> Response {
             prompt: p.envelope(),
         })
         .collect();
-    json_ok(&json!({ "personas": personas }))
+    Ok(json_ok(&json!({ "personas": personas })))
 }
 
 /// `POST /demo/chat`: `{"persona","history":[{"role","content"}],"message","handoff"}` →
@@ -152,7 +140,8 @@ pub(super) async fn chat(
     let Some(_slot) = front.host.demo_slot().await else {
         return Err(ApiError::Unavailable("the demo is busy: try again shortly"));
     };
-    match front.engine.demo_chat(&limiter.catalog, &request).await {
+    let catalog = front.engine.approved_personas().await?;
+    match front.engine.demo_chat(&catalog, &request).await {
         Ok(reply) => Ok(json_ok(&reply)),
         Err(EngineError::Ai(AiError::NotConfigured)) => {
             Err(ApiError::Unavailable(front.config.ai_setup_hint))

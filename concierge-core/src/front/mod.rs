@@ -233,7 +233,7 @@ impl<'a> Front<'a> {
             ["demo"] => (
                 "/demo",
                 if get {
-                    web::demo_page::show(self, req)
+                    web::demo_page::show(self, req).await
                 } else {
                     wrong("GET")
                 },
@@ -241,7 +241,7 @@ impl<'a> Front<'a> {
             ["demo", "personas"] => (
                 "/demo/personas",
                 if get {
-                    Ok(demo::personas(self))
+                    demo::personas(self).await
                 } else {
                     wrong("GET")
                 },

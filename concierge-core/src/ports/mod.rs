@@ -23,6 +23,7 @@ use crate::accounts::Owner;
 use crate::approval::Draft;
 use crate::audit::{AuditEntry, AuditQuery, AuditRecord};
 use crate::billing::{DebitOutcome, Grant, GrantOutcome, LedgerHistory, RefundOutcome};
+use crate::catalog::{CatalogPersona, CatalogReviewJob};
 use crate::channels::email::OutgoingEmail;
 use crate::channels::ReplyRoute;
 use crate::conversation::{Session, Turn};
@@ -267,6 +268,8 @@ pub enum Job {
     },
     /// Review a persona.
     SafetyCheck(SafetyJob),
+    /// Review an entry of the personas catalog.
+    CatalogReview(CatalogReviewJob),
     /// Send a tenant's approval digest.
     ApprovalDigest {
         /// The tenant.
@@ -281,6 +284,7 @@ impl Job {
         match self {
             Job::FlushBuffer { key } => format!("flush:{}", key.storage_key()),
             Job::SafetyCheck(j) => format!("safety:{}:{}", j.tenant, j.prompt_hash),
+            Job::CatalogReview(j) => format!("catalog:{}:{}", j.slug, j.prompt_hash),
             Job::ApprovalDigest { tenant } => format!("digest:{tenant}"),
         }
     }
@@ -290,16 +294,18 @@ impl Job {
     pub fn conversation_key(&self) -> Option<&ConversationKey> {
         match self {
             Job::FlushBuffer { key } => Some(key),
-            Job::SafetyCheck(_) | Job::ApprovalDigest { .. } => None,
+            Job::SafetyCheck(_) | Job::CatalogReview(_) | Job::ApprovalDigest { .. } => None,
         }
     }
 
-    /// The tenant the job belongs to.
-    pub fn tenant(&self) -> &TenantId {
+    /// The tenant the job belongs to (`None` for the catalog's reviews, which are the
+    /// deployment's).
+    pub fn tenant(&self) -> Option<&TenantId> {
         match self {
-            Job::FlushBuffer { key } => &key.tenant,
-            Job::SafetyCheck(j) => &j.tenant,
-            Job::ApprovalDigest { tenant } => tenant,
+            Job::FlushBuffer { key } => Some(&key.tenant),
+            Job::SafetyCheck(j) => Some(&j.tenant),
+            Job::CatalogReview(_) => None,
+            Job::ApprovalDigest { tenant } => Some(tenant),
         }
     }
 }
@@ -440,6 +446,29 @@ pub trait PricingStore: AsyncTraitDeps {
     async fn put_price(&self, price: &StoredPrice) -> StoreResult<()>;
 }
 
+/// The personas catalog ([`crate::catalog`]): deployment-wide, not per tenant. Listed by
+/// slug; every write compares revisions, so a review finishing while the operator saves an
+/// edit never overwrites the edit.
+#[cfg_attr(target_family = "wasm", async_trait(?Send))]
+#[cfg_attr(not(target_family = "wasm"), async_trait)]
+pub trait PersonaCatalog: AsyncTraitDeps {
+    /// Every entry, by slug.
+    async fn list_catalog(&self) -> StoreResult<Vec<CatalogPersona>>;
+    /// The entry `slug`, if any.
+    async fn get_catalog_persona(&self, slug: &str) -> StoreResult<Option<CatalogPersona>>;
+    /// Creates (`expected_revision` `None`) or replaces (`Some(revision read)`) an entry.
+    /// [`StoreError::Conflict`] when the slug exists on create, or the stored revision
+    /// differs on replace (a missing entry differs too). Returns the new revision (1 on
+    /// create, the previous one plus one on replace); the stored entry carries it.
+    async fn put_catalog_persona(
+        &self,
+        entry: &CatalogPersona,
+        expected_revision: Option<u64>,
+    ) -> StoreResult<u64>;
+    /// Deletes the entry `slug`; whether it existed.
+    async fn delete_catalog_persona(&self, slug: &str) -> StoreResult<bool>;
+}
+
 /// Every storage port in one object, as the engine holds it.
 pub trait Store:
     TenantStore
@@ -453,6 +482,7 @@ pub trait Store:
     + OwnerStore
     + AuditLog
     + PricingStore
+    + PersonaCatalog
 {
 }
 
@@ -468,6 +498,7 @@ impl<T> Store for T where
         + OwnerStore
         + AuditLog
         + PricingStore
+        + PersonaCatalog
 {
 }
 

@@ -19,6 +19,7 @@ use crate::audit::{AuditAction, AuditEntry, AuditQuery};
 use crate::billing::{
     DebitEntry, DebitOutcome, Grant, GrantOutcome, RefundOutcome, DEBIT_RECORD_RETENTION,
 };
+use crate::catalog::CatalogPersona;
 use crate::channels::ReplyRoute;
 use crate::conversation::{Session, Turn};
 use crate::ids::{
@@ -78,7 +79,9 @@ macro_rules! store_contract_tests {
             audit_log_is_newest_first_bounded_and_paged,
             audit_log_filters_by_tenant_and_keeps_tenants_apart,
             prices_are_stored_per_currency_and_replaced,
-            prices_must_be_positive
+            prices_must_be_positive,
+            catalog_entries_round_trip_by_slug_and_delete,
+            catalog_writes_are_optimistic
         );
     };
     (@each [$runner:path, $make:expr] $($name:ident),* $(,)?) => {
@@ -1694,6 +1697,108 @@ pub async fn prices_must_be_positive<S: Store + ?Sized>(store: &S) {
         );
     }
     assert_eq!(store.stored_price(&eur).await.expect("read"), Some(kept));
+}
+
+fn catalog_entry(slug: &str, label: &str) -> CatalogPersona {
+    let mut entry = crate::catalog::builtin_catalog(T0).remove(0);
+    entry.slug = slug.to_owned();
+    entry.label = label.to_owned();
+    entry
+}
+
+/// Catalog entries read back as written (the store's revision on them), listed by slug;
+/// a deleted one is gone and deleting it again says so.
+pub async fn catalog_entries_round_trip_by_slug_and_delete<S: Store + ?Sized>(store: &S) {
+    assert!(store.list_catalog().await.expect("list").is_empty());
+    assert_eq!(
+        store.get_catalog_persona("bakery").await.expect("get"),
+        None
+    );
+    let mut bakery = catalog_entry("bakery", "Sunrise <Bakery> & \"Co\" ✓");
+    bakery.persona = crate::persona::PersonaConfig::new(crate::persona::PersonaSource::Custom(
+        "You are the assistant of a bakery.\nLine two: 'quotes'".into(),
+    ));
+    let clinic = catalog_entry("clinic", "Clinic");
+    assert_eq!(
+        store.put_catalog_persona(&clinic, None).await.expect("put"),
+        1
+    );
+    assert_eq!(
+        store.put_catalog_persona(&bakery, None).await.expect("put"),
+        1
+    );
+    let read = store
+        .get_catalog_persona("bakery")
+        .await
+        .expect("get")
+        .expect("stored");
+    assert_eq!(
+        read,
+        CatalogPersona {
+            revision: 1,
+            ..bakery.clone()
+        }
+    );
+    let slugs: Vec<String> = store
+        .list_catalog()
+        .await
+        .expect("list")
+        .into_iter()
+        .map(|p| p.slug)
+        .collect();
+    assert_eq!(slugs, ["bakery", "clinic"], "by slug");
+    assert!(store
+        .delete_catalog_persona("bakery")
+        .await
+        .expect("delete"));
+    assert!(!store.delete_catalog_persona("bakery").await.expect("again"));
+    assert_eq!(
+        store.get_catalog_persona("bakery").await.expect("get"),
+        None
+    );
+    assert_eq!(store.list_catalog().await.expect("list").len(), 1);
+}
+
+/// A create of a taken slug, and a replace from a stale revision or of a missing entry, are
+/// conflicts that change nothing; a replace from the revision read bumps it.
+pub async fn catalog_writes_are_optimistic<S: Store + ?Sized>(store: &S) {
+    let first = catalog_entry("shop", "First");
+    store
+        .put_catalog_persona(&first, None)
+        .await
+        .expect("create");
+    let again = store
+        .put_catalog_persona(&catalog_entry("shop", "Second"), None)
+        .await;
+    assert!(matches!(again, Err(StoreError::Conflict(_))), "{again:?}");
+    let edited = CatalogPersona {
+        label: "Edited".into(),
+        ..first.clone()
+    };
+    assert_eq!(
+        store
+            .put_catalog_persona(&edited, Some(1))
+            .await
+            .expect("replace"),
+        2
+    );
+    let stale = store
+        .put_catalog_persona(&catalog_entry("shop", "Stale"), Some(1))
+        .await;
+    assert!(matches!(stale, Err(StoreError::Conflict(_))), "{stale:?}");
+    let missing = store
+        .put_catalog_persona(&catalog_entry("gone", "Gone"), Some(1))
+        .await;
+    assert!(
+        matches!(missing, Err(StoreError::Conflict(_))),
+        "{missing:?}"
+    );
+    let read = store.get_catalog_persona("shop").await.expect("get");
+    assert_eq!(
+        read.map(|p| (p.label, p.revision)),
+        Some(("Edited".into(), 2))
+    );
+    assert_eq!(store.get_catalog_persona("gone").await.expect("get"), None);
 }
 
 #[cfg(test)]

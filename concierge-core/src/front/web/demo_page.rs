@@ -28,14 +28,15 @@ struct DemoPage<'a> {
 }
 
 /// Serves `GET /demo`.
-pub(crate) fn show(front: &Front<'_>, _req: &Request) -> Result<Response, ApiError> {
+pub(crate) async fn show(front: &Front<'_>, _req: &Request) -> Result<Response, ApiError> {
+    let personas = front.engine.approved_personas().await?;
     // The locale resolution chain (Accept-Language, then the canonical locale) arrives with the
     // Fluent loader; until then the demo renders in the canonical locale.
     page(
         200,
         &DemoPage {
             t: Tr(UiLocale::default()),
-            personas: front.demo.catalog(),
+            personas: &personas,
         },
     )
 }

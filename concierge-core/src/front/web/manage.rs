@@ -1,6 +1,7 @@
 //! The operator panel `/manage/*`: every tenant at a glance, the persona reviews waiting for a
-//! human (approve or reject as the operator), credit grants, the price of an AI reply per
-//! currency (`/manage/pricing`) and the audit log of management actions (`/manage/audit`).
+//! human (approve or reject as the operator), credit grants, the personas catalog
+//! (`/manage/personas`, in [`manage_catalog`](super::manage_catalog)), the price of an AI reply
+//! per currency (`/manage/pricing`) and the audit log of management actions (`/manage/audit`).
 //!
 //! Every state-changing action (sign-in and sign-out included) appends an audit entry as
 //! actor `operator` after it succeeded; a failed append answers 500 (the action stays applied),
@@ -280,6 +281,7 @@ impl Front<'_> {
                 Method::POST => self.operator_set_price(t, csrf_token, req).await,
                 _ => Err(ApiError::MethodNotAllowed("GET, POST")),
             },
+            ["personas", rest @ ..] => self.operator_catalog(req, rest, t, csrf_token).await,
             ["audit"] => match *method {
                 Method::GET => self.operator_audit(t, csrf_token, req).await,
                 _ => Err(ApiError::MethodNotAllowed("GET")),

@@ -18,6 +18,7 @@ pub(crate) mod csrf;
 pub(crate) mod demo_page;
 pub(crate) mod form;
 pub(crate) mod manage;
+pub(crate) mod manage_catalog;
 pub(crate) mod oauth;
 pub(crate) mod pages;
 pub(crate) mod render;

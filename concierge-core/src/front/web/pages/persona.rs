@@ -70,23 +70,23 @@ impl Review {
 
 /// The editor's values: what is stored, or what was just typed.
 #[derive(Debug, Default)]
-struct Editor {
-    mode: &'static str,
-    voice: String,
-    assistant_name: String,
-    business_name: String,
-    business_type: String,
-    city: String,
-    goal: String,
-    goal_url: String,
-    facts: String,
-    handoff_conditions: String,
-    catch_phrases: String,
-    off_topic: String,
-    custom: String,
+pub(crate) struct Editor {
+    pub(crate) mode: &'static str,
+    pub(crate) voice: String,
+    pub(crate) assistant_name: String,
+    pub(crate) business_name: String,
+    pub(crate) business_type: String,
+    pub(crate) city: String,
+    pub(crate) goal: String,
+    pub(crate) goal_url: String,
+    pub(crate) facts: String,
+    pub(crate) handoff_conditions: String,
+    pub(crate) catch_phrases: String,
+    pub(crate) off_topic: String,
+    pub(crate) custom: String,
 }
 
-const VOICES: [(VoiceArchetype, &str); 5] = [
+pub(crate) const VOICES: [(VoiceArchetype, &str); 5] = [
     (VoiceArchetype::Warm, "warm"),
     (VoiceArchetype::Professional, "professional"),
     (VoiceArchetype::Playful, "playful"),
@@ -102,7 +102,7 @@ fn voice_slug(voice: VoiceArchetype) -> &'static str {
 }
 
 impl Editor {
-    fn of(source: &PersonaSource) -> Editor {
+    pub(crate) fn of(source: &PersonaSource) -> Editor {
         match source {
             PersonaSource::Builder(b) => Editor {
                 mode: "builder",
@@ -129,7 +129,7 @@ impl Editor {
     }
 
     /// The builder's text fields in page order: name, value, multi-line.
-    fn builder_fields(&self) -> Vec<(&'static str, &str, bool)> {
+    pub(crate) fn builder_fields(&self) -> Vec<(&'static str, &str, bool)> {
         vec![
             ("business_name", &self.business_name, false),
             ("business_type", &self.business_type, false),
@@ -144,7 +144,7 @@ impl Editor {
         ]
     }
 
-    fn typed(form: &Form) -> Editor {
+    pub(crate) fn typed(form: &Form) -> Editor {
         let raw = |name: &str| form.raw(name).unwrap_or("").to_owned();
         Editor {
             mode: if form.text("mode") == "custom" {
@@ -169,7 +169,10 @@ impl Editor {
 }
 
 /// The source a submitted form describes, or its field errors.
-fn source_from(form: &Form, t: Tr) -> Result<PersonaSource, Vec<crate::conversation::FieldError>> {
+pub(crate) fn source_from(
+    form: &Form,
+    t: Tr,
+) -> Result<PersonaSource, Vec<crate::conversation::FieldError>> {
     use crate::conversation::FieldError;
     if form.text("mode") == "custom" {
         let text = form.text("custom");

@@ -82,8 +82,9 @@ async fn render(
                 .collect(),
             locales: LOCALES.to_vec(),
             archetypes: front
-                .demo
-                .catalog()
+                .engine
+                .approved_personas()
+                .await?
                 .iter()
                 .map(|p| Archetype {
                     slug: p.slug.clone(),
@@ -201,7 +202,17 @@ async fn save_archetype(
     t: Tr,
 ) -> Result<(), Vec<FieldError>> {
     let slug = form.text("archetype");
-    let Some(archetype) = front.demo.catalog().iter().find(|p| p.slug == slug) else {
+    let catalog = match front.engine.approved_personas().await {
+        Ok(catalog) => catalog,
+        Err(e) => {
+            tracing::warn!(error = %e, "onboarding: the personas catalog could not be read");
+            return Err(vec![FieldError::new(
+                "archetype",
+                t.get("welcome-error-archetype"),
+            )]);
+        }
+    };
+    let Some(archetype) = catalog.iter().find(|p| p.slug == slug) else {
         return Err(vec![FieldError::new(
             "archetype",
             t.get("welcome-error-archetype"),
