@@ -107,6 +107,13 @@ function context(base) {
     discordHeaders,
     postDiscord: (body, headers = discordHeaders(body), url = '/discord/interactions') =>
       request('POST', url, { body, headers }),
+    /// A GET left out of the transcript: for polling, whose count differs per run.
+    async peek(url) {
+      const res = await fetch(base + url, { redirect: 'manual' });
+      const text = await res.text();
+      return { status: res.status, text, json: () => JSON.parse(text) };
+    },
+    holdReviews: (marker) => fakes.holdReviews(marker),
     async until(what, check, ms = 20000) {
       const end = Date.now() + ms;
       for (;;) {

@@ -238,6 +238,11 @@ function browser(t) {
       body: new URLSearchParams(form).toString(),
       headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers },
     }),
+    /// Signs in to the operator panel with the admin token.
+    async operatorLogin() {
+      const form = await b.get('/manage/login');
+      return b.post('/manage/login', { csrf: hidden(form, 'csrf'), token: SETTINGS.adminToken });
+    },
     async login(email = OWNER_EMAIL, password = OWNER_PASSWORD) {
       const form = await b.get('/dashboard/login');
       return b.post('/dashboard/login', { csrf: hidden(form, 'csrf'), email, password });
@@ -791,6 +796,48 @@ export const CASES = [
     },
   },
   {
+    name: 'personas catalog: a new entry is a draft off the demo until its review approves it; bad input → 422, nothing saved; no CSRF → 403; the system persona is never deleted',
+    run: async (t) => {
+      const b = browser(t);
+      eq((await b.operatorLogin()).status, 303, 'operator signed in');
+      const list = await b.get('/manage/personas');
+      eq(list.status, 200, 'the catalog page');
+      for (const slug of ['bakery', 'concierge', 'dental-clinic']) assert(list.text.includes(`id="catalog-${slug}"`), `${slug} seeded`);
+      const csrf = hidden(list, 'csrf');
+      const offered = async (get = (u) => t.request('GET', u)) => (await get('/demo/personas')).json().personas.map((p) => p.slug);
+      const bad = await b.post('/manage/personas', { csrf, slug: 'Not OK', label: '', greeting: '', mode: 'custom', custom: '' });
+      eq(bad.status, 422, 'a bad entry');
+      for (const field of ['slug', 'label', 'greeting', 'custom']) assert(bad.text.includes(`id="${field}-error"`), `${field} marked`);
+      const taken = await b.post('/manage/personas', { csrf, slug: 'bakery', label: 'Other', greeting: 'Hi', mode: 'custom', custom: 'Sell bread.' });
+      eq(taken.status, 422, 'a taken slug');
+      eq(JSON.stringify(await offered()), JSON.stringify(['bakery', 'concierge', 'dental-clinic']), 'nothing saved');
+
+      const marker = 'CONTRACT-CAFE-REVIEW';
+      const release = t.holdReviews(marker);
+      const made = await b.post('/manage/personas', {
+        csrf, slug: 'contract-cafe', label: 'Contract Cafe', description: 'Coffee', greeting: 'Hello!',
+        mode: 'custom', custom: `You answer for a small cafe. ${marker}`,
+      });
+      eq(made.status, 303, `created (${made.text.slice(0, 200)})`);
+      eq(made.headers.get('location'), '/manage/personas/contract-cafe?done=queued', 'a draft, review queued');
+      assert(!(await offered()).includes('contract-cafe'), 'a draft is not offered');
+      release();
+      await t.until('the review approves it', async () => (await offered((u) => t.peek(u))).includes('contract-cafe'));
+      const page = await b.get('/manage/personas/contract-cafe');
+      assert(page.text.includes('<span class="badge approved" id="catalog-review"'), 'approved on the page');
+
+      eq((await b.post('/manage/personas/contract-cafe/review', { action: 'reject' })).status, 403, 'no CSRF');
+      assert((await offered()).includes('contract-cafe'), 'nothing changed');
+      eq((await b.post('/manage/personas/contract-cafe/review', { csrf, action: 'reject' })).status, 303, 'rejected by the operator');
+      assert(!(await offered()).includes('contract-cafe'), 'a rejected entry is not offered');
+      eq((await b.post('/manage/personas/concierge/delete', { csrf })).status, 422, 'the system persona stays');
+      eq((await b.post('/manage/personas/contract-cafe/delete', { csrf })).status, 303, 'deleted');
+      eq((await b.post('/manage/personas/contract-cafe/delete', { csrf })).status, 404, 'gone');
+      const actions = (await t.admin('GET', '/audit?limit=5')).json().entries.map((e) => e.action);
+      eq(actions.slice(0, 3).join(' '), 'catalog.delete catalog.reject catalog.save', 'audited');
+    },
+  },
+  {
     name: 'dashboard owners: PUT /tenants/{t}/owners → 201 then 200; bad input → 422 with fields, unknown tenant → 404, no token → 401',
     run: async (t) => {
       const put = (tenant, body) => t.admin('PUT', `/tenants/${tenant}/owners`, JSON.stringify(body), { 'content-type': 'application/json' });
@@ -1043,9 +1090,9 @@ export function checkErrorBodies(responses) {
   for (const r of responses) {
     if (r.status < 400) continue;
     const where = `${r.case}: ${r.method} ${r.path} → ${r.status}`;
-    // The dashboard's refused forms (a wrong password, a rate limit, signup closed) are pages
-    // for people: HTML, still without internal text.
-    if ((r.path.startsWith('/dashboard') || r.path.startsWith('/auth/')) && (r.contentType ?? '').startsWith('text/html')) {
+    // The dashboard's and the operator panel's refused forms (a wrong password, a rate limit,
+    // signup closed, field errors) are pages for people: HTML, still without internal text.
+    if (/^\/(dashboard|auth|manage)(\/|\?|$)/.test(r.path) && (r.contentType ?? '').startsWith('text/html')) {
       if (INTERNAL_TEXT.test(r.text)) problems.push(`${where}: internal text in ${r.text.slice(0, 200)}`);
       continue;
     }

@@ -86,6 +86,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "audit log and pricing",
         include_str!("../../migrations/sqlite/0009_audit_log_and_pricing.sql"),
     ),
+    (
+        10,
+        "persona catalog",
+        include_str!("../../migrations/sqlite/0010_persona_catalog.sql"),
+    ),
 ];
 
 /// The PostgreSQL migrations, embedded.
@@ -134,6 +139,11 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         9,
         "audit log and pricing",
         include_str!("../../migrations/postgres/0009_audit_log_and_pricing.sql"),
+    ),
+    (
+        10,
+        "persona catalog",
+        include_str!("../../migrations/postgres/0010_persona_catalog.sql"),
     ),
 ];
 

@@ -18,7 +18,9 @@ async fn the_catalog_lists_personas_with_their_exact_prompt(db: Db) {
     assert_eq!(r.status(), 200);
     let body: Value = r.json().await.unwrap();
     let personas = body["personas"].as_array().unwrap();
-    let catalog = demo_catalog();
+    // The seeded catalog, listed by slug.
+    let mut catalog = demo_catalog();
+    catalog.sort_by(|a, b| a.slug.cmp(&b.slug));
     assert_eq!(personas.len(), catalog.len());
     for (shown, persona) in personas.iter().zip(&catalog) {
         assert_eq!(shown["slug"], persona.slug.as_str());
