@@ -369,6 +369,54 @@ for (const target of targets) {
       assert.equal(loose, 0, 'the audit table sits in .table-wrap');
     }));
 
+    test('the personas catalog at 375 px: a new persona is a draft the demo does not offer until its review approves it; the system persona has no delete', withPage({ width: 375, height: 740 }, async ({ page }) => {
+      await page.goto(`${app.base}/manage/login`);
+      await page.fill('#token', SETTINGS.adminToken);
+      await Promise.all([page.waitForURL((u) => u.pathname === '/manage'), page.click('#manage-login-form button[type=submit]')]);
+      await page.click('#manage-nav-personas');
+      await page.waitForURL((u) => u.pathname === '/manage/personas');
+      assert.ok(await noHorizontalScroll(page), '/manage/personas scrolls sideways');
+      await page.click('#catalog-concierge h2 a');
+      await page.locator('#catalog-system-hint').waitFor();
+      assert.equal(await page.locator('#catalog-delete').count(), 0, 'the system persona has no delete');
+      await page.goto(`${app.base}/manage/personas/new`);
+      const slug = `cafe-${target}`;
+      await page.fill('#slug', slug);
+      await page.fill('#label', 'Corner <Cafe>');
+      await Promise.all([page.waitForResponse((r) => r.url().endsWith('/manage/personas') && r.request().method() === 'POST'), page.click('#persona-save')])
+        .then(([r]) => assert.equal(r.status(), 422, 'no greeting, no persona'));
+      await page.locator('#greeting-error').waitFor();
+      assert.ok(await noHorizontalScroll(page), 'the 422 page scrolls sideways');
+      const marker = `HOLD-CATALOG-${target}-${Date.now()}`;
+      const release = app.fakes.holdReviews(marker);
+      try {
+        await page.fill('#greeting', 'Hello! Coffee?');
+        await page.check('input[name="mode"][value="custom"]');
+        await page.fill('#custom', `You answer for Corner Cafe. ${marker}`);
+        await Promise.all([page.waitForURL((u) => u.search === '?done=queued'), page.click('#persona-save')]);
+        assert.equal(await page.getAttribute('#catalog-review', 'class'), 'badge pending');
+        const demo = await page.context().newPage();
+        await demo.goto(`${app.base}/demo`);
+        assert.equal(await demo.locator(`[data-slug="${slug}"]`).count(), 0, 'a draft is not in the picker');
+        await demo.close();
+      } finally {
+        release();
+      }
+      await until('the review to approve it', async () => {
+        await page.reload();
+        return (await page.getAttribute('#catalog-review', 'class')) === 'badge approved';
+      });
+      assert.equal(await page.textContent('h1 span.hint'), slug);
+      assert.ok((await page.textContent('h1')).includes('Corner <Cafe>'), 'the name, as text');
+      await page.click('#view-prompt summary');
+      assert.ok((await page.textContent('#prompt-envelope')).includes(marker), 'View prompt shows the reviewed text');
+      await page.goto(`${app.base}/demo`);
+      await page.locator(`[data-slug="${slug}"]`).waitFor();
+      await page.goto(`${app.base}/manage/personas/${slug}`);
+      await Promise.all([page.waitForURL((u) => u.search === '?done=deleted'), page.click('#catalog-delete')]);
+      assert.equal(await page.locator(`#catalog-${slug}`).count(), 0, 'deleted');
+    }));
+
     if (screenshotsDir && target === targets[0]) {
       test('screenshots of every page at 1280 and 375 px', async () => {
         const tenant = await makeTenant(`shots-${target}`, 'Sunrise Bakery', { approval: true });
