@@ -19,7 +19,7 @@ use http::Method;
 use super::super::reply::{Request, Response};
 use super::super::{retry_conflicts, ApiError, Front};
 use super::form::{Errors, Form};
-use super::pages::persona::{source_from, Editor, Review, VOICES};
+use super::pages::persona::{source_from, Editor, PersonaFields, Review};
 use super::render::{page, redirect_to, Tr};
 use crate::audit::{actor, AuditAction};
 use crate::catalog::{check_slug, CatalogEdit, CatalogPersona};
@@ -61,8 +61,8 @@ struct EntryPage {
     /// The stored entry's status (none while creating).
     review: Option<Review>,
     system: bool,
-    editor: Editor,
-    voices: Vec<&'static str>,
+    /// The persona editor's fieldsets ([`PersonaFields`]).
+    fields: String,
     errors: Errors,
     notice: String,
     /// The exact system prompt the model receives for the stored text.
@@ -222,6 +222,7 @@ impl Front<'_> {
         notice: String,
     ) -> Result<Response, ApiError> {
         let status = if errors.is_empty() { 200 } else { 422 };
+        let errors = Errors::new(errors);
         page(
             status,
             &EntryPage {
@@ -235,9 +236,8 @@ impl Front<'_> {
                 greeting: shown.greeting,
                 review: stored.map(|p| Review::of(&p.persona)),
                 system: stored.is_some_and(CatalogPersona::is_system),
-                editor: shown.editor,
-                voices: VOICES.iter().map(|(_, s)| *s).collect(),
-                errors: Errors::new(errors),
+                fields: PersonaFields::html(t, &shown.editor, &errors)?,
+                errors,
                 notice,
                 prompt: stored.map(|p| p.demo().envelope()).unwrap_or_default(),
             },

@@ -227,6 +227,33 @@ pub(crate) fn envelope(tenant: &Tenant) -> (Option<Channel>, String) {
     (None, crate::prompt::wrap(&middle))
 }
 
+/// The persona editor's fieldsets (mode, builder, custom text), rendered on their own so the
+/// two pages that edit a persona (the owner's and the operator's catalog) share one copy of
+/// the rendering code (the Worker's bundle counts every template's code).
+#[derive(Template)]
+#[template(path = "web/persona_fields.html")]
+pub(crate) struct PersonaFields<'a> {
+    t: Tr,
+    editor: &'a Editor,
+    voices: &'a [&'static str],
+    errors: &'a Errors,
+}
+
+impl PersonaFields<'_> {
+    /// The fieldsets' HTML for `editor`, marking `errors`.
+    pub(crate) fn html(t: Tr, editor: &Editor, errors: &Errors) -> Result<String, ApiError> {
+        let voices: Vec<&'static str> = VOICES.iter().map(|(_, s)| *s).collect();
+        PersonaFields {
+            t,
+            editor,
+            voices: &voices,
+            errors,
+        }
+        .render()
+        .map_err(|e| ApiError::Internal(format!("the persona editor did not render: {e}")))
+    }
+}
+
 #[derive(Template)]
 #[template(path = "web/persona.html")]
 struct PersonaPage<'a> {
@@ -234,8 +261,8 @@ struct PersonaPage<'a> {
     viewer: &'a Viewer,
     nav: &'static str,
     review: Review,
-    editor: Editor,
-    voices: Vec<&'static str>,
+    /// The editor's fieldsets ([`PersonaFields`]).
+    fields: String,
     errors: Errors,
     saved: bool,
     prompt_channel: String,
@@ -251,15 +278,15 @@ fn render(
     status: u16,
 ) -> Result<Response, ApiError> {
     let (channel, prompt) = envelope(tenant);
+    let t = Tr(viewer.locale);
     page(
         status,
         &PersonaPage {
-            t: Tr(viewer.locale),
+            t,
             viewer,
             nav: "persona",
             review: Review::of(&tenant.persona),
-            editor,
-            voices: VOICES.iter().map(|(_, s)| *s).collect(),
+            fields: PersonaFields::html(t, &editor, &errors)?,
             errors,
             saved,
             prompt_channel: channel.map(|c| c.to_string()).unwrap_or_default(),
