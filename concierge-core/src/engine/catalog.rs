@@ -9,8 +9,8 @@ use crate::catalog::{
 };
 use crate::conversation::FieldError;
 use crate::persona::PersonaConfig;
-use crate::ports::{ChatRequest, Job, StoreError};
-use crate::safety::{self, SafetyStatus, Verdict, PERSONA_CLASSIFIER_PROMPT};
+use crate::ports::{Job, StoreError};
+use crate::safety::{self, SafetyStatus};
 
 /// How many times a review re-reads its entry when a concurrent save wins the race.
 const CAS_ATTEMPTS: usize = 3;
@@ -162,29 +162,12 @@ impl Engine {
         if entry.persona.reviewed_hash() == Some(job.prompt_hash.as_str()) {
             return Ok(SafetyOutcome::AlreadyReviewed);
         }
-        let request = ChatRequest {
-            model: self.config.fast_model.clone(),
-            system: PERSONA_CLASSIFIER_PROMPT.to_owned(),
-            history: Vec::new(),
-            user: entry.persona.active_prompt(),
-            max_tokens: 60,
-        };
-        let answer = self.ai().chat(&request).await.map_err(EngineError::Ai)?;
-        let now = self.clock().now();
-        let status = match safety::parse_persona_verdict(&answer)? {
-            Verdict::Pass => SafetyStatus::Approved {
-                hash: job.prompt_hash.clone(),
-                checked_at: now,
-            },
-            Verdict::Reject { category } => {
-                tracing::warn!(slug = %job.slug, category = category.as_deref().unwrap_or("unspecified"), "catalog persona rejected by the safety review");
-                SafetyStatus::Rejected {
-                    vague_reason: safety::vague_reason_for(category.as_deref()).to_owned(),
-                    hash: job.prompt_hash.clone(),
-                    checked_at: now,
-                }
-            }
-        };
+        let status = self
+            .classify_persona(entry.persona.active_prompt(), &job.prompt_hash)
+            .await?;
+        if let SafetyStatus::Rejected { .. } = status {
+            tracing::warn!(slug = %job.slug, "catalog persona rejected by the safety review");
+        }
         for _ in 0..CAS_ATTEMPTS {
             if entry.persona.prompt_hash() != job.prompt_hash {
                 return Ok(SafetyOutcome::Drifted);

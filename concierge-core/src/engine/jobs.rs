@@ -77,30 +77,12 @@ impl Engine {
         if tenant.persona.reviewed_hash() == Some(job.prompt_hash.as_str()) {
             return Ok(SafetyOutcome::AlreadyReviewed);
         }
-        let request = ChatRequest {
-            model: self.config.fast_model.clone(),
-            system: PERSONA_CLASSIFIER_PROMPT.to_owned(),
-            history: Vec::new(),
-            user: tenant.persona.active_prompt(),
-            max_tokens: 60,
-        };
-        let answer = self.ai().chat(&request).await.map_err(EngineError::Ai)?;
-        let verdict = safety::parse_persona_verdict(&answer)?;
-        let now = self.clock().now();
-        let status = match verdict {
-            Verdict::Pass => SafetyStatus::Approved {
-                hash: job.prompt_hash.clone(),
-                checked_at: now,
-            },
-            Verdict::Reject { category } => {
-                tracing::warn!(tenant = %tenant.id, category = category.as_deref().unwrap_or("unspecified"), "persona rejected by the safety review");
-                SafetyStatus::Rejected {
-                    vague_reason: safety::vague_reason_for(category.as_deref()).to_owned(),
-                    hash: job.prompt_hash.clone(),
-                    checked_at: now,
-                }
-            }
-        };
+        let status = self
+            .classify_persona(tenant.persona.active_prompt(), &job.prompt_hash)
+            .await?;
+        if let SafetyStatus::Rejected { .. } = status {
+            tracing::warn!(tenant = %tenant.id, "persona rejected by the safety review");
+        }
         let mut tenant = tenant;
         for _ in 0..CAS_ATTEMPTS {
             if tenant.persona.prompt_hash() != job.prompt_hash {
@@ -123,6 +105,46 @@ impl Engine {
             }
         }
         Err(StoreError::Conflict(format!("tenant {}", job.tenant)).into())
+    }
+
+    /// Runs the persona classifier (the fast model, the strict verdict) on `text`, whose hash
+    /// is `hash`, and returns the status to record: Approved, or Rejected with the vague
+    /// reason. The category of a rejection is logged, never returned to be stored.
+    ///
+    /// # Errors
+    /// [`EngineError::Ai`] and [`EngineError::Verdict`], both retryable.
+    pub(super) async fn classify_persona(
+        &self,
+        text: String,
+        hash: &str,
+    ) -> Result<SafetyStatus, EngineError> {
+        let request = ChatRequest {
+            model: self.config.fast_model.clone(),
+            system: PERSONA_CLASSIFIER_PROMPT.to_owned(),
+            history: Vec::new(),
+            user: text,
+            max_tokens: 60,
+        };
+        let answer = self.ai().chat(&request).await.map_err(EngineError::Ai)?;
+        let checked_at = self.clock().now();
+        Ok(match safety::parse_persona_verdict(&answer)? {
+            Verdict::Pass => SafetyStatus::Approved {
+                hash: hash.to_owned(),
+                checked_at,
+            },
+            Verdict::Reject { category } => {
+                let category = category.as_deref();
+                tracing::info!(
+                    category = category.unwrap_or("unspecified"),
+                    "the safety review's category"
+                );
+                SafetyStatus::Rejected {
+                    vague_reason: safety::vague_reason_for(category).to_owned(),
+                    hash: hash.to_owned(),
+                    checked_at,
+                }
+            }
+        })
     }
 
     /// Emails the owner every live draft with signed one-click approve / reject links.
