@@ -2,6 +2,7 @@
 //! first use), save (a changed text goes back to review), delete (never the system persona)
 //! and the review job.
 
+use super::jobs::CAS_ATTEMPTS;
 use super::outcome::{CatalogSaveOutcome, SafetyOutcome};
 use super::{DemoPersona, Engine, EngineError};
 use crate::catalog::{
@@ -11,9 +12,6 @@ use crate::conversation::FieldError;
 use crate::persona::PersonaConfig;
 use crate::ports::{Job, StoreError};
 use crate::safety::{self, SafetyStatus};
-
-/// How many times a review re-reads its entry when a concurrent save wins the race.
-const CAS_ATTEMPTS: usize = 3;
 
 impl Engine {
     /// Every catalog entry, by slug. An empty store (a new deployment) is first seeded with

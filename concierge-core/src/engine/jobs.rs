@@ -10,8 +10,9 @@ use crate::ids::{Channel, ConversationKey, TenantId};
 use crate::ports::{ChatRequest, Job, OutboundBody, OutboundMessage, Purpose, StoreError};
 use crate::safety::{self, SafetyJob, SafetyStatus, Verdict, PERSONA_CLASSIFIER_PROMPT};
 
-/// How many times a safety job re-reads the tenant when a concurrent save wins the race.
-const CAS_ATTEMPTS: usize = 3;
+/// How many times a review re-reads what it reviews (the tenant, or the catalog entry) when a
+/// concurrent save wins the race.
+pub(super) const CAS_ATTEMPTS: usize = 3;
 
 impl Engine {
     /// Runs a due job.
