@@ -11,8 +11,9 @@
 #      candle, the model runtime, is most of it);
 #   3. starts it on SQLite (data/demo.db) in dry-run mode (replies are recorded, never sent)
 #      with demo secrets, the tenant examples/tenants/sunrise-bakery.toml, and the model;
-#   4. gives the bakery an owner account through the admin API (a new password every start)
-#      and prints the dashboard's address with that login;
+#   4. gives the bakery an owner account and the deployment an operator account through the
+#      admin API (new passwords every start) and prints the dashboard's and the operator
+#      panel's addresses with those logins;
 #   5. prints a copy-paste curl that delivers a signed WhatsApp message, and where to read
 #      the reply. `./scripts/send-demo-message.sh "your text"` does both for you.
 #
@@ -83,13 +84,23 @@ for _ in $(seq 1 600); do
 done
 curl -fsS "$base/healthz" >/dev/null
 
+# Gives the account at admin API path $1 the email $2 and password $3.
+put_account() {
+  curl -fsS -o /dev/null -X PUT "$base/api/v1$1" \
+    -H "Authorization: Bearer $CONCIERGE_ADMIN_TOKEN" -H 'content-type: application/json' \
+    -d "{\"email\":\"$2\",\"password\":\"$3\"}"
+}
+
+# Fresh passwords every start (setting one again signs out the last run's sessions).
 step "the bakery's owner account (dashboard login)"
 owner_email="${CONCIERGE_DEMO_OWNER_EMAIL:-owner@sunrise-bakery.example}"
-# A fresh password every start (setting it again signs out the last run's sessions).
 owner_password=$(openssl rand -hex 10)
-curl -fsS -o /dev/null -X PUT "$base/api/v1/tenants/sunrise-bakery/owners" \
-  -H "Authorization: Bearer $CONCIERGE_ADMIN_TOKEN" -H 'content-type: application/json' \
-  -d "{\"email\":\"$owner_email\",\"password\":\"$owner_password\"}"
+put_account /tenants/sunrise-bakery/owners "$owner_email" "$owner_password"
+
+step "the operator account (operator panel login)"
+operator_email="${CONCIERGE_DEMO_OPERATOR_EMAIL:-operator@concierge.example}"
+operator_password=$(openssl rand -hex 10)
+put_account /operators "$operator_email" "$operator_password"
 
 cat <<EOF
 
@@ -102,7 +113,9 @@ The bakery's dashboard: $base/dashboard/login
   email:    $owner_email
   password: $owner_password   (new every start; shown only here)
 The operator panel (approve a changed persona; the offline model is no reliable
-safety reviewer): $base/manage/login  with the admin token $CONCIERGE_ADMIN_TOKEN
+safety reviewer): $base/manage/login
+  email:    $operator_email
+  password: $operator_password   (new every start; shown only here)
 
 Send a customer message as WhatsApp would (signed with the demo app secret):
 

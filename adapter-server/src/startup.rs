@@ -118,7 +118,7 @@ fn signing_key(settings: &Settings) -> Vec<u8> {
         h.update(k.expose().as_bytes());
         return h.finalize().to_vec();
     }
-    tracing::warn!("neither CONCIERGE_SIGNING_KEY nor ENCRYPTION_KEY is set: approval links and buttons are valid until this process stops");
+    tracing::warn!("neither CONCIERGE_SIGNING_KEY nor ENCRYPTION_KEY is set: approval links, buttons and operator panel sessions are valid until this process stops");
     let mut key = vec![0u8; 32];
     rand::thread_rng().fill_bytes(&mut key);
     key
@@ -408,7 +408,7 @@ fn front_config(settings: &Settings) -> FrontConfig {
         ai_setup_hint: "the demo needs an AI provider (CONCIERGE_AI_URL)",
         open_signup: settings.open_signup,
         oauth: settings.oauth.clone(),
-        // The server's operator signs in with the admin token (no Cloudflare Access).
+        // The server's operators sign in with their accounts (no Cloudflare Access).
         access: None,
     }
 }

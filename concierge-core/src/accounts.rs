@@ -72,6 +72,31 @@ impl std::fmt::Debug for Owner {
     }
 }
 
+/// An operator account: someone who signs in to the operator panel (`/manage`) of a
+/// deployment that is not behind Cloudflare Access. Operators belong to no tenant; they are
+/// created, given a new password and removed through the admin API (`/api/v1/operators`).
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Operator {
+    /// The sign-in email, normalized ([`normalize_email`]); the account's key.
+    pub email: String,
+    /// The argon2id hash in PHC string form (`$argon2id$v=19$...`).
+    pub password_hash: String,
+    /// Bumped by a new password and by "sign out everywhere": a panel session made in an
+    /// earlier epoch no longer signs anyone in.
+    pub session_epoch: u64,
+    /// When the account was created.
+    pub created_at: Timestamp,
+}
+
+impl std::fmt::Debug for Operator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The hash (and the address) stay out of every log line.
+        f.debug_struct("Operator")
+            .field("session_epoch", &self.session_epoch)
+            .finish_non_exhaustive()
+    }
+}
+
 /// Why a password could not be hashed (never for a policy-conforming password and a salt of
 /// [`SALT_BYTES`]).
 #[derive(Debug, thiserror::Error)]
@@ -169,7 +194,13 @@ pub fn verify_password(password: &str, hash: &str) -> bool {
 
 /// Verifies `password` against the account's hash, or, without an account, against a dummy
 /// hash of the same cost, so both answers take the same time. `false` without an account.
+/// A password longer than [`MAX_PASSWORD_CHARS`] is hashed as an empty one (the same cost,
+/// no unbounded work a request can ask for) and never matches.
 pub fn verify_or_dummy(password: &str, hash: Option<&str>) -> bool {
+    if password.chars().count() > MAX_PASSWORD_CHARS {
+        let _ = verify_or_dummy("", hash);
+        return false;
+    }
     match hash.filter(|h| PasswordHash::new(h).is_ok()) {
         Some(hash) => verify_password(password, hash),
         // No account, or one without a password: the same cost, never a match.
@@ -255,6 +286,12 @@ mod tests {
         );
         assert!(!verify_or_dummy("correct horse battery", None));
         assert!(verify_or_dummy("correct horse battery", Some(&hash)));
+        let long = "x".repeat(MAX_PASSWORD_CHARS + 1);
+        let long_hash = hash_password(&long, &[3; SALT_BYTES]).unwrap();
+        assert!(
+            !verify_or_dummy(&long, Some(&long_hash)),
+            "over-long never matches"
+        );
     }
 
     #[test]

@@ -62,6 +62,12 @@ pub enum AuditAction {
     OperatorLogin,
     /// The operator signed out of the panel: `operator.logout`.
     OperatorLogout,
+    /// The operator ended every one of their panel sessions: `operator.logout_everywhere`.
+    OperatorLogoutEverywhere,
+    /// An operator account was created or given a new password: `operator.put`.
+    OperatorPut,
+    /// An operator account was removed: `operator.delete`.
+    OperatorDelete,
 }
 
 impl AuditAction {
@@ -84,6 +90,9 @@ impl AuditAction {
         AuditAction::CatalogDelete,
         AuditAction::OperatorLogin,
         AuditAction::OperatorLogout,
+        AuditAction::OperatorLogoutEverywhere,
+        AuditAction::OperatorPut,
+        AuditAction::OperatorDelete,
     ];
 
     /// The stable name (`credits.grant`), as stored and shown.
@@ -106,6 +115,9 @@ impl AuditAction {
             AuditAction::CatalogDelete => "catalog.delete",
             AuditAction::OperatorLogin => "operator.login",
             AuditAction::OperatorLogout => "operator.logout",
+            AuditAction::OperatorLogoutEverywhere => "operator.logout_everywhere",
+            AuditAction::OperatorPut => "operator.put",
+            AuditAction::OperatorDelete => "operator.delete",
         }
     }
 }
@@ -148,8 +160,14 @@ impl<'de> Deserialize<'de> for AuditAction {
 
 /// Who acted.
 pub mod actor {
-    /// The operator, signed in to `/manage` with the admin token.
+    /// The prefix of an operator's actor, `operator:{email}`: an operator account signed in
+    /// to `/manage`, or someone Cloudflare Access admitted to it.
     pub const OPERATOR: &str = "operator";
+
+    /// The actor of the operator signed in as `email`: `operator:{email}`.
+    pub fn operator(email: &str) -> String {
+        format!("{OPERATOR}:{email}")
+    }
     /// A client of the admin API (`Authorization: Bearer` the admin token).
     pub const ADMIN_API: &str = "admin-api";
 }
@@ -159,7 +177,8 @@ pub mod actor {
 pub struct AuditEntry {
     /// When it happened.
     pub at: Timestamp,
-    /// Who did it ([`actor::OPERATOR`], [`actor::ADMIN_API`], `owner:{id}`).
+    /// Who did it (`operator:{email}` from [`actor::operator`], [`actor::ADMIN_API`],
+    /// `owner:{id}`).
     pub actor: String,
     /// What was done.
     pub action: AuditAction,

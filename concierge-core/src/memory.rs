@@ -10,7 +10,7 @@ use std::sync::{Mutex, MutexGuard};
 
 use async_trait::async_trait;
 
-use crate::accounts::Owner;
+use crate::accounts::{Operator, Owner};
 use crate::approval::Draft;
 use crate::audit::{AuditEntry, AuditQuery, AuditRecord};
 use crate::billing::{
@@ -22,8 +22,8 @@ use crate::email::{normalize_alias, ReverseAlias};
 use crate::ids::{ChannelAccount, ConversationId, ConversationKey, Currency, Milli, TenantId};
 use crate::ports::{
     AliasStore, AuditLog, ConversationSummary, Direction, DraftStore, IdempotencyStore, Job,
-    JobQueue, Ledger, LoginFailures, MessageLog, MessageRecord, OwnerStore, PersonaCatalog,
-    PricingStore, SessionStore, StoreError, StoreResult, StoredPrice, TenantStore,
+    JobQueue, Ledger, LoginFailures, MessageLog, MessageRecord, OperatorStore, OwnerStore,
+    PersonaCatalog, PricingStore, SessionStore, StoreError, StoreResult, StoredPrice, TenantStore,
 };
 use crate::tenant::Tenant;
 use crate::time::{Span, Timestamp};
@@ -41,6 +41,7 @@ struct State {
     drafts: BTreeMap<(TenantId, String), Draft>,
     aliases: BTreeMap<(TenantId, String), ReverseAlias>,
     owners: BTreeMap<String, Owner>,
+    operators: BTreeMap<String, Operator>,
     owner_emails: BTreeMap<String, String>,
     login_failures: BTreeMap<String, LoginFailures>,
     audit: Vec<AuditRecord>,
@@ -430,6 +431,56 @@ impl AliasStore for MemoryStore {
             .get(&(tenant.clone(), normalize_alias(alias)))
             .filter(|a| a.is_live(now))
             .cloned())
+    }
+}
+
+#[cfg_attr(target_family = "wasm", async_trait(?Send))]
+#[cfg_attr(not(target_family = "wasm"), async_trait)]
+impl OperatorStore for MemoryStore {
+    async fn put_operator(
+        &self,
+        email: &str,
+        password_hash: &str,
+        now: Timestamp,
+    ) -> StoreResult<bool> {
+        let mut state = self.lock();
+        if let Some(operator) = state.operators.get_mut(email) {
+            operator.password_hash = password_hash.to_owned();
+            operator.session_epoch += 1;
+            return Ok(false);
+        }
+        state.operators.insert(
+            email.to_owned(),
+            Operator {
+                email: email.to_owned(),
+                password_hash: password_hash.to_owned(),
+                session_epoch: 0,
+                created_at: now,
+            },
+        );
+        Ok(true)
+    }
+
+    async fn operator(&self, email: &str) -> StoreResult<Option<Operator>> {
+        Ok(self.lock().operators.get(email).cloned())
+    }
+
+    async fn list_operators(&self) -> StoreResult<Vec<Operator>> {
+        Ok(self.lock().operators.values().cloned().collect())
+    }
+
+    async fn delete_operator(&self, email: &str) -> StoreResult<bool> {
+        Ok(self.lock().operators.remove(email).is_some())
+    }
+
+    async fn bump_operator_epoch(&self, email: &str) -> StoreResult<u64> {
+        let mut state = self.lock();
+        let operator = state
+            .operators
+            .get_mut(email)
+            .ok_or_else(|| StoreError::NotFound("operator".into()))?;
+        operator.session_epoch += 1;
+        Ok(operator.session_epoch)
     }
 }
 

@@ -1,4 +1,4 @@
-//! The operator panel, sans-IO: sign in with the admin token, review personas, grant credits,
+//! The operator panel, sans-IO: operator accounts and their sessions, review personas, grant credits,
 //! price an AI reply per currency, read the audit log; and the admin API's audit and pricing
 //! routes.
 
@@ -12,33 +12,178 @@ use futures::executor::block_on;
 
 #[path = "common/panel.rs"]
 mod panel;
-use panel::{Panel, ADMIN};
+use panel::{Panel, ADMIN, OPERATOR_EMAIL, OPERATOR_PASSWORD};
 
 #[test]
-fn the_panel_needs_the_admin_token_and_refuses_a_wrong_one() {
+fn the_panel_signs_in_operator_accounts_and_refuses_everyone_else() {
     let mut p = Panel::new();
     let first = p.send("GET", "/manage", "");
     assert_eq!(first.status, 303);
     assert_eq!(first.headers["location"], "/manage/login");
-    p.send("GET", "/manage/login", "");
-    let csrf = p.csrf();
-    let wrong = p.send("POST", "/manage/login", &format!("csrf={csrf}&token=nope"));
-    assert_eq!(wrong.status, 401);
-    assert!(wrong.body.contains(r#"id="manage-login-error""#));
-    assert_eq!(p.send("GET", "/manage", "").status, 303, "still signed out");
-    let no_csrf = p.send("POST", "/manage/login", &format!("token={ADMIN}"));
+    // The admin token is no password, a wrong password and an unknown email sign no one in.
+    for (email, password) in [
+        (OPERATOR_EMAIL, ADMIN),
+        (OPERATOR_EMAIL, "not-the-password"),
+        ("nobody@concierge.example", OPERATOR_PASSWORD),
+    ] {
+        let wrong = p.log_in(email, password);
+        assert_eq!(wrong.status, 401, "{email}");
+        assert!(wrong.body.contains(r#"id="manage-login-error""#));
+        assert_eq!(p.send("GET", "/manage", "").status, 303, "still signed out");
+    }
+    let no_csrf = p.send(
+        "POST",
+        "/manage/login",
+        &format!("email={OPERATOR_EMAIL}&password={OPERATOR_PASSWORD}"),
+    );
     assert_eq!(no_csrf.status, 403, "login CSRF refused");
-    p.sign_in();
+    // The email is normalized as owners' are.
+    let done = p.log_in(" OPS@Concierge.Example ", OPERATOR_PASSWORD);
+    assert_eq!(done.status, 303, "{}", done.body);
     let page = p.send("GET", "/manage", "");
     assert_eq!(page.status, 200);
     assert!(page.body.contains(r#"id="tenant-sunrise-bakery""#));
+    let entry = block_on(p.h.store.list_audit(&AuditQuery::latest(1)))
+        .unwrap()
+        .remove(0);
+    assert_eq!(
+        (entry.entry.actor.as_str(), entry.entry.action),
+        ("operator:ops@concierge.example", AuditAction::OperatorLogin),
+        "audited as the operator who signed in"
+    );
     // A forged or tampered cookie is no session.
+    let jar = p.cookies.clone();
     for (k, v) in &mut p.cookies {
         if k == "__Host-concierge_operator" {
-            *v = v.replacen('1', "2", 1);
+            *v = v.replacen("b3Bz", "b3Bt", 1);
         }
     }
+    assert_eq!(p.send("GET", "/manage", "").status, 303, "another email");
+    p.cookies = jar;
+    assert_eq!(p.send("GET", "/manage", "").status, 200);
+}
+
+#[test]
+fn a_new_password_sign_out_everywhere_or_a_removed_account_ends_every_session() {
+    let mut p = Panel::new();
+    p.sign_in();
+    let first_browser = std::mem::take(&mut p.cookies);
+    p.h.clock.advance(concierge_core::time::Span::seconds(5));
+    p.sign_in();
+    let csrf = p.csrf();
+    let out = p.send("POST", "/manage/logout-everywhere", &format!("csrf={csrf}"));
+    assert_eq!(out.status, 303);
+    assert_eq!(out.headers["location"], "/manage/login");
+    assert_eq!(
+        p.send("GET", "/manage", "").status,
+        303,
+        "this browser is out"
+    );
+    p.cookies = first_browser;
+    assert_eq!(
+        p.send("GET", "/manage", "").status,
+        303,
+        "so is the other one"
+    );
+    assert_eq!(p.audit_actions()[0], "operator.logout_everywhere");
+
+    // A new password through the admin API ends the session made before it.
+    p.sign_in();
+    let body = format!(r#"{{"email":"{OPERATOR_EMAIL}","password":"a-brand-new-password"}}"#);
+    let (status, answer) = p.json("PUT", "/operators", &body);
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["created"], false);
+    assert_eq!(p.send("GET", "/manage", "").status, 303, "the old session");
+    assert_eq!(p.log_in(OPERATOR_EMAIL, OPERATOR_PASSWORD).status, 401);
+    assert_eq!(p.log_in(OPERATOR_EMAIL, "a-brand-new-password").status, 303);
+    assert_eq!(p.send("GET", "/manage", "").status, 200);
+
+    // Removing the account ends its sessions; removing it again is a 404.
+    let gone = p.api(
+        "DELETE",
+        "/operators/ops%40concierge.example",
+        "",
+        Some(ADMIN),
+    );
+    assert_eq!(gone.status, 204, "{}", gone.body);
     assert_eq!(p.send("GET", "/manage", "").status, 303);
+    let again = p.api(
+        "DELETE",
+        "/operators/ops@concierge.example",
+        "",
+        Some(ADMIN),
+    );
+    assert_eq!(again.status, 404);
+    let actions = p.audit_actions();
+    assert_eq!(actions[0], "operator.delete");
+    assert!(actions.contains(&"operator.put".to_owned()), "{actions:?}");
+}
+
+#[test]
+fn the_admin_api_creates_lists_and_refuses_bad_operator_accounts() {
+    let mut p = Panel::new();
+    let unauthorized = p.api("GET", "/operators", "", None);
+    assert_eq!(unauthorized.status, 401);
+    let before = p.audit_actions().len();
+    for (body, field) in [
+        (
+            r#"{"email":"not-an-email","password":"long-enough-pw"}"#,
+            "email",
+        ),
+        (
+            r#"{"email":"new@concierge.example","password":"short"}"#,
+            "password",
+        ),
+        (r#"{"email":"new@concierge.example"}"#, "password"),
+    ] {
+        let (status, answer) = p.json("PUT", "/operators", body);
+        assert_eq!(status, 422, "{body}: {answer}");
+        assert!(answer.to_string().contains(field), "{answer}");
+    }
+    let (status, _) = p.json("PUT", "/operators", r#"{"email":"x@y.z","role":"root"}"#);
+    assert_eq!(status, 400, "unknown fields are refused");
+    assert_eq!(p.audit_actions().len(), before, "nothing audited");
+    let (status, list) = p.json("GET", "/operators", "");
+    assert_eq!(status, 200);
+    assert_eq!(
+        list["operators"].as_array().unwrap().len(),
+        1,
+        "nothing saved"
+    );
+
+    let body = r#"{"email":"New@Concierge.Example","password":"long-enough-pw"}"#;
+    let (status, answer) = p.json("PUT", "/operators", body);
+    assert_eq!(status, 201, "{answer}");
+    assert_eq!(answer["operator"]["email"], "new@concierge.example");
+    let (_, list) = p.json("GET", "/operators", "");
+    let emails: Vec<&str> = list["operators"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["email"].as_str().unwrap())
+        .collect();
+    assert_eq!(emails, ["new@concierge.example", OPERATOR_EMAIL]);
+    assert!(
+        !list.to_string().contains("argon2"),
+        "no hash leaves the store"
+    );
+    assert_eq!(
+        p.log_in("new@concierge.example", "long-enough-pw").status,
+        303
+    );
+}
+
+#[test]
+fn failed_operator_logins_are_rate_limited_per_email() {
+    let mut p = Panel::new();
+    for _ in 0..5 {
+        assert_eq!(p.log_in(OPERATOR_EMAIL, "wrong-password-x").status, 401);
+    }
+    let limited = p.log_in(OPERATOR_EMAIL, OPERATOR_PASSWORD);
+    assert_eq!(limited.status, 429, "even the right password waits");
+    assert!(limited.headers.contains_key("retry-after"));
+    p.h.clock.advance(concierge_core::time::Span::minutes(16));
+    assert_eq!(p.log_in(OPERATOR_EMAIL, OPERATOR_PASSWORD).status, 303);
 }
 
 #[test]
@@ -275,7 +420,7 @@ fn the_operator_prices_a_currency_and_the_next_ai_reply_is_charged_at_it() {
         .unwrap()
         .remove(0);
     assert_eq!(entry.entry.action, AuditAction::PricingSet);
-    assert_eq!(entry.entry.actor, "operator");
+    assert_eq!(entry.entry.actor, "operator:ops@concierge.example");
     assert_eq!(entry.entry.detail, "INR: 2.5 per AI reply (was 1)");
 
     // A currency without a default can be priced, and a business may then bill in it.

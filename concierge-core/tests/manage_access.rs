@@ -9,7 +9,9 @@ use std::sync::{Arc, Mutex, OnceLock};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use bytes::Bytes;
+use concierge_core::audit::AuditQuery;
 use concierge_core::front::{AccessGate, AccessPolicy, DemoLimiter, Front, FrontConfig};
+use concierge_core::ports::AuditLog;
 use concierge_core::testing::{Harness, MemoryHost, EXAMPLE_TENANT};
 use futures::executor::block_on;
 use rsa::pkcs1v15::SigningKey;
@@ -182,9 +184,14 @@ fn a_valid_access_token_admits_the_operator_and_forms_need_its_csrf_token() {
         grant,
     );
     assert_eq!(status, 403, "no CSRF token");
+    // The grant is audited as the operator Access named.
+    let entry = block_on(site.h.store.list_audit(&AuditQuery::latest(1)))
+        .unwrap()
+        .remove(0);
+    assert_eq!(entry.entry.actor, "operator:ops@acme.example");
     // The key set was fetched once and cached.
     assert_eq!(site.certs_fetched.load(Ordering::SeqCst), 1);
-    // The admin-token login is not offered behind Access.
+    // The panel's own login is not offered behind Access.
     let (status, headers, _) = site.send(
         "GET",
         "/manage/login",

@@ -15,7 +15,7 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
 import { MODEL_REPLY } from '../http/fakes.mjs';
-import { SETTINGS, waBody } from '../http/suite.mjs';
+import { waBody } from '../http/suite.mjs';
 import { launchBrowser, openPage, screenshotsDir, sleep, startApp, targets } from './harness.mjs';
 
 let browser;
@@ -342,10 +342,24 @@ for (const target of targets) {
       assert.ok(await noHorizontalScroll(page), 'the credits with a debit row');
     }));
 
-    test('the operator panel at 375 px: a refused price shows its error (422), a saved one lands in the audit log', withPage({ width: 375, height: 740 }, async ({ page }) => {
+    /// Gives the deployment the operator account `{who}@browser.test` (admin API) and signs in
+    /// with it in `page`. One account per test: a new password ends the account's sessions,
+    /// and the tests run side by side.
+    const operatorSignIn = async (page, who, { create = true } = {}) => {
+      const email = `${who}@browser.test`;
+      const password = 'browser operator password';
+      if (create) {
+        const made = await app.admin('PUT', '/operators', JSON.stringify({ email, password }));
+        assert.ok([200, 201].includes(made.status), `operator account: ${made.status} ${made.text}`);
+      }
       await page.goto(`${app.base}/manage/login`);
-      await page.fill('#token', SETTINGS.adminToken);
+      await page.fill('#email', email);
+      await page.fill('#password', password);
       await Promise.all([page.waitForURL((u) => u.pathname === '/manage'), page.click('#manage-login-form button[type=submit]')]);
+    };
+
+    test('the operator panel at 375 px: a refused price shows its error (422), a saved one lands in the audit log; sign out everywhere ends every session of the account', withPage({ width: 375, height: 740 }, async ({ page }) => {
+      await operatorSignIn(page, 'pricing');
       assert.ok(await noHorizontalScroll(page), '/manage scrolls sideways');
       await page.click('#manage-nav-pricing');
       await page.waitForURL((u) => u.pathname === '/manage/pricing');
@@ -361,18 +375,32 @@ for (const target of targets) {
       await page.locator('#price-GBP').waitFor();
       await page.click('#manage-nav-audit');
       await page.waitForURL((u) => u.pathname === '/manage/audit');
-      const actions = await page.$$eval('tr.audit-entry', (rows) => rows.map((r) => r.dataset.action));
+      // This operator's entries (the catalog test acts side by side, as another operator).
+      const actions = await page.$$eval('tr.audit-entry', (rows) => rows
+        .filter((r) => r.innerText.includes('operator:pricing@browser.test'))
+        .map((r) => r.dataset.action));
       assert.equal(actions[0], 'pricing.set', `newest first: ${actions}`);
       assert.ok(actions.includes('operator.login'), `${actions}`);
       assert.ok(await noHorizontalScroll(page), '/manage/audit scrolls sideways');
       const loose = await page.$$eval('table', (ts) => ts.filter((t) => !t.parentElement.classList.contains('table-wrap')).length);
       assert.equal(loose, 0, 'the audit table sits in .table-wrap');
+      // Sign out everywhere: this browser and every other session of the account are out.
+      const other = await page.context().browser().newContext();
+      const second = await other.newPage();
+      try {
+        await operatorSignIn(second, 'pricing', { create: false });
+        await Promise.all([page.waitForURL((u) => u.pathname === '/manage/login'), page.click('#manage-logout-everywhere')]);
+        await page.goto(`${app.base}/manage`);
+        assert.equal(new URL(page.url()).pathname, '/manage/login', 'signed out here');
+        await second.goto(`${app.base}/manage`);
+        assert.equal(new URL(second.url()).pathname, '/manage/login', 'and in the other browser');
+      } finally {
+        await other.close();
+      }
     }));
 
     test('the personas catalog at 375 px: a new persona is a draft the demo does not offer until its review approves it; the system persona has no delete', withPage({ width: 375, height: 740 }, async ({ page }) => {
-      await page.goto(`${app.base}/manage/login`);
-      await page.fill('#token', SETTINGS.adminToken);
-      await Promise.all([page.waitForURL((u) => u.pathname === '/manage'), page.click('#manage-login-form button[type=submit]')]);
+      await operatorSignIn(page, 'catalog');
       await page.click('#manage-nav-personas');
       await page.waitForURL((u) => u.pathname === '/manage/personas');
       assert.ok(await noHorizontalScroll(page), '/manage/personas scrolls sideways');

@@ -209,6 +209,8 @@ export const INTERNAL_TEXT = /sqlx|sqlite|\bD1_|panick|backtrace|\.rs:\d|RustErr
 export const OWNER_EMAIL = 'owner@contract.test';
 export const OWNER_PASSWORD = 'contract owner password';
 const LIMITED_EMAIL = 'limited@contract.test';
+const OPERATOR_EMAIL = 'ops@contract.test';
+const OPERATOR_PASSWORD = 'contract operator password';
 const SESSION_COOKIE = '__Host-concierge_session';
 const CSRF_COOKIE = '__Host-concierge_csrf';
 
@@ -238,10 +240,15 @@ function browser(t) {
       body: new URLSearchParams(form).toString(),
       headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers },
     }),
-    /// Signs in to the operator panel with the admin token.
-    async operatorLogin() {
+    /// Signs in to the operator panel with an operator account (given that password first,
+    /// through the admin API, so the account exists whichever case runs first).
+    async operatorLogin(email = OPERATOR_EMAIL, password = OPERATOR_PASSWORD, { create = true } = {}) {
+      if (create) {
+        const made = await t.admin('PUT', '/operators', JSON.stringify({ email, password }));
+        assert(made.status === 200 || made.status === 201, `operator account: ${made.status} ${made.text}`);
+      }
       const form = await b.get('/manage/login');
-      return b.post('/manage/login', { csrf: hidden(form, 'csrf'), token: SETTINGS.adminToken });
+      return b.post('/manage/login', { csrf: hidden(form, 'csrf'), email, password });
     },
     async login(email = OWNER_EMAIL, password = OWNER_PASSWORD) {
       const form = await b.get('/dashboard/login');
@@ -793,6 +800,52 @@ export const CASES = [
       const chat = await post(JSON.stringify({ persona: personas[0].slug, history: [], message: 'Do you have eggless cakes?', handoff: false }));
       eq(chat.status, 200, `chat (${chat.text})`);
       eq(chat.json(), { reply: MODEL_REPLY, handoff: false }, 'answer');
+    },
+  },
+  {
+    name: 'operator accounts: PUT /operators → 201 then 200, bad input → 422 nothing saved; the panel signs in by email and password; a new password, sign out everywhere and a removed account end its sessions',
+    run: async (t) => {
+      const b = browser(t);
+      const email = 'accounts@contract.test';
+      const before = (await t.admin('GET', '/operators')).json().operators.length;
+      errorIs(await t.request('GET', '/api/v1/operators'), 401, UNAUTHORIZED, 'no token');
+      for (const [body, field] of [
+        [{ email: 'not-an-email', password: 'long enough password' }, 'email'],
+        [{ email, password: 'short' }, 'password'],
+      ]) {
+        const bad = await t.admin('PUT', '/operators', JSON.stringify(body));
+        errorIs(bad, 422, undefined, `bad ${field}`);
+        eq(bad.json().fields?.[0]?.field, field, `${field} marked`);
+      }
+      eq((await t.admin('GET', '/operators')).json().operators.length, before, 'nothing saved');
+      const made = await t.admin('PUT', '/operators', JSON.stringify({ email: 'Accounts@Contract.Test', password: 'first password 123' }));
+      eq([made.status, made.json().operator.email, made.json().created], [201, email, true], 'created, email normalized');
+      const listed = (await t.admin('GET', '/operators')).json().operators;
+      assert(listed.some((o) => o.email === email), 'listed');
+      assert(!JSON.stringify(listed).includes('argon2'), 'no hash in the list');
+
+      const wrong = await b.operatorLogin(email, 'not the password', { create: false });
+      eq(wrong.status, 401, 'a wrong password');
+      assert(wrong.text.includes('id="manage-login-error"'), 'says so');
+      eq((await b.post('/manage/login', { email, password: 'first password 123' })).status, 403, 'login without CSRF');
+      const ok = await b.operatorLogin(email, 'first password 123', { create: false });
+      eq([ok.status, ok.headers.get('location')], [303, '/manage'], 'signed in');
+      eq((await b.get('/manage')).status, 200, 'the panel');
+      const audit = (await t.admin('GET', '/audit?limit=1')).json().entries[0];
+      eq([audit.actor, audit.action], [`operator:${email}`, 'operator.login'], 'audited as the operator');
+
+      const again = await t.admin('PUT', '/operators', JSON.stringify({ email, password: 'second password 456' }));
+      eq([again.status, again.json().created], [200, false], 'a new password');
+      eq((await b.get('/manage')).status, 303, 'the old session ended');
+      eq((await b.operatorLogin(email, 'second password 456', { create: false })).status, 303, 'the new password signs in');
+      const csrf = hidden(await b.get('/manage'), 'csrf');
+      eq((await b.post('/manage/logout-everywhere', { csrf })).status, 303, 'sign out everywhere');
+      eq((await b.get('/manage')).status, 303, 'signed out');
+
+      eq((await b.operatorLogin(email, 'second password 456', { create: false })).status, 303, 'in again');
+      eq((await t.admin('DELETE', `/operators/${encodeURIComponent(email)}`)).status, 204, 'removed');
+      eq((await b.get('/manage')).status, 303, 'a removed account signs no one in');
+      errorIs(await t.admin('DELETE', `/operators/${encodeURIComponent(email)}`), 404, undefined, 'removed twice');
     },
   },
   {

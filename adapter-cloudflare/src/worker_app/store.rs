@@ -19,7 +19,7 @@
 //!   digests to `WORK_QUEUE` with a delay.
 
 use async_trait::async_trait;
-use concierge_core::accounts::Owner;
+use concierge_core::accounts::{Operator, Owner};
 use concierge_core::approval::Draft;
 use concierge_core::audit::{AuditAction, AuditEntry, AuditQuery, AuditRecord};
 use concierge_core::billing::{
@@ -34,8 +34,8 @@ use concierge_core::ids::{
 };
 use concierge_core::ports::{
     AliasStore, AuditLog, ConversationSummary, Direction, DraftStore, IdempotencyStore, Job,
-    JobQueue, Ledger, LoginFailures, MessageLog, MessageRecord, OwnerStore, PersonaCatalog,
-    PricingStore, SessionStore, StoreError, StoreResult, StoredPrice, TenantStore,
+    JobQueue, Ledger, LoginFailures, MessageLog, MessageRecord, OperatorStore, OwnerStore,
+    PersonaCatalog, PricingStore, SessionStore, StoreError, StoreResult, StoredPrice, TenantStore,
 };
 use concierge_core::tenant::Tenant;
 use concierge_core::time::{Span, Timestamp};
@@ -1494,5 +1494,91 @@ impl PersonaCatalog for CfStore {
             .run("DELETE FROM persona_catalog WHERE slug = ?1", &[s(slug)])
             .await?;
         Ok(changed > 0)
+    }
+}
+
+/// An `operators` row.
+#[derive(Deserialize)]
+struct OperatorRow {
+    email: String,
+    password_hash: String,
+    session_epoch: f64,
+    created_at: f64,
+}
+
+impl OperatorRow {
+    fn operator(self) -> Operator {
+        Operator {
+            email: self.email,
+            password_hash: self.password_hash,
+            session_epoch: whole_u64(self.session_epoch),
+            created_at: Timestamp::from_millis(whole_i64(self.created_at)),
+        }
+    }
+}
+
+/// Operator accounts in D1 (the server's `0011_operators.sql` table), for a Worker that is
+/// not behind Cloudflare Access.
+#[async_trait(?Send)]
+impl OperatorStore for CfStore {
+    async fn put_operator(
+        &self,
+        email: &str,
+        password_hash: &str,
+        now: Timestamp,
+    ) -> StoreResult<bool> {
+        // One upsert: a new row starts at epoch 0, a replaced one is at least 1 after it.
+        let row: Option<EpochRow> = self
+            .first(
+                "INSERT INTO operators (email, password_hash, session_epoch, created_at) \
+                 VALUES (?1, ?2, 0, ?3) ON CONFLICT (email) DO UPDATE SET \
+                 password_hash = excluded.password_hash, \
+                 session_epoch = operators.session_epoch + 1 RETURNING session_epoch",
+                &[s(email), s(password_hash), n(now.as_millis())],
+            )
+            .await?;
+        let row = row.ok_or_else(|| backend("the operator upsert returned no row"))?;
+        Ok(whole_u64(row.session_epoch) == 0)
+    }
+
+    async fn operator(&self, email: &str) -> StoreResult<Option<Operator>> {
+        let row: Option<OperatorRow> = self
+            .first(
+                "SELECT email, password_hash, session_epoch, created_at FROM operators \
+                 WHERE email = ?1",
+                &[s(email)],
+            )
+            .await?;
+        Ok(row.map(OperatorRow::operator))
+    }
+
+    async fn list_operators(&self) -> StoreResult<Vec<Operator>> {
+        let rows: Vec<OperatorRow> = self
+            .all(
+                "SELECT email, password_hash, session_epoch, created_at FROM operators \
+                 ORDER BY email",
+                &[],
+            )
+            .await?;
+        Ok(rows.into_iter().map(OperatorRow::operator).collect())
+    }
+
+    async fn delete_operator(&self, email: &str) -> StoreResult<bool> {
+        let changed = self
+            .run("DELETE FROM operators WHERE email = ?1", &[s(email)])
+            .await?;
+        Ok(changed > 0)
+    }
+
+    async fn bump_operator_epoch(&self, email: &str) -> StoreResult<u64> {
+        let row: Option<EpochRow> = self
+            .first(
+                "UPDATE operators SET session_epoch = session_epoch + 1 WHERE email = ?1 \
+                 RETURNING session_epoch",
+                &[s(email)],
+            )
+            .await?;
+        row.map(|r| whole_u64(r.session_epoch))
+            .ok_or_else(|| StoreError::NotFound("operator".into()))
     }
 }

@@ -13,6 +13,7 @@
 mod audit;
 mod catalog;
 mod jobs;
+mod operators;
 mod owners;
 mod ports;
 mod secrets;
@@ -91,6 +92,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "persona catalog",
         include_str!("../../migrations/sqlite/0010_persona_catalog.sql"),
     ),
+    (
+        11,
+        "operators",
+        include_str!("../../migrations/sqlite/0011_operators.sql"),
+    ),
 ];
 
 /// The PostgreSQL migrations, embedded.
@@ -144,6 +150,11 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         10,
         "persona catalog",
         include_str!("../../migrations/postgres/0010_persona_catalog.sql"),
+    ),
+    (
+        11,
+        "operators",
+        include_str!("../../migrations/postgres/0011_operators.sql"),
     ),
 ];
 

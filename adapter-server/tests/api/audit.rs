@@ -192,18 +192,37 @@ impl Operator {
             .unwrap_or_default()
     }
 
-    async fn sign_in(&mut self) {
+    /// Posts the login form with the operator account of [`operator_account`].
+    async fn log_in(&mut self) -> (u16, String) {
         self.send(reqwest::Method::GET, "/manage/login", "").await;
         let csrf = self.csrf();
-        let (status, body) = self
-            .send(
-                reqwest::Method::POST,
-                "/manage/login",
-                &format!("csrf={csrf}&token={ADMIN_TOKEN}"),
-            )
-            .await;
+        self.send(
+            reqwest::Method::POST,
+            "/manage/login",
+            &format!("csrf={csrf}&email={OPERATOR_EMAIL}&password={OPERATOR_PASSWORD}"),
+        )
+        .await
+    }
+
+    async fn sign_in(&mut self) {
+        let (status, body) = self.log_in().await;
         assert_eq!(status, 303, "{body}");
     }
+}
+
+const OPERATOR_EMAIL: &str = "ops@concierge.example";
+const OPERATOR_PASSWORD: &str = "operator-password-1";
+
+/// Gives the deployment its operator account, straight in the store (the admin API's
+/// `PUT /operators` would add an audit entry).
+async fn operator_account(app: &crate::helpers::TestApp) {
+    use concierge_core::ports::OperatorStore;
+    let hash = concierge_core::accounts::hash_password(OPERATOR_PASSWORD, &[7; 16]).unwrap();
+    let now = concierge_core::time::Timestamp::from_millis(0);
+    app.store
+        .put_operator(OPERATOR_EMAIL, &hash, now)
+        .await
+        .unwrap();
 }
 
 async fn the_panel_prices_a_currency_and_shows_the_audit_log(db: Db) {
@@ -211,6 +230,7 @@ async fn the_panel_prices_a_currency_and_shows_the_audit_log(db: Db) {
         return;
     };
     use reqwest::Method;
+    operator_account(&app).await;
     let mut op = Operator::new(&app);
     let (status, _) = op
         .send(Method::POST, "/manage/pricing", "currency=INR&price=2")
@@ -296,16 +316,9 @@ async fn a_failed_audit_write_fails_the_request() {
     let stored = app.store.stored_price(&eur).await.unwrap();
     assert!(stored.is_some(), "the change stays applied");
 
+    operator_account(&app).await;
     let mut op = Operator::new(&app);
-    op.send(reqwest::Method::GET, "/manage/login", "").await;
-    let csrf = op.csrf();
-    let (status, _) = op
-        .send(
-            reqwest::Method::POST,
-            "/manage/login",
-            &format!("csrf={csrf}&token={ADMIN_TOKEN}"),
-        )
-        .await;
+    let (status, _) = op.log_in().await;
     assert_eq!(status, 500);
     assert!(
         !op.cookies

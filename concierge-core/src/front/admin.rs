@@ -77,15 +77,36 @@ struct GrantRequest {
     reason: Option<String>,
 }
 
-/// An owner account for `PUT /tenants/{tenant}/owners` (missing fields are empty, so they get
-/// field errors). No `Debug`: it holds a password.
+/// An account's sign-in, for `PUT /tenants/{tenant}/owners` and `PUT /operators` (missing
+/// fields are empty, so they get field errors). No `Debug`: it holds a password.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct OwnerRequest {
+struct Credentials {
     #[serde(default)]
     email: String,
     #[serde(default)]
     password: String,
+}
+
+impl Credentials {
+    /// The normalized email, when it and the password meet the policy; else 422 with a field
+    /// error for each that does not.
+    fn checked_email(&self) -> Result<String, ApiError> {
+        use crate::accounts;
+        let email = accounts::normalize_email(&self.email);
+        let errors: Vec<_> = [
+            accounts::check_email(&email).err(),
+            accounts::check_password(&self.password).err(),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        if errors.is_empty() {
+            Ok(email)
+        } else {
+            Err(ApiError::Invalid(errors))
+        }
+    }
 }
 
 /// `PUT /pricing`: a currency and its price of one AI reply in credits (`"2.5"` or `2`).
@@ -271,7 +292,7 @@ impl Front<'_> {
                     return allow("PUT");
                 }
                 let id = tenant_id(tenant)?;
-                let request: OwnerRequest = json_body(body)?;
+                let request: Credentials = json_body(body)?;
                 self.put_owner(&id, request).await
             }
             ["tenants", tenant, "secrets", account] => {
@@ -356,6 +377,32 @@ impl Front<'_> {
                     &json!({ "entries": entries, "next_before": next_before }),
                 ))
             }
+            ["operators"] => match method {
+                Method::GET => {
+                    let operators: Vec<_> = store
+                        .list_operators()
+                        .await?
+                        .into_iter()
+                        .map(|o| json!({ "email": o.email, "created_at": o.created_at }))
+                        .collect();
+                    Ok(json_ok(&json!({ "operators": operators })))
+                }
+                Method::PUT => self.put_operator(json_body(body)?).await,
+                _ => allow("GET, PUT"),
+            },
+            ["operators", email] => {
+                if method != Method::DELETE {
+                    return allow("DELETE");
+                }
+                let email = percent_encoding::percent_decode_str(email).decode_utf8_lossy();
+                let email = crate::accounts::normalize_email(&email);
+                if !store.delete_operator(&email).await? {
+                    return Err(ApiError::NotFound("operator".into()));
+                }
+                self.audit(AuditAction::OperatorDelete, None, &email)
+                    .await?;
+                Ok(empty(204))
+            }
             ["pricing"] => match method {
                 Method::GET => Ok(json_ok(
                     &json!({ "pricing": self.engine.price_list().await? }),
@@ -421,20 +468,9 @@ impl Front<'_> {
     /// a new password for the tenant's existing owner with that email (200; every session of
     /// that owner stops working). 422 with field errors for a bad email or a password outside
     /// the policy, 409 when the email belongs to another tenant's owner; nothing saved then.
-    async fn put_owner(&self, id: &TenantId, request: OwnerRequest) -> Result<Response, ApiError> {
-        use crate::accounts;
+    async fn put_owner(&self, id: &TenantId, request: Credentials) -> Result<Response, ApiError> {
         self.tenant(id).await?;
-        let email = accounts::normalize_email(&request.email);
-        let errors: Vec<_> = [
-            accounts::check_email(&email).err(),
-            accounts::check_password(&request.password).err(),
-        ]
-        .into_iter()
-        .flatten()
-        .collect();
-        if !errors.is_empty() {
-            return Err(ApiError::Invalid(errors));
-        }
+        let email = request.checked_email()?;
         let store = self.engine.store();
         let answer = |status: u16, owner_id: &str, created: bool| {
             json_response(
@@ -464,6 +500,26 @@ impl Front<'_> {
                 Ok(answer(201, &owner.id, true))
             }
         }
+    }
+
+    /// `PUT /operators`: creates the operator account `email` (201), or sets a new password
+    /// for it (200; every panel session of that operator stops working). 422 with field
+    /// errors for a bad email or a password outside the policy; nothing saved then.
+    async fn put_operator(&self, request: Credentials) -> Result<Response, ApiError> {
+        let email = request.checked_email()?;
+        let hash = super::web::auth::hash(self, &request.password)?;
+        let now = self.engine.clock().now();
+        let created = self.engine.store().put_operator(&email, &hash, now).await?;
+        let detail = if created {
+            format!("{email} created")
+        } else {
+            format!("{email}: new password, sessions ended")
+        };
+        self.audit(AuditAction::OperatorPut, None, &detail).await?;
+        Ok(json_response(
+            if created { 201 } else { 200 },
+            &json!({ "operator": { "email": email }, "created": created }),
+        ))
     }
 
     /// `PUT /tenants`: imports a TOML tenant file (creates or updates).

@@ -25,7 +25,7 @@
 //! | `/api/v1/...` | the admin API (bearer token) |
 //! | `/dashboard/...` | the owner's dashboard: login, then pages (session cookie + CSRF) |
 //! | `GET/POST /approvals/{tenant}/{draft}/{action}?token=` | the digest's signed links: GET confirms, POST decides |
-//! | `/manage/...` | the operator panel (the admin token signs in; signed cookie + CSRF) |
+//! | `/manage/...` | the operator panel (operator accounts sign in, or Cloudflare Access admits; signed cookie + CSRF) |
 //! | `GET /assets/{name}` | the pages' stylesheet and scripts |
 
 mod admin;
@@ -87,7 +87,8 @@ pub struct FrontConfig {
     /// The identity providers owners may sign in with (Google, Facebook); none by default.
     pub oauth: OAuthConfig,
     /// Cloudflare Access in front of `/manage` (the gate holds the cached key set: share one
-    /// per process); `None` signs the operator in with the admin token.
+    /// per process); `None` signs operators in with their accounts
+    /// ([`OperatorStore`](crate::ports::OperatorStore)).
     pub access: Option<std::sync::Arc<AccessGate>>,
 }
 

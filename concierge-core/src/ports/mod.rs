@@ -19,7 +19,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-use crate::accounts::Owner;
+use crate::accounts::{Operator, Owner};
 use crate::approval::Draft;
 use crate::audit::{AuditEntry, AuditQuery, AuditRecord};
 use crate::billing::{DebitOutcome, Grant, GrantOutcome, LedgerHistory, RefundOutcome};
@@ -407,6 +407,32 @@ pub trait OwnerStore: AsyncTraitDeps {
     async fn clear_login_failures(&self, key: &str) -> StoreResult<()>;
 }
 
+/// Operator accounts (the operator panel's sign-in where Cloudflare Access is not in front),
+/// keyed by their normalized email. Their failed sign-ins are counted by [`OwnerStore`]'s
+/// counters under keys of their own.
+#[cfg_attr(target_family = "wasm", async_trait(?Send))]
+#[cfg_attr(not(target_family = "wasm"), async_trait)]
+pub trait OperatorStore: AsyncTraitDeps {
+    /// Creates the operator `email` (epoch 0, created `now`) or, when it exists, replaces its
+    /// password hash and bumps its session epoch (a new password signs every panel session
+    /// out), in one atomic step. Returns whether the account was created.
+    async fn put_operator(
+        &self,
+        email: &str,
+        password_hash: &str,
+        now: Timestamp,
+    ) -> StoreResult<bool>;
+    /// The operator signing in with `email` (normalized), if any.
+    async fn operator(&self, email: &str) -> StoreResult<Option<Operator>>;
+    /// Every operator, by email.
+    async fn list_operators(&self) -> StoreResult<Vec<Operator>>;
+    /// Deletes the operator `email` (their sessions stop working with it); whether it existed.
+    async fn delete_operator(&self, email: &str) -> StoreResult<bool>;
+    /// Bumps the operator's session epoch ("sign out everywhere"); returns the new epoch,
+    /// atomic under concurrency. [`StoreError::NotFound`] for an unknown email.
+    async fn bump_operator_epoch(&self, email: &str) -> StoreResult<u64>;
+}
+
 /// The audit log of management actions ([`crate::audit`]): append-only.
 #[cfg_attr(target_family = "wasm", async_trait(?Send))]
 #[cfg_attr(not(target_family = "wasm"), async_trait)]
@@ -480,6 +506,7 @@ pub trait Store:
     + DraftStore
     + AliasStore
     + OwnerStore
+    + OperatorStore
     + AuditLog
     + PricingStore
     + PersonaCatalog
@@ -496,6 +523,7 @@ impl<T> Store for T where
         + DraftStore
         + AliasStore
         + OwnerStore
+        + OperatorStore
         + AuditLog
         + PricingStore
         + PersonaCatalog

@@ -81,7 +81,8 @@ macro_rules! store_contract_tests {
             prices_are_stored_per_currency_and_replaced,
             prices_must_be_positive,
             catalog_entries_round_trip_by_slug_and_delete,
-            catalog_writes_are_optimistic
+            catalog_writes_are_optimistic,
+            operators_are_created_replaced_listed_and_deleted
         );
     };
     (@each [$runner:path, $make:expr] $($name:ident),* $(,)?) => {
@@ -1799,6 +1800,78 @@ pub async fn catalog_writes_are_optimistic<S: Store + ?Sized>(store: &S) {
         Some(("Edited".into(), 2))
     );
     assert_eq!(store.get_catalog_persona("gone").await.expect("get"), None);
+}
+
+/// An operator is created at epoch 0 and read back by email; putting the same email again
+/// replaces the hash and bumps the epoch (and says it created nothing); the list is by email;
+/// a bump is atomic under concurrency; a deleted operator is gone and cannot be bumped.
+pub async fn operators_are_created_replaced_listed_and_deleted<S: Store + ?Sized>(store: &S) {
+    assert!(store.list_operators().await.expect("list").is_empty());
+    assert_eq!(store.operator("ops@example.com").await.expect("get"), None);
+    assert!(store
+        .put_operator("zed@example.com", "$argon2id$zed", T0)
+        .await
+        .expect("create zed"));
+    assert!(store
+        .put_operator("ops@example.com", "$argon2id$one", T0 + Span::seconds(1))
+        .await
+        .expect("create ops"));
+    let read = store
+        .operator("ops@example.com")
+        .await
+        .expect("get")
+        .expect("stored");
+    assert_eq!(
+        (
+            read.email.as_str(),
+            read.password_hash.as_str(),
+            read.session_epoch,
+            read.created_at
+        ),
+        ("ops@example.com", "$argon2id$one", 0, T0 + Span::seconds(1))
+    );
+    assert!(!store
+        .put_operator("ops@example.com", "$argon2id$two", T0 + Span::seconds(9))
+        .await
+        .expect("replace"));
+    let read = store
+        .operator("ops@example.com")
+        .await
+        .expect("get")
+        .expect("stored");
+    assert_eq!(
+        (
+            read.password_hash.as_str(),
+            read.session_epoch,
+            read.created_at
+        ),
+        ("$argon2id$two", 1, T0 + Span::seconds(1)),
+        "a new password bumps the epoch and keeps the creation time"
+    );
+    let emails: Vec<String> = store
+        .list_operators()
+        .await
+        .expect("list")
+        .into_iter()
+        .map(|o| o.email)
+        .collect();
+    assert_eq!(emails, ["ops@example.com", "zed@example.com"], "by email");
+    let bumps = join_all((0..4).map(|_| store.bump_operator_epoch("ops@example.com"))).await;
+    let mut epochs: Vec<u64> = bumps.into_iter().map(|r| r.expect("bump")).collect();
+    epochs.sort_unstable();
+    assert_eq!(epochs, [2, 3, 4, 5], "every bump counts once");
+    assert!(store
+        .delete_operator("ops@example.com")
+        .await
+        .expect("delete"));
+    assert!(!store
+        .delete_operator("ops@example.com")
+        .await
+        .expect("again"));
+    assert_eq!(store.operator("ops@example.com").await.expect("get"), None);
+    let gone = store.bump_operator_epoch("ops@example.com").await;
+    assert!(matches!(gone, Err(StoreError::NotFound(_))), "{gone:?}");
+    assert_eq!(store.list_operators().await.expect("list").len(), 1);
 }
 
 #[cfg(test)]

@@ -1,5 +1,5 @@
 //! The operator panel driven sans-IO, as a browser would: a cookie jar, the CSRF token the
-//! panel sets, sign-in with the admin token; and the admin API beside it. Shared by the
+//! panel sets, sign-in with an operator account; and the admin API beside it. Shared by the
 //! panel's test files (`#[path]`-included: not a test crate of its own).
 
 #![allow(dead_code)] // each test file uses part of it
@@ -7,11 +7,15 @@
 use bytes::Bytes;
 use concierge_core::audit::AuditQuery;
 use concierge_core::front::{DemoLimiter, Front, FrontConfig, Response};
-use concierge_core::ports::AuditLog;
+use concierge_core::ports::{AuditLog, Clock, OperatorStore};
 use concierge_core::testing::{Harness, MemoryHost, EXAMPLE_TENANT};
 use futures::executor::block_on;
 
 pub const ADMIN: &str = "test-admin-token-0123";
+/// The operator account every panel starts with.
+pub const OPERATOR_EMAIL: &str = "ops@concierge.example";
+/// Its password.
+pub const OPERATOR_PASSWORD: &str = "operator-password-1";
 
 pub struct Panel {
     pub h: Harness,
@@ -30,6 +34,9 @@ pub struct Served {
 impl Panel {
     pub fn new() -> Panel {
         let h = Harness::new(EXAMPLE_TENANT);
+        // Straight into the store: the admin API's `PUT /operators` would add an audit entry.
+        let hash = concierge_core::accounts::hash_password(OPERATOR_PASSWORD, &[7; 16]).unwrap();
+        block_on(h.store.put_operator(OPERATOR_EMAIL, &hash, h.clock.now())).unwrap();
         let host = MemoryHost::new(h.engine.clone());
         Panel {
             h,
@@ -83,14 +90,20 @@ impl Panel {
             .unwrap_or_default()
     }
 
-    pub fn sign_in(&mut self) {
+    /// Signs in as `email` with `password` from the login form; what the panel answered.
+    pub fn log_in(&mut self, email: &str, password: &str) -> Served {
         self.send("GET", "/manage/login", "");
         let csrf = self.csrf();
-        let done = self.send(
+        let email: String = form_urlencoded::byte_serialize(email.as_bytes()).collect();
+        self.send(
             "POST",
             "/manage/login",
-            &format!("csrf={csrf}&token={ADMIN}"),
-        );
+            &format!("csrf={csrf}&email={email}&password={password}"),
+        )
+    }
+
+    pub fn sign_in(&mut self) {
+        let done = self.log_in(OPERATOR_EMAIL, OPERATOR_PASSWORD);
         assert_eq!(done.status, 303, "{}", done.body);
         assert_eq!(done.headers["location"], "/manage");
     }

@@ -204,7 +204,13 @@ fn encode(text: &str) -> String {
 
 /// The fields of an `application/x-www-form-urlencoded` body (the last of a repeated name).
 pub(crate) fn form(req: &Request) -> BTreeMap<String, String> {
-    form_urlencoded::parse(req.body())
+    urlencoded(req.body())
+}
+
+/// `application/x-www-form-urlencoded` pairs by name, the last of a repeated name: one
+/// function for bodies and queries (each `collect` into a map compiles a sort of its own).
+fn urlencoded(input: &[u8]) -> BTreeMap<String, String> {
+    form_urlencoded::parse(input)
         .map(|(k, v)| (k.into_owned(), v.into_owned()))
         .collect()
 }
@@ -234,9 +240,7 @@ fn next_or_default(next: Option<&str>) -> String {
 }
 
 fn query(req: &Request) -> BTreeMap<String, String> {
-    form_urlencoded::parse(req.uri().query().unwrap_or("").as_bytes())
-        .map(|(k, v)| (k.into_owned(), v.into_owned()))
-        .collect()
+    urlencoded(req.uri().query().unwrap_or("").as_bytes())
 }
 
 /// The pre-session CSRF token: the browser's CSRF cookie when it has one, else a new one
@@ -347,6 +351,40 @@ pub(crate) fn check_presession(
     Ok(cookie)
 }
 
+/// Seconds until the login may be tried again, when any of `limits` (a limiter key and the
+/// failures it allows in [`LOGIN_WINDOW`]) is reached; `None` when none is.
+pub(crate) async fn login_limited(
+    front: &Front<'_>,
+    limits: &[(&str, u32)],
+) -> Result<Option<u64>, ApiError> {
+    let store = front.engine.store();
+    let now = front.engine.clock().now();
+    let mut wait = None;
+    for (key, limit) in limits {
+        let failures = store.login_failures(key, now, LOGIN_WINDOW).await?;
+        if failures.count >= *limit {
+            wait = wait.max(Some(retry_after(failures.window_start, now)));
+        }
+    }
+    Ok(wait)
+}
+
+/// Counts one failed login under each of `keys`.
+pub(crate) async fn record_login_failures(
+    front: &Front<'_>,
+    keys: &[&str],
+) -> Result<(), ApiError> {
+    let now = front.engine.clock().now();
+    for key in keys {
+        front
+            .engine
+            .store()
+            .record_login_failure(key, now, LOGIN_WINDOW)
+            .await?;
+    }
+    Ok(())
+}
+
 /// Seconds until a window that started at `start` closes, at least 1.
 pub(crate) fn retry_after(start: Timestamp, now: Timestamp) -> u64 {
     let left = (start + LOGIN_WINDOW).as_millis() - now.as_millis();
@@ -367,7 +405,6 @@ async fn login(front: &Front<'_>, req: &Request) -> Result<Response, ApiError> {
     let email = accounts::normalize_email(form.get("email").map_or("", String::as_str));
     let password = form.get("password").map_or("", String::as_str);
     let store = front.engine.store();
-    let now = front.engine.clock().now();
     let ip = req
         .extensions()
         .get::<ClientIp>()
@@ -375,14 +412,11 @@ async fn login(front: &Front<'_>, req: &Request) -> Result<Response, ApiError> {
     let email_key = limit_key("login-email", &email);
     let ip_key = limit_key("login-ip", ip);
 
-    let by_email = store.login_failures(&email_key, now, LOGIN_WINDOW).await?;
-    let by_ip = store.login_failures(&ip_key, now, LOGIN_WINDOW).await?;
-    let limited = [(by_email, EMAIL_LIMIT), (by_ip, IP_LIMIT)]
-        .into_iter()
-        .filter(|(f, limit)| f.count >= *limit)
-        .map(|(f, _)| retry_after(f.window_start, now))
-        .max();
-    if let Some(secs) = limited {
+    let limits = [
+        (email_key.as_str(), EMAIL_LIMIT),
+        (ip_key.as_str(), IP_LIMIT),
+    ];
+    if let Some(secs) = login_limited(front, &limits).await? {
         tracing::info!("login refused: too many failed attempts");
         let response = login_refused(
             front,
@@ -401,21 +435,12 @@ async fn login(front: &Front<'_>, req: &Request) -> Result<Response, ApiError> {
     } else {
         None
     };
-    // An over-long password is checked as an empty one: the same cost, and no unbounded
-    // hashing; it can never match.
-    let too_long = password.chars().count() > accounts::MAX_PASSWORD_CHARS;
-    let candidate = if too_long { "" } else { password };
     let hash = owner.as_ref().map(|o| o.password_hash.as_str());
-    let valid = accounts::verify_or_dummy(candidate, hash) && !too_long;
+    let valid = accounts::verify_or_dummy(password, hash);
     let owner = match owner {
         Some(owner) if valid => owner,
         _ => {
-            store
-                .record_login_failure(&email_key, now, LOGIN_WINDOW)
-                .await?;
-            store
-                .record_login_failure(&ip_key, now, LOGIN_WINDOW)
-                .await?;
+            record_login_failures(front, &[&email_key, &ip_key]).await?;
             return login_refused(
                 front,
                 req,
@@ -621,6 +646,7 @@ pub(crate) async fn create_tenant(
             approval: Default::default(),
             notifications: Default::default(),
             channels: Default::default(),
+            knowledge: Default::default(),
         };
         let mut tenant = file.into_tenant();
         // A new business starts in the onboarding wizard.

@@ -4,24 +4,30 @@
 //! per currency (`/manage/pricing`) and the audit log of management actions (`/manage/audit`).
 //!
 //! Every state-changing action (sign-in and sign-out included) appends an audit entry as
-//! actor `operator` after it succeeded; a failed append answers 500 (the action stays applied),
-//! as in the admin API.
+//! actor `operator:{email}` after it succeeded; a failed append answers 500 (the action stays
+//! applied), as in the admin API.
 //!
-//! Who may enter: the deployment's operator, who holds the admin token
-//! (`CONCIERGE_ADMIN_TOKEN` / `ADMIN_TOKEN`). `POST /manage/login` takes the token once
-//! (CSRF-protected like every login form, failed attempts rate limited per client address) and
-//! sets `__Host-concierge_operator`, `{expires}.{HMAC-SHA256(admin token, expires)}`: nothing
-//! is stored, every request verifies it in constant time, it lasts [`OPERATOR_SESSION`], and
-//! rotating the admin token ends every operator session. The session's CSRF token is derived
-//! from the same MAC and checked on every POST.
+//! Who may enter, where Cloudflare Access is not in front: an **operator account**
+//! ([`Operator`](crate::accounts::Operator), created through the admin API's
+//! `PUT /api/v1/operators`). `POST /manage/login` takes its email and password (CSRF-protected
+//! like every login form; argon2id verified at the same cost whether or not the account
+//! exists; failures rate limited per email and per client address, as owners' are) and sets
+//! `__Host-concierge_operator`, `{expires}.{epoch}.{email, base64url}.{HMAC-SHA256}` under the
+//! deployment's signing key: nothing is stored per session, every request verifies the MAC in
+//! constant time and that the account still exists at that session epoch. A session lasts
+//! [`OPERATOR_SESSION`]; a new password, "sign out everywhere" (`POST
+//! /manage/logout-everywhere`) or removing the account ends every session of it. The session's
+//! CSRF token is derived from the same key and checked on every POST. Every action is audited
+//! as `operator:{email}`.
 //!
 //! Behind Cloudflare Access (the Worker with `ACCESS_TEAM_DOMAIN` and `ACCESS_AUD`, or any
-//! deployment that sets [`FrontConfig::access`](crate::front::FrontConfig::access)), the admin
-//! token signs no one in: every request must carry the team's RS256 token
+//! deployment that sets [`FrontConfig::access`](crate::front::FrontConfig::access)), no
+//! operator account signs anyone in: every request must carry the team's RS256 token
 //! (`Cf-Access-Jwt-Assertion`, or Access's `CF_Authorization` cookie), verified by
 //! [`verify_access_jwt`](crate::front::verify_access_jwt) against the team's key set, fetched
 //! through the host and cached ([`AccessGate`](crate::front::AccessGate)); anything else is a
-//! 403. Its CSRF token is a MAC of the operator's email under the signing key.
+//! 403. Its CSRF token is a MAC of the operator's email under the signing key, and its actions
+//! are audited as `operator:{email}` too.
 
 use askama::Template;
 use base64::Engine as _;
@@ -32,14 +38,15 @@ use sha2::Sha256;
 use super::super::reply::{Request, Response};
 use super::super::{secret_eq, ApiError, ClientIp, Front};
 use super::auth::{
-    check_presession, limit_key, presession_token, retry_after, visitor_locale, with_retry_after,
-    LOGIN_WINDOW,
+    check_presession, limit_key, login_limited, presession_token, record_login_failures,
+    visitor_locale, with_retry_after, EMAIL_LIMIT,
 };
 use super::form::{Errors, Form};
 use super::pages::fmt::When;
 use super::pages::persona::Review;
 use super::render::{page, redirect, redirect_to, Tr};
 use super::{cookies, csrf, is_unsafe};
+use crate::accounts;
 use crate::audit::{actor, AuditAction, AuditQuery};
 use crate::billing::MAX_AI_REPLY_PRICE;
 use crate::conversation::FieldError;
@@ -50,29 +57,72 @@ use crate::time::{Span, Timestamp};
 pub(crate) const OPERATOR_SESSION: Span = Span::hours(12);
 /// The operator session cookie.
 const COOKIE: &str = "__Host-concierge_operator";
-/// Failed operator logins from one address within the login window before 429.
-const OPERATOR_LIMIT: u32 = 10;
+/// Failed operator logins from one address within the login window before 429 (those for
+/// one email are limited like owners', at [`EMAIL_LIMIT`]).
+const OPERATOR_IP_LIMIT: u32 = 10;
 /// Audit entries per page of `/manage/audit`.
 const AUDIT_PAGE: u32 = 50;
 
 type HmacSha256 = Hmac<Sha256>;
 
-fn mac(key: &str, purpose: &str, expires: i64) -> Vec<u8> {
+/// The MAC of one operator session's `purpose` (`session`, `csrf`) under the signing key.
+fn mac(signing_key: &[u8], purpose: &str, session: &PanelSession) -> Vec<u8> {
     // HMAC takes keys of any length.
-    let mut m =
-        <HmacSha256 as Mac>::new_from_slice(key.as_bytes()).unwrap_or_else(|_| unreachable!());
-    m.update(format!("concierge-operator\0{purpose}\0{expires}").as_bytes());
+    let mut m = <HmacSha256 as Mac>::new_from_slice(signing_key).unwrap_or_else(|_| unreachable!());
+    m.update(
+        format!(
+            "concierge-operator\0{purpose}\0{}\0{}\0{}",
+            session.email, session.epoch, session.expires
+        )
+        .as_bytes(),
+    );
     m.finalize().into_bytes().to_vec()
 }
 
-/// The session cookie's value for a session ending at `expires` (seconds).
-fn session_value(key: &str, expires: i64) -> String {
-    format!("{expires}.{}", hex::encode(mac(key, "session", expires)))
+/// An operator account's panel session, as its cookie carries it. No `Debug`: it names the
+/// operator, and its MACs are credentials.
+struct PanelSession {
+    /// The operator's email (normalized).
+    email: String,
+    /// The account's session epoch when the session was made.
+    epoch: u64,
+    /// When it stops working (seconds).
+    expires: i64,
 }
 
-/// The session's CSRF token (43 base64url characters, like every CSRF token here).
-fn session_csrf(key: &str, expires: i64) -> String {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(mac(key, "csrf", expires))
+impl PanelSession {
+    /// The cookie's value.
+    fn cookie(&self, signing_key: &[u8]) -> String {
+        let email = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&self.email);
+        let tag = hex::encode(mac(signing_key, "session", self));
+        format!("{}.{}.{email}.{tag}", self.expires, self.epoch)
+    }
+
+    /// The session's CSRF token (43 base64url characters, like every CSRF token here).
+    fn csrf(&self, signing_key: &[u8]) -> String {
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(mac(signing_key, "csrf", self))
+    }
+
+    /// The session a request's cookie carries, when its MAC verifies and it has not expired
+    /// (the account's epoch is the caller's to check).
+    fn from_request(req: &Request, signing_key: &[u8], now: Timestamp) -> Option<Self> {
+        let value = cookies::get(req, COOKIE)?;
+        let mut parts = value.splitn(4, '.');
+        let expires: i64 = parts.next()?.parse().ok()?;
+        let epoch: u64 = parts.next()?.parse().ok()?;
+        let email = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(parts.next()?)
+            .ok()
+            .and_then(|b| String::from_utf8(b).ok())?;
+        parts.next()?;
+        let session = PanelSession {
+            email,
+            epoch,
+            expires,
+        };
+        (secret_eq(value, &session.cookie(signing_key)) && now.as_secs() < expires)
+            .then_some(session)
+    }
 }
 
 /// The CSRF token of an operator admitted by Cloudflare Access: a MAC of their email under
@@ -83,12 +133,15 @@ fn access_csrf(signing_key: &[u8], email: &str) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(m.finalize().into_bytes())
 }
 
-/// The operator session a request carries: its expiry, when its MAC verifies and it is live.
-fn session(req: &Request, key: &str, now: Timestamp) -> Option<i64> {
-    let value = cookies::get(req, COOKIE)?;
-    let (expires, _) = value.split_once('.')?;
-    let expires: i64 = expires.parse().ok()?;
-    (secret_eq(value, &session_value(key, expires)) && now.as_secs() < expires).then_some(expires)
+/// Who is in the panel: the actor their actions are audited as, the CSRF token their forms
+/// carry, and their account session (none behind Cloudflare Access). No `Debug`: it holds the
+/// CSRF token.
+pub(super) struct Admitted {
+    /// `operator:{email}`.
+    pub(super) actor: String,
+    /// The CSRF token of this operator's forms.
+    pub(super) csrf: String,
+    session: Option<PanelSession>,
 }
 
 /// One tenant's row.
@@ -105,6 +158,7 @@ struct TenantRow {
 struct LoginPage<'a> {
     t: Tr,
     csrf: &'a str,
+    email: &'a str,
     error: Option<&'static str>,
 }
 
@@ -182,17 +236,21 @@ impl Front<'_> {
     ) -> Result<Response, ApiError> {
         let method = req.method();
         let now = self.engine.clock().now();
-        // Who the operator is, and the CSRF token their forms carry.
-        let csrf_token = if let Some(gate) = &self.config.access {
+        let signing_key = &self.engine.config().signing_key;
+        let who = if let Some(gate) = &self.config.access {
             // Behind Cloudflare Access: every request carries the team's signed token; there
             // is no login of our own.
             match gate.operator(self.host, req, now).await? {
                 Ok(email) => {
-                    if let ["login" | "logout"] = rest {
+                    if let ["login" | "logout" | "logout-everywhere"] = rest {
                         return Ok(redirect("/manage"));
                     }
                     tracing::debug!("operator admitted by Cloudflare Access");
-                    access_csrf(&self.engine.config().signing_key, &email)
+                    Admitted {
+                        actor: actor::operator(&email),
+                        csrf: access_csrf(signing_key, &email),
+                        session: None,
+                    }
                 }
                 Err(why) => {
                     tracing::info!(reason = %why, "operator panel refused: Cloudflare Access");
@@ -202,54 +260,61 @@ impl Front<'_> {
                 }
             }
         } else {
-            let key = self
-                .config
-                .admin_token
-                .clone()
-                .ok_or(ApiError::Unavailable(
-                    "the operator panel is off: set CONCIERGE_ADMIN_TOKEN",
-                ))?;
             if let ["login"] = rest {
                 return match *method {
-                    Method::GET | Method::HEAD => self.operator_login_form(req, None, 200),
-                    Method::POST => self.operator_login(req, &key).await,
+                    Method::GET | Method::HEAD => self.operator_login_form(req, "", None, 200),
+                    Method::POST => self.operator_login(req).await,
                     _ => Err(ApiError::MethodNotAllowed("GET, POST")),
                 };
             }
-            let Some(expires) = session(req, &key, now) else {
+            let session = match PanelSession::from_request(req, signing_key, now) {
+                Some(session) => {
+                    let account = self.engine.store().operator(&session.email).await?;
+                    account
+                        .filter(|a| a.session_epoch == session.epoch)
+                        .map(|_| session)
+                }
+                None => None,
+            };
+            let Some(session) = session else {
                 return Ok(if matches!(*method, Method::GET | Method::HEAD) {
                     redirect("/manage/login")
                 } else {
                     ApiError::SignInRequired.into_response()
                 });
             };
-            session_csrf(&key, expires)
+            Admitted {
+                actor: actor::operator(&session.email),
+                csrf: session.csrf(signing_key),
+                session: Some(session),
+            }
         };
         if is_unsafe(method) {
             csrf::same_origin(req, &self.engine.config().public_base_url)?;
             let form = Form::parse(req);
-            csrf::check(req, form.raw(csrf::FIELD), &csrf_token)?;
+            csrf::check(req, form.raw(csrf::FIELD), &who.csrf)?;
         }
         let t = Tr(visitor_locale(req));
-        let mut response = self.operator_route(req, rest, t, &csrf_token).await?;
+        let mut response = self.operator_route(req, rest, t, &who).await?;
         // Access has no login of ours to set the double-submit cookie: every page does.
         if self.config.access.is_some()
-            && cookies::get(req, cookies::CSRF).is_none_or(|c| !csrf::token_eq(c, &csrf_token))
+            && cookies::get(req, cookies::CSRF).is_none_or(|c| !csrf::token_eq(c, &who.csrf))
         {
-            cookies::set_csrf(&mut response, &csrf_token);
+            cookies::set_csrf(&mut response, &who.csrf);
         }
         Ok(response)
     }
 
-    /// The panel's pages and actions, for an admitted operator whose forms carry `csrf`.
+    /// The panel's pages and actions, for an admitted operator.
     async fn operator_route(
         &self,
         req: &Request,
         rest: &[&str],
         t: Tr,
-        csrf_token: &str,
+        who: &Admitted,
     ) -> Result<Response, ApiError> {
         let method = req.method();
+        let csrf_token = who.csrf.as_str();
         match rest {
             [] | [""] => match *method {
                 Method::GET => self.operator_tenants(t, csrf_token.to_owned(), req).await,
@@ -257,7 +322,7 @@ impl Front<'_> {
             },
             ["logout"] => match *method {
                 Method::POST => {
-                    self.record(actor::OPERATOR, AuditAction::OperatorLogout, None, "")
+                    self.record(&who.actor, AuditAction::OperatorLogout, None, "")
                         .await?;
                     let mut response = redirect("/manage/login");
                     clear(&mut response);
@@ -265,12 +330,28 @@ impl Front<'_> {
                 }
                 _ => Err(ApiError::MethodNotAllowed("POST")),
             },
+            ["logout-everywhere"] => match (method, &who.session) {
+                (&Method::POST, Some(session)) => {
+                    // Every cookie of this account names the old epoch: none verifies now.
+                    self.engine
+                        .store()
+                        .bump_operator_epoch(&session.email)
+                        .await?;
+                    self.record(&who.actor, AuditAction::OperatorLogoutEverywhere, None, "")
+                        .await?;
+                    let mut response = redirect("/manage/login");
+                    clear(&mut response);
+                    Ok(response)
+                }
+                // Behind Access (no session of ours) `manage` answered this path already.
+                _ => Err(ApiError::MethodNotAllowed("POST")),
+            },
             ["tenants", tenant, "persona"] => match *method {
-                Method::POST => self.operator_review(req, tenant).await,
+                Method::POST => self.operator_review(req, tenant, &who.actor).await,
                 _ => Err(ApiError::MethodNotAllowed("POST")),
             },
             ["tenants", tenant, "credits"] => match *method {
-                Method::POST => self.operator_grant(req, tenant).await,
+                Method::POST => self.operator_grant(req, tenant, &who.actor).await,
                 _ => Err(ApiError::MethodNotAllowed("POST")),
             },
             ["pricing"] => match *method {
@@ -278,10 +359,10 @@ impl Front<'_> {
                     self.operator_pricing(t, csrf_token, req, PriceForm::default())
                         .await
                 }
-                Method::POST => self.operator_set_price(t, csrf_token, req).await,
+                Method::POST => self.operator_set_price(t, who, req).await,
                 _ => Err(ApiError::MethodNotAllowed("GET, POST")),
             },
-            ["personas", rest @ ..] => self.operator_catalog(req, rest, t, csrf_token).await,
+            ["personas", rest @ ..] => self.operator_catalog(req, rest, t, who).await,
             ["audit"] => match *method {
                 Method::GET => self.operator_audit(t, csrf_token, req).await,
                 _ => Err(ApiError::MethodNotAllowed("GET")),
@@ -293,6 +374,7 @@ impl Front<'_> {
     fn operator_login_form(
         &self,
         req: &Request,
+        email: &str,
         error: Option<&'static str>,
         status: u16,
     ) -> Result<Response, ApiError> {
@@ -302,6 +384,7 @@ impl Front<'_> {
             &LoginPage {
                 t: Tr(visitor_locale(req)),
                 csrf: &token,
+                email,
                 error,
             },
         )?;
@@ -311,44 +394,63 @@ impl Front<'_> {
         Ok(response)
     }
 
-    async fn operator_login(&self, req: &Request, key: &str) -> Result<Response, ApiError> {
+    /// `POST /manage/login`: an operator account's email and password.
+    async fn operator_login(&self, req: &Request) -> Result<Response, ApiError> {
         let fields = super::auth::form(req);
         check_presession(self, req, &fields)?;
         let now = self.engine.clock().now();
+        let email = accounts::normalize_email(fields.get("email").map_or("", String::as_str));
+        let password = fields.get("password").map_or("", String::as_str);
         let ip = req
             .extensions()
             .get::<ClientIp>()
             .map_or("unknown", |c| c.0.as_str());
-        let limit = limit_key("operator-ip", ip);
+        let email_key = limit_key("operator-email", &email);
+        let ip_key = limit_key("operator-ip", ip);
         let store = self.engine.store();
-        let failures = store.login_failures(&limit, now, LOGIN_WINDOW).await?;
-        if failures.count >= OPERATOR_LIMIT {
-            let response = self.operator_login_form(req, Some("manage-login-rate-limited"), 429)?;
-            return Ok(with_retry_after(
-                response,
-                retry_after(failures.window_start, now),
-            ));
+        let limits = [
+            (email_key.as_str(), EMAIL_LIMIT),
+            (ip_key.as_str(), OPERATOR_IP_LIMIT),
+        ];
+        if let Some(secs) = login_limited(self, &limits).await? {
+            let response =
+                self.operator_login_form(req, &email, Some("manage-login-rate-limited"), 429)?;
+            return Ok(with_retry_after(response, secs));
         }
-        let given = fields.get("token").map_or("", String::as_str);
-        if !secret_eq(given, key) {
-            store
-                .record_login_failure(&limit, now, LOGIN_WINDOW)
-                .await?;
+        let account = if accounts::check_email(&email).is_ok() {
+            store.operator(&email).await?
+        } else {
+            None
+        };
+        let hash = account.as_ref().map(|a| a.password_hash.as_str());
+        let valid = accounts::verify_or_dummy(password, hash);
+        let Some(account) = account.filter(|_| valid) else {
+            record_login_failures(self, &[&email_key, &ip_key]).await?;
             tracing::info!("operator login refused");
-            return self.operator_login_form(req, Some("manage-login-error"), 401);
-        }
-        store.clear_login_failures(&limit).await?;
+            return self.operator_login_form(req, &email, Some("manage-login-error"), 401);
+        };
+        store.clear_login_failures(&email_key).await?;
         // Recorded before the cookie is set: an unrecorded sign-in signs no one in.
-        self.record(actor::OPERATOR, AuditAction::OperatorLogin, None, "")
-            .await?;
-        let expires = (now + OPERATOR_SESSION).as_secs();
+        self.record(
+            &actor::operator(&account.email),
+            AuditAction::OperatorLogin,
+            None,
+            "",
+        )
+        .await?;
+        let session = PanelSession {
+            email: account.email,
+            epoch: account.session_epoch,
+            expires: (now + OPERATOR_SESSION).as_secs(),
+        };
+        let signing_key = &self.engine.config().signing_key;
         let mut response = redirect("/manage");
         set(
             &mut response,
-            &session_value(key, expires),
+            &session.cookie(signing_key),
             OPERATOR_SESSION,
         );
-        cookies::set_csrf(&mut response, &session_csrf(key, expires));
+        cookies::set_csrf(&mut response, &session.csrf(signing_key));
         tracing::info!("operator signed in");
         Ok(response)
     }
@@ -396,7 +498,12 @@ impl Front<'_> {
         )
     }
 
-    async fn operator_review(&self, req: &Request, raw: &str) -> Result<Response, ApiError> {
+    async fn operator_review(
+        &self,
+        req: &Request,
+        raw: &str,
+        who: &str,
+    ) -> Result<Response, ApiError> {
         let id = TenantId::parse(raw).map_err(|_| ApiError::NotFound(format!("tenant {raw}")))?;
         let form = Form::parse(req);
         let (done, action) = match form.text("action").as_str() {
@@ -411,11 +518,16 @@ impl Front<'_> {
             _ => return Err(ApiError::field("action", "must be approve or reject")),
         };
         self.host.tenant_changed().await;
-        self.record(actor::OPERATOR, action, Some(&id), "").await?;
+        self.record(who, action, Some(&id), "").await?;
         Ok(redirect_to(format!("/manage?done={done}")))
     }
 
-    async fn operator_grant(&self, req: &Request, raw: &str) -> Result<Response, ApiError> {
+    async fn operator_grant(
+        &self,
+        req: &Request,
+        raw: &str,
+        who: &str,
+    ) -> Result<Response, ApiError> {
         let id = TenantId::parse(raw).map_err(|_| ApiError::NotFound(format!("tenant {raw}")))?;
         let form = Form::parse(req);
         let amount = Milli::parse(&form.text("amount")).map_err(|_| {
@@ -446,13 +558,8 @@ impl Front<'_> {
             .await?;
         if outcome == crate::billing::GrantOutcome::Granted {
             let detail = super::super::admin::grant_detail(&grant_id, amount, expires);
-            self.record(
-                actor::OPERATOR,
-                AuditAction::CreditsGrant,
-                Some(&id),
-                &detail,
-            )
-            .await?;
+            self.record(who, AuditAction::CreditsGrant, Some(&id), &detail)
+                .await?;
         }
         Ok(redirect_to("/manage?done=granted".to_owned()))
     }
@@ -516,9 +623,10 @@ impl Front<'_> {
     async fn operator_set_price(
         &self,
         t: Tr,
-        csrf: &str,
+        who: &Admitted,
         req: &Request,
     ) -> Result<Response, ApiError> {
+        let csrf = who.csrf.as_str();
         let form = Form::parse(req);
         let mut typed = PriceForm {
             currency: form.text("currency").trim().to_ascii_uppercase(),
@@ -544,7 +652,7 @@ impl Front<'_> {
         let (Some(currency), Some(price), true) = (currency, price, typed.errors.is_empty()) else {
             return self.operator_pricing(t, csrf, req, typed).await;
         };
-        match self.set_price(actor::OPERATOR, &currency, price).await {
+        match self.set_price(&who.actor, &currency, price).await {
             Ok(_) => Ok(redirect_to("/manage/pricing?done=priced".to_owned())),
             Err(ApiError::Invalid(errors)) => {
                 typed.errors = errors;

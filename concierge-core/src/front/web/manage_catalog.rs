@@ -19,9 +19,10 @@ use http::Method;
 use super::super::reply::{Request, Response};
 use super::super::{retry_conflicts, ApiError, Front};
 use super::form::{Errors, Form};
+use super::manage::Admitted;
 use super::pages::persona::{source_from, Editor, PersonaFields, Review};
 use super::render::{page, redirect_to, Tr};
-use crate::audit::{actor, AuditAction};
+use crate::audit::AuditAction;
 use crate::catalog::{check_slug, CatalogEdit, CatalogPersona};
 use crate::conversation::FieldError;
 use crate::engine::EngineError;
@@ -127,19 +128,20 @@ fn notice(req: &Request, t: Tr) -> String {
 }
 
 impl Front<'_> {
-    /// Routes `/manage/personas/{rest}` for an admitted operator whose forms carry `csrf`.
+    /// Routes `/manage/personas/{rest}` for an admitted operator.
     pub(super) async fn operator_catalog(
         &self,
         req: &Request,
         rest: &[&str],
         t: Tr,
-        csrf: &str,
+        who: &Admitted,
     ) -> Result<Response, ApiError> {
         let method = req.method();
+        let csrf = who.csrf.as_str();
         match rest {
             [] => match *method {
                 Method::GET => self.catalog_list(req, t, csrf).await,
-                Method::POST => self.catalog_save(req, t, csrf, None).await,
+                Method::POST => self.catalog_save(req, t, who, None).await,
                 _ => Err(ApiError::MethodNotAllowed("GET, POST")),
             },
             ["new"] => match *method {
@@ -154,17 +156,17 @@ impl Front<'_> {
                     let shown = Shown::of(&entry);
                     self.entry_page(t, csrf, Some(&entry), shown, Vec::new(), notice(req, t))
                 }
-                Method::POST => self.catalog_save(req, t, csrf, Some(slug)).await,
+                Method::POST => self.catalog_save(req, t, who, Some(slug)).await,
                 _ => Err(ApiError::MethodNotAllowed("GET, POST")),
             },
             [slug, "review"] => match *method {
-                Method::POST => self.catalog_review(req, slug).await,
+                Method::POST => self.catalog_review(req, slug, &who.actor).await,
                 _ => Err(ApiError::MethodNotAllowed("POST")),
             },
             [slug, "delete"] => match *method {
                 Method::POST => {
                     self.engine.delete_catalog_persona(slug).await?;
-                    self.record(actor::OPERATOR, AuditAction::CatalogDelete, None, slug)
+                    self.record(&who.actor, AuditAction::CatalogDelete, None, slug)
                         .await?;
                     Ok(redirect_to("/manage/personas?done=deleted".to_owned()))
                 }
@@ -249,9 +251,10 @@ impl Front<'_> {
         &self,
         req: &Request,
         t: Tr,
-        csrf: &str,
+        who: &Admitted,
         editing: Option<&str>,
     ) -> Result<Response, ApiError> {
+        let csrf = who.csrf.as_str();
         let stored = match editing {
             Some(slug) => Some(self.catalog_entry(slug).await?),
             None => None,
@@ -282,7 +285,7 @@ impl Front<'_> {
                 } else {
                     outcome.entry.slug.clone()
                 };
-                self.record(actor::OPERATOR, AuditAction::CatalogSave, None, &detail)
+                self.record(&who.actor, AuditAction::CatalogSave, None, &detail)
                     .await?;
                 let done = if outcome.review_queued {
                     "queued"
@@ -302,7 +305,12 @@ impl Front<'_> {
     }
 
     /// `POST /manage/personas/{slug}/review`.
-    async fn catalog_review(&self, req: &Request, slug: &str) -> Result<Response, ApiError> {
+    async fn catalog_review(
+        &self,
+        req: &Request,
+        slug: &str,
+        who: &str,
+    ) -> Result<Response, ApiError> {
         let entry = self.catalog_entry(slug).await?;
         let form = Form::parse(req);
         let (approve, action, done) = match form.text("action").as_str() {
@@ -315,8 +323,7 @@ impl Front<'_> {
                 .review_catalog_persona_as_operator(&entry.slug, approve)
         })
         .await?;
-        self.record(actor::OPERATOR, action, None, &entry.slug)
-            .await?;
+        self.record(who, action, None, &entry.slug).await?;
         Ok(redirect_to(format!(
             "/manage/personas/{}?done={done}",
             entry.slug
