@@ -163,7 +163,7 @@ pub fn parse_openai_embeddings(body: &[u8], expected: usize) -> Result<Vec<Vec<f
             Ok((index, v))
         })
         .collect::<Result<Vec<_>, AiError>>()?;
-    indexed.sort_by_key(|(i, _)| *i);
+    crate::sort::by_key(&mut indexed, |(i, _)| *i);
     check_count(indexed.into_iter().map(|(_, v)| v).collect(), expected)
 }
 

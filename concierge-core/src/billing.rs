@@ -476,7 +476,7 @@ pub fn draw(grants: &mut [Grant], amount: Milli, now: Timestamp) -> Option<Vec<(
         .collect();
     // Soonest expiry first, then oldest grant, then id: the order rows were read in (by id in
     // SQL, by insertion in memory) never matters.
-    order.sort_by(|&a, &b| {
+    crate::sort::by(&mut order, |&a, &b| {
         let key = |g: &Grant| (g.expires_at.is_none(), g.expires_at, g.granted_at);
         let (ga, gb) = (&grants[a], &grants[b]);
         key(ga).cmp(&key(gb)).then_with(|| ga.id.cmp(&gb.id))

@@ -25,6 +25,7 @@ pub mod retry;
 pub mod rules;
 pub mod safety;
 pub mod secrets;
+mod sort;
 pub mod tenant;
 pub mod time;
 

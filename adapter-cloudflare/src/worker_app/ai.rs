@@ -5,7 +5,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use concierge_core::ports::{AiError, AiProvider, ChatRequest, NoAi};
 use worker::wasm_bindgen::JsValue;
-use worker::{Env, Fetch, Headers, Method, Request, RequestInit, Result};
+use worker::{Env, Fetch, Headers, Method, RequestRedirect, Result};
 
 use super::config::{AiChoice, Config};
 use concierge_core::ai_wire;
@@ -89,11 +89,13 @@ impl OpenAiHttp {
             if let Some(key) = &self.api_key {
                 headers.set("authorization", &format!("Bearer {key}"))?;
             }
-            let mut init = RequestInit::new();
-            init.with_method(Method::Post)
-                .with_headers(headers)
-                .with_body(Some(JsValue::from_str(&body.to_string())));
-            let request = Request::new_with_init(&format!("{}{path}", self.base), &init)?;
+            let request = super::new_request(
+                &format!("{}{path}", self.base),
+                &Method::Post,
+                &headers,
+                Some(&JsValue::from_str(&body.to_string())),
+                RequestRedirect::default(),
+            )?;
             let mut response = Fetch::Request(request).send().await?;
             let status = response.status_code();
             let bytes = response.bytes().await?;

@@ -376,16 +376,16 @@ async fn fetch(
             .map_err(|e| FetchError::Failed(e.to_string()))?;
         headers.set(name.as_str(), value).map_err(failed)?;
     }
-    let mut init = worker::RequestInit::new();
-    init.with_method(worker::Method::from(request.method().as_str().to_owned()))
-        .with_headers(headers)
-        .with_redirect(worker::RequestRedirect::Manual);
-    if !request.body().is_empty() {
-        let body = worker::js_sys::Uint8Array::from(request.body().as_ref());
-        init.with_body(Some(body.into()));
-    }
-    let built =
-        worker::Request::new_with_init(&request.uri().to_string(), &init).map_err(failed)?;
+    let body = (!request.body().is_empty())
+        .then(|| JsValue::from(worker::js_sys::Uint8Array::from(request.body().as_ref())));
+    let built = super::new_request(
+        &request.uri().to_string(),
+        &worker::Method::from(request.method().as_str().to_owned()),
+        &headers,
+        body.as_ref(),
+        worker::RequestRedirect::Manual,
+    )
+    .map_err(failed)?;
     let mut response = worker::Fetch::Request(built).send().await.map_err(failed)?;
     let body = response.bytes().await.map_err(failed)?;
     if body.len() > MAX_FETCH_BYTES {

@@ -18,7 +18,8 @@ use std::sync::Arc;
 
 use concierge_core::ports::{Clock, Ports};
 use concierge_core::{Engine, Timestamp};
-use worker::{Env, Result};
+use worker::wasm_bindgen::JsValue;
+use worker::{web_sys, Env, Result};
 
 #[cfg(feature = "store-contract")]
 pub use contract_probe::ContractProbe;
@@ -46,6 +47,37 @@ pub(crate) fn now() -> Timestamp {
 /// deserializer (docs/benchmarks.md, "Worker bundle").
 pub(crate) fn from_json<T: serde::de::DeserializeOwned>(text: &str) -> serde_json::Result<T> {
     serde_json::from_slice(text.as_bytes())
+}
+
+/// A Fetch API request, built as `worker::Request::new_with_init` builds one: the headers
+/// when there are any, the method, the redirect mode, the body when given. Not through
+/// `new_with_init` itself: it also converts a `RequestInit`'s `cf` options (image resizing and
+/// the rest, serialized with serde-wasm-bindgen), which this Worker never sets, and that
+/// conversion was ~3 KB of the gzipped bundle (docs/benchmarks.md, "Worker bundle").
+pub(crate) fn new_request(
+    url: &str,
+    method: &worker::Method,
+    headers: &worker::Headers,
+    body: Option<&JsValue>,
+    redirect: worker::RequestRedirect,
+) -> Result<worker::Request> {
+    let init = web_sys::RequestInit::new();
+    if !headers.is_empty() {
+        init.set_headers(headers.as_ref());
+    }
+    init.set_method(method.as_ref());
+    init.set_redirect(redirect.into());
+    if let Some(body) = body {
+        init.set_body(body);
+    }
+    web_sys::Request::new_with_str_and_init(url, &init)
+        .map(worker::Request::from)
+        .map_err(|e| {
+            worker::Error::JsError(
+                e.as_string()
+                    .unwrap_or_else(|| "invalid URL or options for Request".to_string()),
+            )
+        })
 }
 
 /// Where the engine keeps conversation sessions in this context.

@@ -34,7 +34,7 @@ use concierge_core::ports::{Outbound, OutboundError, OutboundMessage, SendReceip
 use concierge_core::time::{Span, Timestamp};
 use serde::Deserialize;
 use worker::wasm_bindgen::JsValue;
-use worker::{D1Database, Env, Fetch, Headers, Method, Request, RequestInit};
+use worker::{D1Database, Env, Fetch, Headers, Method, RequestRedirect};
 
 use super::config::Config;
 use super::queues::{Done, BACKOFF};
@@ -609,13 +609,15 @@ impl CfOutbound {
             }
             headers.set("authorization", authorization)?;
             let method = Method::from(request.method.to_ascii_uppercase());
-            let mut init = RequestInit::new();
-            init.with_method(method).with_headers(headers);
-            if !request.body.is_empty() {
-                init.with_body(Some(JsValue::from_str(&request.body)));
-            }
+            let body = (!request.body.is_empty()).then(|| JsValue::from_str(&request.body));
             let url = format!("{}{}", base.trim_end_matches('/'), request.path);
-            Request::new_with_init(&url, &init)
+            super::new_request(
+                &url,
+                &method,
+                &headers,
+                body.as_ref(),
+                RequestRedirect::default(),
+            )
         };
         let built = build().map_err(retryable)?;
         let mut response = Fetch::Request(built).send().await.map_err(|e| Failed {

@@ -18,7 +18,8 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use worker::wasm_bindgen::JsValue;
 use worker::{
-    durable_object, DurableObject, Env, Method, Request, RequestInit, Response, Result, State,
+    durable_object, DurableObject, Env, Headers, Method, Request, RequestRedirect, Response,
+    Result, State,
 };
 
 use super::{engine, now, Sessions};
@@ -188,9 +189,13 @@ pub(crate) async fn call(
     let stub = env
         .durable_object("REPLY_BUFFER")?
         .get_by_name(&object_name(key))?;
-    let mut init = RequestInit::new();
-    init.with_method(Method::Post).with_body(Some(body));
-    let request = Request::new_with_init(&format!("https://reply-buffer{path}{query}"), &init)?;
+    let request = super::new_request(
+        &format!("https://reply-buffer{path}{query}"),
+        &Method::Post,
+        &Headers::new(),
+        Some(&body),
+        RequestRedirect::default(),
+    )?;
     stub.fetch_with_request(request).await
 }
 

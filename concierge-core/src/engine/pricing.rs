@@ -70,18 +70,18 @@ impl Engine {
     /// Storage errors.
     pub async fn price_list(&self) -> Result<Vec<PriceListing>, EngineError> {
         let defaults = &self.config().pricing.per_ai_reply;
-        let mut rows: std::collections::BTreeMap<Currency, PriceListing> = defaults
-            .iter()
-            .map(|(c, p)| {
-                let row = PriceListing {
-                    currency: c.clone(),
-                    per_ai_reply: *p,
-                    default: Some(*p),
-                    updated_at: None,
-                };
-                (c.clone(), row)
-            })
-            .collect();
+        // Inserted one by one, not collected: `collect` into a map compiles a sort of its
+        // own (docs/benchmarks.md, "Worker bundle"), and the defaults are a map already.
+        let mut rows = std::collections::BTreeMap::new();
+        for (c, p) in defaults {
+            let row = PriceListing {
+                currency: c.clone(),
+                per_ai_reply: *p,
+                default: Some(*p),
+                updated_at: None,
+            };
+            rows.insert(c.clone(), row);
+        }
         for stored in self.store().stored_prices().await? {
             let row = rows
                 .entry(stored.currency.clone())

@@ -57,7 +57,7 @@ fn from_accept_language(header: &str, country: Option<UiLocale>) -> Option<UiLoc
         .filter(|&(_, quality)| quality > 0)
         .collect();
     // Stable: equal qualities keep the header's order.
-    ranges.sort_by_key(|&(_, quality)| std::cmp::Reverse(quality));
+    crate::sort::by_key(&mut ranges, |&(_, quality)| std::cmp::Reverse(quality));
     ranges
         .into_iter()
         .find_map(|(tag, _)| match_tag(tag, country))

@@ -150,7 +150,7 @@ pub(super) async fn show(
         .await?;
     // Oldest first, and at one instant the customer's message before the reply (the stores
     // break ties on `at` differently; `recent_conversations` counts an outbound row as later).
-    rows.sort_by_key(|m| (m.at, m.direction));
+    crate::sort::by_key(&mut rows, |m| (m.at, m.direction));
     let Some(latest) = rows.last() else {
         return Err(not_found());
     };
