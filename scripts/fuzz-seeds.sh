@@ -207,4 +207,53 @@ printf '\x05Hello world, this is a longer reply.' | seed reply_split hand-words.
 printf '\x03👍🏽👨‍👩‍👧 é café' | seed reply_split hand-graphemes.bin
 printf '\x01a\r\nb  c\td' | seed reply_split hand-whitespace.bin
 
+# --- Knowledge documents: first byte the kind modulo 5 (0 Markdown, 1 text, 2 CSV, 3 HTML,
+# 4 PDF), second byte the chunk size minus one (\x77 is 120), the rest the file.
+{
+  printf '\x00\x77'
+  cat <<'MD'
+---
+title: FAQ
+---
+# Sweet Crumbs FAQ
+## Orders
+Custom cakes need **48 hours'** notice; see [our order page](https://example.com/order).
+
+![a cake](cake.jpg) <!-- internal note -->
+
+- Cupcakes: same day
+  1. Tasting first
+
+Delivery
+--------
+| Area | Fee |
+|------|-----|
+| Indiranagar | ₹50 |
+
+```
+Eggless: yes
+```
+MD
+} | seed knowledge_documents hand-faq.md
+printf '\x01\x1f\xef\xbb\xbfOpening hours\r\n\r\nMon-Sat 9am to 8pm.   \r\n\r\n\r\nClosed on Diwali.\r\n' |
+  seed knowledge_documents hand-hours.txt
+printf '\x02\x77Item,Price,Notes\r\nEggless chocolate cake,\xe2\x82\xb9900,48 h notice\r\n"Red velvet, 1 kg",\xe2\x82\xb91200,\r\n,,\r\n' |
+  seed knowledge_documents hand-menu.csv
+printf '\x02\x77Item;Price\nBun;40;extra\n' | seed knowledge_documents hand-ragged.csv
+{
+  printf '\x03\x3f'
+  cat <<'HTML'
+<!DOCTYPE html><html><head><title>Sweet Crumbs</title><style>p{}</style>
+<script>var x = "<h1>no</h1>";</script></head><body>
+<header><h1>Sweet Crumbs</h1><nav><a href="/">Home</a></nav></header>
+<div id="cookie-banner">We use cookies <div>nested</div><button>OK</button></div>
+<section id="menu"><h2>Cakes</h2><p>Fresh &amp; eggless&nbsp;options.</p>
+<ul><li>Chocolate &ndash; &#8377;900</li></ul><table><tr><th>Size</th><td>1 kg</td></tr></table>
+<h3>Custom</h3><p>Call <a href="tel:1">us</a>.<br>Or e-mail.</p><!-- c --></section>
+<footer>(c) 2024</footer></body></html>
+HTML
+} | seed knowledge_documents hand-page.html
+printf '\x04\x77%%PDF-1.4\n1 0 obj << /Type /Catalog /Pages 2 0 R >> endobj\ntrailer << /Root 1 0 R >>\n%%%%EOF\n' |
+  seed knowledge_documents hand-truncated.pdf
+
 echo "fuzz seeds: $(find "$out" -type f | wc -l) files, $(du -sb "$out" | cut -f1) bytes in $out"

@@ -25,6 +25,9 @@ pub struct ChatOptions {
     /// Keep buffered messages waiting until `/advance` (to try bursts); by default the clock
     /// moves to the buffer's deadline at once.
     pub hold: bool,
+    /// Approve the persona as the operator instead of trusting the model's review
+    /// (`--approve-persona`: a small offline model is no reliable safety reviewer).
+    pub approve_persona: bool,
 }
 
 const HELP: &str = "\
@@ -133,6 +136,9 @@ impl Chat {
         let config: EngineConfig = crate::ai::engine_config();
         let mut sandbox = Sandbox::new(&source.text, &source.file, model_choice(model), config)?;
         sandbox.harness.on(options.channel);
+        if options.approve_persona && !matches!(model, ChatModel::None) {
+            sandbox.approve_persona()?;
+        }
         Ok(sandbox)
     }
 
@@ -148,6 +154,9 @@ impl Chat {
                  will not answer, and the persona review cannot run\n",
             ),
             (_, ReviewNote::Approved) => out.push_str("persona: approved\n"),
+            (_, ReviewNote::ApprovedByOperator) => {
+                out.push_str("persona: approved by you (--approve-persona), without a model review\n");
+            }
             (_, ReviewNote::Rejected(reason)) => {
                 out.push_str(&format!("notice: persona rejected by the review ({reason}): AI replies are blocked\n"));
             }

@@ -13,7 +13,7 @@ use clap::{Parser, Subcommand};
 use concierge_cli::chat::{Chat, ChatModel, ChatOptions};
 use concierge_cli::error::{read_file, EXIT_BAD_INPUT, EXIT_FAILED};
 use concierge_cli::replay::{ReplayChannel, ReplayInput, ReplayModel};
-use concierge_cli::{ai, prompt, replay, runner, source, validate, CliError};
+use concierge_cli::{ai, kb, prompt, replay, runner, source, validate, CliError};
 
 /// Concierge from the command line: everything runs in memory, with no channel and no network
 /// unless CONCIERGE_AI_URL points at a model.
@@ -22,6 +22,25 @@ use concierge_cli::{ai, prompt, replay, runner, source, validate, CliError};
 struct Cli {
     #[command(subcommand)]
     command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum KbCommand {
+    /// The passages a reply would get for a question, best first (keywords: the CLI has no
+    /// embedding model yet).
+    Search {
+        /// The tenant file (TOML) whose `[knowledge] paths` list the documents.
+        #[arg(long, value_name = "FILE")]
+        tenant: PathBuf,
+        /// Print `{"results":[{"source","heading","score","text"}]}`.
+        #[arg(long)]
+        json: bool,
+        /// At most this many passages.
+        #[arg(short, long, default_value_t = 5)]
+        k: usize,
+        /// The question, as a customer would write it.
+        question: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -65,6 +84,16 @@ enum Command {
         /// Keep buffered messages waiting until /advance (to try bursts).
         #[arg(long)]
         hold: bool,
+        /// Approve the persona yourself instead of trusting the model's safety review (a
+        /// small offline model is no reliable reviewer), as `concierge-server
+        /// --approve-persona` does.
+        #[arg(long)]
+        approve_persona: bool,
+    },
+    /// The tenant's knowledge base: the documents its `[knowledge] paths` name.
+    Kb {
+        #[command(subcommand)]
+        command: KbCommand,
     },
     /// Run one recorded webhook body or raw email through signature check, parser and engine;
     /// print the outcome as JSON. Exit 0 handled (ignored included), 2 rejected.
@@ -184,6 +213,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             tenant,
             channel,
             hold,
+            approve_persona,
         } => {
             let source = source::load_tenant(&tenant)?;
             let channel = prompt::pick_channel(&source.file, channel.as_deref())?;
@@ -191,12 +221,48 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 Some(p) => ChatModel::Provider(p),
                 None => ChatModel::None,
             };
-            let mut chat = Chat::new(source, model, ChatOptions { channel, hold })?;
+            let options = ChatOptions {
+                channel,
+                hold,
+                approve_persona,
+            };
+            let mut chat = Chat::new(source, model, options)?;
             let stdin = std::io::stdin();
             if stdin.is_terminal() {
                 eprintln!("(type a message, or /help)");
             }
             chat.run(BufReader::new(stdin.lock()), &mut stdout)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Kb {
+            command:
+                KbCommand::Search {
+                    tenant,
+                    json,
+                    k,
+                    question,
+                },
+        } => {
+            let source = source::load_tenant(&tenant)?;
+            let knowledge = kb::load(&tenant, &source.file.knowledge)?;
+            if knowledge.documents.is_empty() {
+                return Err(CliError::bad_input(format!(
+                    "{}: no documents: list files or folders in [knowledge] paths",
+                    tenant.display()
+                ))
+                .into());
+            }
+            for skipped in &knowledge.skipped {
+                eprintln!("skipped {}: not a document kind", skipped.display());
+            }
+            let results = kb::search(&knowledge, &question, k);
+            let text = if json {
+                serde_json::to_string_pretty(&serde_json::json!({ "results": results }))
+                    .context("rendering JSON")?
+            } else {
+                kb::render(&results)
+            };
+            writeln!(stdout, "{}", text.trim_end()).context("writing to stdout")?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Replay {

@@ -72,6 +72,9 @@ pub enum ReviewNote {
     Rejected(String),
     /// Could not run (no model, or the model failed): AI replies are blocked.
     NotRun(String),
+    /// Approved by the person at the keyboard (`--approve-persona`), without a model review:
+    /// a small offline model is no reliable safety reviewer.
+    ApprovedByOperator,
 }
 
 impl Sandbox {
@@ -132,6 +135,19 @@ impl Sandbox {
                 review: ReviewNote::NotRun("no AI provider is configured".to_owned()),
             }),
         }
+    }
+
+    /// Approves the tenant's persona as the operator, whatever the review said (what
+    /// `concierge-server --approve-persona` does).
+    ///
+    /// # Errors
+    /// [`CliError::Failed`] if the engine refuses (it cannot for an imported tenant).
+    pub fn approve_persona(&mut self) -> Result<(), CliError> {
+        let id = self.harness.tenant().id.clone();
+        block_on(self.harness.engine.approve_persona_as_operator(&id))
+            .map_err(|e| CliError::Failed(format!("approving the persona: {e}")))?;
+        self.review = ReviewNote::ApprovedByOperator;
+        Ok(())
     }
 
     /// The last system prompt the reply model received, if any.

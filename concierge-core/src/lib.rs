@@ -17,6 +17,7 @@ pub mod engine;
 pub mod front;
 pub mod i18n;
 pub mod ids;
+pub mod knowledge;
 pub mod memory;
 pub mod persona;
 pub mod ports;

@@ -13,6 +13,7 @@ use crate::billing::starting_credits;
 use crate::conversation::{ConversationConfig, FieldError};
 use crate::email::{CompiledRules, EmailRule};
 use crate::ids::{Channel, ChannelAccount, Currency, Locale, Milli, TenantId};
+use crate::knowledge::KnowledgeConfig;
 use crate::persona::{PersonaConfig, PersonaSource};
 use crate::rules::ReplyConfig;
 use crate::time::Timestamp;
@@ -356,6 +357,9 @@ pub struct TenantFile {
     /// Connected channels.
     #[serde(default)]
     pub channels: ChannelConfigs,
+    /// The business's documents (`[knowledge] paths`), read by whoever imports the file.
+    #[serde(default, skip_serializing_if = "KnowledgeConfig::is_empty")]
+    pub knowledge: KnowledgeConfig,
 }
 
 /// A tenant file that could not be used.
@@ -436,6 +440,12 @@ impl TenantFile {
                 ));
             }
         }
+        errors.extend(
+            self.knowledge
+                .problems()
+                .into_iter()
+                .map(|(field, message)| FieldError::new(field, message)),
+        );
         if self.approval.required && self.notifications.is_empty() {
             errors.push(FieldError::new(
                 "approval.required",
@@ -568,6 +578,7 @@ impl TenantFile {
             approval: tenant.approval,
             notifications: tenant.notifications.clone(),
             channels: tenant.channels.clone(),
+            knowledge: KnowledgeConfig::default(),
         }
     }
 }
@@ -654,5 +665,35 @@ default_rule = { kind = "prompt" }
         let f = TenantFile::from_toml(MINIMAL).unwrap();
         let again = TenantFile::from_toml(&f.to_toml().unwrap()).unwrap();
         assert_eq!(f, again);
+    }
+
+    #[test]
+    fn the_knowledge_table_lists_documents_and_the_policy_for_unknowns() {
+        use crate::knowledge::WhenUnknown;
+        let f = TenantFile::from_toml(MINIMAL).unwrap();
+        assert!(
+            f.knowledge.is_empty(),
+            "no [knowledge]: no documents, offer a person"
+        );
+        assert!(!f.to_toml().unwrap().contains("[knowledge]"));
+        let text = format!(
+            "{MINIMAL}\n[knowledge]\npaths = [\"kb/\", \"menu.csv\"]\nwhen_unknown = \"handoff\"\n"
+        );
+        let f = TenantFile::from_toml(&text).unwrap();
+        assert_eq!(f.knowledge.paths, ["kb/", "menu.csv"]);
+        assert_eq!(f.knowledge.when_unknown, WhenUnknown::Handoff);
+        assert_eq!(TenantFile::from_toml(&f.to_toml().unwrap()).unwrap(), f);
+
+        let bad = format!("{MINIMAL}\n[knowledge]\npaths = [\"\", \"/etc/kb\"]\n");
+        let TenantFileError::Invalid(errors) = TenantFile::from_toml(&bad).unwrap_err() else {
+            panic!("expected field errors")
+        };
+        let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(fields, ["knowledge.paths[0]", "knowledge.paths[1]"]);
+        let unknown = format!("{MINIMAL}\n[knowledge]\nwhen_unknown = \"guess\"\n");
+        assert!(matches!(
+            TenantFile::from_toml(&unknown),
+            Err(TenantFileError::Syntax(_))
+        ));
     }
 }
