@@ -20,10 +20,12 @@ use crate::catalog::CatalogPersona;
 use crate::conversation::Session;
 use crate::email::{normalize_alias, ReverseAlias};
 use crate::ids::{ChannelAccount, ConversationId, ConversationKey, Currency, Milli, TenantId};
+use crate::knowledge::{StoredChunk, StoredDocument};
 use crate::ports::{
     AliasStore, AuditLog, ConversationSummary, Direction, DraftStore, IdempotencyStore, Job,
-    JobQueue, Ledger, LoginFailures, MessageLog, MessageRecord, OperatorStore, OwnerStore,
-    PersonaCatalog, PricingStore, SessionStore, StoreError, StoreResult, StoredPrice, TenantStore,
+    JobQueue, KnowledgeStore, Ledger, LoginFailures, MessageLog, MessageRecord, OperatorStore,
+    OwnerStore, PersonaCatalog, PricingStore, SessionStore, StoreError, StoreResult, StoredPrice,
+    TenantStore,
 };
 use crate::tenant::Tenant;
 use crate::time::{Span, Timestamp};
@@ -47,6 +49,15 @@ struct State {
     audit: Vec<AuditRecord>,
     prices: BTreeMap<Currency, StoredPrice>,
     catalog: BTreeMap<String, CatalogPersona>,
+    /// Per tenant: its documents with their passages, by source, and its revision.
+    knowledge: BTreeMap<TenantId, TenantKnowledge>,
+}
+
+/// One tenant's knowledge base in memory.
+#[derive(Debug, Default)]
+struct TenantKnowledge {
+    documents: BTreeMap<String, (StoredDocument, Vec<StoredChunk>)>,
+    revision: u64,
 }
 
 /// Every storage port, in memory.
@@ -668,5 +679,66 @@ impl PersonaCatalog for MemoryStore {
 
     async fn delete_catalog_persona(&self, slug: &str) -> StoreResult<bool> {
         Ok(self.lock().catalog.remove(slug).is_some())
+    }
+}
+
+#[cfg_attr(target_family = "wasm", async_trait(?Send))]
+#[cfg_attr(not(target_family = "wasm"), async_trait)]
+impl KnowledgeStore for MemoryStore {
+    async fn put_document(
+        &self,
+        tenant: &TenantId,
+        document: &StoredDocument,
+        chunks: &[StoredChunk],
+    ) -> StoreResult<u64> {
+        let mut state = self.lock();
+        let kb = state.knowledge.entry(tenant.clone()).or_default();
+        kb.documents
+            .insert(document.source.clone(), (document.clone(), chunks.to_vec()));
+        kb.revision += 1;
+        Ok(kb.revision)
+    }
+
+    async fn knowledge_documents(&self, tenant: &TenantId) -> StoreResult<Vec<StoredDocument>> {
+        Ok(self
+            .lock()
+            .knowledge
+            .get(tenant)
+            .map_or_else(Vec::new, |kb| {
+                kb.documents.values().map(|(d, _)| d.clone()).collect()
+            }))
+    }
+
+    async fn delete_document(&self, tenant: &TenantId, source: &str) -> StoreResult<bool> {
+        let mut state = self.lock();
+        let Some(kb) = state.knowledge.get_mut(tenant) else {
+            return Ok(false);
+        };
+        let existed = kb.documents.remove(source).is_some();
+        if existed {
+            kb.revision += 1;
+        }
+        Ok(existed)
+    }
+
+    async fn knowledge_chunks(&self, tenant: &TenantId) -> StoreResult<Vec<StoredChunk>> {
+        Ok(self
+            .lock()
+            .knowledge
+            .get(tenant)
+            .map_or_else(Vec::new, |kb| {
+                kb.documents
+                    .values()
+                    .flat_map(|(_, chunks)| chunks.iter().cloned())
+                    .collect()
+            }))
+    }
+
+    async fn knowledge_revision(&self, tenant: &TenantId) -> StoreResult<u64> {
+        Ok(self
+            .lock()
+            .knowledge
+            .get(tenant)
+            .map_or(0, |kb| kb.revision))
     }
 }

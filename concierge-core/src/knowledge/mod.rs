@@ -16,6 +16,8 @@ pub mod retrieval;
 
 use serde::{Deserialize, Serialize};
 
+use crate::time::Timestamp;
+
 /// One passage of a document: what retrieval ranks, what the envelope quotes and the reply
 /// cites.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -33,6 +35,70 @@ impl Chunk {
     pub fn heading_path(&self) -> String {
         self.heading.join(" > ")
     }
+}
+
+/// A passage's embedding, with the model that made it: a vector is only ever compared with a
+/// question embedded by the same model.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ChunkEmbedding {
+    /// The embedding model's id (`@cf/baai/bge-base-en-v1.5`, `all-MiniLM-L6-v2`).
+    pub model: String,
+    /// The vector (L2-normalized by the models we use; cosine does not rely on it).
+    pub vector: Vec<f32>,
+}
+
+/// A passage as a store keeps it: the chunk and, when an embedding model was configured at
+/// ingest, its vector.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StoredChunk {
+    /// The passage.
+    pub chunk: Chunk,
+    /// Its embedding, if one was made.
+    pub embedding: Option<ChunkEmbedding>,
+}
+
+/// A document of a tenant's knowledge base as stored: what the admin API lists.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredDocument {
+    /// Its name within the tenant's knowledge base (unique per tenant): a path relative to the
+    /// listed folder, a file name, or the name it was uploaded under.
+    pub source: String,
+    /// The format it was read as (`markdown`, `csv`, ... from [`document::DocumentKind::as_str`]).
+    pub kind: String,
+    /// SHA-256 of its normalized text ([`document::Document::content_hash`]): an upload with
+    /// the same hash changes nothing and is not embedded again.
+    pub content_hash: String,
+    /// How many passages it was cut into.
+    pub chunks: u32,
+    /// The embedding model its passages were embedded with, if any.
+    pub embedding_model: Option<String>,
+    /// When it was last (re)ingested.
+    pub updated_at: Timestamp,
+}
+
+/// Encodes a vector for a text column: base64 (standard, padded) of its little-endian `f32`s.
+/// One encoding for every store, so a vector reads back bit for bit.
+pub fn encode_vector(vector: &[f32]) -> String {
+    use base64::Engine as _;
+    let bytes: Vec<u8> = vector.iter().flat_map(|x| x.to_le_bytes()).collect();
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+/// Decodes [`encode_vector`]'s text; `None` when it is not such a text.
+pub fn decode_vector(text: &str) -> Option<Vec<f32>> {
+    use base64::Engine as _;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(text)
+        .ok()?;
+    if bytes.len() % 4 != 0 {
+        return None;
+    }
+    Some(
+        bytes
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect(),
+    )
 }
 
 /// What to do when the knowledge base has nothing relevant to a question.

@@ -31,6 +31,7 @@ use crate::email::ReverseAlias;
 use crate::ids::{
     Channel, ChannelAccount, ConversationId, ConversationKey, Currency, Milli, TenantId,
 };
+use crate::knowledge::{StoredChunk, StoredDocument};
 use crate::safety::SafetyJob;
 use crate::tenant::Tenant;
 use crate::time::{Span, Timestamp};
@@ -495,6 +496,34 @@ pub trait PersonaCatalog: AsyncTraitDeps {
     async fn delete_catalog_persona(&self, slug: &str) -> StoreResult<bool>;
 }
 
+/// A tenant's knowledge base: its documents and their passages ([`crate::knowledge`]).
+///
+/// Every write bumps the tenant's knowledge revision in the same transaction, so an engine
+/// that cached the tenant's retrieval index rebuilds it exactly when the passages changed.
+#[cfg_attr(target_family = "wasm", async_trait(?Send))]
+#[cfg_attr(not(target_family = "wasm"), async_trait)]
+pub trait KnowledgeStore: AsyncTraitDeps {
+    /// Stores `document` of `tenant` with its passages, in order, replacing a stored document
+    /// of the same source and all of its passages, in one atomic step; returns the tenant's
+    /// new knowledge revision.
+    async fn put_document(
+        &self,
+        tenant: &TenantId,
+        document: &StoredDocument,
+        chunks: &[StoredChunk],
+    ) -> StoreResult<u64>;
+    /// The tenant's documents, by source.
+    async fn knowledge_documents(&self, tenant: &TenantId) -> StoreResult<Vec<StoredDocument>>;
+    /// Deletes the document `source` of `tenant` and its passages (bumping the revision when
+    /// it existed); whether it existed.
+    async fn delete_document(&self, tenant: &TenantId, source: &str) -> StoreResult<bool>;
+    /// Every passage of the tenant, by document source, then in the order they were put.
+    async fn knowledge_chunks(&self, tenant: &TenantId) -> StoreResult<Vec<StoredChunk>>;
+    /// The tenant's knowledge revision: 0 before any write, then strictly increasing with
+    /// every put and every delete that removed something.
+    async fn knowledge_revision(&self, tenant: &TenantId) -> StoreResult<u64>;
+}
+
 /// Every storage port in one object, as the engine holds it.
 pub trait Store:
     TenantStore
@@ -510,6 +539,7 @@ pub trait Store:
     + AuditLog
     + PricingStore
     + PersonaCatalog
+    + KnowledgeStore
 {
 }
 
@@ -527,6 +557,7 @@ impl<T> Store for T where
         + AuditLog
         + PricingStore
         + PersonaCatalog
+        + KnowledgeStore
 {
 }
 

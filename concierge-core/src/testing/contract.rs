@@ -25,6 +25,7 @@ use crate::conversation::{Session, Turn};
 use crate::ids::{
     Channel, ChannelAccount, ConversationId, ConversationKey, Currency, Milli, TenantId,
 };
+use crate::knowledge::{Chunk, ChunkEmbedding, StoredChunk, StoredDocument};
 use crate::ports::{
     ConversationSummary, Direction, LoginFailures, MessageRecord, Store, StoreError, StoredPrice,
 };
@@ -82,7 +83,9 @@ macro_rules! store_contract_tests {
             prices_must_be_positive,
             catalog_entries_round_trip_by_slug_and_delete,
             catalog_writes_are_optimistic,
-            operators_are_created_replaced_listed_and_deleted
+            operators_are_created_replaced_listed_and_deleted,
+            knowledge_documents_replace_their_passages_per_tenant,
+            knowledge_revisions_are_distinct_under_concurrency
         );
     };
     (@each [$runner:path, $make:expr] $($name:ident),* $(,)?) => {
@@ -1920,4 +1923,195 @@ mod memory {
             &MemoryStore::new()
         )));
     }
+}
+
+fn kb_document(source: &str, chunks: u32, updated_at: Timestamp) -> StoredDocument {
+    StoredDocument {
+        source: source.into(),
+        kind: "markdown".into(),
+        content_hash: format!("{source}-{chunks}-hash"),
+        chunks,
+        embedding_model: None,
+        updated_at,
+    }
+}
+
+fn kb_chunk(source: &str, heading: &[&str], text: &str) -> StoredChunk {
+    StoredChunk {
+        chunk: Chunk {
+            source: source.into(),
+            heading: heading.iter().map(|h| (*h).to_owned()).collect(),
+            text: text.into(),
+        },
+        embedding: None,
+    }
+}
+
+/// A document is stored with its passages in order and replaced whole by a put of the same
+/// source; documents list by source and passages by source, then position; text, headings and
+/// vectors read back exactly; a delete removes a document's passages; one tenant never sees
+/// another's; the revision rises with every write and not with a delete of nothing.
+pub async fn knowledge_documents_replace_their_passages_per_tenant<S: Store + ?Sized>(store: &S) {
+    let (shop, other) = (t("shop"), t("other"));
+    assert_eq!(store.knowledge_revision(&shop).await.expect("rev"), 0);
+    assert!(store
+        .knowledge_documents(&shop)
+        .await
+        .expect("docs")
+        .is_empty());
+    assert!(store
+        .knowledge_chunks(&shop)
+        .await
+        .expect("chunks")
+        .is_empty());
+
+    let mut embedded = kb_chunk(
+        "menu.csv",
+        &["menu"],
+        "Item: Eggless chocolate cake; Price: ₹650",
+    );
+    // Values that a lossy encoding would change: a subnormal, -0.0, a long mantissa.
+    embedded.embedding = Some(ChunkEmbedding {
+        model: "all-MiniLM-L6-v2".into(),
+        vector: vec![0.1, -0.0, f32::MIN_POSITIVE / 2.0, 0.333_333_34, -1.0],
+    });
+    let mut menu = kb_document("menu.csv", 2, T0);
+    menu.embedding_model = Some("all-MiniLM-L6-v2".into());
+    let menu_chunks = vec![
+        embedded.clone(),
+        kb_chunk("menu.csv", &["menu"], "Item: Sourdough loaf; Price: ₹180"),
+    ];
+    let r1 = store
+        .put_document(&shop, &menu, &menu_chunks)
+        .await
+        .expect("put menu");
+    let faq_chunks = vec![
+        kb_chunk(
+            "faq/cakes.md",
+            &["Cakes", "Eggless <cakes> & \"more\""],
+            "Every cake can be made eggless.\nLine two: 'quotes' ✓",
+        ),
+        kb_chunk("faq/cakes.md", &[], "Above the first heading."),
+        kb_chunk("faq/cakes.md", &["Delivery"], "We deliver within 5 km."),
+    ];
+    let faq = kb_document("faq/cakes.md", 3, T0 + Span::seconds(1));
+    let r2 = store
+        .put_document(&shop, &faq, &faq_chunks)
+        .await
+        .expect("put faq");
+    assert!(r1 >= 1 && r2 > r1, "revisions rise: {r1}, {r2}");
+    store
+        .put_document(
+            &other,
+            &kb_document("secret.md", 1, T0),
+            &[kb_chunk("secret.md", &[], "Another tenant's text")],
+        )
+        .await
+        .expect("put other");
+
+    let docs = store.knowledge_documents(&shop).await.expect("docs");
+    assert_eq!(docs, vec![faq.clone(), menu.clone()], "by source");
+    let chunks = store.knowledge_chunks(&shop).await.expect("chunks");
+    let expected: Vec<StoredChunk> = faq_chunks.iter().chain(&menu_chunks).cloned().collect();
+    assert_eq!(
+        chunks, expected,
+        "by source, then position; exact round trip"
+    );
+    let vector = chunks[3]
+        .embedding
+        .as_ref()
+        .expect("embedding")
+        .vector
+        .clone();
+    let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+    assert_eq!(
+        bits(&vector),
+        bits(&embedded.embedding.as_ref().expect("embedding").vector),
+        "vectors bit for bit"
+    );
+
+    // Replacing a document replaces all of its passages, and nothing of the others.
+    let menu_v2 = kb_document("menu.csv", 1, T0 + Span::seconds(2));
+    let r3 = store
+        .put_document(
+            &shop,
+            &menu_v2,
+            &[kb_chunk(
+                "menu.csv",
+                &["menu"],
+                "Item: Rye loaf; Price: ₹200",
+            )],
+        )
+        .await
+        .expect("replace menu");
+    assert!(r3 > r2);
+    let chunks = store.knowledge_chunks(&shop).await.expect("chunks");
+    let texts: Vec<&str> = chunks.iter().map(|c| c.chunk.text.as_str()).collect();
+    assert_eq!(texts.len(), 4);
+    assert_eq!(texts[3], "Item: Rye loaf; Price: ₹200");
+    assert!(!texts.iter().any(|t| t.contains("Sourdough")));
+    assert_eq!(
+        store.knowledge_documents(&shop).await.expect("docs")[1],
+        menu_v2
+    );
+
+    assert!(store
+        .delete_document(&shop, "faq/cakes.md")
+        .await
+        .expect("delete"));
+    let r4 = store.knowledge_revision(&shop).await.expect("rev");
+    assert!(r4 > r3);
+    assert!(!store
+        .delete_document(&shop, "faq/cakes.md")
+        .await
+        .expect("delete again"));
+    assert!(!store
+        .delete_document(&shop, "secret.md")
+        .await
+        .expect("another tenant's source"));
+    assert_eq!(
+        store.knowledge_revision(&shop).await.expect("rev"),
+        r4,
+        "deleting nothing changes nothing"
+    );
+    let chunks = store.knowledge_chunks(&shop).await.expect("chunks");
+    assert_eq!(chunks.len(), 1);
+    assert!(chunks.iter().all(|c| c.chunk.source == "menu.csv"));
+    let others = store.knowledge_chunks(&other).await.expect("other");
+    assert_eq!(others.len(), 1);
+    assert_eq!(others[0].chunk.text, "Another tenant's text");
+    assert!(store
+        .knowledge_chunks(&t("nobody"))
+        .await
+        .expect("none")
+        .is_empty());
+}
+
+/// Concurrent puts of different documents each get a revision of their own, and all of them
+/// are stored: an index cached at one revision is never mistaken for another's.
+pub async fn knowledge_revisions_are_distinct_under_concurrency<S: Store + ?Sized>(store: &S) {
+    let shop = t("shop");
+    let sources: Vec<String> = (0..8).map(|i| format!("doc-{i}.md")).collect();
+    let puts = sources.iter().map(|source| {
+        let doc = kb_document(source, 1, T0);
+        let chunk = kb_chunk(source, &["H"], "text");
+        let shop = shop.clone();
+        async move { store.put_document(&shop, &doc, &[chunk]).await }
+    });
+    let mut revisions: Vec<u64> = join_all(puts)
+        .await
+        .into_iter()
+        .map(|r| r.expect("put"))
+        .collect();
+    revisions.sort_unstable();
+    revisions.dedup();
+    assert_eq!(revisions.len(), 8, "distinct: {revisions:?}");
+    assert_eq!(
+        store.knowledge_revision(&shop).await.expect("rev"),
+        *revisions.last().expect("eight"),
+    );
+    assert_eq!(
+        store.knowledge_documents(&shop).await.expect("docs").len(),
+        8
+    );
 }
