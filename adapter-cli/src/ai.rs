@@ -197,6 +197,13 @@ pub fn engine_config() -> EngineConfig {
     if let Some(m) = var("CONCIERGE_EMBEDDING_MODEL") {
         config.embedding_model = m;
     }
+    // The offline model is small: hold it to the knowledge base, as the server does;
+    // CONCIERGE_STRICT_GROUNDING=1 or 0 says so for any model.
+    config.strict_grounding = match var("CONCIERGE_STRICT_GROUNDING").as_deref() {
+        Some("1" | "true") => true,
+        Some(_) => false,
+        None => cfg!(feature = "local-model") && var(ENV_LOCAL_MODEL).is_some(),
+    };
     config
 }
 

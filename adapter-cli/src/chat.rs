@@ -139,6 +139,9 @@ impl Chat {
         if options.approve_persona && !matches!(model, ChatModel::None) {
             sandbox.approve_persona()?;
         }
+        for skipped in sandbox.learn_from_files(&source.path, &source.file.knowledge)? {
+            eprintln!("skipped {}: not a document kind", skipped.display());
+        }
         Ok(sandbox)
     }
 
@@ -256,21 +259,12 @@ impl Chat {
 
     /// The customer sends `text`.
     pub fn say(&mut self, text: &str) -> String {
-        let h = &mut self.sandbox.harness;
-        let step = h.says(text);
-        let mut rendered = String::new();
-        if let (false, Some(InboundOutcome::Buffered { until, .. })) =
-            (self.options.hold, &step.inbound)
-        {
-            let flushed = h.advance(&crate::sandbox::whole_seconds(until.since(h.now())));
-            let mut merged = step.clone();
-            merged.turns.extend(flushed.turns);
-            merged.errors.extend(flushed.errors);
-            rendered.push_str(&self.render_step(&merged));
+        let step = if self.options.hold {
+            self.sandbox.harness.says(text)
         } else {
-            rendered.push_str(&self.render_step(&step));
-        }
-        rendered
+            self.sandbox.says_and_flush(text)
+        };
+        self.render_step(&step)
     }
 
     /// Handles one input line; `None` means quit.

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 use concierge_core::knowledge::chunk::{chunks, DEFAULT_MAX_CHARS};
 use concierge_core::knowledge::document::{parse, DocumentKind};
+use concierge_core::knowledge::files::{list_documents, Entry, Folders};
 use concierge_core::knowledge::retrieval::{Hit, Index, SearchOptions};
 use concierge_core::knowledge::{Chunk, KnowledgeConfig};
 use serde::Serialize;
@@ -25,95 +26,83 @@ pub struct Knowledge {
     pub skipped: Vec<PathBuf>,
 }
 
-/// Reads every document `config.paths` names, relative to the tenant file's folder.
-///
-/// A listed file must be a document kind; a listed folder is walked (hidden entries skipped),
-/// its files sorted by path, and files of no document kind are skipped and reported.
+/// Reads every document `config.paths` names, relative to the tenant file's folder
+/// ([`list_documents`]: a listed file must be a document kind; a listed folder is walked,
+/// hidden entries skipped, its files in path order, files of no document kind skipped).
 ///
 /// # Errors
 /// [`CliError::BadInput`] naming the path when a listed path does not exist or is no document
 /// kind, or when a document cannot be read (binary, too large, broken).
 pub fn load(tenant_file: &Path, config: &KnowledgeConfig) -> Result<Knowledge, CliError> {
-    let base = tenant_file.parent().unwrap_or_else(|| Path::new("."));
-    let mut knowledge = Knowledge::default();
-    for (i, listed) in config.paths.iter().enumerate() {
-        let path = base.join(listed);
-        let meta = std::fs::metadata(&path).map_err(|e| {
-            CliError::bad_input(format!("knowledge.paths[{i}]: {}: {e}", path.display()))
-        })?;
-        if meta.is_dir() {
-            let mut files = Vec::new();
-            walk(&path, &mut files)?;
-            files.sort();
-            for file in files {
-                let source = relative_source(&path, &file);
-                match DocumentKind::from_file_name(&source) {
-                    Some(kind) => add(&mut knowledge, kind, &file, source)?,
-                    None => knowledge.skipped.push(file),
-                }
-            }
-        } else {
-            let source = path
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_else(|| listed.clone());
-            let kind = DocumentKind::from_file_name(&source).ok_or_else(|| {
-                CliError::bad_input(format!(
-                    "knowledge.paths[{i}]: {}: not a document kind Concierge reads \
-                     (.md, .txt, .csv, .html, .pdf)",
-                    path.display()
-                ))
-            })?;
-            add(&mut knowledge, kind, &path, source)?;
-        }
+    let (files, skipped) = read_documents(tenant_file, config)?;
+    let mut knowledge = Knowledge {
+        skipped,
+        ..Knowledge::default()
+    };
+    for file in files {
+        let document = parse(file.kind, &file.source, &file.bytes)
+            .map_err(|e| CliError::bad_input(format!("{}: {e}", file.path.display())))?;
+        knowledge
+            .chunks
+            .extend(chunks(&document, DEFAULT_MAX_CHARS));
+        knowledge.documents.push(file.source);
     }
     Ok(knowledge)
 }
 
-/// Reads one document and adds its chunks.
-fn add(
-    knowledge: &mut Knowledge,
-    kind: DocumentKind,
-    file: &Path,
-    source: String,
-) -> Result<(), CliError> {
-    let bytes = read_file(file)?;
-    let document = parse(kind, &source, &bytes)
-        .map_err(|e| CliError::bad_input(format!("{}: {e}", file.display())))?;
-    knowledge
-        .chunks
-        .extend(chunks(&document, DEFAULT_MAX_CHARS));
-    knowledge.documents.push(source);
-    Ok(())
+/// One document file, read.
+#[derive(Clone, Debug)]
+pub struct DocumentFile {
+    /// Where it is.
+    pub path: PathBuf,
+    /// Its name in the knowledge base.
+    pub source: String,
+    /// Its kind.
+    pub kind: DocumentKind,
+    /// Its bytes.
+    pub bytes: Vec<u8>,
 }
 
-/// Every file under `dir`, hidden entries (`.git`, `.DS_Store`) left out.
-fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), CliError> {
-    let entries = std::fs::read_dir(dir)
-        .map_err(|e| CliError::bad_input(format!("{}: {e}", dir.display())))?;
-    for entry in entries {
-        let entry = entry.map_err(|e| CliError::bad_input(format!("{}: {e}", dir.display())))?;
-        if entry.file_name().to_string_lossy().starts_with('.') {
-            continue;
-        }
-        let path = entry.path();
-        if path.is_dir() {
-            walk(&path, out)?;
-        } else {
-            out.push(path);
+/// The files `config.paths` name, read, and the skipped files of no document kind.
+///
+/// # Errors
+/// [`CliError::BadInput`] naming the path when a listed path does not exist, is no document
+/// kind or cannot be read.
+pub fn read_documents(
+    tenant_file: &Path,
+    config: &KnowledgeConfig,
+) -> Result<(Vec<DocumentFile>, Vec<PathBuf>), CliError> {
+    let listing = list_documents(&StdFolders, tenant_file, config)
+        .map_err(|e| CliError::bad_input(e.to_string()))?;
+    let mut files = Vec::with_capacity(listing.documents.len());
+    for listed in listing.documents {
+        files.push(DocumentFile {
+            bytes: read_file(&listed.path)?,
+            path: listed.path,
+            source: listed.source,
+            kind: listed.kind,
+        });
+    }
+    Ok((files, listing.skipped))
+}
+
+/// The walk's file system: `std::fs`.
+struct StdFolders;
+
+impl Folders for StdFolders {
+    fn entry(&self, path: &Path) -> Result<Entry, String> {
+        match std::fs::metadata(path) {
+            Ok(m) if m.is_dir() => Ok(Entry::Directory),
+            Ok(_) => Ok(Entry::File),
+            Err(e) => Err(e.to_string()),
         }
     }
-    Ok(())
-}
 
-/// A document's `source`: its path below the listed folder, with `/` between the parts.
-fn relative_source(folder: &Path, file: &Path) -> String {
-    let relative = file.strip_prefix(folder).unwrap_or(file);
-    relative
-        .components()
-        .map(|c| c.as_os_str().to_string_lossy().into_owned())
-        .collect::<Vec<_>>()
-        .join("/")
+    fn list(&self, dir: &Path) -> Result<Vec<PathBuf>, String> {
+        std::fs::read_dir(dir)
+            .and_then(|entries| entries.map(|e| e.map(|e| e.path())).collect())
+            .map_err(|e| e.to_string())
+    }
 }
 
 /// One result as `concierge kb search --json` prints it.

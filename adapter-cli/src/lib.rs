@@ -12,11 +12,13 @@
 //! | [`spec`], [`runner`] | `concierge test`: YAML conversation specs |
 //! | [`chat`] | `concierge chat`: an interactive customer |
 //! | [`replay`] | `concierge replay`: one recorded webhook through verify, parse and engine |
+//! | [`ask`] | `concierge ask`: one question's reply, citations and grounding |
 //! | [`kb`] | `concierge kb search`: the tenant's documents and the passages a question finds |
 //! | [`ai`] | the OpenAI-compatible model provider behind `CONCIERGE_AI_URL` |
 #![warn(missing_docs, unreachable_pub)]
 
 pub mod ai;
+pub mod ask;
 pub mod chat;
 pub mod error;
 pub mod kb;

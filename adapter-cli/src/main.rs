@@ -13,7 +13,7 @@ use clap::{Parser, Subcommand};
 use concierge_cli::chat::{Chat, ChatModel, ChatOptions};
 use concierge_cli::error::{read_file, EXIT_BAD_INPUT, EXIT_FAILED};
 use concierge_cli::replay::{ReplayChannel, ReplayInput, ReplayModel};
-use concierge_cli::{ai, kb, prompt, replay, runner, source, validate, CliError};
+use concierge_cli::{ai, ask, kb, prompt, replay, runner, source, validate, CliError};
 
 /// Concierge from the command line: everything runs in memory, with no channel and no network
 /// unless CONCIERGE_AI_URL points at a model.
@@ -56,6 +56,9 @@ enum Command {
         /// The rule name (default: the default rule).
         #[arg(long, value_name = "NAME")]
         rule: Option<String>,
+        /// A customer's message: the knowledge section shows the passages it finds.
+        #[arg(long, value_name = "TEXT")]
+        question: Option<String>,
     },
     /// Check tenant files (.toml) and conversation specs (.yaml), with line and field of each
     /// problem.
@@ -89,6 +92,21 @@ enum Command {
         /// --approve-persona` does.
         #[arg(long)]
         approve_persona: bool,
+    },
+    /// The reply a customer would get to one question, with the configured model
+    /// (CONCIERGE_AI_URL or CONCIERGE_LOCAL_MODEL) and the tenant's knowledge base.
+    Ask {
+        /// The tenant file (TOML).
+        #[arg(long, value_name = "FILE")]
+        tenant: PathBuf,
+        /// Print `{"reply","citations":[{"source","heading"}],"handoff","grounded"}`.
+        #[arg(long)]
+        json: bool,
+        /// Approve the persona yourself instead of trusting the model's safety review.
+        #[arg(long)]
+        approve_persona: bool,
+        /// The question, as a customer would write it.
+        question: String,
     },
     /// The tenant's knowledge base: the documents its `[knowledge] paths` name.
     Kb {
@@ -177,8 +195,14 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             tenant,
             channel,
             rule,
+            question,
         } => {
-            let text = prompt::run(&tenant, channel.as_deref(), rule.as_deref())?;
+            let text = prompt::run(
+                &tenant,
+                channel.as_deref(),
+                rule.as_deref(),
+                question.as_deref(),
+            )?;
             writeln!(stdout, "{text}").context("writing to stdout")?;
             Ok(ExitCode::SUCCESS)
         }
@@ -232,6 +256,22 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 eprintln!("(type a message, or /help)");
             }
             chat.run(BufReader::new(stdin.lock()), &mut stdout)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Ask {
+            tenant,
+            json,
+            approve_persona,
+            question,
+        } => {
+            let source = source::load_tenant(&tenant)?;
+            let answer = ask::ask(&source, model_from_env()?, approve_persona, &question)?;
+            let text = if json {
+                serde_json::to_string_pretty(&answer).context("rendering JSON")?
+            } else {
+                ask::render(&answer)
+            };
+            writeln!(stdout, "{}", text.trim_end()).context("writing to stdout")?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Kb {

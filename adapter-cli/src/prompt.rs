@@ -74,12 +74,41 @@ pub fn system_prompt(
         .map_err(|e| CliError::bad_input(e.to_string()))
 }
 
-/// Runs `concierge prompt`.
+/// Runs `concierge prompt`. For a tenant with `[knowledge] paths` the envelope carries the
+/// knowledge section: the passages `question` finds (keywords: the CLI has no embedding
+/// model), or the note that none was found when there is no question.
 ///
 /// # Errors
-/// [`CliError::BadInput`] for an unreadable or invalid tenant file, channel or rule.
-pub fn run(tenant: &Path, channel: Option<&str>, rule: Option<&str>) -> Result<String, CliError> {
+/// [`CliError::BadInput`] for an unreadable or invalid tenant file, channel or rule, or a
+/// document that cannot be read.
+pub fn run(
+    tenant: &Path,
+    channel: Option<&str>,
+    rule: Option<&str>,
+    question: Option<&str>,
+) -> Result<String, CliError> {
+    use concierge_core::knowledge::retrieval::{Index, SearchOptions};
     let source = load_tenant(tenant)?;
     let channel = pick_channel(&source.file, channel)?;
-    system_prompt(&source.file, channel, rule)
+    if source.file.knowledge.paths.is_empty() {
+        return system_prompt(&source.file, channel, rule);
+    }
+    let knowledge = crate::kb::load(tenant, &source.file.knowledge)?;
+    let index = Index::new(knowledge.chunks);
+    let passages: Vec<_> = question
+        .map(|q| index.search(q, None, &SearchOptions::default()))
+        .unwrap_or_default()
+        .into_iter()
+        .map(|hit| hit.chunk.clone())
+        .collect();
+    let section = concierge_core::prompt::KnowledgeSection {
+        passages: &passages,
+        when_unknown: source.file.knowledge.when_unknown,
+    };
+    source
+        .file
+        .clone()
+        .into_tenant()
+        .system_prompt_with(channel, rule, Some(&section))
+        .map_err(|e| CliError::bad_input(e.to_string()))
 }

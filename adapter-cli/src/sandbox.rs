@@ -150,6 +150,44 @@ impl Sandbox {
         Ok(())
     }
 
+    /// Makes the tenant's knowledge base the documents its tenant file's `[knowledge] paths`
+    /// name (read from `tenant_path`'s folder), as the server's import does. Skipped files
+    /// (no document kind) are returned for the caller to mention.
+    ///
+    /// # Errors
+    /// [`CliError::BadInput`] naming the path or document when one cannot be read.
+    pub fn learn_from_files(
+        &mut self,
+        tenant_path: &std::path::Path,
+        config: &concierge_core::knowledge::KnowledgeConfig,
+    ) -> Result<Vec<std::path::PathBuf>, CliError> {
+        if config.paths.is_empty() {
+            return Ok(Vec::new());
+        }
+        let (files, skipped) = crate::kb::read_documents(tenant_path, config)?;
+        let documents = files.into_iter().map(|f| (f.source, f.bytes)).collect();
+        let tenant = self.harness.tenant_id().clone();
+        block_on(self.harness.engine.sync_knowledge(&tenant, documents))
+            .map_err(|e| CliError::bad_input(format!("{}: {e}", tenant_path.display())))?;
+        Ok(skipped)
+    }
+
+    /// The customer says `text`; when the reply buffer holds it, the clock moves to the
+    /// buffer's deadline so the turn runs now. One step with both parts' turns, sends and
+    /// errors.
+    pub fn says_and_flush(&mut self, text: &str) -> concierge_core::testing::Step {
+        let h = &mut self.harness;
+        let mut step = h.says(text);
+        if let Some(concierge_core::engine::InboundOutcome::Buffered { until, .. }) = &step.inbound
+        {
+            let flushed = h.advance(&whole_seconds(until.since(h.now())));
+            step.turns.extend(flushed.turns);
+            step.sent.extend(flushed.sent);
+            step.errors.extend(flushed.errors);
+        }
+        step
+    }
+
     /// The last system prompt the reply model received, if any.
     pub fn last_reply_prompt(&self) -> Option<ChatRequest> {
         match &self.recorded {

@@ -69,6 +69,8 @@ pub struct TenantSource {
     pub text: String,
     /// The parsed, validated file.
     pub file: TenantFile,
+    /// Where it was read from (its `[knowledge] paths` are relative to it).
+    pub path: std::path::PathBuf,
 }
 
 /// Reads and checks a tenant file; every problem is located.
@@ -120,7 +122,11 @@ pub fn load_tenant(path: &Path) -> Result<TenantSource, CliError> {
     let text = read_text(path)?;
     let display = path.display().to_string();
     match check_tenant(&display, &text) {
-        Ok(file) => Ok(TenantSource { text, file }),
+        Ok(file) => Ok(TenantSource {
+            text,
+            file,
+            path: path.to_owned(),
+        }),
         Err(problems) => {
             let more = problems.len().saturating_sub(1);
             let first = problems

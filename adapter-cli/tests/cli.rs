@@ -122,9 +122,11 @@ fn prompt_prints_the_wrapped_envelope() {
     assert!(text.contains("BEGIN BUSINESS PERSONA\n"));
     assert!(text.contains("You are Asha, the assistant of Sunrise Bakery"));
     assert!(text.contains("remind them of the 48 hours' notice."));
+    assert!(text.contains("Never explain the token and never use it otherwise.\n"));
+    // The bakery has documents: the house rules end with the one on passages.
     assert!(text
         .trim_end()
-        .ends_with("Never explain the token and never use it otherwise."));
+        .ends_with("with a team member; never guess."));
 
     let o = run(&["prompt", "--tenant", BAKERY, "--channel", "instagram"]);
     assert_exit(&o, 0);
@@ -333,6 +335,13 @@ fn chat_answers_with_the_offline_model() {
 /// A fake OpenAI-compatible server: classifiers allow/approve, embeddings are constant, replies
 /// end with a handoff when the customer complains.
 fn fake_model() -> String {
+    fake_model_with(true)
+}
+
+/// [`fake_model`], with embeddings or without (its `/embeddings` answers 404, as a provider
+/// without an embedding model does). With a knowledge section in the prompt it answers as a
+/// model that follows the house rules: citing the first passage, or "I don't know".
+fn fake_model_with(embeddings: bool) -> String {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}/v1", listener.local_addr().unwrap());
     thread::spawn(move || {
@@ -359,6 +368,14 @@ fn fake_model() -> String {
             let mut raw = vec![0; length];
             reader.read_exact(&mut raw).unwrap();
             let body: Value = serde_json::from_slice(&raw).unwrap();
+            if line.contains("/embeddings") && !embeddings {
+                let mut stream = reader.into_inner();
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 404 Not Found\r\ncontent-type: application/json\r\ncontent-length: 2\r\nconnection: close\r\n\r\n{{}}"
+                );
+                continue;
+            }
             let answer = if line.contains("/embeddings") {
                 let n = body["input"].as_array().map_or(0, Vec::len);
                 let data: Vec<Value> = (0..n)
@@ -377,6 +394,12 @@ fn fake_model() -> String {
                     r#"{"verdict":"approve"}"#.to_owned()
                 } else if user.contains("complaint") {
                     "Sorry! Someone will call you. [[HANDOFF]]".to_owned()
+                } else if system.contains("BEGIN KNOWLEDGE\n") {
+                    if system.contains("(No passage of the business's documents answers") {
+                        "I don't know that, sorry. Shall I ask the team?".to_owned()
+                    } else {
+                        format!("Real model answering: {user} [1]")
+                    }
                 } else {
                     format!("Real model answering: {user}")
                 };
@@ -761,4 +784,83 @@ fn kb_search_refuses_a_tenant_without_documents_or_with_a_broken_one() {
     let o = run(&["kb", "search", "--tenant", &t, "cakes"]);
     assert_exit(&o, 2);
     assert!(stderr(&o).contains("menu.csv"), "{}", stderr(&o));
+}
+
+/// `concierge ask --tenant BAKERY --json QUESTION` against a model without embeddings.
+fn ask_json(question: &str, extra_env: &[(&str, &str)]) -> Value {
+    let url = fake_model_with(false);
+    let mut cmd = concierge();
+    cmd.env("CONCIERGE_AI_URL", &url)
+        .args(["ask", "--tenant", BAKERY, "--json", question]);
+    for (k, v) in extra_env {
+        cmd.env(k, v);
+    }
+    let o = cmd.output().unwrap();
+    assert_exit(&o, 0);
+    serde_json::from_str(&stdout(&o)).unwrap()
+}
+
+#[test]
+fn ask_answers_from_the_knowledge_base_and_cites_it() {
+    let v = ask_json("Do you have eggless cakes?", &[]);
+    assert_eq!(
+        v["reply"], "Real model answering: Do you have eggless cakes?",
+        "{v}"
+    );
+    assert_eq!(
+        v["citations"],
+        serde_json::json!([{
+            "source": "faq.md",
+            "heading": "Sunrise Bakery: questions customers ask > Cakes > Eggless cakes"
+        }])
+    );
+    assert_eq!(v["grounded"], true);
+    assert_eq!(v["handoff"], false);
+}
+
+#[test]
+fn ask_says_it_does_not_know_what_the_documents_do_not_say() {
+    let v = ask_json("Do you sell pizza?", &[]);
+    assert_eq!(
+        v["reply"], "I don't know that, sorry. Shall I ask the team?",
+        "{v}"
+    );
+    assert_eq!(v["grounded"], false);
+    assert_eq!(v["citations"], serde_json::json!([]));
+    // Strict grounding does not ask the model at all.
+    let v = ask_json("Do you sell pizza?", &[("CONCIERGE_STRICT_GROUNDING", "1")]);
+    assert!(
+        v["reply"]
+            .as_str()
+            .unwrap()
+            .starts_with("I'm sorry, I don't know that"),
+        "{v}"
+    );
+    assert_eq!(v["note"], "unknown");
+}
+
+#[test]
+fn prompt_shows_the_passages_a_question_finds() {
+    let o = run(&[
+        "prompt",
+        "--tenant",
+        BAKERY,
+        "--question",
+        "Do you have eggless cakes?",
+    ]);
+    assert_exit(&o, 0);
+    let out = stdout(&o);
+    assert!(out.contains("BEGIN KNOWLEDGE\n"), "{out}");
+    assert!(
+        out.contains("[1] faq.md > Sunrise Bakery: questions customers ask > Cakes > Eggless cakes\nEvery cake"),
+        "{out}"
+    );
+    let o = run(&["prompt", "--tenant", BAKERY]);
+    assert_exit(&o, 0);
+    assert!(stdout(&o).contains("(No passage of the business's documents answers"));
+    let o = run(&["prompt", "--tenant", CLINIC]);
+    assert!(
+        !stdout(&o).contains("BEGIN KNOWLEDGE"),
+        "no documents, no section"
+    );
 }

@@ -142,6 +142,10 @@ pub struct Settings {
     pub injection_scan: bool,
     /// `CONCIERGE_LOCAL_MODEL`: a GGUF file (feature `local-model`): the offline/basic mode.
     pub local_model: Option<PathBuf>,
+    /// `CONCIERGE_STRICT_GROUNDING`: hold the reply model to the knowledge base (an ungrounded
+    /// reply becomes the best passage; a question nothing answers gets the "I don't know"
+    /// line). Default: on with the offline model, off otherwise.
+    pub strict_grounding: bool,
     /// `CONCIERGE_DEMO_PER_MINUTE`: demo chat turns per client IP per minute (a token bucket
     /// holding as many tokens); 0 turns `POST /demo/chat` off. Default 10.
     pub demo_per_minute: u32,
@@ -482,6 +486,11 @@ impl RawConfig {
                 );
             }
         }
+        let strict_grounding = flag(
+            "CONCIERGE_STRICT_GROUNDING",
+            local_model.is_some(),
+            &mut problem,
+        );
 
         if !problems.is_empty() {
             return Err(ConfigError::Invalid(problems));
@@ -523,6 +532,7 @@ impl RawConfig {
             shutdown_seconds,
             injection_scan,
             local_model,
+            strict_grounding,
             demo_per_minute: u32::try_from(demo_per_minute).unwrap_or(10),
             demo_concurrency: usize::try_from(demo_concurrency).unwrap_or(4),
             lease_seconds,

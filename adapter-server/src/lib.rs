@@ -16,6 +16,7 @@ pub mod clock;
 pub mod configuration;
 pub mod ingress;
 pub mod jobs;
+pub mod knowledge_files;
 pub mod outbound;
 pub mod panic_guard;
 pub mod routes;

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use concierge_core::engine::EngineConfig;
-use concierge_core::engine::EngineError;
+use concierge_core::engine::{EngineError, IngestOutcome};
 use concierge_core::ids::TenantId;
 use concierge_core::ports::{AiProvider, Clock, NoAi, Ports};
 use concierge_core::tenant::TenantFile;
@@ -167,6 +167,7 @@ impl Application {
             signing_key: key.clone(),
             public_base_url: settings.public_url.clone(),
             injection_scan: settings.injection_scan,
+            strict_grounding: settings.strict_grounding,
             ..EngineConfig::default()
         };
         if let Some(m) = &settings.ai_model {
@@ -286,6 +287,9 @@ impl Application {
         let text = std::fs::read_to_string(path).map_err(|e| fail(e.to_string()))?;
         let file = TenantFile::from_toml(&text).map_err(|e| fail(e.to_string()))?;
         let id = file.id.clone();
+        // Every document is read before anything is imported: a broken one fails the start
+        // with its name, and the tenant is left as it was.
+        let documents = crate::knowledge_files::read(path, &file.knowledge).map_err(fail)?;
         let outcome = self
             .state
             .engine
@@ -294,6 +298,20 @@ impl Application {
             .map_err(|e| fail(e.to_string()))?;
         self.state.routes.clear();
         tracing::info!(tenant = %id, created = outcome.created, revision = outcome.revision, "tenant imported");
+        if let Some(documents) = documents {
+            let report = self
+                .state
+                .engine
+                .sync_knowledge(&id, documents)
+                .await
+                .map_err(|e| fail(e.to_string()))?;
+            let stored = report
+                .documents
+                .iter()
+                .filter(|d| matches!(d, IngestOutcome::Stored { .. }))
+                .count();
+            tracing::info!(tenant = %id, documents = report.documents.len(), stored, removed = report.removed.len(), "knowledge base synced");
+        }
         Ok(())
     }
 

@@ -68,6 +68,10 @@ pub enum AuditAction {
     OperatorPut,
     /// An operator account was removed: `operator.delete`.
     OperatorDelete,
+    /// A knowledge-base document was uploaded or replaced: `knowledge.put`.
+    KnowledgePut,
+    /// A knowledge-base document was deleted: `knowledge.delete`.
+    KnowledgeDelete,
 }
 
 impl AuditAction {
@@ -93,6 +97,8 @@ impl AuditAction {
         AuditAction::OperatorLogoutEverywhere,
         AuditAction::OperatorPut,
         AuditAction::OperatorDelete,
+        AuditAction::KnowledgePut,
+        AuditAction::KnowledgeDelete,
     ];
 
     /// The stable name (`credits.grant`), as stored and shown.
@@ -118,6 +124,8 @@ impl AuditAction {
             AuditAction::OperatorLogoutEverywhere => "operator.logout_everywhere",
             AuditAction::OperatorPut => "operator.put",
             AuditAction::OperatorDelete => "operator.delete",
+            AuditAction::KnowledgePut => "knowledge.put",
+            AuditAction::KnowledgeDelete => "knowledge.delete",
         }
     }
 }

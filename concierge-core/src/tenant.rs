@@ -13,7 +13,11 @@ use crate::billing::starting_credits;
 use crate::conversation::{ConversationConfig, FieldError};
 use crate::email::{CompiledRules, EmailRule};
 use crate::ids::{Channel, ChannelAccount, Currency, Locale, Milli, TenantId};
-use crate::knowledge::KnowledgeConfig;
+use crate::knowledge::{KnowledgeConfig, WhenUnknown};
+
+fn is_default_policy(policy: &WhenUnknown) -> bool {
+    *policy == WhenUnknown::default()
+}
 use crate::persona::{PersonaConfig, PersonaSource};
 use crate::rules::ReplyConfig;
 use crate::time::Timestamp;
@@ -202,6 +206,11 @@ pub struct Tenant {
     pub notifications: NotificationConfig,
     /// Connected channels.
     pub channels: ChannelConfigs,
+    /// What a reply does when the knowledge base has nothing relevant (`[knowledge]
+    /// when_unknown`); the documents themselves are in the store
+    /// ([`KnowledgeStore`](crate::ports::KnowledgeStore)).
+    #[serde(default, skip_serializing_if = "is_default_policy")]
+    pub when_unknown: WhenUnknown,
     /// Where the owner is in the onboarding wizard (`onboarding:{tenant}` in the seed);
     /// `None` once finished (and for tenants imported from a file).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -290,6 +299,21 @@ impl Tenant {
         channel: Channel,
         rule: Option<&str>,
     ) -> Result<String, SystemPromptError> {
+        self.system_prompt_with(channel, rule, None)
+    }
+
+    /// [`system_prompt`](Self::system_prompt) with the knowledge section a tenant with
+    /// documents gets: the passages found for a message (or none), exactly as the turn
+    /// builds it.
+    ///
+    /// # Errors
+    /// As [`system_prompt`](Self::system_prompt).
+    pub fn system_prompt_with(
+        &self,
+        channel: Channel,
+        rule: Option<&str>,
+        knowledge: Option<&crate::prompt::KnowledgeSection<'_>>,
+    ) -> Result<String, SystemPromptError> {
         let replies = self
             .channels
             .replies(channel)
@@ -316,9 +340,13 @@ impl Tenant {
             }
         };
         match response {
-            crate::rules::ReplyResponse::Prompt { text } => Ok(crate::prompt::wrap(
-                &crate::prompt::middle(&self.persona.active_prompt(), text),
-            )),
+            crate::rules::ReplyResponse::Prompt { text } => {
+                let middle = crate::prompt::middle(&self.persona.active_prompt(), text);
+                Ok(match knowledge {
+                    Some(section) => crate::prompt::wrap_grounded(&middle, section),
+                    None => crate::prompt::wrap(&middle),
+                })
+            }
             crate::rules::ReplyResponse::Canned { .. } => Err(SystemPromptError::Canned {
                 channel,
                 rule: name.to_owned(),
@@ -560,6 +588,7 @@ impl TenantFile {
             approval: self.approval,
             notifications: self.notifications,
             channels: self.channels,
+            when_unknown: self.knowledge.when_unknown,
             onboarding: None,
             revision: 0,
         }
@@ -578,7 +607,11 @@ impl TenantFile {
             approval: tenant.approval,
             notifications: tenant.notifications.clone(),
             channels: tenant.channels.clone(),
-            knowledge: KnowledgeConfig::default(),
+            // The paths are the file's; the documents they named are in the store.
+            knowledge: KnowledgeConfig {
+                paths: Vec::new(),
+                when_unknown: tenant.when_unknown,
+            },
         }
     }
 }

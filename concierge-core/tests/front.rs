@@ -208,3 +208,105 @@ fn the_demo_lists_personas_with_their_exact_prompt_and_refuses_bad_turns() {
     assert_eq!(unknown.status, 422);
     assert_eq!(unknown.json()["fields"][0]["field"], "persona");
 }
+
+#[test]
+fn the_admin_api_uploads_lists_searches_and_deletes_documents() {
+    let h = Harness::new(EXAMPLE_TENANT);
+    let c = config();
+    let base = "/tenants/sunrise-bakery/knowledge";
+    let faq = "# Cakes\n## Eggless cakes\nEvery cake can be made eggless at no extra cost.\n";
+    let put = serve(
+        &h,
+        &c,
+        admin("PUT", &format!("{base}/faq/cakes%20and%20more.md"), faq),
+    );
+    assert_eq!(put.status, 201, "{:?}", put.json());
+    assert_eq!(put.json()["outcome"], "stored");
+    assert_eq!(put.json()["chunks"], 1);
+    let again = serve(
+        &h,
+        &c,
+        admin("PUT", &format!("{base}/faq/cakes%20and%20more.md"), faq),
+    );
+    assert_eq!(
+        (again.status, again.json()["outcome"].clone()),
+        (200, json!("unchanged"))
+    );
+
+    let list = serve(&h, &c, admin("GET", base, "")).json();
+    assert_eq!(list["documents"][0]["source"], "faq/cakes and more.md");
+    assert_eq!(list["documents"][0]["kind"], "markdown");
+
+    let found = serve(
+        &h,
+        &c,
+        admin("GET", &format!("{base}/search?q=eggless%20cakes%3F"), ""),
+    )
+    .json();
+    assert_eq!(found["results"][0]["heading"], "Cakes > Eggless cakes");
+    assert_eq!(found["results"][0]["source"], "faq/cakes and more.md");
+    let none = serve(&h, &c, admin("GET", &format!("{base}/search?q=pizza"), "")).json();
+    assert_eq!(none, json!({ "results": [] }));
+
+    // Bad input: a clear error each, and nothing stored.
+    for (path, body, status, field) in [
+        (format!("{base}/photo.png"), "x", 422, "document"),
+        (format!("{base}/empty.md"), "  \n", 422, "document"),
+        (format!("{base}/a/../b.md"), faq, 422, "document"),
+        (format!("{base}/search"), "", 422, "q"),
+    ] {
+        let method = if path.ends_with("search") {
+            "GET"
+        } else {
+            "PUT"
+        };
+        let r = serve(&h, &c, admin(method, &path, body));
+        assert_eq!(r.status, status, "{path}: {:?}", r.json());
+        assert_eq!(r.json()["fields"][0]["field"], field, "{path}");
+    }
+    let binary = serve(
+        &h,
+        &c,
+        http::Request::builder()
+            .method("PUT")
+            .uri(format!("/api/v1{base}/menu.csv"))
+            .header("authorization", format!("Bearer {ADMIN}"))
+            .body(Bytes::from_static(b"\x00\x01\x02binary"))
+            .unwrap(),
+    );
+    assert_eq!(binary.status, 422);
+    assert_eq!(
+        serve(&h, &c, admin("GET", base, "")).json()["documents"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1,
+        "nothing of the refused uploads was stored"
+    );
+    let unknown = serve(
+        &h,
+        &c,
+        admin("PUT", "/tenants/no-such-shop/knowledge/a.md", faq),
+    );
+    assert_eq!(unknown.status, 404);
+
+    assert_eq!(
+        serve(
+            &h,
+            &c,
+            admin("DELETE", &format!("{base}/faq/cakes%20and%20more.md"), "")
+        )
+        .status,
+        204
+    );
+    assert_eq!(
+        serve(
+            &h,
+            &c,
+            admin("DELETE", &format!("{base}/faq/cakes%20and%20more.md"), "")
+        )
+        .status,
+        404
+    );
+    assert_eq!(serve(&h, &c, admin("POST", base, "")).status, 405);
+}

@@ -24,6 +24,7 @@ mod demo;
 mod discord;
 mod email;
 mod jobs;
+mod knowledge;
 mod outcome;
 mod pricing;
 mod turn;
@@ -40,10 +41,11 @@ pub use demo::{
     demo_catalog, DemoChatReply, DemoChatRequest, DemoPersona, DEMO_MAX_MESSAGE_CHARS, DEMO_REFUSAL,
 };
 pub use discord::{approval_reply_text, approval_response, InteractionAnswer};
+pub use knowledge::{IngestOutcome, SearchResult, SyncReport};
 pub use outcome::{
     ApprovalOutcome, CatalogSaveOutcome, EmailOutcome, EngineError, FlushOutcome, IgnoreReason,
-    ImportOutcome, InboundOutcome, JobOutcome, NoReplyReason, PersonaSaveOutcome, Reply,
-    SafetyOutcome, TurnReport,
+    ImportOutcome, InboundOutcome, JobOutcome, KnowledgeUse, NoReplyReason, PersonaSaveOutcome,
+    Reply, SafetyOutcome, TurnReport,
 };
 pub use pricing::{PriceChange, PriceListing};
 
@@ -77,6 +79,11 @@ pub struct EngineConfig {
     pub public_base_url: String,
     /// Whether to run the injection scan on inbound messages.
     pub injection_scan: bool,
+    /// Hold the reply model to the knowledge base, for small models that drift: an AI reply
+    /// that uses none of the passages it was given is replaced by the best passage, and a
+    /// question nothing in the knowledge base answers gets the tenant's "I don't know" line
+    /// without asking the model. Off by default (a capable model is told, and trusted).
+    pub strict_grounding: bool,
 }
 
 impl Default for EngineConfig {
@@ -91,6 +98,7 @@ impl Default for EngineConfig {
             signing_key: Vec::new(),
             public_base_url: "http://127.0.0.1:8080".to_owned(),
             injection_scan: true,
+            strict_grounding: false,
         }
     }
 }
@@ -100,6 +108,7 @@ impl Default for EngineConfig {
 pub struct Engine {
     ports: Ports,
     config: Arc<EngineConfig>,
+    knowledge: Arc<knowledge::IndexCache>,
 }
 
 impl Engine {
@@ -108,6 +117,7 @@ impl Engine {
         Engine {
             ports,
             config: Arc::new(config),
+            knowledge: Arc::default(),
         }
     }
 

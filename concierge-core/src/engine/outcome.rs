@@ -173,6 +173,25 @@ pub struct TurnReport {
     pub paged: bool,
     /// Notes about rule evaluation.
     pub notes: Vec<RuleNote>,
+    /// How the AI reply used the tenant's knowledge base; `None` when the tenant has no
+    /// documents or no AI reply was made.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub knowledge: Option<KnowledgeUse>,
+}
+
+/// How an AI reply used the knowledge base.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KnowledgeUse {
+    /// How many passages the envelope carried (0: nothing relevant was found).
+    pub passages: u32,
+    /// The passages the reply used.
+    pub citations: Vec<crate::knowledge::grounding::Citation>,
+    /// Whether the reply rests on the passages.
+    pub grounded: bool,
+    /// How the reply was made, when not by the model alone: `best_passage` (the model's text
+    /// used no passage) or `unknown` (nothing answers the question; the tenant's line).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fallback: Option<String>,
 }
 
 /// The result of firing a reply buffer.
@@ -263,6 +282,7 @@ pub struct ImportOutcome {
 }
 
 /// The result of running a job.
+#[allow(clippy::large_enum_variant)] // short-lived; boxing would only add an allocation
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "job", rename_all = "snake_case")]
 pub enum JobOutcome {

@@ -2,13 +2,18 @@
 
 use sha2::{Digest, Sha256};
 
-use super::outcome::{IgnoreReason, InboundOutcome, NoReplyReason, Reply, TurnReport};
+use super::outcome::{
+    IgnoreReason, InboundOutcome, KnowledgeUse, NoReplyReason, Reply, TurnReport,
+};
 use super::{Engine, EngineError};
 use crate::approval::Draft;
 use crate::buffer::{BufferedMessage, Push};
 use crate::channels::{email, meta, InboundMessage, ReplyRoute};
 use crate::conversation::{HandoffPhase, HandoffState, Rotation, Session, Turn};
 use crate::ids::{Channel, ChannelAccount, ConversationKey};
+use crate::knowledge::grounding;
+use crate::knowledge::retrieval::{QueryVector, SearchOptions};
+use crate::knowledge::{Chunk, WhenUnknown};
 use crate::ports::{
     AiError, ChatRequest, Direction, Job, MessageRecord, OutboundBody, OutboundError,
     OutboundMessage, Purpose,
@@ -215,6 +220,7 @@ impl Engine {
             handoff: false,
             paged: false,
             notes: Vec::new(),
+            knowledge: None,
         };
         let ctx = TurnCtx {
             tenant,
@@ -230,6 +236,7 @@ impl Engine {
         };
         let text = &ctx.user_text;
 
+        let mut grounding: Option<Grounding> = None;
         let ai_middle = match session.handoff_phase(now, &conversation) {
             HandoffPhase::Silent => None,
             HandoffPhase::Holding => Some((HOLDING_PATTERN_MIDDLE.to_owned(), true)),
@@ -238,7 +245,12 @@ impl Engine {
                     .channels
                     .replies(key.channel)
                     .ok_or_else(|| EngineError::UnknownTenant(tenant.id.to_string()))?;
-                let vector = if replies.needs_embedding() {
+                let index = self.knowledge_index(&tenant.id).await?;
+                // One embedding per delivery, shared by the intent rules and the passages.
+                let vectors_match = index
+                    .as_ref()
+                    .is_some_and(|i| i.embedding_model() == Some(&self.config.embedding_model));
+                let vector = if replies.needs_embedding() || vectors_match {
                     self.embed_inbound(text).await
                 } else {
                     None
@@ -259,16 +271,34 @@ impl Engine {
                             .await?;
                         None
                     }
-                    ReplyResponse::Prompt { text: rule_prompt } => Some((
-                        prompt::middle(&tenant.persona.active_prompt(), rule_prompt),
-                        false,
-                    )),
+                    ReplyResponse::Prompt { text: rule_prompt } => {
+                        grounding = index.map(|index| {
+                            let query = vector.as_deref().map(|v| QueryVector {
+                                model: &self.config.embedding_model,
+                                vector: v,
+                            });
+                            let passages = index
+                                .search(text, query, &SearchOptions::default())
+                                .into_iter()
+                                .map(|hit| hit.chunk.clone())
+                                .collect();
+                            Grounding {
+                                passages,
+                                when_unknown: tenant.when_unknown,
+                            }
+                        });
+                        Some((
+                            prompt::middle(&tenant.persona.active_prompt(), rule_prompt),
+                            false,
+                        ))
+                    }
                 }
             }
         };
 
         if let Some((middle, holding)) = ai_middle {
-            self.ai_turn(&ctx, &mut session, &middle, holding, &mut report)
+            let grounding = grounding.as_ref();
+            self.ai_turn(&ctx, &mut session, &middle, holding, grounding, &mut report)
                 .await?;
         }
 
@@ -297,7 +327,75 @@ impl Engine {
         Ok(report)
     }
 
-    async fn embed_inbound(&self, text: &str) -> Option<Vec<f32>> {
+    /// The system prompt: the envelope, with the knowledge section when the tenant has
+    /// documents (the same text `concierge prompt` and View prompt show).
+    pub(crate) fn envelope(middle: &str, grounding: Option<&Grounding>) -> String {
+        match grounding {
+            Some(g) => prompt::wrap_grounded(
+                middle,
+                &prompt::KnowledgeSection {
+                    passages: &g.passages,
+                    when_unknown: g.when_unknown,
+                },
+            ),
+            None => prompt::wrap(middle),
+        }
+    }
+
+    /// Strict grounding's line for a question nothing in the knowledge base answers (with
+    /// the handoff token when the tenant hands off); `None` otherwise.
+    fn unknown_line(&self, grounding: &Grounding, question: &str) -> Option<String> {
+        if !self.config.strict_grounding
+            || !grounding.passages.is_empty()
+            || !grounding::is_question(question)
+        {
+            return None;
+        }
+        Some(match grounding.when_unknown {
+            WhenUnknown::Offer => grounding::UNKNOWN_OFFER_TEXT.to_owned(),
+            WhenUnknown::Handoff => {
+                format!("{} {}", grounding::UNKNOWN_HANDOFF_TEXT, prompt::HANDOFF)
+            }
+        })
+    }
+
+    /// The reply read against its passages: markers stripped, citations found, and under
+    /// strict grounding an ungrounded reply replaced by the best passage.
+    fn ground(&self, g: &Grounding, text: &str, premade: bool) -> (String, KnowledgeUse) {
+        let passages = u32::try_from(g.passages.len()).unwrap_or(u32::MAX);
+        if premade {
+            let used = KnowledgeUse {
+                passages,
+                citations: Vec::new(),
+                grounded: false,
+                fallback: Some("unknown".into()),
+            };
+            return (text.to_owned(), used);
+        }
+        let cited = grounding::cite(text, &g.passages);
+        match g.passages.first() {
+            Some(best) if self.config.strict_grounding && !cited.grounded => (
+                grounding::best_passage_reply(best),
+                KnowledgeUse {
+                    passages,
+                    citations: vec![grounding::Citation::of(best)],
+                    grounded: true,
+                    fallback: Some("best_passage".into()),
+                },
+            ),
+            _ => (
+                cited.text,
+                KnowledgeUse {
+                    passages,
+                    citations: cited.citations,
+                    grounded: cited.grounded,
+                    fallback: None,
+                },
+            ),
+        }
+    }
+
+    pub(super) async fn embed_inbound(&self, text: &str) -> Option<Vec<f32>> {
         match self
             .ai()
             .embed(&self.config.embedding_model, &[text.to_owned()])
@@ -350,6 +448,7 @@ impl Engine {
         session: &mut Session,
         middle: &str,
         holding: bool,
+        grounding: Option<&Grounding>,
         report: &mut TurnReport,
     ) -> Result<(), EngineError> {
         let TurnCtx {
@@ -364,6 +463,13 @@ impl Engine {
         if let Some(reason) = window_closed(key.channel, session, now) {
             report.reply = reply(reason);
             return Ok(());
+        }
+        if let Some(line) = grounding.and_then(|g| self.unknown_line(g, &ctx.user_text)) {
+            // Strict grounding: nothing answers the question, so no model is asked (and
+            // nothing is charged); the tenant's line says so.
+            return self
+                .generate_and_deliver(ctx, session, middle, holding, grounding, Some(line), report)
+                .await;
         }
         // One point read per AI turn: a price the operator set on any replica applies now.
         let Some(price) = self.ai_reply_price(&tenant.currency).await? else {
@@ -383,7 +489,7 @@ impl Engine {
 
         // From here on, every failure path refunds.
         let result = self
-            .generate_and_deliver(ctx, session, middle, holding, report)
+            .generate_and_deliver(ctx, session, middle, holding, grounding, None, report)
             .await;
         let refund = match &result {
             Ok(()) => matches!(report.reply, Reply::None { .. }),
@@ -397,12 +503,17 @@ impl Engine {
         result
     }
 
+    /// Generates the reply with the model (or takes `premade`, the strict-grounding line),
+    /// reads it against the passages, and sends it, drafts it or hands off.
+    #[allow(clippy::too_many_arguments)]
     async fn generate_and_deliver(
         &self,
         ctx: &TurnCtx<'_>,
         session: &mut Session,
         middle: &str,
         holding: bool,
+        grounding: Option<&Grounding>,
+        premade: Option<String>,
         report: &mut TurnReport,
     ) -> Result<(), EngineError> {
         let TurnCtx {
@@ -410,25 +521,36 @@ impl Engine {
         } = *ctx;
         let (target, turn_key, user_text) =
             (&ctx.target, ctx.turn_key.as_str(), ctx.user_text.as_str());
-        let request = ChatRequest {
-            model: self.config.reply_model.clone(),
-            system: prompt::wrap(middle),
-            // The session ends with the current user turn, which goes last as `user`.
-            history: session.history[..session.history.len().saturating_sub(1)].to_vec(),
-            user: user_text.to_owned(),
-            max_tokens: self.config.max_reply_tokens,
-        };
-        let raw = match self.ai().chat(&request).await {
-            Ok(raw) => raw,
-            Err(AiError::NotConfigured) => {
-                report.reply = Reply::None {
-                    reason: NoReplyReason::NoAiProvider,
+        let premade_line = premade.is_some();
+        let raw = match premade {
+            Some(line) => line,
+            None => {
+                let request = ChatRequest {
+                    model: self.config.reply_model.clone(),
+                    system: Self::envelope(middle, grounding),
+                    // The session ends with the current user turn, which goes last as `user`.
+                    history: session.history[..session.history.len().saturating_sub(1)].to_vec(),
+                    user: user_text.to_owned(),
+                    max_tokens: self.config.max_reply_tokens,
                 };
-                return Ok(());
+                match self.ai().chat(&request).await {
+                    Ok(raw) => raw,
+                    Err(AiError::NotConfigured) => {
+                        report.reply = Reply::None {
+                            reason: NoReplyReason::NoAiProvider,
+                        };
+                        return Ok(());
+                    }
+                    Err(e) => return Err(EngineError::Ai(e)),
+                }
             }
-            Err(e) => return Err(EngineError::Ai(e)),
         };
         let (mut text, handoff) = prompt::detect_and_strip_handoff(&raw);
+        if let (Some(g), false) = (grounding, holding) {
+            let (grounded_text, used) = self.ground(g, &text, premade_line);
+            text = grounded_text;
+            report.knowledge = Some(used);
+        }
         let handoff = handoff && !holding && session.handoff.is_none();
         if text.is_empty() {
             if !handoff {
@@ -692,6 +814,15 @@ impl Engine {
 }
 
 /// What every step of one turn needs to know.
+/// The knowledge base's part in one turn: the passages found for the customer's message.
+#[derive(Debug)]
+pub(crate) struct Grounding {
+    /// Best first; empty when nothing relevant was found.
+    pub(crate) passages: Vec<Chunk>,
+    /// The tenant's choice for what the passages do not say.
+    pub(crate) when_unknown: WhenUnknown,
+}
+
 struct TurnCtx<'a> {
     tenant: &'a Tenant,
     key: &'a ConversationKey,

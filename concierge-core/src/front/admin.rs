@@ -287,6 +287,54 @@ impl Front<'_> {
                     _ => allow("GET, POST"),
                 }
             }
+            ["tenants", tenant, "knowledge"] => {
+                if method != Method::GET {
+                    return allow("GET");
+                }
+                let id = tenant_id(tenant)?;
+                let documents = self.engine.knowledge_documents(&id).await?;
+                Ok(json_ok(&json!({ "documents": documents })))
+            }
+            ["tenants", tenant, "knowledge", "search"] => {
+                if method != Method::GET {
+                    return allow("GET");
+                }
+                let id = tenant_id(tenant)?;
+                let (question, k) = search_query(req.uri().query())?;
+                let hits = self.engine.search_knowledge(&id, &question, k).await?;
+                Ok(json_ok(&json!({ "results": hits })))
+            }
+            ["tenants", tenant, "knowledge", source @ ..] => {
+                let id = tenant_id(tenant)?;
+                let source = document_source(source)?;
+                match method {
+                    Method::PUT => {
+                        let outcome = self.engine.ingest_document(&id, &source, body).await?;
+                        let (status, detail) = match &outcome {
+                            crate::engine::IngestOutcome::Stored { chunks, .. } => {
+                                (201, format!("{source}: {chunks} passages"))
+                            }
+                            crate::engine::IngestOutcome::Unchanged { .. } => {
+                                (200, format!("{source}: unchanged"))
+                            }
+                        };
+                        if status == 201 {
+                            self.audit(AuditAction::KnowledgePut, Some(&id), &detail)
+                                .await?;
+                        }
+                        Ok(json_response(status, &json!(outcome)))
+                    }
+                    Method::DELETE => {
+                        if !self.engine.delete_document(&id, &source).await? {
+                            return Err(ApiError::NotFound(format!("document {source}")));
+                        }
+                        self.audit(AuditAction::KnowledgeDelete, Some(&id), &source)
+                            .await?;
+                        Ok(empty(204))
+                    }
+                    _ => allow("PUT, DELETE"),
+                }
+            }
             ["tenants", tenant, "owners"] => {
                 if method != Method::PUT {
                     return allow("PUT");
@@ -583,6 +631,49 @@ pub(super) fn grant_detail(grant_id: &str, amount: Milli, expires: Option<Timest
 
 /// `?tenant=&limit=&before=` of `GET /audit` (limit 1..=500, default 100; `before` the
 /// `next_before` of the previous page).
+/// A document's source from its path segments (`menus/dinner.md` is two), each
+/// percent-decoded: no empty, `.` or `..` part.
+fn document_source(segments: &[&str]) -> Result<String, ApiError> {
+    let mut parts = Vec::with_capacity(segments.len());
+    for segment in segments {
+        let part = percent_encoding::percent_decode_str(segment).decode_utf8_lossy();
+        if part.is_empty() || part == "." || part == ".." || part.contains('/') {
+            return Err(ApiError::field(
+                "document",
+                "a document name is a relative path without empty, `.` or `..` parts",
+            ));
+        }
+        parts.push(part.into_owned());
+    }
+    Ok(parts.join("/"))
+}
+
+/// `?q=QUESTION&k=N` of a knowledge search (k: 1 to 20, default 5).
+fn search_query(query: Option<&str>) -> Result<(String, usize), ApiError> {
+    let mut question = None;
+    let mut k = 5;
+    for (key, value) in form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
+        match key.as_ref() {
+            "q" => question = Some(value.into_owned()),
+            "k" => {
+                k = value
+                    .parse::<usize>()
+                    .ok()
+                    .filter(|k| (1..=20).contains(k))
+                    .ok_or_else(|| ApiError::field("k", "a whole number from 1 to 20"))?;
+            }
+            _ => {}
+        }
+    }
+    let question = question
+        .filter(|q| !q.trim().is_empty())
+        .ok_or_else(|| ApiError::field("q", "the question to search for"))?;
+    if question.chars().count() > 1000 {
+        return Err(ApiError::field("q", "at most 1000 characters"));
+    }
+    Ok((question, k))
+}
+
 fn audit_query(query: Option<&str>) -> Result<AuditQuery, ApiError> {
     let mut q = AuditQuery::latest(100);
     for (key, value) in form_urlencoded::parse(query.unwrap_or("").as_bytes()) {

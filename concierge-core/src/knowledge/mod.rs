@@ -12,6 +12,8 @@
 
 pub mod chunk;
 pub mod document;
+pub mod files;
+pub mod grounding;
 pub mod retrieval;
 
 use serde::{Deserialize, Serialize};

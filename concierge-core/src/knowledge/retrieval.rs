@@ -332,6 +332,12 @@ pub fn cosine(a: &[f32], b: &[f32]) -> f32 {
     }
 }
 
+/// The search terms of `text` as retrieval sees them: lowercased Unicode words, stop words
+/// dropped, stemmed (what [`super::grounding`] compares a reply with its passages by).
+pub fn key_terms(text: &str) -> Vec<String> {
+    Analyzer::new().terms(text)
+}
+
 /// Text to search terms: lowercased Unicode words, stop words dropped, stemmed.
 struct Analyzer {
     stemmer: Stemmer,

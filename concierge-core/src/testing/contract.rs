@@ -1877,54 +1877,6 @@ pub async fn operators_are_created_replaced_listed_and_deleted<S: Store + ?Sized
     assert_eq!(store.list_operators().await.expect("list").len(), 1);
 }
 
-#[cfg(test)]
-mod memory {
-    use crate::memory::MemoryStore;
-
-    crate::store_contract_tests!(
-        runner = futures::executor::block_on,
-        store = MemoryStore::new()
-    );
-
-    /// Every check written in this file is in the macro's list (so in `CHECKS`, `run_check`
-    /// and every store's tests), once.
-    #[test]
-    fn every_check_is_listed_once() {
-        let written: Vec<&str> = include_str!("contract.rs")
-            .lines()
-            .filter_map(|l| l.strip_prefix("pub async fn "))
-            .filter_map(|l| l.split('<').next())
-            .collect();
-        let mut listed = super::CHECKS.to_vec();
-        listed.sort_unstable();
-        listed.dedup();
-        assert_eq!(listed.len(), super::CHECKS.len(), "distinct names");
-        let mut written_sorted = written.clone();
-        written_sorted.sort_unstable();
-        assert_eq!(
-            listed, written_sorted,
-            "a `pub async fn` check here is missing from the list in `store_contract_tests!`"
-        );
-    }
-
-    /// `run_check` runs every listed check by name (each passes on a fresh memory store) and
-    /// refuses an unknown name.
-    #[test]
-    fn every_listed_check_runs_by_name() {
-        for name in super::CHECKS {
-            let store = MemoryStore::new();
-            assert!(
-                futures::executor::block_on(super::run_check(name, &store)),
-                "{name}"
-            );
-        }
-        assert!(!futures::executor::block_on(super::run_check(
-            "no_such_check",
-            &MemoryStore::new()
-        )));
-    }
-}
-
 fn kb_document(source: &str, chunks: u32, updated_at: Timestamp) -> StoredDocument {
     StoredDocument {
         source: source.into(),
@@ -2114,4 +2066,52 @@ pub async fn knowledge_revisions_are_distinct_under_concurrency<S: Store + ?Size
         store.knowledge_documents(&shop).await.expect("docs").len(),
         8
     );
+}
+
+#[cfg(test)]
+mod memory {
+    use crate::memory::MemoryStore;
+
+    crate::store_contract_tests!(
+        runner = futures::executor::block_on,
+        store = MemoryStore::new()
+    );
+
+    /// Every check written in this file is in the macro's list (so in `CHECKS`, `run_check`
+    /// and every store's tests), once.
+    #[test]
+    fn every_check_is_listed_once() {
+        let written: Vec<&str> = include_str!("contract.rs")
+            .lines()
+            .filter_map(|l| l.strip_prefix("pub async fn "))
+            .filter_map(|l| l.split('<').next())
+            .collect();
+        let mut listed = super::CHECKS.to_vec();
+        listed.sort_unstable();
+        listed.dedup();
+        assert_eq!(listed.len(), super::CHECKS.len(), "distinct names");
+        let mut written_sorted = written.clone();
+        written_sorted.sort_unstable();
+        assert_eq!(
+            listed, written_sorted,
+            "a `pub async fn` check here is missing from the list in `store_contract_tests!`"
+        );
+    }
+
+    /// `run_check` runs every listed check by name (each passes on a fresh memory store) and
+    /// refuses an unknown name.
+    #[test]
+    fn every_listed_check_runs_by_name() {
+        for name in super::CHECKS {
+            let store = MemoryStore::new();
+            assert!(
+                futures::executor::block_on(super::run_check(name, &store)),
+                "{name}"
+            );
+        }
+        assert!(!futures::executor::block_on(super::run_check(
+            "no_such_check",
+            &MemoryStore::new()
+        )));
+    }
 }

@@ -230,6 +230,42 @@ impl Step {
         }
     }
 
+    /// How the last turn's AI reply used the knowledge base.
+    #[track_caller]
+    pub fn knowledge(&self) -> &crate::engine::KnowledgeUse {
+        match self.turns.last().and_then(|t| t.knowledge.as_ref()) {
+            Some(k) => k,
+            None => self.fail("expected an AI reply over the knowledge base"),
+        }
+    }
+
+    /// The last reply cites the document `source` (and, when given, under `heading`).
+    #[track_caller]
+    pub fn expect_citation(&self, source: &str, heading: Option<&str>) -> &Self {
+        let used = self.knowledge();
+        let found = used
+            .citations
+            .iter()
+            .any(|c| c.source == source && heading.is_none_or(|h| c.heading == h));
+        if !found {
+            self.fail(&format!(
+                "expected a citation of {source} {heading:?}, got {:?}",
+                used.citations
+            ));
+        }
+        self
+    }
+
+    /// The last reply rests on no passage: the knowledge base had nothing for it.
+    #[track_caller]
+    pub fn expect_unknown(&self) -> &Self {
+        let used = self.knowledge();
+        if used.grounded || !used.citations.is_empty() {
+            self.fail(&format!("expected no grounding, got {used:?}"));
+        }
+        self
+    }
+
     /// The matched rule's name.
     #[track_caller]
     pub fn expect_rule(&self, name: &str) -> &Self {
@@ -344,6 +380,20 @@ impl Harness {
         };
         h.run_due_jobs();
         h
+    }
+
+    /// Adds (or replaces) the document `source` of the tenant's knowledge base, as an upload
+    /// would.
+    ///
+    /// # Panics
+    /// If the engine refuses the document: the message says why.
+    pub fn learn(&mut self, source: &str, text: &str) -> &mut Self {
+        block_on(
+            self.engine
+                .ingest_document(&self.tenant, source, text.as_bytes()),
+        )
+        .unwrap_or_else(|e| panic!("ingest of {source} failed: {e}"));
+        self
     }
 
     /// Switches the customer who speaks next.
