@@ -13,6 +13,7 @@
 mod audit;
 mod catalog;
 mod jobs;
+mod knowledge;
 mod operators;
 mod owners;
 mod ports;
