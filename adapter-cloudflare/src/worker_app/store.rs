@@ -15,6 +15,9 @@
 //! - The audit log and the operator's prices live in D1 (`audit_log`, `pricing`: the
 //!   server's `0009_audit_log_and_pricing.sql`), read on every use, so an isolate never charges
 //!   a stale price.
+//! - A tenant's knowledge base lives in D1 (`knowledge_documents`, `knowledge_chunks`,
+//!   `knowledge_revisions`: the server's `0012_knowledge.sql`); a put or delete is one batch
+//!   that bumps the tenant's revision.
 //! - Jobs: buffer flushes are the Durable Object's alarm, safety reviews go to `SAFETY_QUEUE`,
 //!   digests to `WORK_QUEUE` with a delay.
 
@@ -32,10 +35,14 @@ use concierge_core::email::{normalize_alias, ReverseAlias};
 use concierge_core::ids::{
     Channel, ChannelAccount, ConversationId, ConversationKey, Currency, Milli, TenantId,
 };
+use concierge_core::knowledge::{
+    decode_vector, encode_vector, Chunk, ChunkEmbedding, StoredChunk, StoredDocument,
+};
 use concierge_core::ports::{
     AliasStore, AuditLog, ConversationSummary, Direction, DraftStore, IdempotencyStore, Job,
-    JobQueue, Ledger, LoginFailures, MessageLog, MessageRecord, OperatorStore, OwnerStore,
-    PersonaCatalog, PricingStore, SessionStore, StoreError, StoreResult, StoredPrice, TenantStore,
+    JobQueue, KnowledgeStore, Ledger, LoginFailures, MessageLog, MessageRecord, OperatorStore,
+    OwnerStore, PersonaCatalog, PricingStore, SessionStore, StoreError, StoreResult, StoredPrice,
+    TenantStore,
 };
 use concierge_core::tenant::Tenant;
 use concierge_core::time::{Span, Timestamp};
@@ -1580,5 +1587,231 @@ impl OperatorStore for CfStore {
             .await?;
         row.map(|r| whole_u64(r.session_epoch))
             .ok_or_else(|| StoreError::NotFound("operator".into()))
+    }
+}
+
+/// A `knowledge_documents` row.
+#[derive(Deserialize)]
+struct KnowledgeDocumentRow {
+    source: String,
+    kind: String,
+    content_hash: String,
+    chunks: f64,
+    embedding_model: Option<String>,
+    updated_at: f64,
+}
+
+impl KnowledgeDocumentRow {
+    fn document(self, tenant: &TenantId) -> StoreResult<StoredDocument> {
+        let chunks = u32::try_from(whole_u64(self.chunks))
+            .map_err(|e| corrupt(&format!("knowledge_documents:{tenant}:{}", self.source), e))?;
+        Ok(StoredDocument {
+            source: self.source,
+            kind: self.kind,
+            content_hash: self.content_hash,
+            chunks,
+            embedding_model: self.embedding_model,
+            updated_at: Timestamp::from_millis(whole_i64(self.updated_at)),
+        })
+    }
+}
+
+/// A `knowledge_chunks` row.
+#[derive(Deserialize)]
+struct KnowledgeChunkRow {
+    source: String,
+    position: f64,
+    heading: String,
+    text: String,
+    embedding_model: Option<String>,
+    embedding: Option<String>,
+}
+
+impl KnowledgeChunkRow {
+    fn chunk(self, tenant: &TenantId) -> StoreResult<StoredChunk> {
+        let key = format!(
+            "knowledge_chunks:{tenant}:{}:{}",
+            self.source,
+            whole_i64(self.position)
+        );
+        let embedding = match (self.embedding_model, self.embedding) {
+            (Some(model), Some(text)) => Some(ChunkEmbedding {
+                model,
+                vector: decode_vector(&text).ok_or_else(|| corrupt(&key, "not a vector"))?,
+            }),
+            (None, None) => None,
+            _ => {
+                return Err(corrupt(
+                    &key,
+                    "an embedding without its model, or a model alone",
+                ))
+            }
+        };
+        Ok(StoredChunk {
+            chunk: Chunk {
+                heading: decode(&key, &self.heading)?,
+                source: self.source,
+                text: self.text,
+            },
+            embedding,
+        })
+    }
+}
+
+#[derive(Deserialize)]
+struct RevisionRow {
+    revision: f64,
+}
+
+/// Passages per `INSERT INTO knowledge_chunks`: five bound values each after the tenant and
+/// the source, under D1's 100 bound parameters per statement.
+const CHUNKS_PER_INSERT: usize = 19;
+
+/// The tenant's revision upsert: 1 for its first write, then one more each time.
+const BUMP_KNOWLEDGE_REVISION: &str = "INSERT INTO knowledge_revisions (tenant_id, revision) \
+     VALUES (?1, 1) ON CONFLICT (tenant_id) DO UPDATE \
+     SET revision = knowledge_revisions.revision + 1 RETURNING revision";
+
+/// A tenant's knowledge base in D1 (the server's `0012_knowledge.sql` tables). D1 has no
+/// interactive transactions: each write is one batch (one transaction) that ends with the
+/// revision upsert, so concurrent writes each get a revision of their own.
+#[async_trait(?Send)]
+impl KnowledgeStore for CfStore {
+    async fn put_document(
+        &self,
+        tenant: &TenantId,
+        document: &StoredDocument,
+        chunks: &[StoredChunk],
+    ) -> StoreResult<u64> {
+        let (t, source) = (s(tenant.as_str()), s(&document.source));
+        let mut batch = vec![
+            self.stmt(
+                "INSERT INTO knowledge_documents \
+                 (tenant_id, source, kind, content_hash, chunks, embedding_model, updated_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (tenant_id, source) DO UPDATE \
+                 SET kind = excluded.kind, content_hash = excluded.content_hash, \
+                 chunks = excluded.chunks, embedding_model = excluded.embedding_model, \
+                 updated_at = excluded.updated_at",
+                &[
+                    t.clone(),
+                    source.clone(),
+                    s(&document.kind),
+                    s(&document.content_hash),
+                    n(i64::from(document.chunks)),
+                    opt(document.embedding_model.as_deref()),
+                    n(document.updated_at.as_millis()),
+                ],
+            )?,
+            self.stmt(
+                "DELETE FROM knowledge_chunks WHERE tenant_id = ?1 AND source = ?2",
+                &[t.clone(), source.clone()],
+            )?,
+        ];
+        for (group, part) in chunks.chunks(CHUNKS_PER_INSERT).enumerate() {
+            let mut args = vec![t.clone(), source.clone()];
+            let mut rows = Vec::with_capacity(part.len());
+            for (i, c) in part.iter().enumerate() {
+                let position = i64::try_from(group * CHUNKS_PER_INSERT + i).map_err(backend)?;
+                let p = args.len() + 1;
+                rows.push(format!(
+                    "(?1, ?2, ?{p}, ?{}, ?{}, ?{}, ?{})",
+                    p + 1,
+                    p + 2,
+                    p + 3,
+                    p + 4
+                ));
+                args.push(n(position));
+                args.push(s(&encode(&c.chunk.heading)?));
+                args.push(s(&c.chunk.text));
+                match &c.embedding {
+                    Some(e) => {
+                        args.push(s(&e.model));
+                        args.push(s(&encode_vector(&e.vector)));
+                    }
+                    None => args.extend([JsValue::NULL, JsValue::NULL]),
+                }
+            }
+            batch.push(self.stmt(
+                &format!(
+                    "INSERT INTO knowledge_chunks \
+                     (tenant_id, source, position, heading, text, embedding_model, embedding) \
+                     VALUES {}",
+                    rows.join(", ")
+                ),
+                &args,
+            )?);
+        }
+        batch.push(self.stmt(BUMP_KNOWLEDGE_REVISION, &[t])?);
+        let results = self.db.batch(batch).await.map_err(backend)?;
+        let row: Option<RevisionRow> = results
+            .last()
+            .map(|r| r.results::<RevisionRow>())
+            .transpose()
+            .map_err(backend)?
+            .and_then(|rows| rows.into_iter().next());
+        row.map(|r| whole_u64(r.revision))
+            .ok_or_else(|| backend("the knowledge revision upsert returned no row"))
+    }
+
+    async fn knowledge_documents(&self, tenant: &TenantId) -> StoreResult<Vec<StoredDocument>> {
+        let rows: Vec<KnowledgeDocumentRow> = self
+            .all(
+                "SELECT source, kind, content_hash, chunks, embedding_model, updated_at \
+                 FROM knowledge_documents WHERE tenant_id = ?1 ORDER BY source",
+                &[s(tenant.as_str())],
+            )
+            .await?;
+        rows.into_iter().map(|r| r.document(tenant)).collect()
+    }
+
+    async fn delete_document(&self, tenant: &TenantId, source: &str) -> StoreResult<bool> {
+        // One batch: the revision is bumped only while the document is there, then its
+        // passages and the document go; the last statement's count says whether it existed.
+        let args = [s(tenant.as_str()), s(source)];
+        let batch = vec![
+            self.stmt(
+                "INSERT INTO knowledge_revisions (tenant_id, revision) SELECT ?1, 1 \
+                 WHERE EXISTS (SELECT 1 FROM knowledge_documents \
+                 WHERE tenant_id = ?1 AND source = ?2) \
+                 ON CONFLICT (tenant_id) DO UPDATE SET revision = knowledge_revisions.revision + 1",
+                &args,
+            )?,
+            self.stmt(
+                "DELETE FROM knowledge_chunks WHERE tenant_id = ?1 AND source = ?2",
+                &args,
+            )?,
+            self.stmt(
+                "DELETE FROM knowledge_documents WHERE tenant_id = ?1 AND source = ?2",
+                &args,
+            )?,
+        ];
+        let results = self.db.batch(batch).await.map_err(backend)?;
+        let deleted = results
+            .last()
+            .and_then(|r| r.meta().ok().flatten())
+            .and_then(|m| m.changes)
+            .unwrap_or(0);
+        Ok(deleted > 0)
+    }
+
+    async fn knowledge_chunks(&self, tenant: &TenantId) -> StoreResult<Vec<StoredChunk>> {
+        let rows: Vec<KnowledgeChunkRow> = self
+            .all(
+                "SELECT source, position, heading, text, embedding_model, embedding \
+                 FROM knowledge_chunks WHERE tenant_id = ?1 ORDER BY source, position",
+                &[s(tenant.as_str())],
+            )
+            .await?;
+        rows.into_iter().map(|r| r.chunk(tenant)).collect()
+    }
+
+    async fn knowledge_revision(&self, tenant: &TenantId) -> StoreResult<u64> {
+        let row: Option<RevisionRow> = self
+            .first(
+                "SELECT revision FROM knowledge_revisions WHERE tenant_id = ?1",
+                &[s(tenant.as_str())],
+            )
+            .await?;
+        Ok(row.map_or(0, |r| whole_u64(r.revision)))
     }
 }

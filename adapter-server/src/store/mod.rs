@@ -13,6 +13,7 @@
 mod audit;
 mod catalog;
 mod jobs;
+mod knowledge;
 mod operators;
 mod owners;
 mod ports;
@@ -97,6 +98,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "operators",
         include_str!("../../migrations/sqlite/0011_operators.sql"),
     ),
+    (
+        12,
+        "knowledge",
+        include_str!("../../migrations/sqlite/0012_knowledge.sql"),
+    ),
 ];
 
 /// The PostgreSQL migrations, embedded.
@@ -155,6 +161,11 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         11,
         "operators",
         include_str!("../../migrations/postgres/0011_operators.sql"),
+    ),
+    (
+        12,
+        "knowledge",
+        include_str!("../../migrations/postgres/0012_knowledge.sql"),
     ),
 ];
 
