@@ -1134,6 +1134,39 @@ export const CASES = [
       eq(tenants.json().tenants, [TENANT_ID], 'no tenant was made');
     },
   },
+  {
+    name: 'knowledge base: PUT a document → 201, the same text → 200 unchanged; listed and searched; bad input → 422, nothing stored; DELETE → 204, then 404',
+    run: async (t) => {
+      const base = `/tenants/${TENANT_ID}/knowledge`;
+      const faq = '# Cakes\n## Eggless cakes\nEvery cake can be made eggless at no extra cost.\n\n## Delivery\nWe deliver within 5 km of the shop.\n';
+      errorIs(await t.request('GET', `/api/v1${base}`), 401, UNAUTHORIZED, 'no token');
+      const put = await t.admin('PUT', `${base}/faq/cakes%20today.md`, faq);
+      eq([put.status, put.json().outcome, put.json().chunks], [201, 'stored', 2], `stored (${put.text})`);
+      const again = await t.admin('PUT', `${base}/faq/cakes%20today.md`, faq.replaceAll('\n', '\r\n'));
+      eq([again.status, again.json().outcome], [200, 'unchanged'], 'the same text, other line ends');
+      const listed = (await t.admin('GET', base)).json().documents;
+      eq(listed.map((d) => [d.source, d.kind, d.chunks]), [['faq/cakes today.md', 'markdown', 2]], 'listed');
+      const found = (await t.admin('GET', `${base}/search?q=${encodeURIComponent('Do you have eggless cakes?')}`)).json().results;
+      eq([found[0].source, found[0].heading], ['faq/cakes today.md', 'Cakes > Eggless cakes'], 'the passage that answers, first');
+      for (const [method, url, body, field] of [
+        ['PUT', `${base}/photo.png`, 'x', 'document'],
+        ['PUT', `${base}/empty.md`, ' \n', 'document'],
+        ['PUT', `${base}/a%2Fb.md`, faq, 'document'],
+        ['PUT', `${base}/broken.csv`, 'a,b\n1\n', 'document'],
+        ['GET', `${base}/search`, undefined, 'q'],
+      ]) {
+        const bad = await t.admin(method, url, body);
+        errorIs(bad, 422, undefined, `${method} ${url}`);
+        eq(bad.json().fields?.[0]?.field, field, `${url}: ${field} marked`);
+      }
+      eq((await t.admin('GET', base)).json().documents.length, 1, 'nothing of the refused ones stored');
+      errorIs(await t.admin('PUT', '/tenants/no-such-shop/knowledge/a.md', faq), 404, undefined, 'unknown tenant');
+      errorIs(await t.admin('POST', base), 405, undefined, 'wrong method');
+      eq((await t.admin('DELETE', `${base}/faq/cakes%20today.md`)).status, 204, 'deleted');
+      errorIs(await t.admin('DELETE', `${base}/faq/cakes%20today.md`), 404, undefined, 'deleted twice');
+      eq((await t.admin('GET', base)).json().documents, [], 'gone');
+    },
+  },
 ];
 
 /// Checks every error answer of the run (recorded by run.mjs): JSON `{"error": text}` plus
