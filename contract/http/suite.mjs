@@ -1136,6 +1136,7 @@ export const CASES = [
   },
   {
     name: 'knowledge base: PUT a document → 201, the same text → 200 unchanged; listed and searched; bad input → 422, nothing stored; DELETE → 204, then 404',
+    expectFail: { worker: 'the knowledge base is not on the Worker yet: its bundle has no room for the document parsers, so these routes answer 501 (docs/knowledge.md)' },
     run: async (t) => {
       const base = `/tenants/${TENANT_ID}/knowledge`;
       const faq = '# Cakes\n## Eggless cakes\nEvery cake can be made eggless at no extra cost.\n\n## Delivery\nWe deliver within 5 km of the shop.\n';

@@ -6,26 +6,37 @@
 //! whose content hash and embedding model are unchanged is not embedded or written again. A
 //! broken document is an error naming it, and nothing of it is stored.
 
+#[cfg(feature = "knowledge")]
 use std::collections::BTreeMap;
+#[cfg(feature = "knowledge")]
 use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
 
 use super::{Engine, EngineError};
+#[cfg(feature = "knowledge")]
 use crate::conversation::FieldError;
 use crate::ids::TenantId;
+#[cfg(feature = "knowledge")]
 use crate::knowledge::chunk::{chunks, DEFAULT_MAX_CHARS};
+#[cfg(feature = "knowledge")]
 use crate::knowledge::document::{parse, Document, DocumentKind};
+#[cfg(feature = "knowledge")]
 use crate::knowledge::retrieval::{indexed_text, Index, QueryVector, SearchOptions, Vectors};
-use crate::knowledge::{ChunkEmbedding, StoredChunk, StoredDocument};
+use crate::knowledge::StoredDocument;
+#[cfg(feature = "knowledge")]
+use crate::knowledge::{ChunkEmbedding, StoredChunk};
+#[cfg(feature = "knowledge")]
 use crate::ports::AiError;
 
 /// The retrieval index of each tenant, at the knowledge revision it was built from.
+#[cfg(feature = "knowledge")]
 #[derive(Default)]
 pub(crate) struct IndexCache {
     indexes: Mutex<BTreeMap<TenantId, (u64, Arc<Index>)>>,
 }
 
+#[cfg(feature = "knowledge")]
 impl std::fmt::Debug for IndexCache {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("IndexCache").finish_non_exhaustive()
@@ -75,6 +86,7 @@ pub struct SyncReport {
 }
 
 impl Engine {
+    #[cfg(feature = "knowledge")]
     /// Reads `bytes` as the document `source` of `tenant` (its kind from the file name),
     /// cuts it into passages, embeds them with the embedding model when one answers, and
     /// stores it in place of any earlier version.
@@ -94,6 +106,7 @@ impl Engine {
         self.store_document(tenant, document).await
     }
 
+    #[cfg(feature = "knowledge")]
     /// Makes the tenant's knowledge base exactly `documents` (`(source, bytes)`): each is
     /// ingested (unchanged ones skipped) and every stored document not among them deleted.
     /// Every document is read first: one broken document fails the sync and changes nothing.
@@ -168,6 +181,7 @@ impl Engine {
         Ok(self.store().delete_document(tenant, source).await?)
     }
 
+    #[cfg(feature = "knowledge")]
     /// The passages a reply to `question` would get, best first (at most `k`), searched as
     /// the turn searches: keywords, and vectors when the passages have them and the question
     /// can be embedded by the same model.
@@ -209,6 +223,7 @@ impl Engine {
             .collect())
     }
 
+    #[cfg(feature = "knowledge")]
     /// The tenant's retrieval index, `None` when it has no documents. Built from the store's
     /// passages once per knowledge revision and kept (one revision read per call otherwise).
     /// Passages with vectors from one model search by keywords and vectors; otherwise by
@@ -239,6 +254,7 @@ impl Engine {
         Ok(Some(index))
     }
 
+    #[cfg(feature = "knowledge")]
     fn index_cache(&self) -> std::sync::MutexGuard<'_, BTreeMap<TenantId, (u64, Arc<Index>)>> {
         self.knowledge
             .indexes
@@ -253,6 +269,7 @@ impl Engine {
         }
     }
 
+    #[cfg(feature = "knowledge")]
     async fn store_document(
         &self,
         tenant: &TenantId,
@@ -330,6 +347,7 @@ impl Engine {
     }
 }
 
+#[cfg(feature = "knowledge")]
 /// The document `source` read from `bytes`, or a field error naming it.
 fn read_document(source: &str, bytes: &[u8]) -> Result<Document, EngineError> {
     let invalid =
@@ -350,6 +368,7 @@ fn read_document(source: &str, bytes: &[u8]) -> Result<Document, EngineError> {
     parse(kind, source, bytes).map_err(|e| invalid(e.to_string()))
 }
 
+#[cfg(feature = "knowledge")]
 /// One tenant's index from its stored passages: with vectors when every passage has one from
 /// the same model, else keywords only.
 fn build_index(stored: Vec<StoredChunk>) -> Index {

@@ -108,6 +108,7 @@ impl Default for EngineConfig {
 pub struct Engine {
     ports: Ports,
     config: Arc<EngineConfig>,
+    #[cfg(feature = "knowledge")]
     knowledge: Arc<knowledge::IndexCache>,
 }
 
@@ -117,6 +118,7 @@ impl Engine {
         Engine {
             ports,
             config: Arc::new(config),
+            #[cfg(feature = "knowledge")]
             knowledge: Arc::default(),
         }
     }

@@ -185,7 +185,7 @@ pub struct KnowledgeUse {
     /// How many passages the envelope carried (0: nothing relevant was found).
     pub passages: u32,
     /// The passages the reply used.
-    pub citations: Vec<crate::knowledge::grounding::Citation>,
+    pub citations: Vec<crate::knowledge::Citation>,
     /// Whether the reply rests on the passages.
     pub grounded: bool,
     /// How the reply was made, when not by the model alone: `best_passage` (the model's text

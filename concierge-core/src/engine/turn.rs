@@ -11,7 +11,9 @@ use crate::buffer::{BufferedMessage, Push};
 use crate::channels::{email, meta, InboundMessage, ReplyRoute};
 use crate::conversation::{HandoffPhase, HandoffState, Rotation, Session, Turn};
 use crate::ids::{Channel, ChannelAccount, ConversationKey};
+#[cfg(feature = "knowledge")]
 use crate::knowledge::grounding;
+#[cfg(feature = "knowledge")]
 use crate::knowledge::retrieval::{QueryVector, SearchOptions};
 use crate::knowledge::{Chunk, WhenUnknown};
 use crate::ports::{
@@ -236,6 +238,7 @@ impl Engine {
         };
         let text = &ctx.user_text;
 
+        #[cfg_attr(not(feature = "knowledge"), allow(unused_mut))]
         let mut grounding: Option<Grounding> = None;
         let ai_middle = match session.handoff_phase(now, &conversation) {
             HandoffPhase::Silent => None,
@@ -245,11 +248,15 @@ impl Engine {
                     .channels
                     .replies(key.channel)
                     .ok_or_else(|| EngineError::UnknownTenant(tenant.id.to_string()))?;
+                #[cfg(feature = "knowledge")]
                 let index = self.knowledge_index(&tenant.id).await?;
                 // One embedding per delivery, shared by the intent rules and the passages.
+                #[cfg(feature = "knowledge")]
                 let vectors_match = index
                     .as_ref()
                     .is_some_and(|i| i.embedding_model() == Some(&self.config.embedding_model));
+                #[cfg(not(feature = "knowledge"))]
+                let vectors_match = false;
                 let vector = if replies.needs_embedding() || vectors_match {
                     self.embed_inbound(text).await
                 } else {
@@ -272,21 +279,30 @@ impl Engine {
                         None
                     }
                     ReplyResponse::Prompt { text: rule_prompt } => {
-                        grounding = index.map(|index| {
-                            let query = vector.as_deref().map(|v| QueryVector {
-                                model: &self.config.embedding_model,
-                                vector: v,
+                        #[cfg(feature = "knowledge")]
+                        {
+                            grounding = index.map(|index| {
+                                let query = vector.as_deref().map(|v| QueryVector {
+                                    model: &self.config.embedding_model,
+                                    vector: v,
+                                });
+                                // A small model (strict grounding) reads fewer passages:
+                                // each costs prefill time and its attention.
+                                let options = SearchOptions {
+                                    k: if self.config.strict_grounding { 3 } else { 5 },
+                                    ..SearchOptions::default()
+                                };
+                                let passages = index
+                                    .search(text, query, &options)
+                                    .into_iter()
+                                    .map(|hit| hit.chunk.clone())
+                                    .collect();
+                                Grounding {
+                                    passages,
+                                    when_unknown: tenant.when_unknown,
+                                }
                             });
-                            let passages = index
-                                .search(text, query, &SearchOptions::default())
-                                .into_iter()
-                                .map(|hit| hit.chunk.clone())
-                                .collect();
-                            Grounding {
-                                passages,
-                                when_unknown: tenant.when_unknown,
-                            }
-                        });
+                        }
                         Some((
                             prompt::middle(&tenant.persona.active_prompt(), rule_prompt),
                             false,
@@ -344,6 +360,14 @@ impl Engine {
 
     /// Strict grounding's line for a question nothing in the knowledge base answers (with
     /// the handoff token when the tenant hands off); `None` otherwise.
+    #[cfg(not(feature = "knowledge"))]
+    fn unknown_line(&self, _: &Grounding, _: &str) -> Option<String> {
+        None
+    }
+
+    /// Strict grounding's line for a question nothing in the knowledge base answers (with
+    /// the handoff token when the tenant hands off); `None` otherwise.
+    #[cfg(feature = "knowledge")]
     fn unknown_line(&self, grounding: &Grounding, question: &str) -> Option<String> {
         if !self.config.strict_grounding
             || !grounding.passages.is_empty()
@@ -361,6 +385,20 @@ impl Engine {
 
     /// The reply read against its passages: markers stripped, citations found, and under
     /// strict grounding an ungrounded reply replaced by the best passage.
+    #[cfg(not(feature = "knowledge"))]
+    fn ground(&self, g: &Grounding, text: &str, _: bool) -> (String, KnowledgeUse) {
+        let used = KnowledgeUse {
+            passages: u32::try_from(g.passages.len()).unwrap_or(u32::MAX),
+            citations: Vec::new(),
+            grounded: false,
+            fallback: None,
+        };
+        (text.to_owned(), used)
+    }
+
+    /// The reply read against its passages: markers stripped, citations found, and under
+    /// strict grounding an ungrounded reply replaced by the best passage.
+    #[cfg(feature = "knowledge")]
     fn ground(&self, g: &Grounding, text: &str, premade: bool) -> (String, KnowledgeUse) {
         let passages = u32::try_from(g.passages.len()).unwrap_or(u32::MAX);
         if premade {
@@ -378,7 +416,7 @@ impl Engine {
                 grounding::best_passage_reply(best),
                 KnowledgeUse {
                     passages,
-                    citations: vec![grounding::Citation::of(best)],
+                    citations: vec![crate::knowledge::Citation::of(best)],
                     grounded: true,
                     fallback: Some("best_passage".into()),
                 },

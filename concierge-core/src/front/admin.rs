@@ -287,6 +287,12 @@ impl Front<'_> {
                     _ => allow("GET, POST"),
                 }
             }
+            #[cfg(not(feature = "knowledge"))]
+            ["tenants", _, "knowledge", ..] => Err(ApiError::NotSupported(
+                "the knowledge base is not on this deployment yet (the Cloudflare Worker has no \
+                 room for the document parsers): run it on the server",
+            )),
+            #[cfg(feature = "knowledge")]
             ["tenants", tenant, "knowledge"] => {
                 if method != Method::GET {
                     return allow("GET");
@@ -295,6 +301,7 @@ impl Front<'_> {
                 let documents = self.engine.knowledge_documents(&id).await?;
                 Ok(json_ok(&json!({ "documents": documents })))
             }
+            #[cfg(feature = "knowledge")]
             ["tenants", tenant, "knowledge", "search"] => {
                 if method != Method::GET {
                     return allow("GET");
@@ -304,6 +311,7 @@ impl Front<'_> {
                 let hits = self.engine.search_knowledge(&id, &question, k).await?;
                 Ok(json_ok(&json!({ "results": hits })))
             }
+            #[cfg(feature = "knowledge")]
             ["tenants", tenant, "knowledge", source @ ..] => {
                 let id = tenant_id(tenant)?;
                 let source = document_source(source)?;
@@ -631,6 +639,7 @@ pub(super) fn grant_detail(grant_id: &str, amount: Milli, expires: Option<Timest
 
 /// `?tenant=&limit=&before=` of `GET /audit` (limit 1..=500, default 100; `before` the
 /// `next_before` of the previous page).
+#[cfg(feature = "knowledge")]
 /// A document's source from its path segments (`menus/dinner.md` is two), each
 /// percent-decoded: no empty, `.` or `..` part.
 fn document_source(segments: &[&str]) -> Result<String, ApiError> {
@@ -648,6 +657,7 @@ fn document_source(segments: &[&str]) -> Result<String, ApiError> {
     Ok(parts.join("/"))
 }
 
+#[cfg(feature = "knowledge")]
 /// `?q=QUESTION&k=N` of a knowledge search (k: 1 to 20, default 5).
 fn search_query(query: Option<&str>) -> Result<(String, usize), ApiError> {
     let mut question = None;

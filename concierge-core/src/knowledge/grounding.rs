@@ -9,29 +9,9 @@
 
 use std::collections::BTreeSet;
 
-use serde::{Deserialize, Serialize};
-
 use super::retrieval::key_terms;
 use super::Chunk;
-
-/// A passage a reply used: its document and heading path.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Citation {
-    /// The document (`faq.md`).
-    pub source: String,
-    /// The heading path (`Cakes > Eggless cakes`; empty when none).
-    pub heading: String,
-}
-
-impl Citation {
-    /// The citation of `chunk`.
-    pub fn of(chunk: &Chunk) -> Citation {
-        Citation {
-            source: chunk.source.clone(),
-            heading: chunk.heading_path(),
-        }
-    }
-}
+pub use super::Citation;
 
 /// A reply read against its passages.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -7,13 +7,22 @@
 //! takes, and [`retrieval`] ranks one tenant's chunks for a question, by keywords (BM25) and,
 //! when an embedding model is configured, by vector cosine, fused by reciprocal rank.
 //!
+//! The parsers, the search and the grounding checks are the crate feature `knowledge` (on by
+//! default; the Cloudflare Worker goes without); the types here, the tenant file's table and
+//! the store port are always there.
+//!
 //! Tenant isolation is by construction: a [`retrieval::Index`] is built from one tenant's
 //! chunks and answers only from them.
 
+#[cfg(feature = "knowledge")]
 pub mod chunk;
+#[cfg(feature = "knowledge")]
 pub mod document;
+#[cfg(feature = "knowledge")]
 pub mod files;
+#[cfg(feature = "knowledge")]
 pub mod grounding;
+#[cfg(feature = "knowledge")]
 pub mod retrieval;
 
 use serde::{Deserialize, Serialize};
@@ -36,6 +45,25 @@ impl Chunk {
     /// The heading path as one line, `Cakes > Eggless` (empty when there is none).
     pub fn heading_path(&self) -> String {
         self.heading.join(" > ")
+    }
+}
+
+/// A passage a reply used: its document and heading path.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Citation {
+    /// The document (`faq.md`).
+    pub source: String,
+    /// The heading path (`Cakes > Eggless cakes`; empty when none).
+    pub heading: String,
+}
+
+impl Citation {
+    /// The citation of `chunk`.
+    pub fn of(chunk: &Chunk) -> Citation {
+        Citation {
+            source: chunk.source.clone(),
+            heading: chunk.heading_path(),
+        }
     }
 }
 

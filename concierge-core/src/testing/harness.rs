@@ -383,10 +383,11 @@ impl Harness {
     }
 
     /// Adds (or replaces) the document `source` of the tenant's knowledge base, as an upload
-    /// would.
+    /// would (crate feature `knowledge`).
     ///
     /// # Panics
     /// If the engine refuses the document: the message says why.
+    #[cfg(feature = "knowledge")]
     pub fn learn(&mut self, source: &str, text: &str) -> &mut Self {
         block_on(
             self.engine
