@@ -7,6 +7,9 @@ use std::path::{Path, PathBuf};
 use concierge_core::knowledge::files::{list_documents, Entry, Folders};
 use concierge_core::knowledge::KnowledgeConfig;
 
+/// Documents as `(source, bytes)`.
+pub type Documents = Vec<(String, Vec<u8>)>;
+
 /// The documents the tenant file at `tenant_file` lists, as `(source, bytes)`; `None` when it
 /// lists none (the knowledge base is then left as it is: one imported through the admin API
 /// keeps its uploads). Files of no document kind in a listed folder are skipped with a warning.
@@ -14,10 +17,7 @@ use concierge_core::knowledge::KnowledgeConfig;
 /// # Errors
 /// The path and what is wrong, for a listed path that does not exist, is of no document kind
 /// or cannot be read.
-pub fn read(
-    tenant_file: &Path,
-    config: &KnowledgeConfig,
-) -> Result<Option<Vec<(String, Vec<u8>)>>, String> {
+pub fn read(tenant_file: &Path, config: &KnowledgeConfig) -> Result<Option<Documents>, String> {
     if config.paths.is_empty() {
         return Ok(None);
     }
