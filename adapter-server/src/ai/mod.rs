@@ -1,11 +1,15 @@
 //! AI providers: any OpenAI-compatible HTTP endpoint (OpenAI, Workers AI's REST API, Ollama,
 //! vLLM, llama.cpp server), a local GGUF model (feature `local-model`: the offline/basic
-//! mode), or none.
+//! mode), or none; and local embeddings from all-MiniLM-L6-v2 (feature `local-model`) in
+//! front of any of them.
 
 pub mod chatml;
 #[cfg(feature = "local-model")]
+pub mod embedding;
+#[cfg(feature = "local-model")]
 pub mod local;
 
+use std::path::Path;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -14,6 +18,37 @@ use concierge_core::ports::{AiError, AiProvider, ChatRequest};
 use serde_json::Value;
 
 use crate::configuration::Secret;
+
+/// The id the engine labels local embeddings with (`CONCIERGE_LOCAL_EMBEDDING_MODEL`) unless
+/// `EMBEDDING_MODEL` names another.
+pub const LOCAL_EMBEDDING_MODEL_ID: &str = "all-MiniLM-L6-v2";
+
+/// The files of a local embedding model's directory (`CONCIERGE_LOCAL_EMBEDDING_MODEL`), as
+/// `scripts/fetch-model.sh --embedding` lays them out.
+pub const EMBEDDING_MODEL_FILES: [&str; 3] = ["config.json", "tokenizer.json", "model.safetensors"];
+
+/// What is wrong with `dir` as a local embedding model's directory, if anything: it must be a
+/// directory holding [`EMBEDDING_MODEL_FILES`]. (Whether they load is seen at start.)
+pub fn embedding_model_problem(dir: &Path) -> Option<String> {
+    if !dir.is_dir() {
+        return Some(format!(
+            "{} is not a directory (scripts/fetch-model.sh --embedding prints one)",
+            dir.display()
+        ));
+    }
+    let missing: Vec<&str> = EMBEDDING_MODEL_FILES
+        .into_iter()
+        .filter(|f| !dir.join(f).is_file())
+        .collect();
+    (!missing.is_empty()).then(|| {
+        format!(
+            "{} has no {} (it needs {})",
+            dir.display(),
+            missing.join(", "),
+            EMBEDDING_MODEL_FILES.join(", ")
+        )
+    })
+}
 
 /// An OpenAI-compatible provider: `POST {base}/chat/completions` and `POST {base}/embeddings`.
 #[derive(Clone)]
