@@ -101,7 +101,7 @@ npm ci --prefix contract/browser --no-audit --no-fund
 browser_targets=server
 [ "${SKIP_CLOUDFLARE:-0}" = 1 ] || browser_targets=server,worker
 BROWSER_TARGETS=$browser_targets CHROMIUM_BIN="$(command -v chromium)" \
-  node --test --test-reporter=spec contract/browser/demo.test.mjs contract/browser/dashboard.test.mjs 2>&1 | tee "$logs/browser"
+  node --test --test-concurrency=1 --test-reporter=spec contract/browser/demo.test.mjs contract/browser/dashboard.test.mjs 2>&1 | tee "$logs/browser"
 browser_passed=$(grep -Eo 'pass [0-9]+$' "$logs/browser" | tail -1 | grep -Eo '[0-9]+')
 
 model_passed=0
