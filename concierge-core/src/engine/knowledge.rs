@@ -103,7 +103,9 @@ impl Engine {
     ) -> Result<IngestOutcome, EngineError> {
         self.require_tenant(tenant).await?;
         let document = read_document(source, bytes)?;
-        self.store_document(tenant, document).await
+        let stored = self.store().knowledge_documents(tenant).await?;
+        let earlier = stored.iter().find(|d| d.source == document.source);
+        self.store_document(tenant, document, earlier).await
     }
 
     #[cfg(feature = "knowledge")]
@@ -140,13 +142,16 @@ impl Engine {
         if !errors.is_empty() {
             return Err(EngineError::Invalid(errors));
         }
+        // One listing for the whole sync: what each document replaces, and what is gone.
+        let stored = self.store().knowledge_documents(tenant).await?;
         let mut report = SyncReport::default();
         for document in read {
+            let earlier = stored.iter().find(|d| d.source == document.source);
             report
                 .documents
-                .push(self.store_document(tenant, document).await?);
+                .push(self.store_document(tenant, document, earlier).await?);
         }
-        for stored in self.store().knowledge_documents(tenant).await? {
+        for stored in stored {
             if !seen.contains(&stored.source)
                 && self.store().delete_document(tenant, &stored.source).await?
             {
@@ -270,22 +275,17 @@ impl Engine {
     }
 
     #[cfg(feature = "knowledge")]
+    /// Stores `document` in place of `stored` (its earlier version, if any) unless the text
+    /// and the embedding model are the same.
     async fn store_document(
         &self,
         tenant: &TenantId,
         document: Document,
+        stored: Option<&StoredDocument>,
     ) -> Result<IngestOutcome, EngineError> {
         let model = &self.config.embedding_model;
-        let stored = self
-            .store()
-            .knowledge_documents(tenant)
-            .await?
-            .into_iter()
-            .find(|d| d.source == document.source);
-        let same_text = stored
-            .as_ref()
-            .is_some_and(|d| d.content_hash == document.content_hash);
-        if same_text && stored.as_ref().and_then(|d| d.embedding_model.as_ref()) == Some(model) {
+        let same_text = stored.is_some_and(|d| d.content_hash == document.content_hash);
+        if same_text && stored.and_then(|d| d.embedding_model.as_ref()) == Some(model) {
             return Ok(IngestOutcome::Unchanged {
                 source: document.source,
             });
