@@ -242,7 +242,8 @@ fn is_expected(question: &Question, source: &str, heading: &str) -> bool {
     }
 }
 
-/// Runs every question against the tenant: the search, and with `provider` the reply.
+/// Runs every question against the tenant: the search (with `provider`'s embeddings when it
+/// has them), and the reply when `replies` (`provider` has a chat model).
 ///
 /// The persona is approved as the operator (`--approve-persona`): the evaluation is of the
 /// knowledge base and the replies, not of the persona review.
@@ -253,6 +254,7 @@ fn is_expected(question: &Question, source: &str, heading: &str) -> bool {
 pub fn run(
     source: &TenantSource,
     provider: Option<Arc<dyn AiProvider>>,
+    replies: bool,
     questions: &[Line],
 ) -> Result<Report, CliError> {
     if source.file.knowledge.paths.is_empty() {
@@ -262,7 +264,7 @@ pub fn run(
         )));
     }
     let config = crate::ai::engine_config();
-    let has_model = provider.is_some();
+    let has_model = replies && provider.is_some();
     let model = provider.map_or(ModelChoice::None, ModelChoice::Provider);
     let mut sandbox = Sandbox::new(&source.text, &source.file, model, config)?;
     if has_model {

@@ -359,13 +359,14 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let source = source::load_tenant(&tenant)?;
             let lines = eval::read_questions(&questions)?;
             let model = model_from_env()?;
-            if min_answer_accuracy.is_some() && model.is_none() {
+            let replies = ai::chat_model_configured();
+            if min_answer_accuracy.is_some() && !replies {
                 return Err(CliError::bad_input(
                     "--min-answer-accuracy needs a model (CONCIERGE_AI_URL or CONCIERGE_LOCAL_MODEL)",
                 )
                 .into());
             }
-            let report = eval::run(&source, model, &lines)?;
+            let report = eval::run(&source, model, replies, &lines)?;
             let text = if json {
                 serde_json::to_string_pretty(&report).context("rendering JSON")?
             } else {
