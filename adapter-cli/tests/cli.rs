@@ -218,8 +218,8 @@ fn the_example_specs_pass() {
         }
     }
     assert!(
-        args.len() >= 7,
-        "burst, idle gap, handoff, billing, approval, injection"
+        args.len() >= 8,
+        "burst, idle gap, handoff, billing, approval, injection, knowledge"
     );
     let o = concierge().args(&args).output().unwrap();
     assert_exit(&o, 0);
@@ -250,6 +250,56 @@ fn a_failing_spec_exits_1_with_the_first_difference() {
     let o = run(&["test", spec.to_str().unwrap()]);
     assert_exit(&o, 2);
     assert!(stderr(&o).contains("nowhere.toml"), "{}", stderr(&o));
+}
+
+#[test]
+fn a_spec_checks_citations_and_refusals_against_the_tenants_documents() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = dir.path().join("kb.yaml");
+    let tenant = path("examples/tenants/sunrise-bakery.toml");
+    std::fs::write(
+        &spec,
+        format!(
+            "tenant: {tenant}\nsteps:\n\
+             - say: Do you have eggless cakes?\n  ai_reply: \"Yes, all of them [1].\"\n\
+             - advance: 3s\n  expect: {{ cites: faq.md, unknown: false }}\n\
+             - say: Do you have eggless cakes?\n  ai_reply: \"Yes, all of them [1].\"\n\
+             - advance: 3s\n  expect: {{ cites: {{ source: faq.md, heading: Opening hours }} }}\n\
+             - say: Do you sell pizza?\n  ai_reply: \"We do!\"\n\
+             - advance: 3s\n  expect: {{ unknown: false }}\n"
+        ),
+    )
+    .unwrap();
+    let o = run(&["test", spec.to_str().unwrap()]);
+    assert_exit(&o, 1);
+    let out = stdout(&o);
+    assert!(out.contains("    2  advance 3s"), "{out}");
+    assert!(
+        out.contains("cites: expected faq.md > Opening hours, the reply cites faq.md > Sunrise Bakery: questions customers ask > Cakes > Eggless cakes"),
+        "{out}"
+    );
+    assert!(
+        out.contains("unknown: expected false, got true (0 passages found, cites none)"),
+        "{out}"
+    );
+    assert!(out.contains("steps: 4 passed, 2 failed"), "{out}");
+
+    // A citation check on a tenant without documents says why it cannot hold.
+    std::fs::write(
+        &spec,
+        format!(
+            "tenant: {}\nsteps:\n  - say: hi\n  - advance: 3s\n    expect: {{ cites: faq.md }}\n",
+            path("examples/tenants/lotus-dental.toml")
+        ),
+    )
+    .unwrap();
+    let o = run(&["test", spec.to_str().unwrap()]);
+    assert_exit(&o, 1);
+    assert!(
+        stdout(&o).contains("no reply over the knowledge base"),
+        "{}",
+        stdout(&o)
+    );
 }
 
 #[test]
