@@ -58,6 +58,13 @@ cargo test --workspace --doc 2>&1 | tee "$logs/doc"
 passed=$(grep -Eo '[0-9]+ tests run: [0-9]+ passed' "$logs/nextest" | tail -1 | grep -Eo '[0-9]+ passed' | grep -Eo '[0-9]+')
 doc_passed=$(grep -Eo 'test result: ok\. [0-9]+ passed' "$logs/doc" | grep -Eo '[0-9]+ passed' | awk '{s+=$1} END {print s+0}')
 
+# The knowledge base's evaluation set (examples/tenants/harbour-light-inn*: 53 answerable and 12
+# unanswerable questions), keyword retrieval only, with the binary nextest just built; floors a
+# little under the figures in docs/benchmarks.md, so a retrieval regression fails the run.
+step "concierge kb eval: the Harbour Light Inn evaluation set (keywords)"
+kb_eval=(kb eval --tenant examples/tenants/harbour-light-inn.toml examples/tenants/harbour-light-inn-questions.jsonl)
+target/debug/concierge "${kb_eval[@]}" --min-hit-at-5 0.80 --min-refusal-accuracy 0.90 2>&1 | tee "$logs/kb-eval"
+
 # The HTTP contract suite against the binary nextest just built (target/debug/concierge-server);
 # its transcript is what the Worker's run below is compared with.
 step "HTTP contract suite: the concierge-server binary"
@@ -120,6 +127,12 @@ else
   cargo nextest run -p concierge-server -p concierge-cli --features local-model \
     -E 'test(offline_model) | test(/^ai::/) | test(local_model)' 2>&1 | tee "$logs/model"
   model_passed=$(grep -Eo '[0-9]+ tests run: [0-9]+ passed' "$logs/model" | tail -1 | grep -Eo '[0-9]+ passed' | grep -Eo '[0-9]+')
+  # The evaluation set again with the offline embedding model: keywords + vectors (the replies
+  # with the offline chat model take ~20 min for 65 questions: docs/benchmarks.md, not here).
+  step "concierge kb eval: the Harbour Light Inn evaluation set (keywords + all-MiniLM-L6-v2)"
+  CONCIERGE_LOCAL_EMBEDDING_MODEL="$CONCIERGE_TEST_LOCAL_EMBEDDING_MODEL" \
+    cargo run -q -p concierge-cli --features local-model -- "${kb_eval[@]}" \
+    --min-hit-at-5 0.85 --min-refusal-accuracy 0.80 2>&1 | tee "$logs/kb-eval-vectors"
 fi
 
 step "fuzz smoke"

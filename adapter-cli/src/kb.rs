@@ -129,8 +129,8 @@ impl From<&Hit<'_>> for SearchResult {
     }
 }
 
-/// `concierge kb search`: the passages a reply would get for `question`, best first (keywords
-/// only: the CLI has no embedding model yet).
+/// `concierge kb search` with no model configured: the passages a reply would get for
+/// `question`, best first, by keywords ([`search_with_model`] adds the vectors).
 pub fn search(knowledge: &Knowledge, question: &str, k: usize) -> Vec<SearchResult> {
     let index = Index::new(knowledge.chunks.clone());
     let options = SearchOptions {
@@ -142,6 +142,46 @@ pub fn search(knowledge: &Knowledge, question: &str, k: usize) -> Vec<SearchResu
         .iter()
         .map(SearchResult::from)
         .collect()
+}
+
+/// [`search`] as a turn searches, with `provider`'s embeddings: the passages are embedded
+/// when read and the question when asked, and vectors are fused with the keywords (a provider
+/// without embeddings: keywords only, as in a turn).
+///
+/// # Errors
+/// [`CliError::BadInput`] when a document cannot be read or stored; [`CliError::Failed`]
+/// when the search fails outside the provider.
+pub fn search_with_model(
+    source: &crate::source::TenantSource,
+    provider: std::sync::Arc<dyn concierge_core::ports::AiProvider>,
+    question: &str,
+    k: usize,
+) -> Result<Vec<SearchResult>, CliError> {
+    use crate::sandbox::{ModelChoice, Sandbox};
+    let mut sandbox = Sandbox::new(
+        &source.text,
+        &source.file,
+        ModelChoice::Provider(provider),
+        crate::ai::engine_config(),
+    )?;
+    sandbox.learn_from_files(&source.path, &source.file.knowledge)?;
+    let tenant = sandbox.harness.tenant_id().clone();
+    let found = futures::executor::block_on(
+        sandbox
+            .harness
+            .engine
+            .search_knowledge(&tenant, question, k),
+    )
+    .map_err(|e| CliError::Failed(format!("searching the knowledge base: {e}")))?;
+    Ok(found
+        .into_iter()
+        .map(|r| SearchResult {
+            source: r.source,
+            heading: r.heading,
+            score: r.score,
+            text: r.text,
+        })
+        .collect())
 }
 
 /// The results as a person reads them: numbered, with source and heading.

@@ -26,8 +26,8 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum KbCommand {
-    /// The passages a reply would get for a question, best first (keywords: the CLI has no
-    /// embedding model yet).
+    /// The passages a reply would get for a question, best first: keywords, and vectors with
+    /// the configured model's embeddings (CONCIERGE_LOCAL_EMBEDDING_MODEL or CONCIERGE_AI_URL).
     Search {
         /// The tenant file (TOML) whose `[knowledge] paths` list the documents.
         #[arg(long, value_name = "FILE")]
@@ -321,7 +321,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             for skipped in &knowledge.skipped {
                 eprintln!("skipped {}: not a document kind", skipped.display());
             }
-            let results = kb::search(&knowledge, &question, k);
+            // With a configured model, its embeddings too (`CONCIERGE_LOCAL_EMBEDDING_MODEL`,
+            // or an endpoint's `/embeddings`), exactly as a turn searches.
+            let results = match model_from_env()? {
+                Some(provider) => kb::search_with_model(&source, provider, &question, k)?,
+                None => kb::search(&knowledge, &question, k),
+            };
             let text = if json {
                 serde_json::to_string_pretty(&serde_json::json!({ "results": results }))
                     .context("rendering JSON")?

@@ -253,6 +253,41 @@ fn a_failing_spec_exits_1_with_the_first_difference() {
 }
 
 #[test]
+fn kb_search_uses_the_configured_models_embeddings() {
+    let tenant = path("examples/tenants/sunrise-bakery.toml");
+    let args = [
+        "kb",
+        "search",
+        "--json",
+        "--tenant",
+        tenant.as_str(),
+        "do you sell pizza",
+    ];
+    let results = |o: &Output| -> Vec<Value> {
+        assert_exit(o, 0);
+        let out: Value = serde_json::from_str(&stdout(o)).unwrap();
+        out["results"].as_array().unwrap().clone()
+    };
+    // By keywords, nothing in the bakery's documents is about pizza.
+    assert!(results(&run(&args)).is_empty());
+    // The fake endpoint embeds every text as the same vector: with its embeddings every
+    // passage is "close", so results prove the vectors were used, as a turn uses them.
+    let o = concierge()
+        .args(args)
+        .env("CONCIERGE_AI_URL", fake_model_with(true))
+        .output()
+        .unwrap();
+    assert_eq!(results(&o).len(), 5, "{}", stdout(&o));
+    // An endpoint without embeddings: keywords only, as in a turn.
+    let o = concierge()
+        .args(args)
+        .env("CONCIERGE_AI_URL", fake_model_with(false))
+        .output()
+        .unwrap();
+    assert!(results(&o).is_empty(), "{}", stdout(&o));
+}
+
+#[test]
 fn a_spec_checks_citations_and_refusals_against_the_tenants_documents() {
     let dir = tempfile::tempdir().unwrap();
     let spec = dir.path().join("kb.yaml");

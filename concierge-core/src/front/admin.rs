@@ -637,8 +637,6 @@ pub(super) fn grant_detail(grant_id: &str, amount: Milli, expires: Option<Timest
     }
 }
 
-/// `?tenant=&limit=&before=` of `GET /audit` (limit 1..=500, default 100; `before` the
-/// `next_before` of the previous page).
 #[cfg(feature = "knowledge")]
 /// A document's source from its path segments (`menus/dinner.md` is two), each
 /// percent-decoded: no empty, `.` or `..` part.
@@ -684,6 +682,8 @@ fn search_query(query: Option<&str>) -> Result<(String, usize), ApiError> {
     Ok((question, k))
 }
 
+/// `?tenant=&limit=&before=` of `GET /audit` (limit 1..=500, default 100; `before` the
+/// `next_before` of the previous page).
 fn audit_query(query: Option<&str>) -> Result<AuditQuery, ApiError> {
     let mut q = AuditQuery::latest(100);
     for (key, value) in form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
