@@ -12,6 +12,7 @@
 //   BROWSER_TARGETS=server,worker ...                      also the Worker (adapter-cloudflare/build)
 //   SCREENSHOTS_DIR=docs/screenshots ...                   also write the screenshots of docs/dashboard.md
 import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
@@ -497,6 +498,10 @@ for (const target of targets) {
       test('screenshots of every page at 1280 and 375 px', async () => {
         const tenant = await makeTenant(`shots-${target}`, 'Sunrise Bakery', { approval: true });
         await customerWrites(tenant, '919800000303', 'Do you have eggless cakes today? I need one for Saturday.');
+        // The knowledge page needs documents of its own (the Worker has no knowledge base yet).
+        const faq = await readFile(new URL('../../examples/tenants/sunrise-bakery-kb/faq.md', import.meta.url));
+        const kb = target === 'server' && await app.admin('PUT', `/tenants/${tenant.id}/knowledge/faq.md`, faq);
+        if (kb) assert.equal(kb.status, 201, 'the FAQ stored');
         await Promise.all([[1280, 800], [375, 740]].map(([width, height]) =>
           withPage({ width, height }, async ({ page }) => {
             const shot = (name) =>
@@ -537,6 +542,8 @@ for (const target of targets) {
             await shot('credits');
             await page.goto(`${app.base}/dashboard/conversations`);
             await shot('conversations');
+            await page.goto(`${app.base}/dashboard/knowledge?q=${encodeURIComponent('do u make eggless cakes')}`);
+            await shot('knowledge');
           })()));
       });
     }
