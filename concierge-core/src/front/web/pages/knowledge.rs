@@ -269,36 +269,23 @@ pub(super) async fn upload(
             .ingest_document(&viewer.tenant, &source, &bytes)
             .await
         {
-            Ok(crate::engine::IngestOutcome::Stored { chunks, .. }) => {
-                let notice = crate::i18n::text_count(
-                    t.0,
-                    "knowledge-stored",
-                    i64::from(chunks),
-                    &[("source", &source)],
-                );
-                render(
-                    front,
-                    viewer,
-                    200,
-                    View {
-                        notice: Some(notice),
-                        ..View::default()
-                    },
-                )
-                .await
-            }
-            Ok(crate::engine::IngestOutcome::Unchanged { .. }) => {
-                let notice = t.arg("knowledge-unchanged", "source", &source);
-                render(
-                    front,
-                    viewer,
-                    200,
-                    View {
-                        notice: Some(notice),
-                        ..View::default()
-                    },
-                )
-                .await
+            Ok(outcome) => {
+                let notice = match outcome {
+                    crate::engine::IngestOutcome::Stored { chunks, .. } => crate::i18n::text_count(
+                        t.0,
+                        "knowledge-stored",
+                        i64::from(chunks),
+                        &[("source", &source)],
+                    ),
+                    crate::engine::IngestOutcome::Unchanged { .. } => {
+                        t.arg("knowledge-unchanged", "source", &source)
+                    }
+                };
+                let view = View {
+                    notice: Some(notice),
+                    ..View::default()
+                };
+                render(front, viewer, 200, view).await
             }
             Err(crate::engine::EngineError::Invalid(errors)) => {
                 view.errors = errors.into_iter().map(|e: FieldError| e.message).collect();
