@@ -23,6 +23,7 @@ mod commands;
 mod demo;
 mod discord;
 mod email;
+mod fold;
 mod jobs;
 mod knowledge;
 mod outcome;
