@@ -77,6 +77,9 @@ fn a_conversation_past_the_cap_is_folded_and_the_summary_reaches_the_next_envelo
         "the folded message is not in the window too"
     );
     assert_eq!(h.balance().to_string(), "997", "the fold is not charged");
+    let fold = &h.ai.summary_requests()[0];
+    assert_eq!(fold.model, concierge_core::engine::DEFAULT_AI_FAST_MODEL);
+    assert!(fold.history.is_empty() && fold.user.contains("Customer: my name is Priya"));
 }
 
 #[test]

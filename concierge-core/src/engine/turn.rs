@@ -318,13 +318,6 @@ impl Engine {
         }
 
         self.store().save_session(key, &session).await?;
-        // The reply is out and the turn saved: a full history is folded now, and a fold that
-        // fails or cannot be saved leaves the saved turns as they are.
-        if self.fold_history(tenant, key, &mut session, now).await {
-            if let Err(e) = self.store().save_session(key, &session).await {
-                tracing::warn!(tenant = %tenant.id, error = %e, "could not save the folded summary; the turns wait for the next fold");
-            }
-        }
         let ai_flow = !matches!(report.reply, Reply::Canned { .. });
         for m in &batch {
             let action = format!(
@@ -345,6 +338,13 @@ impl Engine {
                     at: m.received_at,
                 })
                 .await?;
+        }
+        // The reply is out and the turn saved and logged: a full history is folded last, and
+        // a fold that fails or cannot be saved leaves the saved turns as they are.
+        if self.fold_history(tenant, key, &mut session, now).await {
+            if let Err(e) = self.store().save_session(key, &session).await {
+                tracing::warn!(tenant = %tenant.id, error = %e, "could not save the folded summary; the turns wait for the next fold");
+            }
         }
         Ok(report)
     }
