@@ -9,7 +9,8 @@
 //!    customer message still finds room in the window and no turn leaves the history unread
 //!    (folding a batch at a time, not one turn per message);
 //! 2. [`summarizer_request_text`]: what the fast model is given (the summary so far, then the
-//!    turns to fold, each cut to [`MAX_FOLDED_TURN_CHARS`]) under [`SUMMARIZER_PROMPT`];
+//!    turns to fold, each cut to [`MAX_FOLDED_TURN_CHARS`], less when many share
+//!    [`MAX_FOLD_INPUT_CHARS`]) under [`SUMMARIZER_PROMPT`];
 //! 3. [`bound_summary`]: the model's answer made safe to store and quote: the handoff token
 //!    removed, the section's end marker defused and the length cut to [`MAX_SUMMARY_CHARS`].
 //!
@@ -34,6 +35,14 @@ pub const MAX_SUMMARY_CHARS: usize = 1200;
 
 /// The most of one turn the summarizer reads, in characters (a long email is cut).
 pub const MAX_FOLDED_TURN_CHARS: usize = 1000;
+
+/// The most of all folded turns one summarizer call reads, in characters: a large cap folds
+/// many turns at once, and a fast model's context is small. Each turn then gets an equal share
+/// (at least [`MIN_FOLDED_TURN_CHARS`]).
+pub const MAX_FOLD_INPUT_CHARS: usize = 12_000;
+
+/// The least of one turn the summarizer reads when many are folded at once.
+pub const MIN_FOLDED_TURN_CHARS: usize = 160;
 
 /// How many turns past the cap may wait for a summarizer that keeps failing; beyond that the
 /// oldest are dropped unread, as they were before there was a summary, so the history stays
@@ -99,9 +108,12 @@ pub fn fold_count(len: usize, cap: usize) -> Option<usize> {
 
 /// The user message of a fold: the summary so far and the turns to fold, between markers.
 ///
-/// Each turn is cut to [`MAX_FOLDED_TURN_CHARS`], and a turn's text can never close its
-/// section early.
+/// Each turn is cut to [`MAX_FOLDED_TURN_CHARS`], or to its share of
+/// [`MAX_FOLD_INPUT_CHARS`] when that is less (never below [`MIN_FOLDED_TURN_CHARS`]), and a
+/// turn's text can never close its section early.
 pub fn summarizer_request_text(previous: Option<&str>, turns: &[Turn]) -> String {
+    let share = (MAX_FOLD_INPUT_CHARS / turns.len().max(1)).max(MIN_FOLDED_TURN_CHARS);
+    let per_turn = MAX_FOLDED_TURN_CHARS.min(share);
     let mut out = String::from("BEGIN NOTES\n");
     if let Some(previous) = previous.map(str::trim).filter(|p| !p.is_empty()) {
         out.push_str(&previous.replace("END NOTES", "END-NOTES"));
@@ -113,8 +125,7 @@ pub fn summarizer_request_text(previous: Option<&str>, turns: &[Turn]) -> String
             Role::User => "Customer",
             Role::Assistant => "Assistant",
         };
-        let text =
-            cut(turn.content.trim(), MAX_FOLDED_TURN_CHARS).replace("END MESSAGES", "END-MESSAGES");
+        let text = cut(turn.content.trim(), per_turn).replace("END MESSAGES", "END-MESSAGES");
         out.push_str(who);
         out.push_str(": ");
         out.push_str(&text);
@@ -200,6 +211,19 @@ mod tests {
         let long = [Turn::user("x".repeat(5000))];
         let text = summarizer_request_text(None, &long);
         assert!(text.chars().count() < MAX_FOLDED_TURN_CHARS + 100);
+        // A cap of 200 folds 50 turns at once: they share the input budget.
+        let many = vec![Turn::user("y".repeat(5000)); 50];
+        let text = summarizer_request_text(None, &many);
+        assert!(
+            text.chars().count() < MAX_FOLD_INPUT_CHARS + 50 * 20,
+            "{}",
+            text.len()
+        );
+        assert_eq!(
+            text.matches("Customer: ").count(),
+            50,
+            "every turn is there"
+        );
     }
 
     #[test]
