@@ -233,6 +233,26 @@ fn a_canned_only_channel_keeps_the_cap_without_calling_the_summarizer() {
 }
 
 #[test]
+fn with_the_summary_turned_off_the_history_is_capped_as_before() {
+    let config = concierge_core::EngineConfig {
+        rolling_summary: false,
+        ..Default::default()
+    };
+    let mut h = Harness::with_ai(
+        &tenant(4),
+        concierge_core::testing::ScriptedAi::new(),
+        config,
+    );
+    for i in 0..6 {
+        h.says(&message(i)).expect_charge("1");
+    }
+    let session = h.session().unwrap();
+    assert_eq!((session.history().len(), session.summary()), (4, None));
+    assert!(h.ai.summary_requests().is_empty());
+    assert_eq!(h.last_prompt().history.len(), 3);
+}
+
+#[test]
 fn tenants_keep_their_summaries_apart() {
     let mut h = Harness::new(&tenant(4));
     let b_toml = tenant(4)

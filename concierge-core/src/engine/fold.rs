@@ -21,7 +21,8 @@ impl Engine {
     /// history. Returns whether the session changed (and must be saved again).
     ///
     /// Where no reply of the channel comes from the model, or no model is configured, nothing
-    /// would read a summary: the history is held to the cap as before, unsummarized. A failed
+    /// would read a summary: the history is held to the cap as before, unsummarized; the same
+    /// when [`EngineConfig::rolling_summary`](super::EngineConfig::rolling_summary) is off. A failed
     /// summarizer call is logged (counts only, never text) and changes nothing: the turns wait
     /// for the next turn's attempt, bounded by
     /// [`history_bound`](crate::conversation::ConversationConfig::history_bound).
@@ -41,7 +42,7 @@ impl Engine {
             .channels
             .replies(key.channel)
             .is_some_and(crate::rules::ReplyConfig::uses_model);
-        if !uses_model {
+        if !uses_model || !self.config.rolling_summary {
             session.trim_history(cap);
             return session.history.len() != len;
         }
