@@ -33,7 +33,7 @@ pub struct ChatOptions {
 const HELP: &str = "\
 commands:
   /advance SPAN   move the virtual clock (5s, 61m, 7h), running what falls due
-  /session        show the conversation session (id, history, handoff)
+  /session        show the conversation session (id, history, summary, handoff)
   /reset          start over: fresh store, credits and clock
   /as ID          speak as another customer id
   /help           this list
@@ -337,6 +337,14 @@ impl Chat {
                 Role::Assistant => "bot",
             };
             out.push_str(&format!("    {who}: {}\n", turn.content));
+        }
+        if let Some(summary) = s.summary() {
+            out.push_str(&format!(
+                "  summary ({} older turns, updated {} ago):\n    {}\n",
+                summary.turns,
+                format_span(now.since(summary.updated_at)),
+                summary.text.replace('\n', "\n    ")
+            ));
         }
         out
     }

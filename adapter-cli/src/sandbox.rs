@@ -197,6 +197,7 @@ impl Sandbox {
                     .find(|r| {
                         r.system != concierge_core::safety::INJECTION_CLASSIFIER_PROMPT
                             && r.system != concierge_core::safety::PERSONA_CLASSIFIER_PROMPT
+                            && r.system != concierge_core::rolling_summary::SUMMARIZER_PROMPT
                     })
                     .cloned()
             }),

@@ -517,6 +517,8 @@ fn fake_model_with(embeddings: bool) -> String {
                     r#"{"verdict":"allow"}"#.to_owned()
                 } else if system.starts_with("You review the persona") {
                     r#"{"verdict":"approve"}"#.to_owned()
+                } else if system.starts_with("You keep the notes") {
+                    "Notes: the customer is Priya and wants a cake.".to_owned()
                 } else if user.contains("complaint") {
                     "Sorry! Someone will call you. [[HANDOFF]]".to_owned()
                 } else if system.contains("BEGIN KNOWLEDGE\n") {
@@ -540,6 +542,37 @@ fn fake_model_with(embeddings: bool) -> String {
         }
     });
     url
+}
+
+#[test]
+fn chat_shows_the_rolling_summary_past_the_history_cap() {
+    let url = fake_model();
+    let dir = tempfile::tempdir().unwrap();
+    let tenant = dir.path().join("short-memory.toml");
+    let toml = std::fs::read_to_string(path(REPLAY_TENANT)).unwrap();
+    std::fs::write(
+        &tenant,
+        format!("{toml}\n[conversation]\nmax_history_messages = 2\n"),
+    )
+    .unwrap();
+    let mut cmd = concierge();
+    cmd.env("CONCIERGE_AI_URL", &url)
+        .args(["chat", "--tenant", tenant.to_str().unwrap()]);
+    let o = run_with_stdin(
+        cmd,
+        b"my name is Priya\nI want a cake\nfor Sunday\n/session\n",
+    );
+    assert_exit(&o, 0);
+    let out = stdout(&o);
+    assert!(
+        out.contains("bot: Real model answering: for Sunday"),
+        "{out}"
+    );
+    assert!(out.contains("summary (5 older turns, updated"), "{out}");
+    assert!(
+        out.contains("Notes: the customer is Priya and wants a cake."),
+        "{out}"
+    );
 }
 
 #[test]

@@ -138,6 +138,9 @@ pub struct Settings {
     pub system_from: String,
     /// Whether the injection scan runs.
     pub injection_scan: bool,
+    /// Whether turns past the history cap are folded into a summary (`ROLLING_SUMMARY`,
+    /// default on; `0` or `false` drops them unread as before).
+    pub rolling_summary: bool,
     /// How long after an in-doubt WhatsApp attempt its status webhook is waited for before the
     /// part is sent again (`RECONCILE_WINDOW_SECS`).
     pub reconcile_window: Span,
@@ -355,6 +358,10 @@ impl Settings {
                 .unwrap_or_else(|| "http://127.0.0.1:8787".to_owned()),
             system_from: text("SYSTEM_FROM").unwrap_or_else(|| "concierge@cncg.email".to_owned()),
             injection_scan: text("INJECTION_SCAN").as_deref() != Some("false"),
+            rolling_summary: !matches!(
+                text("ROLLING_SUMMARY").as_deref(),
+                Some("0" | "false" | "no" | "off")
+            ),
             reconcile_window,
         })
     }
@@ -387,6 +394,7 @@ impl Settings {
             signing_key: self.signing_key.clone(),
             public_base_url: self.public_base_url.clone(),
             injection_scan: self.injection_scan,
+            rolling_summary: self.rolling_summary,
             ..EngineConfig::default()
         }
     }
@@ -517,6 +525,9 @@ mod tests {
         assert_eq!(s.reply_model, DEFAULT_AI_MODEL);
         assert_eq!(s.graph_base, "https://graph.facebook.com");
         assert!(s.injection_scan);
+        assert!(s.rolling_summary && s.engine_config().rolling_summary);
+        let off = settings(&[("SIGNING_KEY", KEY), ("ROLLING_SUMMARY", "0")]).unwrap();
+        assert!(!off.engine_config().rolling_summary);
         assert_eq!(s.reconcile_window, DEFAULT_RECONCILE_WINDOW);
         assert!(!format!("{s:?}").contains(KEY), "Debug hides secrets");
     }

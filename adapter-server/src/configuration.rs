@@ -63,6 +63,7 @@ pub const ENV_KEYS: &[&str] = &[
     "CONCIERGE_MAX_ATTEMPTS",
     "CONCIERGE_SHUTDOWN_SECONDS",
     "CONCIERGE_INJECTION_SCAN",
+    "CONCIERGE_ROLLING_SUMMARY",
     "CONCIERGE_LOCAL_MODEL",
     "CONCIERGE_LOCAL_EMBEDDING_MODEL",
     "CONCIERGE_DEMO_PER_MINUTE",
@@ -141,6 +142,10 @@ pub struct Settings {
     pub shutdown_seconds: u64,
     /// `CONCIERGE_INJECTION_SCAN=0` turns the injection scan off.
     pub injection_scan: bool,
+    /// `CONCIERGE_ROLLING_SUMMARY`: fold the turns past the history cap into a summary with the
+    /// fast model. Default: on, off with the offline model (one small local model would spend
+    /// a long call on every fold while other customers wait for it).
+    pub rolling_summary: bool,
     /// `CONCIERGE_LOCAL_MODEL`: a GGUF file (feature `local-model`): the offline/basic mode.
     pub local_model: Option<PathBuf>,
     /// `CONCIERGE_LOCAL_EMBEDDING_MODEL`: the directory of all-MiniLM-L6-v2 (`config.json`,
@@ -438,6 +443,11 @@ impl RawConfig {
         };
         let dry_run = flag("CONCIERGE_DRY_RUN", false, &mut problem);
         let injection_scan = flag("CONCIERGE_INJECTION_SCAN", true, &mut problem);
+        let rolling_summary = flag(
+            "CONCIERGE_ROLLING_SUMMARY",
+            self.get("CONCIERGE_LOCAL_MODEL").is_none(),
+            &mut problem,
+        );
         let open_signup = flag("CONCIERGE_OPEN_SIGNUP", false, &mut problem);
         let mut number = |key: &str, default: u64, range: std::ops::RangeInclusive<u64>| -> u64 {
             match self.get(key) {
@@ -550,6 +560,7 @@ impl RawConfig {
             max_attempts: u32::try_from(max_attempts).unwrap_or(8),
             shutdown_seconds,
             injection_scan,
+            rolling_summary,
             local_model,
             local_embedding_model,
             strict_grounding,
@@ -604,6 +615,19 @@ mod tests {
         ] {
             assert!(keys.contains(&key), "{key} missing from {keys:?}");
         }
+    }
+
+    #[test]
+    fn the_rolling_summary_is_on_unless_turned_off() {
+        let summary = |pairs: &[(&str, &str)]| {
+            RawConfig::from_pairs(pairs.iter().copied())
+                .validate()
+                .map(|s| s.rolling_summary)
+        };
+        assert!(summary(&[]).expect("default"));
+        assert!(!summary(&[("CONCIERGE_ROLLING_SUMMARY", "0")]).expect("off"));
+        assert!(summary(&[("CONCIERGE_ROLLING_SUMMARY", "maybe")]).is_err());
+        assert!(ENV_KEYS.contains(&"CONCIERGE_ROLLING_SUMMARY"));
     }
 
     #[test]

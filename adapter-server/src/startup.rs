@@ -226,6 +226,7 @@ impl Application {
         if let Some(m) = &settings.ai_fast_model {
             config.fast_model.clone_from(m);
         }
+        config.rolling_summary = settings.rolling_summary;
         if let Some(m) = &settings.embedding_model {
             config.embedding_model.clone_from(m);
         } else if local_embeddings.is_some() {

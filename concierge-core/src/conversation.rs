@@ -4,6 +4,10 @@
 //! longer than the idle gap, the next message starts a new conversation: a new id, empty
 //! history, no handoff. After a `[[HANDOFF]]`, the conversation is in the holding pattern for
 //! the cooldown, then silent until the idle gap rotates it.
+//!
+//! Turns older than the history cap are folded into the session's
+//! [`RollingSummary`](crate::rolling_summary::RollingSummary), which the rotation drops with
+//! the history.
 
 use serde::{Deserialize, Serialize};
 
@@ -12,6 +16,7 @@ use crate::ids::{ConversationId, ConversationKey};
 use crate::prompt::{
     DEFAULT_CONVERSATION_IDLE_GAP_MINS, DEFAULT_HANDOFF_COOLDOWN_MINS, DEFAULT_MAX_HISTORY_MESSAGES,
 };
+use crate::rolling_summary::{RollingSummary, MAX_UNFOLDED_TURNS};
 use crate::time::{Span, Timestamp};
 
 /// The tenant's conversation knobs; `None` means the in-code default.
@@ -65,6 +70,11 @@ impl ConversationConfig {
     pub fn max_history(&self) -> usize {
         self.max_history_messages
             .unwrap_or(DEFAULT_MAX_HISTORY_MESSAGES) as usize
+    }
+    /// The most turns a session holds: the cap, plus the turns past it that wait for the
+    /// summarizer ([`MAX_UNFOLDED_TURNS`]) when a fold failed.
+    pub fn history_bound(&self) -> usize {
+        self.max_history() + MAX_UNFOLDED_TURNS
     }
     /// The idle gap as a span.
     pub fn idle_gap(&self) -> Span {
@@ -199,6 +209,9 @@ pub struct Session {
     /// Messages waiting for the reply buffer to fire.
     #[serde(default)]
     pub(crate) buffer: ReplyBuffer,
+    /// The turns of this conversation older than the history, folded by the fast model.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) summary: Option<RollingSummary>,
 }
 
 /// What [`Session::observe_inbound`] did.
@@ -225,6 +238,7 @@ impl Session {
             history: Vec::new(),
             handoff: None,
             buffer: ReplyBuffer::default(),
+            summary: None,
         }
     }
 
@@ -252,13 +266,38 @@ impl Session {
         }
     }
 
-    /// Appends a turn, dropping the oldest turns beyond `cap`.
-    pub(crate) fn push_turn(&mut self, turn: Turn, cap: usize) {
+    /// Appends a turn, dropping the oldest turns beyond `bound` (callers pass
+    /// [`ConversationConfig::history_bound`], so turns waiting for a fold survive).
+    pub(crate) fn push_turn(&mut self, turn: Turn, bound: usize) {
         self.history.push(turn);
-        if self.history.len() > cap {
-            let excess = self.history.len() - cap;
+        self.trim_history(bound);
+    }
+
+    /// Drops the oldest turns beyond `max`, unsummarized (the conversation has no summary to
+    /// fold them into, or too many are waiting).
+    pub(crate) fn trim_history(&mut self, max: usize) {
+        if self.history.len() > max {
+            let excess = self.history.len() - max;
             self.history.drain(..excess);
         }
+    }
+
+    /// The turns the reply model reads: the newest `cap` of the history.
+    pub(crate) fn window(&self, cap: usize) -> &[Turn] {
+        &self.history[self.history.len().saturating_sub(cap)..]
+    }
+
+    /// Replaces the summary with `text`, which covers the summary so far and the oldest
+    /// `folded` turns of the history, and removes those turns from the history.
+    pub(crate) fn fold(&mut self, folded: usize, text: String, now: Timestamp) {
+        let folded = folded.min(self.history.len());
+        self.history.drain(..folded);
+        let before = self.summary.as_ref().map_or(0, |s| s.turns);
+        self.summary = Some(RollingSummary {
+            text,
+            turns: before.saturating_add(u32::try_from(folded).unwrap_or(u32::MAX)),
+            updated_at: now,
+        });
     }
 
     /// The current conversation's id.
@@ -279,6 +318,12 @@ impl Session {
     /// Recent turns, oldest first, at most the configured cap.
     pub fn history(&self) -> &[Turn] {
         &self.history
+    }
+
+    /// The summary of this conversation's turns older than the history, once it outgrew the
+    /// cap.
+    pub fn summary(&self) -> Option<&RollingSummary> {
+        self.summary.as_ref()
     }
 
     /// The handoff, when `[[HANDOFF]]` was seen in this conversation.
@@ -372,6 +417,42 @@ mod tests {
         );
         assert_ne!(s.conversation_id, first);
         assert!(s.history.is_empty() && s.handoff.is_none());
+    }
+
+    #[test]
+    fn rotation_drops_the_summary_with_the_history() {
+        let cfg = ConversationConfig::default();
+        let (mut s, _) = Session::observe_inbound(None, &key(), Timestamp(0), &cfg);
+        for i in 0..4 {
+            s.push_turn(Turn::user(i.to_string()), cfg.history_bound());
+        }
+        s.fold(3, "Asked about cakes.".into(), Timestamp(0));
+        assert_eq!(s.history.len(), 1);
+        assert_eq!(s.summary().map(|s| s.turns), Some(3));
+        s.fold(1, "Asked about cakes, twice.".into(), Timestamp(1));
+        assert_eq!(
+            s.summary().map(|s| s.turns),
+            Some(4),
+            "the count accumulates"
+        );
+        let (same, _) = Session::observe_inbound(Some(s.clone()), &key(), Timestamp(1), &cfg);
+        assert!(
+            same.summary().is_some(),
+            "the summary lasts within the idle gap"
+        );
+        let later = Timestamp(0) + cfg.idle_gap() + Span::millis(1);
+        let (fresh, r) = Session::observe_inbound(Some(s), &key(), later, &cfg);
+        assert!(matches!(r, Rotation::Rotated { .. }));
+        assert_eq!(fresh.summary(), None);
+    }
+
+    #[test]
+    fn a_session_without_a_summary_is_stored_as_before() {
+        let s = Session::start(&key(), Timestamp(0));
+        let doc = serde_json::to_string(&s).unwrap();
+        assert!(!doc.contains("summary"), "{doc}");
+        let back: Session = serde_json::from_str(&doc).unwrap();
+        assert_eq!(back, s);
     }
 
     #[test]

@@ -23,6 +23,7 @@ pub mod persona;
 pub mod ports;
 pub mod prompt;
 pub mod retry;
+pub mod rolling_summary;
 pub mod rules;
 pub mod safety;
 pub mod secrets;

@@ -173,6 +173,15 @@ impl ReplyConfig {
         }
     }
 
+    /// Whether any answer of this config comes from the model (a prompt rule or the default).
+    pub fn uses_model(&self) -> bool {
+        matches!(self.default_rule, ReplyResponse::Prompt { .. })
+            || self
+                .rules
+                .iter()
+                .any(|r| matches!(r.response, ReplyResponse::Prompt { .. }))
+    }
+
     /// Whether any rule needs the inbound message's embedding.
     pub fn needs_embedding(&self) -> bool {
         self.rules

@@ -285,7 +285,10 @@ fn history_is_capped_and_sent_as_prior_turns() {
         h.says(&format!("message {i}"));
     }
     let session = h.session().unwrap();
-    assert_eq!(session.history().len(), 4);
+    // Past the cap the oldest turns are folded into the summary after each reply, leaving
+    // room for the next message (docs/architecture.md, "Conversation memory").
+    assert_eq!(session.history().len(), 3);
+    assert_eq!(session.summary().map(|s| s.turns), Some(7));
     assert_eq!(session.history().last().unwrap().role, Role::Assistant);
     let prompt = h.last_prompt();
     assert_eq!(prompt.user, "message 4");
@@ -296,7 +299,12 @@ fn history_is_capped_and_sent_as_prior_turns() {
     );
     assert_eq!(prompt.history[0].content, "AI reply to: message 2");
     assert!(prompt.system.starts_with(concierge_core::prompt::PREAMBLE));
-    assert!(prompt.system.ends_with(concierge_core::prompt::POSTAMBLE));
+    assert!(prompt
+        .system
+        .ends_with(concierge_core::prompt::POSTAMBLE.trim_start_matches("END BUSINESS PERSONA\n")));
+    assert!(prompt
+        .system
+        .contains(concierge_core::prompt::SUMMARY_BEGIN));
     assert!(
         prompt.system.contains("Answer briefly."),
         "the rule prompt follows the persona"

@@ -475,7 +475,7 @@ impl Engine {
             if session.conversation_id == draft.conversation_id {
                 session.push_turn(
                     Turn::assistant(text.clone()),
-                    tenant.conversation.max_history(),
+                    tenant.conversation.history_bound(),
                 );
                 self.store().save_session(&draft.key, &session).await?;
             }

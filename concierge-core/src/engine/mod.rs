@@ -23,6 +23,7 @@ mod commands;
 mod demo;
 mod discord;
 mod email;
+mod fold;
 mod jobs;
 mod knowledge;
 mod outcome;
@@ -51,7 +52,7 @@ pub use pricing::{PriceChange, PriceListing};
 
 /// Default reply model (Workers AI id; any OpenAI-compatible id works with the server).
 pub const DEFAULT_AI_MODEL: &str = "@cf/meta/llama-4-scout-17b-16e-instruct";
-/// Default fast model for the injection scan and persona review.
+/// Default fast model for the injection scan, the persona review and the rolling summary.
 pub const DEFAULT_AI_FAST_MODEL: &str = "@cf/meta/llama-3.1-8b-instruct-fast";
 /// Default embedding model.
 pub const DEFAULT_EMBEDDING_MODEL: &str = "@cf/baai/bge-base-en-v1.5";
@@ -61,7 +62,8 @@ pub const DEFAULT_EMBEDDING_MODEL: &str = "@cf/baai/bge-base-en-v1.5";
 pub struct EngineConfig {
     /// The reply model (`AI_MODEL`).
     pub reply_model: String,
-    /// The fast classifier model (`AI_FAST_MODEL`).
+    /// The fast model (`AI_FAST_MODEL`): the injection scan, the persona review and the
+    /// conversation summary past the history cap.
     pub fast_model: String,
     /// The embedding model (`EMBEDDING_MODEL`).
     pub embedding_model: String,
@@ -73,6 +75,11 @@ pub struct EngineConfig {
     pub idempotency_ttl: Span,
     /// Upper bound on reply tokens.
     pub max_reply_tokens: u32,
+    /// Fold the turns a conversation outgrows its history cap with into a rolling summary
+    /// ([`crate::rolling_summary`]); off, they are dropped unread as before. On by default;
+    /// a deployment whose one fast model is a small local one may turn it off (each fold is a
+    /// model call after the reply).
+    pub rolling_summary: bool,
     /// Key for approval links and Discord button ids (keep it secret, 32 random bytes).
     pub signing_key: Vec<u8>,
     /// Public base URL for approval links in digests (`https://concierge.example.com`).
@@ -95,6 +102,7 @@ impl Default for EngineConfig {
             pricing: Pricing::default(),
             idempotency_ttl: Span::days(7),
             max_reply_tokens: 400,
+            rolling_summary: true,
             signing_key: Vec::new(),
             public_base_url: "http://127.0.0.1:8080".to_owned(),
             injection_scan: true,

@@ -206,8 +206,7 @@ impl Engine {
             .join("\n");
         let turn_key = format!("turn:{}:{}", key.channel, last.provider_id);
         let conversation = tenant.conversation;
-        let cap = conversation.max_history();
-        session.push_turn(Turn::user(text.clone()), cap);
+        session.push_turn(Turn::user(text.clone()), conversation.history_bound());
 
         let mut report = TurnReport {
             key: key.clone(),
@@ -340,6 +339,13 @@ impl Engine {
                 })
                 .await?;
         }
+        // The reply is out and the turn saved and logged: a full history is folded last, and
+        // a fold that fails or cannot be saved leaves the saved turns as they are.
+        if self.fold_history(tenant, key, &mut session, now).await {
+            if let Err(e) = self.store().save_session(key, &session).await {
+                tracing::warn!(tenant = %tenant.id, error = %e, "could not save the folded summary; the turns wait for the next fold");
+            }
+        }
         Ok(report)
     }
 
@@ -467,7 +473,7 @@ impl Engine {
             .await
         {
             Ok(()) => {
-                session.push_turn(Turn::assistant(text), tenant.conversation.max_history());
+                session.push_turn(Turn::assistant(text), tenant.conversation.history_bound());
                 tracing::debug!(tenant = %tenant.id, rule = rule.name(), "canned reply sent");
                 Ok(Reply::Canned {
                     text: text.to_owned(),
@@ -563,11 +569,14 @@ impl Engine {
         let raw = match premade {
             Some(line) => line,
             None => {
+                // The newest turns up to the cap; the summary holds the ones before them.
+                let window = session.window(tenant.conversation.max_history());
+                let summary = session.summary.as_ref().map(|s| s.text.as_str());
                 let request = ChatRequest {
                     model: self.config.reply_model.clone(),
-                    system: Self::envelope(middle, grounding),
+                    system: prompt::with_summary(Self::envelope(middle, grounding), summary),
                     // The session ends with the current user turn, which goes last as `user`.
-                    history: session.history[..session.history.len().saturating_sub(1)].to_vec(),
+                    history: window[..window.len().saturating_sub(1)].to_vec(),
                     user: user_text.to_owned(),
                     max_tokens: self.config.max_reply_tokens,
                 };
@@ -641,7 +650,7 @@ impl Engine {
             Ok(()) => {
                 session.push_turn(
                     Turn::assistant(text.clone()),
-                    tenant.conversation.max_history(),
+                    tenant.conversation.history_bound(),
                 );
                 report.reply = if holding {
                     Reply::Holding { text }

@@ -55,6 +55,7 @@ macro_rules! store_contract_tests {
             an_account_belongs_to_one_tenant,
             reindexing_drops_old_accounts,
             sessions_round_trip_per_conversation,
+            sessions_keep_their_summary_per_tenant,
             ledger_charges_a_key_once_and_never_overdraws,
             ledger_concurrent_debits_never_overdraw,
             ledgers_are_per_tenant,
@@ -311,6 +312,50 @@ pub async fn sessions_round_trip_per_conversation<S: Store + ?Sized>(store: &S) 
             .map(|s| s.history.len()),
         Some(2)
     );
+}
+
+/// A session's rolling summary persists with it, is replaced by the next fold, and never
+/// reaches another tenant's (or customer's) conversation.
+pub async fn sessions_keep_their_summary_per_tenant<S: Store + ?Sized>(store: &S) {
+    let ka = ConversationKey::new(t("tenant-a"), Channel::WhatsApp, "555");
+    let kb = ConversationKey::new(t("tenant-b"), Channel::WhatsApp, "555");
+    let mut a = Session::start(&ka, T0);
+    for i in 0..6 {
+        a.push_turn(Turn::user(format!("a {i}")), 40);
+    }
+    a.fold(
+        4,
+        "Tenant A's customer wants a cake — ünïcode kept.".into(),
+        T0,
+    );
+    store.save_session(&ka, &a).await.expect("save a");
+    let mut b = Session::start(&kb, T0);
+    b.push_turn(Turn::user("b 0"), 40);
+    store.save_session(&kb, &b).await.expect("save b");
+
+    let back = store.load_session(&ka).await.expect("load a").expect("a");
+    assert_eq!(back, a);
+    let summary = back.summary().expect("a's summary persists");
+    assert_eq!(
+        summary.text,
+        "Tenant A's customer wants a cake — ünïcode kept."
+    );
+    assert_eq!((summary.turns, summary.updated_at), (4, T0));
+    assert_eq!(back.history().len(), 2);
+    let other = store.load_session(&kb).await.expect("load b").expect("b");
+    assert_eq!(other.summary(), None, "tenant B never sees A's summary");
+    let kc = ConversationKey::new(t("tenant-a"), Channel::WhatsApp, "556");
+    assert_eq!(store.load_session(&kc).await.expect("load c"), None);
+
+    let mut a = back;
+    a.fold(1, "Replaced.".into(), T0 + Span::minutes(1));
+    store
+        .save_session(&ka, &a)
+        .await
+        .expect("save the next fold");
+    let back = store.load_session(&ka).await.expect("load a").expect("a");
+    let summary = back.summary().expect("still there");
+    assert_eq!((summary.text.as_str(), summary.turns), ("Replaced.", 5));
 }
 
 /// A key is charged once; a refund returns it once; the balance never goes below zero.

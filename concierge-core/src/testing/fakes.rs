@@ -9,6 +9,7 @@ use sha2::{Digest, Sha256};
 use crate::ports::{
     AiError, AiProvider, ChatRequest, Clock, Outbound, OutboundError, OutboundMessage, SendReceipt,
 };
+use crate::rolling_summary::SUMMARIZER_PROMPT;
 use crate::safety::{INJECTION_CLASSIFIER_PROMPT, PERSONA_CLASSIFIER_PROMPT};
 use crate::time::{Span, Timestamp};
 
@@ -32,6 +33,7 @@ pub enum ScriptedFailure {
 struct AiScript {
     replies: VecDeque<Result<String, ScriptedFailure>>,
     persona_verdicts: VecDeque<String>,
+    summaries: VecDeque<Result<String, ScriptedFailure>>,
     injection_markers: Vec<String>,
     embeddings: BTreeMap<String, Vec<f32>>,
     embed_failures: usize,
@@ -47,6 +49,8 @@ struct AiScript {
 ///   [`flag_injection`](Self::flag_injection).
 /// - The persona review answers `approve` unless a verdict was scripted with
 ///   [`persona_verdict`](Self::persona_verdict) (any text, to test garbage answers too).
+/// - The summarizer answers the next scripted summary ([`summary`](Self::summary)), or else the
+///   notes it was given followed by `Customer said: …` with the folded customer messages.
 /// - Embeddings are a deterministic bag of words (texts sharing words are close), unless one
 ///   was set with [`embedding`](Self::embedding).
 #[derive(Debug, Default, Clone)]
@@ -78,6 +82,18 @@ impl ScriptedAi {
         self
     }
 
+    /// Queues the raw answer of the next summarizer call.
+    pub fn summary(&self, text: impl Into<String>) -> &Self {
+        lock(&self.script).summaries.push_back(Ok(text.into()));
+        self
+    }
+
+    /// Queues a failure of the next summarizer call.
+    pub fn fail_next_summary(&self, failure: ScriptedFailure) -> &Self {
+        lock(&self.script).summaries.push_back(Err(failure));
+        self
+    }
+
     /// Makes the injection scan reject messages containing `marker` (case-insensitive).
     pub fn flag_injection(&self, marker: impl Into<String>) -> &Self {
         lock(&self.script)
@@ -103,13 +119,23 @@ impl ScriptedAi {
         lock(&self.script).requests.clone()
     }
 
-    /// The reply requests only (not the classifier calls).
+    /// The reply requests only (not the classifier or summarizer calls).
     pub fn reply_requests(&self) -> Vec<ChatRequest> {
         self.requests()
             .into_iter()
             .filter(|r| {
-                r.system != INJECTION_CLASSIFIER_PROMPT && r.system != PERSONA_CLASSIFIER_PROMPT
+                r.system != INJECTION_CLASSIFIER_PROMPT
+                    && r.system != PERSONA_CLASSIFIER_PROMPT
+                    && r.system != SUMMARIZER_PROMPT
             })
+            .collect()
+    }
+
+    /// The summarizer requests only, in order.
+    pub fn summary_requests(&self) -> Vec<ChatRequest> {
+        self.requests()
+            .into_iter()
+            .filter(|r| r.system == SUMMARIZER_PROMPT)
             .collect()
     }
 
@@ -153,6 +179,13 @@ impl AiProvider for ScriptedAi {
                 .pop_front()
                 .unwrap_or_else(|| r#"{"verdict":"approve"}"#.to_owned()));
         }
+        if request.system == SUMMARIZER_PROMPT {
+            return match script.summaries.pop_front() {
+                Some(Ok(text)) => Ok(text),
+                Some(Err(failure)) => Err(failure.into()),
+                None => Ok(default_summary(&request.user)),
+            };
+        }
         match script.replies.pop_front() {
             Some(Ok(text)) => Ok(text),
             Some(Err(ScriptedFailure::Provider)) => {
@@ -183,6 +216,40 @@ impl AiProvider for ScriptedAi {
             })
             .collect())
     }
+}
+
+impl From<ScriptedFailure> for AiError {
+    fn from(failure: ScriptedFailure) -> Self {
+        match failure {
+            ScriptedFailure::Provider => AiError::Provider("scripted failure".into()),
+            ScriptedFailure::Timeout => AiError::Timeout,
+        }
+    }
+}
+
+/// The scripted summarizer's answer: the notes so far, then what the customer said.
+fn default_summary(input: &str) -> String {
+    let notes = input
+        .split_once("BEGIN NOTES\n")
+        .and_then(|(_, rest)| rest.split_once("END NOTES"))
+        .map_or("", |(notes, _)| notes.trim());
+    let said: Vec<&str> = input
+        .lines()
+        .filter_map(|line| line.strip_prefix("Customer: "))
+        .collect();
+    let mut out = notes.to_owned();
+    if !said.is_empty() {
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.push_str("Customer said: ");
+        out.push_str(&said.join("; "));
+        out.push('.');
+    }
+    if out.is_empty() {
+        "Nothing of note yet.".clone_into(&mut out);
+    }
+    out
 }
 
 #[derive(Debug, Default)]
