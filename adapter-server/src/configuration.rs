@@ -64,6 +64,7 @@ pub const ENV_KEYS: &[&str] = &[
     "CONCIERGE_SHUTDOWN_SECONDS",
     "CONCIERGE_INJECTION_SCAN",
     "CONCIERGE_ROLLING_SUMMARY",
+    "CONCIERGE_STRICT_GROUNDING",
     "CONCIERGE_LOCAL_MODEL",
     "CONCIERGE_LOCAL_EMBEDDING_MODEL",
     "CONCIERGE_DEMO_PER_MINUTE",
@@ -579,6 +580,28 @@ impl RawConfig {
 mod tests {
     use super::*;
     use std::path::Path;
+
+    #[test]
+    fn every_variable_the_configuration_reads_is_read_from_the_environment() {
+        // A key missing from ENV_KEYS can be set only in a config file: the environment's
+        // value is silently ignored (CONCIERGE_STRICT_GROUNDING was, until this test).
+        let source = include_str!("configuration.rs");
+        let code = &source[..source.find("#[cfg(test)]").expect("the test module")];
+        let read: Vec<&str> = code
+            .split('"')
+            .skip(1)
+            .step_by(2)
+            .filter(|s| {
+                s.len() > 3
+                    && s.starts_with(|c: char| c.is_ascii_uppercase())
+                    && s.chars()
+                        .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+            })
+            .collect();
+        assert!(read.contains(&"CONCIERGE_STRICT_GROUNDING"), "{read:?}");
+        let missing: Vec<&&str> = read.iter().filter(|k| !ENV_KEYS.contains(k)).collect();
+        assert!(missing.is_empty(), "not in ENV_KEYS: {missing:?}");
+    }
 
     #[test]
     fn defaults_need_nothing() {
