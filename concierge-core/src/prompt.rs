@@ -8,6 +8,8 @@
 //! **Architecture Invariant:** the bookends are constants of this module; no adapter builds
 //! prompt text.
 
+pub mod compact;
+
 /// The sentinel the model emits to ask for a human.
 pub const HANDOFF: &str = "[[HANDOFF]]";
 

@@ -345,7 +345,14 @@ impl Engine {
 
     /// The system prompt: the envelope, with the knowledge section when the tenant has
     /// documents (the same text `concierge prompt` and View prompt show).
-    pub(crate) fn envelope(middle: &str, grounding: Option<&Grounding>) -> String {
+    pub(crate) fn envelope(&self, middle: &str, grounding: Option<&Grounding>) -> String {
+        if self.config.compact_prompt {
+            let section = grounding.map(|g| prompt::KnowledgeSection {
+                passages: &g.passages,
+                when_unknown: g.when_unknown,
+            });
+            return prompt::compact::wrap_compact(middle, section.as_ref());
+        }
         match grounding {
             Some(g) => prompt::wrap_grounded(
                 middle,
@@ -565,11 +572,18 @@ impl Engine {
             None => {
                 let request = ChatRequest {
                     model: self.config.reply_model.clone(),
-                    system: Self::envelope(middle, grounding),
+                    system: self.envelope(middle, grounding),
                     // The session ends with the current user turn, which goes last as `user`.
                     history: session.history[..session.history.len().saturating_sub(1)].to_vec(),
                     user: user_text.to_owned(),
-                    max_tokens: self.config.max_reply_tokens,
+                    // A small model's reply is one to three sentences; it only rambles on.
+                    max_tokens: if self.config.compact_prompt {
+                        self.config
+                            .max_reply_tokens
+                            .min(prompt::compact::COMPACT_REPLY_TOKENS)
+                    } else {
+                        self.config.max_reply_tokens
+                    },
                 };
                 match self.ai().chat(&request).await {
                     Ok(raw) => raw,
