@@ -194,6 +194,14 @@ impl AiProvider for LocalEmbeddings {
     }
 }
 
+/// Whether the environment names a chat model (`CONCIERGE_AI_URL` or `CONCIERGE_LOCAL_MODEL`),
+/// not only an embedding model: whether replies can be made.
+pub fn chat_model_configured() -> bool {
+    [ENV_URL, ENV_LOCAL_MODEL]
+        .iter()
+        .any(|name| std::env::var(name).is_ok_and(|v| !v.trim().is_empty()))
+}
+
 /// The provider the environment configures: `Some` when `CONCIERGE_AI_URL` is set.
 ///
 /// # Errors

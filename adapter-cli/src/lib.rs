@@ -14,6 +14,7 @@
 //! | [`replay`] | `concierge replay`: one recorded webhook through verify, parse and engine |
 //! | [`ask`] | `concierge ask`: one question's reply, citations and grounding |
 //! | [`kb`] | `concierge kb search`: the tenant's documents and the passages a question finds |
+//! | [`eval`] | `concierge kb eval`: retrieval, answer and refusal accuracy and latency over a questions file |
 //! | [`ai`] | the OpenAI-compatible model provider behind `CONCIERGE_AI_URL` |
 #![warn(missing_docs, unreachable_pub)]
 
@@ -21,6 +22,7 @@ pub mod ai;
 pub mod ask;
 pub mod chat;
 pub mod error;
+pub mod eval;
 pub mod kb;
 pub mod prompt;
 pub mod replay;

@@ -13,7 +13,7 @@ use clap::{Parser, Subcommand};
 use concierge_cli::chat::{Chat, ChatModel, ChatOptions};
 use concierge_cli::error::{read_file, EXIT_BAD_INPUT, EXIT_FAILED};
 use concierge_cli::replay::{ReplayChannel, ReplayInput, ReplayModel};
-use concierge_cli::{ai, ask, kb, prompt, replay, runner, source, validate, CliError};
+use concierge_cli::{ai, ask, eval, kb, prompt, replay, runner, source, validate, CliError};
 
 /// Concierge from the command line: everything runs in memory, with no channel and no network
 /// unless CONCIERGE_AI_URL points at a model.
@@ -40,6 +40,32 @@ enum KbCommand {
         k: usize,
         /// The question, as a customer would write it.
         question: String,
+    },
+    /// Score the knowledge base on a questions file: hit@1, hit@5 and MRR of the search,
+    /// answer accuracy of the replies (with the configured model: CONCIERGE_AI_URL or
+    /// CONCIERGE_LOCAL_MODEL), refusal accuracy on unanswerable questions, latency p50/p95.
+    ///
+    /// Each line: {"q","source","heading","must_contain":[[alternatives…],…],"answerable":bool}.
+    /// Exit 1 when a metric is below its --min-* floor, 2 on bad input.
+    Eval {
+        /// The tenant file (TOML) whose `[knowledge] paths` list the documents.
+        #[arg(long, value_name = "FILE")]
+        tenant: PathBuf,
+        /// Print the figures and every question's outcome as JSON.
+        #[arg(long)]
+        json: bool,
+        /// Fail (exit 1) when hit@5 is below this share (0..=1).
+        #[arg(long, value_name = "SHARE")]
+        min_hit_at_5: Option<f64>,
+        /// Fail (exit 1) when answer accuracy is below this share (needs a model).
+        #[arg(long, value_name = "SHARE")]
+        min_answer_accuracy: Option<f64>,
+        /// Fail (exit 1) when refusal accuracy is below this share.
+        #[arg(long, value_name = "SHARE")]
+        min_refusal_accuracy: Option<f64>,
+        /// The questions file (JSON Lines).
+        #[arg(value_name = "QUESTIONS")]
+        questions: PathBuf,
     },
 }
 
@@ -304,6 +330,64 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             };
             writeln!(stdout, "{}", text.trim_end()).context("writing to stdout")?;
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Kb {
+            command:
+                KbCommand::Eval {
+                    tenant,
+                    json,
+                    min_hit_at_5,
+                    min_answer_accuracy,
+                    min_refusal_accuracy,
+                    questions,
+                },
+        } => {
+            let floors = [
+                ("hit_at_5", min_hit_at_5),
+                ("answer_accuracy", min_answer_accuracy),
+                ("refusal_accuracy", min_refusal_accuracy),
+            ];
+            for (name, floor) in floors {
+                if floor.is_some_and(|f| !(0.0..=1.0).contains(&f)) {
+                    return Err(CliError::bad_input(format!(
+                        "--min-{}: a share between 0 and 1",
+                        name.replace('_', "-")
+                    ))
+                    .into());
+                }
+            }
+            let source = source::load_tenant(&tenant)?;
+            let lines = eval::read_questions(&questions)?;
+            let model = model_from_env()?;
+            let replies = ai::chat_model_configured();
+            if min_answer_accuracy.is_some() && !replies {
+                return Err(CliError::bad_input(
+                    "--min-answer-accuracy needs a model (CONCIERGE_AI_URL or CONCIERGE_LOCAL_MODEL)",
+                )
+                .into());
+            }
+            let report = eval::run(&source, model, replies, &lines)?;
+            let text = if json {
+                serde_json::to_string_pretty(&report).context("rendering JSON")?
+            } else {
+                eval::render(&report)
+            };
+            writeln!(stdout, "{}", text.trim_end()).context("writing to stdout")?;
+            let short = eval::shortfalls(&report, &floors);
+            for s in &short {
+                eprintln!(
+                    "below the floor: {} {} < {}",
+                    s.metric,
+                    s.value
+                        .map_or_else(|| "n/a".to_owned(), |v| format!("{v:.3}")),
+                    s.floor
+                );
+            }
+            Ok(if short.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(EXIT_FAILED)
+            })
         }
         Command::Replay {
             tenant,

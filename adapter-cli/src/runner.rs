@@ -6,7 +6,7 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use concierge_core::engine::{ApprovalOutcome, InboundOutcome, Reply};
+use concierge_core::engine::{ApprovalOutcome, InboundOutcome, KnowledgeUse, Reply};
 use concierge_core::testing::{ScriptedAi, ScriptedFailure, Step};
 use concierge_core::Milli;
 
@@ -240,6 +240,54 @@ fn check(
             return Err(format!("owner_messages: expected {want}, got {got}"));
         }
     }
+    check_knowledge(expect, last_turn.and_then(|t| t.knowledge.as_ref()))
+}
+
+/// The `cites` and `unknown` checks, on how the step's last reply used the knowledge base.
+fn check_knowledge(expect: &Expect, used: Option<&KnowledgeUse>) -> Result<(), String> {
+    if expect.cites.is_none() && expect.unknown.is_none() {
+        return Ok(());
+    }
+    let Some(used) = used else {
+        return Err(
+            "cites/unknown: the step's last turn made no reply over the knowledge base \
+             (no turn, a canned reply, or a tenant without `[knowledge]` documents)"
+                .into(),
+        );
+    };
+    let cited = || {
+        if used.citations.is_empty() {
+            "none".to_owned()
+        } else {
+            used.citations
+                .iter()
+                .map(|c| format!("{} > {}", c.source, c.heading))
+                .collect::<Vec<_>>()
+                .join("; ")
+        }
+    };
+    if let Some(want) = &expect.cites {
+        if !used
+            .citations
+            .iter()
+            .any(|c| want.matches(&c.source, &c.heading))
+        {
+            return Err(format!(
+                "cites: expected {want}, the reply cites {}",
+                cited()
+            ));
+        }
+    }
+    if let Some(want) = expect.unknown {
+        let got = !used.grounded && used.citations.is_empty();
+        if got != want {
+            return Err(format!(
+                "unknown: expected {want}, got {got} ({} passages found, cites {})",
+                used.passages,
+                cited()
+            ));
+        }
+    }
     Ok(())
 }
 
@@ -279,6 +327,13 @@ pub fn run_spec(path: &Path) -> Result<SpecResult, CliError> {
     };
     let config = crate::ai::engine_config();
     let mut sandbox = Sandbox::new(&tenant_text, &file, model, config)?;
+    for skipped in sandbox.learn_from_files(&loaded.tenant_path, &file.knowledge)? {
+        eprintln!(
+            "note: {}: skipped {}: not a document kind",
+            path.display(),
+            skipped.display()
+        );
+    }
     if let ReviewNote::Rejected(reason) | ReviewNote::NotRun(reason) = &sandbox.review {
         eprintln!(
             "note: {}: persona not approved ({reason}); AI rules will not answer",

@@ -12,6 +12,9 @@
 //!     expect: { reply: Yes! Chocolate and lemon today., charge: "1" }
 //! ```
 //!
+//! With `[knowledge] paths` in the tenant file, its documents are read before the first step,
+//! and `cites: faq.md` / `unknown: true` check what a reply rests on.
+//!
 //! Values are checked while parsing (spans, amounts, regexes, channels), so a mistake is
 //! reported at its line and column by the YAML parser.
 
@@ -254,6 +257,75 @@ pub struct Expect {
     pub new_conversation: Option<bool>,
     /// The number of turns in the customer's session history after the step.
     pub history: Option<usize>,
+    /// The step's last reply cites this passage of the tenant's `[knowledge]` documents:
+    /// `faq.md`, or `{ source: faq.md, heading: Eggless cakes }` (the heading path, or its
+    /// last parts).
+    pub cites: Option<CitationRef>,
+    /// `true`: the step's last reply rests on no passage (the knowledge base had nothing for
+    /// the question: "I don't know"); `false`: it rests on the passages.
+    pub unknown: Option<bool>,
+}
+
+/// A passage a reply must cite: its document, and optionally where in it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CitationRef {
+    /// The document's source (`faq.md`, `menus/dinner.csv`).
+    pub source: String,
+    /// The heading path, or its last parts (`Cakes > Eggless cakes`, `Eggless cakes`).
+    pub heading: Option<String>,
+}
+
+impl CitationRef {
+    /// Whether a citation of `source` under `heading` is this one: the same document, and
+    /// the heading path equal to the expected one or ending with `> ` and it.
+    pub fn matches(&self, source: &str, heading: &str) -> bool {
+        source == self.source
+            && self
+                .heading
+                .as_deref()
+                .map(str::trim)
+                .is_none_or(|want| heading == want || heading.ends_with(&format!(" > {want}")))
+    }
+}
+
+impl fmt::Display for CitationRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.heading {
+            Some(heading) => write!(f, "{} > {heading}", self.source),
+            None => f.write_str(&self.source),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for CitationRef {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Full {
+            source: String,
+            #[serde(default)]
+            heading: Option<String>,
+        }
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Source(String),
+            Full(Full),
+        }
+        let (source, heading) = match Raw::deserialize(d).map_err(|_| {
+            D::Error::custom("`cites` is a document (`faq.md`) or `{ source, heading }`")
+        })? {
+            Raw::Source(source) => (source, None),
+            Raw::Full(Full { source, heading }) => (source, heading),
+        };
+        if source.trim().is_empty() {
+            return Err(D::Error::custom("`cites` needs a document's source"));
+        }
+        Ok(CitationRef {
+            source,
+            heading: heading.filter(|h| !h.trim().is_empty()),
+        })
+    }
 }
 
 /// The kind of reply a turn produced.
@@ -410,6 +482,35 @@ pub fn load(path: &Path) -> Result<LoadedSpec, Problem> {
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cites_takes_a_document_or_a_document_and_heading() {
+        let spec = parse(
+            "s.yaml",
+            "tenant: t.toml\nsteps:\n  - say: a\n    expect: { cites: faq.md, unknown: false }\n  - say: b\n    expect: { cites: { source: faq.md, heading: Eggless cakes } }\n",
+        )
+        .unwrap();
+        let first = spec.steps[0].expect.cites.clone().unwrap();
+        assert_eq!(first.heading, None);
+        assert!(first.matches("faq.md", "Anything > at all"));
+        assert!(!first.matches("menu.csv", ""));
+        assert_eq!(spec.steps[0].expect.unknown, Some(false));
+        let second = spec.steps[1].expect.cites.clone().unwrap();
+        assert!(second.matches("faq.md", "Bakery > Cakes > Eggless cakes"));
+        assert!(second.matches("faq.md", "Eggless cakes"));
+        assert!(!second.matches("faq.md", "Bakery > Not eggless cakes"));
+        assert_eq!(second.to_string(), "faq.md > Eggless cakes");
+
+        for bad in ["[1]", "{ heading: x }", "\"\"", "{ source: a, page: 2 }"] {
+            let problem = parse(
+                "s.yaml",
+                &format!("tenant: t.toml\nsteps:\n  - say: a\n    expect: {{ cites: {bad} }}\n"),
+            )
+            .unwrap_err();
+            assert_eq!(problem.line, Some(4), "{bad}: {problem}");
+            assert!(problem.message.contains("`cites`"), "{bad}: {problem}");
+        }
+    }
 
     #[test]
     fn a_spec_parses_with_every_action() {

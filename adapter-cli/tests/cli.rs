@@ -100,7 +100,7 @@ fn assert_one_line_error(o: &Output, code: i32) -> String {
 
 #[test]
 fn every_subcommand_has_help() {
-    for sub in ["prompt", "validate", "test", "chat", "replay"] {
+    for sub in ["prompt", "validate", "test", "chat", "replay", "kb"] {
         let o = run(&[sub, "--help"]);
         assert_exit(&o, 0);
         assert!(
@@ -110,6 +110,9 @@ fn every_subcommand_has_help() {
         );
     }
     assert_exit(&run(&["--help"]), 0);
+    let o = run(&["kb", "eval", "--help"]);
+    assert_exit(&o, 0);
+    assert!(stdout(&o).contains("--min-hit-at-5"), "{}", stdout(&o));
     // clap's own usage errors are bad input too.
     assert_exit(&run(&["prompt"]), 2);
     assert_exit(&run(&["frobnicate"]), 2);
@@ -215,8 +218,8 @@ fn the_example_specs_pass() {
         }
     }
     assert!(
-        args.len() >= 7,
-        "burst, idle gap, handoff, billing, approval, injection"
+        args.len() >= 8,
+        "burst, idle gap, handoff, billing, approval, injection, knowledge"
     );
     let o = concierge().args(&args).output().unwrap();
     assert_exit(&o, 0);
@@ -247,6 +250,56 @@ fn a_failing_spec_exits_1_with_the_first_difference() {
     let o = run(&["test", spec.to_str().unwrap()]);
     assert_exit(&o, 2);
     assert!(stderr(&o).contains("nowhere.toml"), "{}", stderr(&o));
+}
+
+#[test]
+fn a_spec_checks_citations_and_refusals_against_the_tenants_documents() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = dir.path().join("kb.yaml");
+    let tenant = path("examples/tenants/sunrise-bakery.toml");
+    std::fs::write(
+        &spec,
+        format!(
+            "tenant: {tenant}\nsteps:\n\
+             - say: Do you have eggless cakes?\n  ai_reply: \"Yes, all of them [1].\"\n\
+             - advance: 3s\n  expect: {{ cites: faq.md, unknown: false }}\n\
+             - say: Do you have eggless cakes?\n  ai_reply: \"Yes, all of them [1].\"\n\
+             - advance: 3s\n  expect: {{ cites: {{ source: faq.md, heading: Opening hours }} }}\n\
+             - say: Do you sell pizza?\n  ai_reply: \"We do!\"\n\
+             - advance: 3s\n  expect: {{ unknown: false }}\n"
+        ),
+    )
+    .unwrap();
+    let o = run(&["test", spec.to_str().unwrap()]);
+    assert_exit(&o, 1);
+    let out = stdout(&o);
+    assert!(out.contains("    2  advance 3s"), "{out}");
+    assert!(
+        out.contains("cites: expected faq.md > Opening hours, the reply cites faq.md > Sunrise Bakery: questions customers ask > Cakes > Eggless cakes"),
+        "{out}"
+    );
+    assert!(
+        out.contains("unknown: expected false, got true (0 passages found, cites none)"),
+        "{out}"
+    );
+    assert!(out.contains("steps: 4 passed, 2 failed"), "{out}");
+
+    // A citation check on a tenant without documents says why it cannot hold.
+    std::fs::write(
+        &spec,
+        format!(
+            "tenant: {}\nsteps:\n  - say: hi\n  - advance: 3s\n    expect: {{ cites: faq.md }}\n",
+            path("examples/tenants/lotus-dental.toml")
+        ),
+    )
+    .unwrap();
+    let o = run(&["test", spec.to_str().unwrap()]);
+    assert_exit(&o, 1);
+    assert!(
+        stdout(&o).contains("no reply over the knowledge base"),
+        "{}",
+        stdout(&o)
+    );
 }
 
 #[test]
@@ -900,4 +953,156 @@ fn prompt_shows_the_passages_a_question_finds() {
         !stdout(&o).contains("BEGIN KNOWLEDGE"),
         "no documents, no section"
     );
+}
+
+/// A tiny evaluation set on the bakery: two answerable questions (one the keywords find first,
+/// one they miss) and two unanswerable ones (one refused, one that finds a passage).
+const BAKERY_EVAL: &str = r#"{"q":"Do you have eggless cakes?","source":"faq.md","heading":"Cakes > Eggless cakes","must_contain":[["eggless"],["cakes","cake"]],"answerable":true}
+{"q":"Can I get a cake without eggs?","source":"faq.md","heading":"Eggless cakes","must_contain":[["eggless"]],"answerable":true}
+
+{"q":"Do you sell pizza?","answerable":false}
+{"q":"Do you deliver pizza?","answerable":false}
+"#;
+
+fn eval_file(text: &str) -> (tempfile::TempDir, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("questions.jsonl");
+    std::fs::write(&file, text).unwrap();
+    let file = file.display().to_string();
+    (dir, file)
+}
+
+#[test]
+fn kb_eval_scores_retrieval_by_keywords_without_a_model() {
+    let (_dir, file) = eval_file(BAKERY_EVAL);
+    let o = run(&["kb", "eval", "--tenant", BAKERY, "--json", &file]);
+    assert_exit(&o, 0);
+    let v: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(
+        (v["questions"].as_u64(), v["answerable"].as_u64()),
+        (Some(4), Some(2))
+    );
+    // "without eggs" shares no keyword with "eggless": rank 1 and a miss.
+    assert_eq!(v["results"][0]["rank"], 1, "{v}");
+    assert_eq!(v["results"][1]["rank"], Value::Null, "{v}");
+    assert_eq!(v["results"][2]["line"], 4, "blank lines keep the numbering");
+    assert_eq!(v["hit_at_1"], 0.5);
+    assert_eq!(v["hit_at_5"], 0.5);
+    assert_eq!(v["mrr"], 0.5);
+    assert_eq!(v["answer_accuracy"], Value::Null);
+    // Without a model a refusal is a search that finds nothing: "pizza" alone finds nothing,
+    // "deliver" finds the delivery passage.
+    assert_eq!(v["refusal_basis"], "retrieval");
+    assert_eq!(v["results"][2]["refused"], true, "{v}");
+    assert_eq!(v["results"][3]["refused"], false, "{v}");
+    assert_eq!(v["refusal_accuracy"], 0.5);
+    assert_eq!(v["ingest"]["documents"], 2);
+    assert!(v["ingest"]["chunks"].as_u64().unwrap() > 2, "{v}");
+
+    // A floor that is not met fails the run (exit 1), naming the metric; one that is, passes.
+    let o = run(&[
+        "kb",
+        "eval",
+        "--tenant",
+        BAKERY,
+        "--min-hit-at-5",
+        "0.9",
+        &file,
+    ]);
+    assert_exit(&o, 1);
+    assert!(
+        stderr(&o).contains("hit_at_5 0.500 < 0.9"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(
+        stdout(&o).contains("hit@1 0.50  hit@5 0.50  MRR 0.50"),
+        "{}",
+        stdout(&o)
+    );
+    assert!(stdout(&o).contains("line 2: \"Can I get a cake without eggs?\": not in the top 5"));
+    let o = run(&[
+        "kb",
+        "eval",
+        "--tenant",
+        BAKERY,
+        "--min-hit-at-5",
+        "0.5",
+        &file,
+    ]);
+    assert_exit(&o, 0);
+}
+
+#[test]
+fn kb_eval_scores_the_replies_of_the_configured_model() {
+    let (_dir, file) = eval_file(BAKERY_EVAL);
+    let url = fake_model_with(false);
+    let mut cmd = concierge();
+    cmd.env("CONCIERGE_AI_URL", &url)
+        .args(["kb", "eval", "--tenant", BAKERY, "--json", &file]);
+    let o = cmd.output().unwrap();
+    assert_exit(&o, 0);
+    let v: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    // The fake cites passage 1 and echoes the question: the first reply has "eggless" and
+    // "cakes"; the second's passages are other cakes, and its reply does not say "eggless".
+    assert_eq!(v["results"][0]["correct"], true, "{v}");
+    assert_eq!(v["results"][1]["correct"], false, "{v}");
+    assert_eq!(v["answer_accuracy"], 0.5);
+    // Refusals are the engine's: the "I don't know" reply is not grounded; the pizza delivery
+    // reply cites the delivery passage, so it counts as answered.
+    assert_eq!(v["refusal_basis"], "reply");
+    assert_eq!(v["results"][2]["refused"], true, "{v}");
+    assert_eq!(v["results"][3]["refused"], false, "{v}");
+    assert_eq!(v["refusal_accuracy"], 0.5);
+    assert!(v["latency_ms"]["reply"]["p50"].as_f64().is_some(), "{v}");
+
+    let mut cmd = concierge();
+    cmd.env("CONCIERGE_AI_URL", &url).args([
+        "kb",
+        "eval",
+        "--tenant",
+        BAKERY,
+        "--min-answer-accuracy",
+        "0.7",
+        &file,
+    ]);
+    let o = cmd.output().unwrap();
+    assert_exit(&o, 1);
+    assert!(
+        stdout(&o).contains("answers     accuracy 0.50 (1/2)"),
+        "{}",
+        stdout(&o)
+    );
+}
+
+#[test]
+fn kb_eval_refuses_bad_input_with_file_and_line() {
+    let eval = |tenant: &str, file: &str, extra: &[&str]| {
+        let mut args = vec!["kb", "eval", "--tenant", tenant, file];
+        args.extend_from_slice(extra);
+        let o = run(&args);
+        assert_one_line_error(&o, 2)
+    };
+    let err = eval(BAKERY, "no/such/questions.jsonl", &[]);
+    assert!(err.contains("no/such/questions.jsonl"), "{err}");
+
+    let (_d, file) = eval_file("{\"q\":\"hours\",\"answerable\":false}\n{\"q\": \"cakes\"\n");
+    let err = eval(BAKERY, &file, &[]);
+    assert!(err.contains("questions.jsonl:2: "), "{err}");
+
+    let (_d, file) = eval_file("{\"q\":\"hours\",\"answerable\":false,\"expected\":\"x\"}\n");
+    let err = eval(BAKERY, &file, &[]);
+    assert!(err.contains(":1: unknown field `expected`"), "{err}");
+
+    let (_d, file) = eval_file("\n\n");
+    let err = eval(BAKERY, &file, &[]);
+    assert!(err.contains("no questions"), "{err}");
+
+    let (_d, file) = eval_file(BAKERY_EVAL);
+    let err = eval(CLINIC, &file, &[]);
+    assert!(err.contains("[knowledge] paths"), "{err}");
+    let err = eval(BAKERY, &file, &["--min-hit-at-5", "90"]);
+    assert!(err.contains("between 0 and 1"), "{err}");
+    let err = eval(BAKERY, &file, &["--min-answer-accuracy", "0.7"]);
+    assert!(err.contains("needs a model"), "{err}");
 }

@@ -2,7 +2,8 @@
 // sign up and log in, the CSRF refusal, a persona going from Pending review to Approved and
 // View prompt, the Conversation Timing card's inline error (an htmx swap of a 422), approving a
 // draft from the queue and seeing it sent, the 375 px layout of every page, and the operator
-// panel's pricing form (a 422, then a saved price in the audit log) at 375 px. Every test fails
+// panel's pricing form (a 422, then a saved price in the audit log) at 375 px, and the knowledge
+// page (a file upload, a refused file, a tried question with its envelope, a delete). Every test fails
 // on a page error or a console error (CSP violations included). Tests run in parallel, one
 // browser context each, against one target started with open sign-up.
 //
@@ -320,7 +321,7 @@ for (const target of targets) {
       }
       await signIn(page, app.base, tenant.email);
       const pages = ['/dashboard', '/dashboard/welcome', '/dashboard/persona', '/dashboard/rules/whatsapp', '/dashboard/channels',
-        '/dashboard/settings', '/dashboard/approvals', '/dashboard/credits', '/dashboard/conversations'];
+        '/dashboard/settings', '/dashboard/approvals', '/dashboard/credits', '/dashboard/conversations', '/dashboard/knowledge'];
       for (const url of pages) {
         const r = await page.goto(app.base + url);
         assert.equal(r.status(), 200, url);
@@ -340,6 +341,53 @@ for (const target of targets) {
       await page.goto(`${app.base}/dashboard/credits`);
       await page.locator('#debits-table').waitFor();
       assert.ok(await noHorizontalScroll(page), 'the credits with a debit row');
+    }));
+
+    test('the knowledge page: a file chosen in the file input is stored and listed, a tried question shows its passage inside the envelope, delete removes it (the Worker says it has no knowledge base yet)', withPage({ width: 375, height: 740 }, async ({ page }) => {
+      const tenant = await makeTenant(`kb-${target}`, 'Knowledge Bakery');
+      await signIn(page, app.base, tenant.email);
+      await page.goto(`${app.base}/dashboard/knowledge`);
+      await page.locator('#documents-empty').waitFor();
+      if (target === 'worker') {
+        await page.locator('#knowledge-unsupported').waitFor();
+        assert.equal(await page.locator('#upload-form').count(), 0, 'no upload form where uploads are not supported');
+        return;
+      }
+      const faq = '# Cakes\n\n## Eggless cakes\n\nEvery cake can be made eggless with two days\' notice: ₹650 for the truffle.\n\n## Delivery\n\nWe deliver within 5 km.\n';
+      await page.setInputFiles('#document-file', { name: 'faq.md', mimeType: 'text/markdown', buffer: Buffer.from(faq) });
+      const [stored] = await Promise.all([
+        page.waitForResponse((r) => r.request().method() === 'POST' && r.url().endsWith('/dashboard/knowledge')),
+        page.click('#upload-submit'),
+      ]);
+      assert.equal(stored.status(), 200);
+      assert.match(await page.textContent('#knowledge-notice'), /faq\.md: stored as \d+ passages?/);
+      await page.locator('tr.document[data-source="faq.md"]').waitFor();
+      assert.ok(await noHorizontalScroll(page), 'the list with a row');
+
+      // A file of no supported kind: refused with why, nothing stored.
+      await page.setInputFiles('#document-file', { name: 'logo.png', mimeType: 'image/png', buffer: Buffer.from([0x89, 0x50, 0x4e, 0x47, 0, 0, 0]) });
+      const [refused] = await Promise.all([
+        page.waitForResponse((r) => r.request().method() === 'POST' && r.url().endsWith('/dashboard/knowledge')),
+        page.click('#upload-submit'),
+      ]);
+      assert.equal(refused.status(), 422);
+      await page.locator('#knowledge-errors').waitFor();
+      assert.equal(await page.locator('tr.document').count(), 1, 'only faq.md is stored');
+
+      await page.fill('#try-question', 'do u make eggless cakes');
+      await Promise.all([page.waitForURL((u) => u.searchParams.get('q') === 'do u make eggless cakes'), page.click('#try-submit')]);
+      assert.match(await page.textContent('#passages-table tr.passage'), /two days' notice: ₹650/, 'the passage, read back as uploaded (UTF-8 kept)');
+      await page.click('#knowledge-envelope summary');
+      const envelope = await page.textContent('#knowledge-prompt');
+      const [begin, at, end] = ['BEGIN KNOWLEDGE', 'two days', 'END KNOWLEDGE'].map((s) => envelope.indexOf(s));
+      assert.ok(begin >= 0 && begin < at && at < end, 'the passage sits inside the knowledge section');
+      assert.ok(await noHorizontalScroll(page), 'the tried question at 375 px');
+
+      await Promise.all([page.waitForResponse((r) => r.url().endsWith('/dashboard/knowledge/delete')), page.click('tr.document[data-source="faq.md"] button')]);
+      assert.match(await page.textContent('#knowledge-notice'), /faq\.md deleted/);
+      await page.locator('#documents-empty').waitFor();
+      const listed = await app.admin('GET', `/tenants/${tenant.id}/knowledge`);
+      assert.deepEqual(listed.json().documents, [], 'gone from the store');
     }));
 
     /// Gives the deployment the operator account `{who}@browser.test` (admin API) and signs in

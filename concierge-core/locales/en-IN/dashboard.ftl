@@ -279,3 +279,43 @@ manage-login-hint = Operator accounts are created through the admin API: PUT /ap
 manage-login-submit = Sign in
 manage-login-error = That email and password do not match an operator account.
 manage-login-rate-limited = Too many failed attempts. Wait a few minutes, then try again.
+
+## The knowledge page
+
+knowledge-title = Knowledge
+knowledge-intro = Your own documents — a menu, an FAQ, your policies — that replies are answered from. A reply cites the passages it used; when nothing here answers a question, it says it does not know and offers a person instead of guessing.
+knowledge-unsupported = The knowledge base is not on this deployment yet: uploads and search run on the server. The documents below were stored elsewhere.
+knowledge-documents = Documents
+knowledge-empty = No documents yet. Upload your menu, price list or FAQ below.
+knowledge-col-source = Document
+knowledge-col-kind = Format
+knowledge-col-chunks = Passages
+knowledge-col-embedding = Embedded with
+knowledge-col-updated = Updated
+knowledge-keywords-only = keywords only
+knowledge-delete = Delete
+knowledge-upload = Add a document
+knowledge-upload-hint = Markdown, plain text, CSV (one row is one fact, with its header), HTML (text only) or PDF (its text layer), up to { $size } MB. Uploading a document with a name already here replaces it.
+knowledge-file = File
+knowledge-source = Name (optional for a file: its file name)
+knowledge-text = Or paste the text (give it a name ending in .md or .txt)
+knowledge-upload-submit = Upload
+knowledge-try = Try a question
+knowledge-try-hint = What a customer's question finds, best first, and the exact instructions the model would get with those passages.
+knowledge-question = Question
+knowledge-try-submit = Search
+knowledge-no-passages = Nothing relevant found: the reply would say it does not know and offer a person.
+knowledge-envelope = View prompt: what the model receives for this question
+knowledge-col-heading = Section
+knowledge-col-score = Score
+knowledge-col-text = Passage
+knowledge-stored = { $source }: stored as { $count ->
+    [one] one passage
+   *[other] { $count } passages
+}.
+knowledge-unchanged = { $source }: the same text is stored already; nothing changed.
+knowledge-deleted = { $source } deleted.
+knowledge-error-name = Give the document a name, such as faq.md or menus/lunch.csv (no empty, . or .. parts).
+knowledge-error-empty = The document is empty: choose a file or paste some text.
+knowledge-error-missing = There is no document called { $source }.
+knowledge-question-too-long = A question is at most { $count } characters.

@@ -6,6 +6,7 @@
 nav-overview = Overview
 nav-persona = Persona
 nav-rules = Reply rules
+nav-knowledge = Knowledge
 nav-settings = Settings
 nav-approvals = Approvals
 nav-credits = Credits

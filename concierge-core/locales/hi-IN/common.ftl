@@ -5,6 +5,7 @@
 nav-overview = सारांश
 nav-persona = व्यक्तित्व
 nav-rules = जवाब के नियम
+nav-knowledge = जानकारी
 nav-settings = सेटिंग
 nav-approvals = स्वीकृतियाँ
 nav-credits = क्रेडिट

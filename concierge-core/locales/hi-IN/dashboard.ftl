@@ -279,3 +279,43 @@ manage-login-hint = ऑपरेटर खाते एडमिन API से �
 manage-login-submit = साइन इन करें
 manage-login-error = यह ईमेल और पासवर्ड किसी ऑपरेटर खाते से मेल नहीं खाते।
 manage-login-rate-limited = बहुत सारे असफल प्रयास। कुछ मिनट रुकें, फिर कोशिश करें।
+
+## The knowledge page
+
+knowledge-title = जानकारी
+knowledge-intro = आपके अपने दस्तावेज़ — मेन्यू, FAQ, नीतियाँ — जिनसे जवाब दिए जाते हैं। जवाब उन अंशों का हवाला देता है जिनका उसने उपयोग किया; जब यहाँ किसी सवाल का जवाब नहीं होता, तो वह अनुमान लगाने के बजाय कहता है कि उसे पता नहीं और किसी व्यक्ति से बात कराने की पेशकश करता है।
+knowledge-unsupported = इस डिप्लॉयमेंट पर अभी जानकारी-भंडार नहीं है: अपलोड और खोज सर्वर पर चलते हैं। नीचे के दस्तावेज़ कहीं और से रखे गए थे।
+knowledge-documents = दस्तावेज़
+knowledge-empty = अभी कोई दस्तावेज़ नहीं। नीचे अपना मेन्यू, मूल्य सूची या FAQ अपलोड करें।
+knowledge-col-source = दस्तावेज़
+knowledge-col-kind = प्रारूप
+knowledge-col-chunks = अंश
+knowledge-col-embedding = एम्बेडिंग मॉडल
+knowledge-col-updated = अपडेट
+knowledge-keywords-only = केवल शब्द
+knowledge-delete = हटाएँ
+knowledge-upload = दस्तावेज़ जोड़ें
+knowledge-upload-hint = Markdown, सादा टेक्स्ट, CSV (हर पंक्ति एक तथ्य, शीर्षक सहित), HTML (केवल टेक्स्ट) या PDF (उसकी टेक्स्ट परत), { $size } MB तक। उसी नाम का दस्तावेज़ अपलोड करने पर पुराना बदल जाता है।
+knowledge-file = फ़ाइल
+knowledge-source = नाम (फ़ाइल के लिए वैकल्पिक: उसका फ़ाइल नाम)
+knowledge-text = या टेक्स्ट चिपकाएँ (नाम .md या .txt पर समाप्त हो)
+knowledge-upload-submit = अपलोड करें
+knowledge-try = एक सवाल आज़माएँ
+knowledge-try-hint = ग्राहक का सवाल क्या ढूँढता है, सबसे अच्छा पहले, और उन अंशों के साथ मॉडल को मिलने वाले सटीक निर्देश।
+knowledge-question = सवाल
+knowledge-try-submit = खोजें
+knowledge-no-passages = कुछ प्रासंगिक नहीं मिला: जवाब कहेगा कि उसे पता नहीं और किसी व्यक्ति से बात कराने की पेशकश करेगा।
+knowledge-envelope = प्रॉम्प्ट देखें: इस सवाल के लिए मॉडल को क्या मिलता है
+knowledge-col-heading = भाग
+knowledge-col-score = स्कोर
+knowledge-col-text = अंश
+knowledge-stored = { $source }: { $count ->
+    [one] एक अंश
+   *[other] { $count } अंश
+} के रूप में रखा गया।
+knowledge-unchanged = { $source }: यही टेक्स्ट पहले से रखा है; कुछ नहीं बदला।
+knowledge-deleted = { $source } हटाया गया।
+knowledge-error-name = दस्तावेज़ को नाम दें, जैसे faq.md या menus/lunch.csv (कोई खाली, . या .. भाग नहीं)।
+knowledge-error-empty = दस्तावेज़ खाली है: फ़ाइल चुनें या कुछ टेक्स्ट चिपकाएँ।
+knowledge-error-missing = { $source } नाम का कोई दस्तावेज़ नहीं है।
+knowledge-question-too-long = सवाल अधिकतम { $count } अक्षरों का हो सकता है।

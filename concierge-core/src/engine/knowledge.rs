@@ -25,7 +25,7 @@ use crate::knowledge::document::{parse, Document, DocumentKind};
 use crate::knowledge::retrieval::{indexed_text, Index, QueryVector, SearchOptions, Vectors};
 use crate::knowledge::StoredDocument;
 #[cfg(feature = "knowledge")]
-use crate::knowledge::{ChunkEmbedding, StoredChunk};
+use crate::knowledge::{Chunk, ChunkEmbedding, StoredChunk};
 #[cfg(feature = "knowledge")]
 use crate::ports::AiError;
 
@@ -199,6 +199,31 @@ impl Engine {
         question: &str,
         k: usize,
     ) -> Result<Vec<SearchResult>, EngineError> {
+        Ok(self
+            .search_passages(tenant, question, k)
+            .await?
+            .into_iter()
+            .map(|(chunk, score)| SearchResult {
+                heading: chunk.heading_path(),
+                source: chunk.source,
+                score,
+                text: chunk.text,
+            })
+            .collect())
+    }
+
+    #[cfg(feature = "knowledge")]
+    /// [`search_knowledge`](Self::search_knowledge) as passages with their fused scores,
+    /// for what shows the envelope a question gets (the dashboard's knowledge page).
+    ///
+    /// # Errors
+    /// [`EngineError::UnknownTenant`]; storage errors.
+    pub async fn search_passages(
+        &self,
+        tenant: &TenantId,
+        question: &str,
+        k: usize,
+    ) -> Result<Vec<(Chunk, f32)>, EngineError> {
         self.require_tenant(tenant).await?;
         let Some(index) = self.knowledge_index(tenant).await? else {
             return Ok(Vec::new());
@@ -219,12 +244,7 @@ impl Engine {
         Ok(index
             .search(question, query, &options)
             .into_iter()
-            .map(|hit| SearchResult {
-                source: hit.chunk.source.clone(),
-                heading: hit.chunk.heading_path(),
-                score: hit.score,
-                text: hit.chunk.text.clone(),
-            })
+            .map(|hit| (hit.chunk.clone(), hit.score))
             .collect())
     }
 

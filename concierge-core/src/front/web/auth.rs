@@ -162,6 +162,15 @@ pub(crate) fn check_csrf(
     req: &Request,
 ) -> Result<(), ApiError> {
     csrf::same_origin(req, &front.engine.config().public_base_url)?;
+    // A form with a file input sends `multipart/form-data`: the token is one of its parts.
+    if super::multipart::is_multipart(req) {
+        let parts = super::multipart::parts(req).unwrap_or_default();
+        return csrf::check(
+            req,
+            super::multipart::text(&parts, csrf::FIELD),
+            &viewer.csrf,
+        );
+    }
     let form = form(req);
     csrf::check(req, form.get(csrf::FIELD).map(String::as_str), &viewer.csrf)
 }

@@ -4,7 +4,8 @@
 //!
 //! The split:
 //! - [`auth`]: accounts, login, sessions; turns a request into a [`Viewer`] or refuses it,
-//!   with [`cookies`] and [`csrf`] as its small modules.
+//!   with [`cookies`] and [`csrf`] as its small modules, and [`multipart`] for forms that
+//!   upload a file.
 //! - [`pages`]: what a signed-in owner sees and changes, given a [`Viewer`].
 //! - [`assets`]: the stylesheet and scripts, baked in at build time.
 //! - [`demo_page`]: the public live demo page (`/demo`), for visitors without an account.
@@ -19,6 +20,7 @@ pub(crate) mod demo_page;
 pub(crate) mod form;
 pub(crate) mod manage;
 pub(crate) mod manage_catalog;
+pub(crate) mod multipart;
 pub(crate) mod oauth;
 pub(crate) mod pages;
 pub(crate) mod render;

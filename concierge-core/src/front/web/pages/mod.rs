@@ -5,6 +5,9 @@ mod channels;
 mod conversations;
 mod credits;
 pub(crate) mod fmt;
+mod knowledge;
+#[cfg(all(test, feature = "knowledge"))]
+mod knowledge_tests;
 mod overview;
 pub(crate) mod persona;
 mod rules;
@@ -75,6 +78,15 @@ pub(crate) async fn route(
             Method::GET => welcome::show(front, viewer).await,
             Method::POST => welcome::submit(front, viewer, req).await,
             _ => Err(ApiError::MethodNotAllowed("GET, POST")),
+        },
+        ["knowledge"] => match *method {
+            Method::GET => knowledge::show(front, viewer, req).await,
+            Method::POST => knowledge::upload(front, viewer, req).await,
+            _ => Err(ApiError::MethodNotAllowed("GET, POST")),
+        },
+        ["knowledge", "delete"] => match *method {
+            Method::POST => knowledge::delete(front, viewer, req).await,
+            _ => Err(ApiError::MethodNotAllowed("POST")),
         },
         ["credits"] => match *method {
             Method::GET => credits::show(front, viewer).await,
