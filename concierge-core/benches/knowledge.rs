@@ -66,7 +66,10 @@ fn tenant() -> Vec<Chunk> {
             source: format!("doc-{}.md", i / 100),
             heading: vec![
                 format!("Section {}", i / 10),
-                (0..3).map(|_| word(&mut rng, &words)).collect::<Vec<_>>().join(" "),
+                (0..3)
+                    .map(|_| word(&mut rng, &words))
+                    .collect::<Vec<_>>()
+                    .join(" "),
             ],
             text: (0..60)
                 .map(|_| word(&mut rng, &words))
@@ -153,9 +156,12 @@ fn ingest(c: &mut Criterion) {
     group.throughput(Throughput::Elements(count as u64));
     group.bench_function("parse_chunk_index_markdown", |b| {
         b.iter(|| {
-            let document =
-                parse(DocumentKind::Markdown, "handbook.md", black_box(markdown.as_bytes()))
-                    .expect("a valid document");
+            let document = parse(
+                DocumentKind::Markdown,
+                "handbook.md",
+                black_box(markdown.as_bytes()),
+            )
+            .expect("a valid document");
             let index = Index::new(chunks(&document, DEFAULT_MAX_CHARS));
             black_box(index.chunks().len())
         });
