@@ -132,16 +132,17 @@ fn compact_text(text: &str) -> String {
 /// The part of a system prompt built by this module or by [`super::wrap`] /
 /// [`super::wrap_grounded`] that is the same for every turn of a tenant and rule: everything
 /// up to and including the first `END BUSINESS PERSONA` (the rules and the persona in the
-/// compact envelope; the preamble and the persona in the full one). Empty when the prompt
-/// has no persona section (a classifier's prompt).
+/// compact envelope; the preamble and the persona in the full one), the marker on a line of
+/// its own. Empty when the prompt has no persona section (a classifier's prompt).
 ///
 /// A local model may keep its state after this prefix; it must key that state by the exact
 /// text (or tokens), never by this function's answer alone, so a persona that contains the
 /// marker only makes the reused prefix shorter.
 pub fn fixed_prefix(system: &str) -> &str {
+    // On a line of its own: the full preamble names the marker mid-sentence.
     system
-        .find(PERSONA_END)
-        .map_or("", |at| &system[..at + PERSONA_END.len()])
+        .find(&format!("\n{PERSONA_END}"))
+        .map_or("", |at| &system[..=at + PERSONA_END.len()])
 }
 
 #[cfg(test)]
@@ -286,6 +287,7 @@ mod tests {
         );
         let full = super::super::wrap_grounded("You are Asha.", &one);
         assert!(fixed_prefix(&full).starts_with(super::super::PREAMBLE));
+        assert!(fixed_prefix(&full).ends_with("You are Asha.\nEND BUSINESS PERSONA"));
         assert!(!fixed_prefix(&full).contains("BEGIN KNOWLEDGE"));
         assert_eq!(fixed_prefix("You judge messages."), "");
     }
