@@ -48,6 +48,9 @@ const PREFILL_CHUNK: usize = 32;
 /// least recently used goes first). A state is the KV cache of a few hundred tokens: ~45 KB
 /// per token for SmolLM2-135M.
 pub const PREFIX_CACHE_ENTRIES: usize = 4;
+/// Environment variable overriding [`PREFIX_CACHE_ENTRIES`] (`0` turns the prefix cache off,
+/// to measure what it saves: docs/benchmarks.md).
+pub const ENV_PREFIX_CACHE: &str = "CONCIERGE_LOCAL_PREFIX_CACHE";
 
 /// The local model could not be loaded.
 #[derive(Debug, thiserror::Error)]
@@ -118,8 +121,10 @@ struct Loaded {
     tokenizer: Tokenizer,
     stop_ids: Vec<u32>,
     device: Device,
-    /// Most recently used last; at most [`PREFIX_CACHE_ENTRIES`].
+    /// Most recently used last; at most `prefix_entries`.
     prefixes: Vec<PrefixState>,
+    /// How many prefix states to keep ([`PREFIX_CACHE_ENTRIES`], or [`ENV_PREFIX_CACHE`]).
+    prefix_entries: usize,
 }
 
 /// The model's state right after `tokens` (its KV cache; `ModelWeights` is a cheap clone:
@@ -293,6 +298,10 @@ impl LocalModel {
                 stop_ids,
                 device,
                 prefixes: Vec::new(),
+                prefix_entries: std::env::var(ENV_PREFIX_CACHE)
+                    .ok()
+                    .and_then(|v| v.trim().parse().ok())
+                    .unwrap_or(PREFIX_CACHE_ENTRIES),
             })),
             info: Arc::new(info),
         })
@@ -373,7 +382,7 @@ impl Loaded {
         // At least one token is always processed: it yields the logits.
         let keep = fixed.min(tokens.len().saturating_sub(1)) / PREFILL_CHUNK * PREFILL_CHUNK;
         let mut start = 0;
-        if keep > 0 {
+        if keep > 0 && self.prefix_entries > 0 {
             if let Some(i) = self
                 .prefixes
                 .iter()
@@ -394,8 +403,8 @@ impl Loaded {
         while pos < whole {
             logits = Some(self.forward(&tokens[pos..pos + PREFILL_CHUNK], pos)?);
             pos += PREFILL_CHUNK;
-            if start == 0 && pos == keep {
-                if self.prefixes.len() >= PREFIX_CACHE_ENTRIES {
+            if start == 0 && pos == keep && self.prefix_entries > 0 {
+                if self.prefixes.len() >= self.prefix_entries {
                     self.prefixes.remove(0);
                 }
                 self.prefixes.push(PrefixState {
