@@ -249,6 +249,32 @@ fn words(text: &str) -> Vec<(usize, String)> {
     out
 }
 
+/// The runs of [`ECHO_RUN_WORDS`] words of the fixed instructions, each as its words joined
+/// by one space (built once: a reply is read against them on every AI turn).
+fn copied_runs() -> &'static std::collections::HashSet<String> {
+    static RUNS: std::sync::OnceLock<std::collections::HashSet<String>> =
+        std::sync::OnceLock::new();
+    RUNS.get_or_init(|| {
+        FIXED_TEXTS
+            .iter()
+            .flat_map(|t| {
+                words(t)
+                    .windows(ECHO_RUN_WORDS)
+                    .map(join_run)
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    })
+}
+
+/// A run of words as [`copied_runs`] keeps it.
+fn join_run(run: &[(usize, String)]) -> String {
+    run.iter()
+        .map(|(_, w)| w.as_str())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// Byte offset of the sentence holding the first run of [`ECHO_RUN_WORDS`] words of `reply`
 /// that the fixed instructions also have, word for word (a copied rule is cut whole).
 fn first_copied_run(text: &str) -> Option<usize> {
@@ -256,15 +282,9 @@ fn first_copied_run(text: &str) -> Option<usize> {
     if reply.len() < ECHO_RUN_WORDS {
         return None;
     }
-    let fixed: Vec<Vec<(usize, String)>> = FIXED_TEXTS.iter().map(|t| words(t)).collect();
-    let runs: std::collections::BTreeSet<Vec<&str>> = fixed
-        .iter()
-        .flat_map(|w| w.windows(ECHO_RUN_WORDS))
-        .map(|run| run.iter().map(|(_, w)| w.as_str()).collect())
-        .collect();
     reply
         .windows(ECHO_RUN_WORDS)
-        .find(|run| runs.contains(&run.iter().map(|(_, w)| w.as_str()).collect::<Vec<_>>()))
+        .find(|run| copied_runs().contains(&join_run(run)))
         .map(|run| {
             let at = run[0].0;
             text[..at]
