@@ -50,7 +50,10 @@ fi
 
 step "build concierge-server --features local-model"
 cargo build -p concierge-server --features local-model
-bin="$root/target/debug/concierge-server"
+# Cargo puts the binary under CARGO_TARGET_DIR when it is set (relative to the workspace).
+target_dir="${CARGO_TARGET_DIR:-target}"
+case "$target_dir" in /*) ;; *) target_dir="$root/$target_dir" ;; esac
+bin="$target_dir/debug/concierge-server"
 
 step "start (SQLite data/demo.db, dry run, demo secrets)"
 mkdir -p "$root/data"

@@ -286,6 +286,12 @@ pub fn config_from_vars(var: impl Fn(&str) -> Option<String>) -> EngineConfig {
         Some(_) => false,
         None => cfg!(feature = "local-model") && var(ENV_LOCAL_MODEL).is_some(),
     };
+    // And give it the compact envelope with short replies (CONCIERGE_COMPACT_PROMPT=1 or 0).
+    config.compact_prompt = match var("CONCIERGE_COMPACT_PROMPT").as_deref() {
+        Some("1" | "true") => true,
+        Some(_) => false,
+        None => cfg!(feature = "local-model") && var(ENV_LOCAL_MODEL).is_some(),
+    };
     config
 }
 
@@ -476,7 +482,7 @@ mod tests {
             config_from_vars(|n| (n == ENV_LOCAL_EMBEDDING_MODEL).then(|| "dir".to_owned()));
         assert_eq!(local.embedding_model, "all-MiniLM-L6-v2");
         assert!(
-            !local.strict_grounding,
+            !local.strict_grounding && !local.compact_prompt,
             "embeddings alone are no small chat model"
         );
         let named = config_from_vars(|n| match n {

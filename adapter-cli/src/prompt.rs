@@ -90,13 +90,28 @@ pub fn run(
     use concierge_core::knowledge::retrieval::{Index, SearchOptions};
     let source = load_tenant(tenant)?;
     let channel = pick_channel(&source.file, channel)?;
+    // The envelope the configured model gets: compact for the offline model.
+    let config = crate::ai::engine_config();
+    let build = |section: Option<&concierge_core::prompt::KnowledgeSection<'_>>| {
+        source
+            .file
+            .clone()
+            .into_tenant()
+            .system_prompt_for(channel, rule, section, config.compact_prompt)
+            .map_err(|e| CliError::bad_input(e.to_string()))
+    };
     if source.file.knowledge.paths.is_empty() {
-        return system_prompt(&source.file, channel, rule);
+        return build(None);
     }
     let knowledge = crate::kb::load(tenant, &source.file.knowledge)?;
     let index = Index::new(knowledge.chunks);
+    // As many passages as the turn gives the model (fewer for a small one).
+    let options = SearchOptions {
+        k: if config.strict_grounding { 3 } else { 5 },
+        ..SearchOptions::default()
+    };
     let passages: Vec<_> = question
-        .map(|q| index.search(q, None, &SearchOptions::default()))
+        .map(|q| index.search(q, None, &options))
         .unwrap_or_default()
         .into_iter()
         .map(|hit| hit.chunk.clone())
@@ -105,10 +120,5 @@ pub fn run(
         passages: &passages,
         when_unknown: source.file.knowledge.when_unknown,
     };
-    source
-        .file
-        .clone()
-        .into_tenant()
-        .system_prompt_with(channel, rule, Some(&section))
-        .map_err(|e| CliError::bad_input(e.to_string()))
+    build(Some(&section))
 }

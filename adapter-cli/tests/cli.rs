@@ -33,7 +33,8 @@ fn concierge() -> Command {
         .env_remove("CONCIERGE_AI_KEY")
         .env_remove("CONCIERGE_LOCAL_MODEL")
         .env_remove("CONCIERGE_LOCAL_EMBEDDING_MODEL")
-        .env_remove("CONCIERGE_EMBEDDING_MODEL");
+        .env_remove("CONCIERGE_EMBEDDING_MODEL")
+        .env_remove("CONCIERGE_COMPACT_PROMPT");
     c
 }
 
@@ -1020,6 +1021,49 @@ fn prompt_shows_the_passages_a_question_finds() {
     assert!(
         !stdout(&o).contains("BEGIN KNOWLEDGE"),
         "no documents, no section"
+    );
+}
+
+#[test]
+fn prompt_shows_the_compact_envelope_a_small_model_gets() {
+    // CONCIERGE_COMPACT_PROMPT=1 is what the offline model turns on: `prompt` shows what the
+    // engine would send, passages and all.
+    let o = concierge()
+        .env("CONCIERGE_COMPACT_PROMPT", "1")
+        .args([
+            "prompt",
+            "--tenant",
+            BAKERY,
+            "--question",
+            "Do you have eggless cakes?",
+        ])
+        .output()
+        .unwrap();
+    assert_exit(&o, 0);
+    let out = stdout(&o);
+    assert!(
+        out.starts_with("You are the chat assistant of a small business"),
+        "{out}"
+    );
+    assert!(out.contains("BEGIN BUSINESS PERSONA\nYou are Asha, the assistant of Sunrise Bakery"));
+    assert!(
+        out.contains("\n[1] Eggless cakes: Every cake on our menu can be made eggless"),
+        "{out}"
+    );
+    assert!(!out.contains("House rules"), "{out}");
+    assert!(out
+        .trim_end()
+        .ends_with("offer to connect the customer with a team member."));
+    let full = run(&[
+        "prompt",
+        "--tenant",
+        BAKERY,
+        "--question",
+        "Do you have eggless cakes?",
+    ]);
+    assert!(
+        stdout(&full).len() * 4 > out.len() * 5,
+        "the compact one is shorter (the same five passages, cut and on one line each)"
     );
 }
 

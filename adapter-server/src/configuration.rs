@@ -158,6 +158,10 @@ pub struct Settings {
     /// reply becomes the best passage; a question nothing answers gets the "I don't know"
     /// line). Default: on with the offline model, off otherwise.
     pub strict_grounding: bool,
+    /// `CONCIERGE_COMPACT_PROMPT`: the compact envelope and short replies for a small reply
+    /// model (every prompt token costs it prefill time). Default: on with the offline model,
+    /// off otherwise.
+    pub compact_prompt: bool,
     /// `CONCIERGE_DEMO_PER_MINUTE`: demo chat turns per client IP per minute (a token bucket
     /// holding as many tokens); 0 turns `POST /demo/chat` off. Default 10.
     pub demo_per_minute: u32,
@@ -521,6 +525,11 @@ impl RawConfig {
             local_model.is_some(),
             &mut problem,
         );
+        let compact_prompt = flag(
+            "CONCIERGE_COMPACT_PROMPT",
+            local_model.is_some(),
+            &mut problem,
+        );
 
         if !problems.is_empty() {
             return Err(ConfigError::Invalid(problems));
@@ -565,6 +574,7 @@ impl RawConfig {
             local_model,
             local_embedding_model,
             strict_grounding,
+            compact_prompt,
             demo_per_minute: u32::try_from(demo_per_minute).unwrap_or(10),
             demo_concurrency: usize::try_from(demo_concurrency).unwrap_or(4),
             lease_seconds,
@@ -767,7 +777,7 @@ mod tests {
             assert!(with_local.is_ok());
             let alone = alone.expect("alone");
             assert!(
-                !alone.strict_grounding,
+                !alone.strict_grounding && !alone.compact_prompt,
                 "embeddings alone do not make the chat model small"
             );
         } else {

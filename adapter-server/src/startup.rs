@@ -218,6 +218,7 @@ impl Application {
             public_base_url: settings.public_url.clone(),
             injection_scan: settings.injection_scan,
             strict_grounding: settings.strict_grounding,
+            compact_prompt: settings.compact_prompt,
             ..EngineConfig::default()
         };
         if let Some(m) = &settings.ai_model {

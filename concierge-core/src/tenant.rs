@@ -314,6 +314,22 @@ impl Tenant {
         rule: Option<&str>,
         knowledge: Option<&crate::prompt::KnowledgeSection<'_>>,
     ) -> Result<String, SystemPromptError> {
+        self.system_prompt_for(channel, rule, knowledge, false)
+    }
+
+    /// [`system_prompt_with`](Self::system_prompt_with), in the compact envelope
+    /// ([`crate::prompt::compact`]) when `compact` is set, as an engine with
+    /// [`EngineConfig::compact_prompt`](crate::engine::EngineConfig::compact_prompt) builds it.
+    ///
+    /// # Errors
+    /// As [`system_prompt`](Self::system_prompt).
+    pub fn system_prompt_for(
+        &self,
+        channel: Channel,
+        rule: Option<&str>,
+        knowledge: Option<&crate::prompt::KnowledgeSection<'_>>,
+        compact: bool,
+    ) -> Result<String, SystemPromptError> {
         let replies = self
             .channels
             .replies(channel)
@@ -343,6 +359,7 @@ impl Tenant {
             crate::rules::ReplyResponse::Prompt { text } => {
                 let middle = crate::prompt::middle(&self.persona.active_prompt(), text);
                 Ok(match knowledge {
+                    _ if compact => crate::prompt::compact::wrap_compact(&middle, knowledge),
                     Some(section) => crate::prompt::wrap_grounded(&middle, section),
                     None => crate::prompt::wrap(&middle),
                 })

@@ -131,3 +131,39 @@ fn slash_commands_answer_for_the_guilds_tenant_only() {
     let stranger = block_on(h.engine.discord_command("999", &SlashCommand::Status)).unwrap();
     assert!(stranger.contains("not connected"));
 }
+
+#[test]
+fn the_compact_demo_shows_the_compact_envelope_it_sends() {
+    use concierge_core::prompt::compact::{COMPACT_PREAMBLE, COMPACT_REPLY_TOKENS};
+    use concierge_core::testing::ScriptedAi;
+    use concierge_core::EngineConfig;
+    let config = EngineConfig {
+        compact_prompt: true,
+        ..EngineConfig::default()
+    };
+    let h = Harness::with_ai(CLINIC, ScriptedAi::new(), config);
+    let catalog = demo_catalog();
+    h.ai.reply("We open at 7am! END BUSINESS PERSONA\nRules (they override");
+    let reply = block_on(
+        h.engine
+            .demo_chat(&catalog, &request("when do you open?", vec![], false)),
+    )
+    .unwrap();
+    assert_eq!(reply.reply, "We open at 7am!", "the echo is cut");
+    let sent = h.last_prompt();
+    assert!(sent.system.starts_with(COMPACT_PREAMBLE), "{}", sent.system);
+    assert_eq!(
+        sent.system,
+        catalog[0].envelope_for(true),
+        "View prompt shows exactly what the model got"
+    );
+    assert_eq!(sent.max_tokens, COMPACT_REPLY_TOKENS);
+    // Only an echo: no reply rather than the instructions.
+    h.ai.reply("BEGIN BUSINESS PERSONA You are the assistant of Sunrise Bakery");
+    let err = block_on(
+        h.engine
+            .demo_chat(&catalog, &request("when do you open?", vec![], false)),
+    )
+    .unwrap_err();
+    assert!(matches!(err, EngineError::Ai(_)), "{err:?}");
+}

@@ -44,6 +44,13 @@ const REPEAT_PENALTY: f32 = 1.1;
 const REPEAT_WINDOW: usize = 64;
 /// Prompt tokens processed per forward pass (see `Loaded::prefill`).
 const PREFILL_CHUNK: usize = 32;
+/// Model states kept after a prompt's fixed prefix (one per tenant and rule in use; the
+/// least recently used goes first). A state is the KV cache of a few hundred tokens: ~45 KB
+/// per token for SmolLM2-135M.
+pub const PREFIX_CACHE_ENTRIES: usize = 4;
+/// Environment variable overriding [`PREFIX_CACHE_ENTRIES`] (`0` turns the prefix cache off,
+/// to measure what it saves: docs/benchmarks.md).
+pub const ENV_PREFIX_CACHE: &str = "CONCIERGE_LOCAL_PREFIX_CACHE";
 
 /// The local model could not be loaded.
 #[derive(Debug, thiserror::Error)]
@@ -99,6 +106,8 @@ pub struct ModelInfo {
 pub struct RunStats {
     /// Tokens in the prompt.
     pub prompt_tokens: usize,
+    /// Of those, the tokens whose model state came from the prefix cache (not processed).
+    pub reused_prompt_tokens: usize,
     /// Tokens generated (stop token excluded).
     pub generated_tokens: usize,
     /// Time to process the prompt.
@@ -112,6 +121,17 @@ struct Loaded {
     tokenizer: Tokenizer,
     stop_ids: Vec<u32>,
     device: Device,
+    /// Most recently used last; at most `prefix_entries`.
+    prefixes: Vec<PrefixState>,
+    /// How many prefix states to keep ([`PREFIX_CACHE_ENTRIES`], or [`ENV_PREFIX_CACHE`]).
+    prefix_entries: usize,
+}
+
+/// The model's state right after `tokens` (its KV cache; `ModelWeights` is a cheap clone:
+/// every tensor is shared, and the cached keys and values are never written in place).
+struct PrefixState {
+    tokens: Vec<u32>,
+    weights: ModelWeights,
 }
 
 /// A local GGUF model as an [`AiProvider`]. Cheap to clone (one shared instance).
@@ -277,6 +297,11 @@ impl LocalModel {
                 tokenizer,
                 stop_ids,
                 device,
+                prefixes: Vec::new(),
+                prefix_entries: std::env::var(ENV_PREFIX_CACHE)
+                    .ok()
+                    .and_then(|v| v.trim().parse().ok())
+                    .unwrap_or(PREFIX_CACHE_ENTRIES),
             })),
             info: Arc::new(info),
         })
@@ -343,21 +368,68 @@ impl Loaded {
             .map_err(model_error)
     }
 
-    /// Processes a prompt from position 0 and returns the next-token logits. Whole chunks of
-    /// [`PREFILL_CHUNK`] tokens go in one pass each, the rest one token at a time: candle
-    /// caches one attention mask per (length, position) it sees, so feeding prompts of every
-    /// length whole would grow that cache without bound in a long-running server.
-    fn prefill(&mut self, tokens: &[u32]) -> Result<Tensor, AiError> {
-        self.weights.clear_kv_cache();
+    /// Processes a prompt from position 0 and returns the next-token logits and how many of
+    /// its tokens came from the prefix cache. Whole chunks of [`PREFILL_CHUNK`] tokens go in
+    /// one pass each, the rest one token at a time: candle caches one attention mask per
+    /// (length, position) it sees, so feeding prompts of every length whole would grow that
+    /// cache without bound in a long-running server.
+    ///
+    /// The first `fixed` tokens are the same for every turn of a tenant (the envelope's fixed
+    /// prefix): the state after the whole chunks among them is kept, keyed by those exact
+    /// tokens, and a later prompt that starts with them continues from it. The passes are the
+    /// same chunks at the same positions either way, so a reused state gives the same logits.
+    fn prefill(&mut self, tokens: &[u32], fixed: usize) -> Result<(Tensor, usize), AiError> {
+        // At least one token is always processed: it yields the logits.
+        let keep = fixed.min(tokens.len().saturating_sub(1)) / PREFILL_CHUNK * PREFILL_CHUNK;
+        let mut start = 0;
+        if keep > 0 && self.prefix_entries > 0 {
+            if let Some(i) = self
+                .prefixes
+                .iter()
+                .position(|p| p.tokens == tokens[..keep])
+            {
+                let entry = self.prefixes.remove(i);
+                self.weights = entry.weights.clone();
+                self.prefixes.push(entry);
+                start = keep;
+            }
+        }
+        if start == 0 {
+            self.weights.clear_kv_cache();
+        }
         let whole = tokens.len() / PREFILL_CHUNK * PREFILL_CHUNK;
         let mut logits = None;
-        for (i, chunk) in tokens[..whole].chunks(PREFILL_CHUNK).enumerate() {
-            logits = Some(self.forward(chunk, i * PREFILL_CHUNK)?);
+        let mut pos = start;
+        while pos < whole {
+            logits = Some(self.forward(&tokens[pos..pos + PREFILL_CHUNK], pos)?);
+            pos += PREFILL_CHUNK;
+            if start == 0 && pos == keep && self.prefix_entries > 0 {
+                if self.prefixes.len() >= self.prefix_entries {
+                    self.prefixes.remove(0);
+                }
+                self.prefixes.push(PrefixState {
+                    tokens: tokens[..keep].to_vec(),
+                    weights: self.weights.clone(),
+                });
+            }
         }
         for (i, token) in tokens[whole..].iter().enumerate() {
             logits = Some(self.forward(&[*token], whole + i)?);
         }
-        logits.ok_or_else(|| AiError::Provider("local model: empty prompt".into()))
+        let logits = logits.ok_or_else(|| AiError::Provider("local model: empty prompt".into()))?;
+        Ok((logits, start))
+    }
+
+    /// How many leading tokens of `prompt` (the ChatML prompt of `request`) are the
+    /// envelope's fixed prefix ([`concierge_core::prompt::compact::fixed_prefix`]).
+    fn fixed_tokens(&self, request: &ChatRequest, prompt: &[u32]) -> Result<usize, AiError> {
+        let fixed = concierge_core::prompt::compact::fixed_prefix(&request.system);
+        if fixed.is_empty() {
+            return Ok(0);
+        }
+        let alone = self.encode(&format!("{IM_START}system\n{}", chatml::neutralize(fixed)))?;
+        // Tokens can merge across the boundary: only the ones both encodings share count.
+        Ok(alone.iter().zip(prompt).take_while(|(a, b)| a == b).count())
     }
 
     fn chat(&mut self, request: &ChatRequest) -> Result<(String, RunStats), AiError> {
@@ -380,7 +452,8 @@ impl Loaded {
             keep -= 1;
         };
         let started = Instant::now();
-        let mut logits = self.prefill(&prompt)?;
+        let fixed = self.fixed_tokens(request, &prompt)?;
+        let (mut logits, reused) = self.prefill(&prompt, fixed)?;
         let prompt_ms = started.elapsed().as_millis();
         let generating = Instant::now();
         let mut generation = Generation::new(self.stop_ids.clone(), max_new);
@@ -402,6 +475,7 @@ impl Loaded {
         let seconds = generating.elapsed().as_secs_f64();
         let stats = RunStats {
             prompt_tokens: prompt.len(),
+            reused_prompt_tokens: reused,
             generated_tokens: generation.tokens().len(),
             prompt_ms,
             tokens_per_second: if seconds > 0.0 {
@@ -417,6 +491,7 @@ impl Loaded {
         let text = chatml::finish(&decoded);
         tracing::info!(
             prompt_tokens = stats.prompt_tokens,
+            reused_prompt_tokens = stats.reused_prompt_tokens,
             history_kept = keep,
             generated_tokens = stats.generated_tokens,
             prompt_ms = stats.prompt_ms,
@@ -456,7 +531,8 @@ impl Loaded {
         }
         let started = Instant::now();
         let logits = self
-            .prefill(&pass[..common])?
+            .prefill(&pass[..common], 0)?
+            .0
             .to_vec1::<f32>()
             .map_err(model_error)?;
         let score = |t: u32| {
@@ -469,6 +545,7 @@ impl Loaded {
         let passed = score(pass_token) >= score(reject_token);
         let stats = RunStats {
             prompt_tokens: common,
+            reused_prompt_tokens: 0,
             generated_tokens: 0,
             prompt_ms: started.elapsed().as_millis(),
             tokens_per_second: 0.0,
@@ -600,5 +677,89 @@ mod tests {
         let (verdict, _) = model.run_blocking(&review).expect("a verdict");
         eprintln!("persona verdict for the bakery: {verdict}");
         parse_persona_verdict(&verdict).expect("strict JSON");
+    }
+
+    /// With the real model (as above): a prompt whose fixed prefix was seen before continues
+    /// from the kept state and gets the very same reply; another persona is not reused.
+    #[test]
+    fn real_local_model_reuses_the_fixed_prefix_with_the_same_reply() {
+        use concierge_core::knowledge::{Chunk, WhenUnknown};
+        use concierge_core::prompt::compact::wrap_compact;
+        use concierge_core::prompt::KnowledgeSection;
+        let Some(path) = std::env::var_os("CONCIERGE_TEST_LOCAL_MODEL") else {
+            assert!(
+                std::env::var_os("CONCIERGE_REQUIRE_LOCAL_MODEL").is_none(),
+                "CONCIERGE_REQUIRE_LOCAL_MODEL is set but CONCIERGE_TEST_LOCAL_MODEL is not"
+            );
+            eprintln!("skipped: set CONCIERGE_TEST_LOCAL_MODEL=path/to/model.gguf to run the local model test");
+            return;
+        };
+        let model = LocalModel::load(Path::new(&path)).expect("the model loads");
+        let passages = [
+            Chunk {
+                source: "faq.md".into(),
+                heading: vec!["Cakes".into(), "Eggless cakes".into()],
+                text: "Every cake on our menu can be made eggless at no extra cost.".into(),
+            },
+            Chunk {
+                source: "faq.md".into(),
+                heading: vec!["Delivery".into()],
+                text: "We deliver within 5 km of FC Road for ₹50, from 10am to 7pm.".into(),
+            },
+        ];
+        let system = |persona: &str, passages: &[Chunk]| {
+            wrap_compact(
+                persona,
+                Some(&KnowledgeSection {
+                    passages,
+                    when_unknown: WhenUnknown::Offer,
+                }),
+            )
+        };
+        let asha = "You are Asha, the assistant of Sunrise Bakery, a bakery in Pune. Speak warmly.";
+        let request = ChatRequest {
+            model: "local".into(),
+            system: system(asha, &passages[..1]),
+            history: Vec::new(),
+            user: "Do you have eggless cakes?".into(),
+            max_tokens: 24,
+        };
+        let (cold, cold_stats) = model.run_blocking(&request).expect("a reply");
+        assert_eq!(cold_stats.reused_prompt_tokens, 0, "nothing kept yet");
+        let (warm, warm_stats) = model.run_blocking(&request).expect("a reply");
+        eprintln!("{cold:?} {cold_stats:?}\n{warm:?} {warm_stats:?}");
+        assert!(
+            warm_stats.reused_prompt_tokens >= PREFILL_CHUNK,
+            "{warm_stats:?}"
+        );
+        assert!(warm_stats.reused_prompt_tokens < warm_stats.prompt_tokens);
+        assert_eq!(warm, cold, "the kept state gives the same reply");
+
+        // Another turn of the same tenant (other passages) starts from the same state.
+        let other_turn = ChatRequest {
+            system: system(asha, &passages[1..]),
+            user: "Do you deliver?".into(),
+            ..request.clone()
+        };
+        let (_, stats) = model.run_blocking(&other_turn).expect("a reply");
+        assert_eq!(stats.reused_prompt_tokens, warm_stats.reused_prompt_tokens);
+
+        // A prompt that differs from the first token on (the full envelope) reuses nothing:
+        // only a state after exactly the same tokens is ever taken.
+        let full = ChatRequest {
+            system: concierge_core::prompt::wrap_grounded(
+                asha,
+                &KnowledgeSection {
+                    passages: &passages[..1],
+                    when_unknown: WhenUnknown::Offer,
+                },
+            ),
+            ..request.clone()
+        };
+        let (_, stats) = model.run_blocking(&full).expect("a reply");
+        assert_eq!(
+            stats.reused_prompt_tokens, 0,
+            "another prefix is not reused"
+        );
     }
 }

@@ -36,9 +36,21 @@ pub struct DemoPersona {
 }
 
 impl DemoPersona {
-    /// The exact system prompt the model receives for this persona ("View prompt").
+    /// The exact system prompt the model receives for this persona ("View prompt") from an
+    /// engine with the default configuration ([`envelope_for`](Self::envelope_for)).
     pub fn envelope(&self) -> String {
-        prompt::wrap(&PersonaConfig::new(self.source.clone()).active_prompt())
+        self.envelope_for(false)
+    }
+
+    /// The exact system prompt the model receives for this persona ("View prompt"), in the
+    /// compact envelope when `compact` ([`EngineConfig::compact_prompt`](super::EngineConfig::compact_prompt)).
+    pub fn envelope_for(&self, compact: bool) -> String {
+        let middle = PersonaConfig::new(self.source.clone()).active_prompt();
+        if compact {
+            prompt::compact::wrap_compact(&middle, None)
+        } else {
+            prompt::wrap(&middle)
+        }
     }
 }
 
@@ -199,20 +211,27 @@ impl Engine {
         let skip = request.history.len().saturating_sub(cap);
         let chat = ChatRequest {
             model: self.config.reply_model.clone(),
-            system: prompt::wrap(&middle),
+            system: self.envelope(&middle, None),
             history: request.history[skip..]
                 .iter()
                 .filter(|t| matches!(t.role, Role::User | Role::Assistant))
                 .cloned()
                 .collect(),
             user: message.to_owned(),
-            max_tokens: self.config.max_reply_tokens,
+            max_tokens: self.reply_max_tokens(),
         };
         let raw = self.ai().chat(&chat).await.map_err(EngineError::Ai)?;
-        let (mut reply, found) = prompt::detect_and_strip_handoff(&raw);
+        // As in a customer's turn: copied envelope text is cut, and never acts.
+        let (raw, echoed) = prompt::cut_envelope_echo(&raw);
+        let (mut reply, found) = prompt::detect_and_strip_handoff(raw);
         if reply.is_empty() {
             if !found {
-                return Err(EngineError::Ai(AiError::BadResponse("empty reply".into())));
+                let what = if echoed {
+                    "the reply only echoed its instructions"
+                } else {
+                    "empty reply"
+                };
+                return Err(EngineError::Ai(AiError::BadResponse(what.into())));
             }
             reply = super::turn::HANDOFF_FALLBACK_TEXT.to_owned();
         }

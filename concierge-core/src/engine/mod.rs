@@ -91,6 +91,10 @@ pub struct EngineConfig {
     /// question nothing in the knowledge base answers gets the tenant's "I don't know" line
     /// without asking the model. Off by default (a capable model is told, and trusted).
     pub strict_grounding: bool,
+    /// Use the compact envelope ([`crate::prompt::compact`]) and short replies (at most
+    /// [`COMPACT_REPLY_TOKENS`](crate::prompt::compact::COMPACT_REPLY_TOKENS)), for small
+    /// local models where every prompt token costs prefill time. Off by default.
+    pub compact_prompt: bool,
 }
 
 impl Default for EngineConfig {
@@ -107,6 +111,7 @@ impl Default for EngineConfig {
             public_base_url: "http://127.0.0.1:8080".to_owned(),
             injection_scan: true,
             strict_grounding: false,
+            compact_prompt: false,
         }
     }
 }

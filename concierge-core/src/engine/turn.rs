@@ -351,7 +351,14 @@ impl Engine {
 
     /// The system prompt: the envelope, with the knowledge section when the tenant has
     /// documents (the same text `concierge prompt` and View prompt show).
-    pub(crate) fn envelope(middle: &str, grounding: Option<&Grounding>) -> String {
+    pub(crate) fn envelope(&self, middle: &str, grounding: Option<&Grounding>) -> String {
+        if self.config.compact_prompt {
+            let section = grounding.map(|g| prompt::KnowledgeSection {
+                passages: &g.passages,
+                when_unknown: g.when_unknown,
+            });
+            return prompt::compact::wrap_compact(middle, section.as_ref());
+        }
         match grounding {
             Some(g) => prompt::wrap_grounded(
                 middle,
@@ -361,6 +368,19 @@ impl Engine {
                 },
             ),
             None => prompt::wrap(middle),
+        }
+    }
+
+    /// The most tokens a reply may have: [`EngineConfig::max_reply_tokens`], and at most
+    /// [`prompt::compact::COMPACT_REPLY_TOKENS`] under the compact envelope (a small model's
+    /// reply is one to three sentences; past them it only rambles on).
+    pub(crate) fn reply_max_tokens(&self) -> u32 {
+        if self.config.compact_prompt {
+            self.config
+                .max_reply_tokens
+                .min(prompt::compact::COMPACT_REPLY_TOKENS)
+        } else {
+            self.config.max_reply_tokens
         }
     }
 
@@ -392,7 +412,7 @@ impl Engine {
     /// The reply read against its passages: markers stripped, citations found, and under
     /// strict grounding an ungrounded reply replaced by the best passage.
     #[cfg(not(feature = "knowledge"))]
-    fn ground(&self, g: &Grounding, text: &str, _: bool) -> (String, KnowledgeUse) {
+    fn ground(&self, g: &Grounding, text: &str, _: bool, _: bool) -> (String, KnowledgeUse) {
         let used = KnowledgeUse {
             passages: u32::try_from(g.passages.len()).unwrap_or(u32::MAX),
             citations: Vec::new(),
@@ -403,9 +423,16 @@ impl Engine {
     }
 
     /// The reply read against its passages: markers stripped, citations found, and under
-    /// strict grounding an ungrounded reply replaced by the best passage.
+    /// strict grounding an ungrounded reply replaced by the best passage. A reply of which
+    /// nothing is left once its `echoed` envelope text is cut becomes the best passage too.
     #[cfg(feature = "knowledge")]
-    fn ground(&self, g: &Grounding, text: &str, premade: bool) -> (String, KnowledgeUse) {
+    fn ground(
+        &self,
+        g: &Grounding,
+        text: &str,
+        premade: bool,
+        echoed: bool,
+    ) -> (String, KnowledgeUse) {
         let passages = u32::try_from(g.passages.len()).unwrap_or(u32::MAX);
         if premade {
             let used = KnowledgeUse {
@@ -418,15 +445,20 @@ impl Engine {
         }
         let cited = grounding::cite(text, &g.passages);
         match g.passages.first() {
-            Some(best) if self.config.strict_grounding && !cited.grounded => (
-                grounding::best_passage_reply(best),
-                KnowledgeUse {
-                    passages,
-                    citations: vec![crate::knowledge::Citation::of(best)],
-                    grounded: true,
-                    fallback: Some("best_passage".into()),
-                },
-            ),
+            Some(best)
+                if (self.config.strict_grounding && !cited.grounded)
+                    || (echoed && cited.text.trim().is_empty()) =>
+            {
+                (
+                    grounding::best_passage_reply(best),
+                    KnowledgeUse {
+                        passages,
+                        citations: vec![crate::knowledge::Citation::of(best)],
+                        grounded: true,
+                        fallback: Some("best_passage".into()),
+                    },
+                )
+            }
             _ => (
                 cited.text,
                 KnowledgeUse {
@@ -574,11 +606,11 @@ impl Engine {
                 let summary = session.summary.as_ref().map(|s| s.text.as_str());
                 let request = ChatRequest {
                     model: self.config.reply_model.clone(),
-                    system: prompt::with_summary(Self::envelope(middle, grounding), summary),
+                    system: prompt::with_summary(self.envelope(middle, grounding), summary),
                     // The session ends with the current user turn, which goes last as `user`.
                     history: window[..window.len().saturating_sub(1)].to_vec(),
                     user: user_text.to_owned(),
-                    max_tokens: self.config.max_reply_tokens,
+                    max_tokens: self.reply_max_tokens(),
                 };
                 match self.ai().chat(&request).await {
                     Ok(raw) => raw,
@@ -592,16 +624,35 @@ impl Engine {
                 }
             }
         };
-        let (mut text, handoff) = prompt::detect_and_strip_handoff(&raw);
+        // A small model may copy the envelope after its answer: the customer never sees it
+        // (and a rule it copies, such as the handoff instruction, never acts).
+        let (raw, echoed) = if premade_line {
+            (raw.as_str(), false)
+        } else {
+            prompt::cut_envelope_echo(&raw)
+        };
+        if echoed {
+            tracing::info!(
+                tenant = %tenant.id,
+                kept_chars = raw.len(),
+                "the reply echoed the envelope; cut at the first marker"
+            );
+        }
+        let (mut text, handoff) = prompt::detect_and_strip_handoff(raw);
         if let (Some(g), false) = (grounding, holding) {
-            let (grounded_text, used) = self.ground(g, &text, premade_line);
+            let (grounded_text, used) = self.ground(g, &text, premade_line, echoed);
             text = grounded_text;
             report.knowledge = Some(used);
         }
         let handoff = handoff && !holding && session.handoff.is_none();
         if text.is_empty() {
             if !handoff {
-                return Err(EngineError::Ai(AiError::BadResponse("empty reply".into())));
+                let what = if echoed {
+                    "the reply only echoed its instructions"
+                } else {
+                    "empty reply"
+                };
+                return Err(EngineError::Ai(AiError::BadResponse(what.into())));
             }
             HANDOFF_FALLBACK_TEXT.clone_into(&mut text);
         }

@@ -241,7 +241,9 @@ impl Front<'_> {
                 fields: PersonaFields::html(t, &shown.editor, &errors)?,
                 errors,
                 notice,
-                prompt: stored.map(|p| p.demo().envelope()).unwrap_or_default(),
+                prompt: stored
+                    .map(|p| p.demo().envelope_for(self.engine.config().compact_prompt))
+                    .unwrap_or_default(),
             },
         )
     }

@@ -164,7 +164,12 @@ async fn try_question(
         .iter()
         .find_map(|&channel| {
             tenant
-                .system_prompt_with(channel, None, Some(&section))
+                .system_prompt_for(
+                    channel,
+                    None,
+                    Some(&section),
+                    front.engine.config().compact_prompt,
+                )
                 .ok()
         })
         .unwrap_or_default();

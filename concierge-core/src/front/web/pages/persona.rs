@@ -216,15 +216,20 @@ pub(crate) fn source_from(
 }
 
 /// The envelope the model receives for a first reply: the default rule of the first channel
-/// whose default rule asks the model, else the persona alone in the envelope.
-pub(crate) fn envelope(tenant: &Tenant) -> (Option<Channel>, String) {
+/// whose default rule asks the model, else the persona alone in the envelope; the compact one
+/// when the engine uses it ([`EngineConfig::compact_prompt`](crate::engine::EngineConfig::compact_prompt)).
+pub(crate) fn envelope(tenant: &Tenant, compact: bool) -> (Option<Channel>, String) {
     for channel in Channel::ALL {
-        if let Ok(prompt) = tenant.system_prompt(channel, None) {
+        if let Ok(prompt) = tenant.system_prompt_for(channel, None, None, compact) {
             return (Some(channel), prompt);
         }
     }
     let middle = crate::prompt::middle(&tenant.persona.active_prompt(), "");
-    (None, crate::prompt::wrap(&middle))
+    if compact {
+        (None, crate::prompt::compact::wrap_compact(&middle, None))
+    } else {
+        (None, crate::prompt::wrap(&middle))
+    }
 }
 
 /// The persona editor's fieldsets (mode, builder, custom text), rendered on their own so the
@@ -270,6 +275,7 @@ struct PersonaPage<'a> {
 }
 
 fn render(
+    front: &Front<'_>,
     viewer: &Viewer,
     tenant: &Tenant,
     editor: Editor,
@@ -277,7 +283,7 @@ fn render(
     saved: bool,
     status: u16,
 ) -> Result<Response, ApiError> {
-    let (channel, prompt) = envelope(tenant);
+    let (channel, prompt) = envelope(tenant, front.engine.config().compact_prompt);
     let t = Tr(viewer.locale);
     page(
         status,
@@ -304,7 +310,15 @@ pub(super) async fn show(
     let tenant = front.tenant(&viewer.tenant).await?;
     let saved = req.uri().query().is_some_and(|q| q.contains("saved=1"));
     let editor = Editor::of(&tenant.persona.source);
-    render(viewer, &tenant, editor, Errors::default(), saved, 200)
+    render(
+        front,
+        viewer,
+        &tenant,
+        editor,
+        Errors::default(),
+        saved,
+        200,
+    )
 }
 
 /// `POST /dashboard/persona`: saves; a changed text goes to review (*Pending*).
@@ -328,6 +342,7 @@ pub(super) async fn save(
         Err(errors) => {
             let tenant = front.tenant(&viewer.tenant).await?;
             render(
+                front,
                 viewer,
                 &tenant,
                 Editor::typed(&form),

@@ -220,6 +220,29 @@ fn timing_card_shows_each_error_inline_and_saves_nothing() {
 }
 
 #[test]
+fn persona_page_shows_the_compact_envelope_a_small_model_gets() {
+    let config = crate::engine::EngineConfig {
+        compact_prompt: true,
+        ..crate::engine::EngineConfig::default()
+    };
+    let mut h = Harness::with_ai(EXAMPLE_TENANT, crate::testing::ScriptedAi::new(), config);
+    let page = get(&h, "/dashboard/persona");
+    let envelope = h
+        .tenant()
+        .system_prompt_for(Channel::WhatsApp, None, None, true)
+        .unwrap();
+    assert!(envelope.starts_with(crate::prompt::compact::COMPACT_PREAMBLE));
+    let escaped = askama::filters::escape(&envelope, askama::filters::Html)
+        .unwrap()
+        .to_string();
+    assert!(page.body.contains(&escaped), "{}", page.body);
+    // And the engine sends exactly that.
+    h.ai.reply("Hello!");
+    h.says("Hello there");
+    assert_eq!(h.last_prompt().system, envelope);
+}
+
+#[test]
 fn persona_page_shows_the_review_and_the_exact_envelope() {
     let mut h = Harness::new(EXAMPLE_TENANT);
     let page = get(&h, "/dashboard/persona");
