@@ -97,7 +97,7 @@ pub fn run(
             .file
             .clone()
             .into_tenant()
-            .system_prompt_for(channel, rule, section, config.compact_prompt)
+            .system_prompt_for(channel, rule, section, config.compact_envelope())
             .map_err(|e| CliError::bad_input(e.to_string()))
     };
     if source.file.knowledge.paths.is_empty() {

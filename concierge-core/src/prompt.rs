@@ -268,9 +268,15 @@ const FIXED_TEXTS: &[&str] = &[
     KNOWLEDGE_NONE,
     KNOWLEDGE_RULE_OFFER,
     KNOWLEDGE_RULE_HANDOFF,
+    // The compact envelope is compiled out without the knowledge feature (the Worker's
+    // bundle): no reply there can copy it.
+    #[cfg(feature = "knowledge")]
     compact::COMPACT_PREAMBLE,
+    #[cfg(feature = "knowledge")]
     compact::COMPACT_KNOWLEDGE_BEGIN,
+    #[cfg(feature = "knowledge")]
     compact::COMPACT_RULE_OFFER,
+    #[cfg(feature = "knowledge")]
     compact::COMPACT_RULE_HANDOFF,
 ];
 

@@ -93,8 +93,18 @@ pub struct EngineConfig {
     pub strict_grounding: bool,
     /// Use the compact envelope ([`crate::prompt::compact`]) and short replies (at most
     /// [`COMPACT_REPLY_TOKENS`](crate::prompt::compact::COMPACT_REPLY_TOKENS)), for small
-    /// local models where every prompt token costs prefill time. Off by default.
+    /// local models where every prompt token costs prefill time. Off by default; read it
+    /// through [`EngineConfig::compact_envelope`].
     pub compact_prompt: bool,
+}
+
+impl EngineConfig {
+    /// Whether replies get the compact envelope: [`compact_prompt`](Self::compact_prompt), in
+    /// a build with the `knowledge` feature. The compact envelope is for small models answering
+    /// from passages; a build without the feature (the Cloudflare Worker) compiles it out.
+    pub fn compact_envelope(&self) -> bool {
+        cfg!(feature = "knowledge") && self.compact_prompt
+    }
 }
 
 impl Default for EngineConfig {

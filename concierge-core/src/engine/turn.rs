@@ -352,7 +352,7 @@ impl Engine {
     /// The system prompt: the envelope, with the knowledge section when the tenant has
     /// documents (the same text `concierge prompt` and View prompt show).
     pub(crate) fn envelope(&self, middle: &str, grounding: Option<&Grounding>) -> String {
-        if self.config.compact_prompt {
+        if self.config.compact_envelope() {
             let section = grounding.map(|g| prompt::KnowledgeSection {
                 passages: &g.passages,
                 when_unknown: g.when_unknown,
@@ -375,7 +375,7 @@ impl Engine {
     /// [`prompt::compact::COMPACT_REPLY_TOKENS`] under the compact envelope (a small model's
     /// reply is one to three sentences; past them it only rambles on).
     pub(crate) fn reply_max_tokens(&self) -> u32 {
-        if self.config.compact_prompt {
+        if self.config.compact_envelope() {
             self.config
                 .max_reply_tokens
                 .min(prompt::compact::COMPACT_REPLY_TOKENS)

@@ -107,7 +107,7 @@ pub(super) async fn personas(front: &Front<'_>) -> Result<Response, ApiError> {
             label: &p.label,
             description: &p.description,
             greeting: &p.greeting,
-            prompt: p.envelope_for(front.engine.config().compact_prompt),
+            prompt: p.envelope_for(front.engine.config().compact_envelope()),
         })
         .collect();
     Ok(json_ok(&json!({ "personas": personas })))

@@ -242,7 +242,10 @@ impl Front<'_> {
                 errors,
                 notice,
                 prompt: stored
-                    .map(|p| p.demo().envelope_for(self.engine.config().compact_prompt))
+                    .map(|p| {
+                        p.demo()
+                            .envelope_for(self.engine.config().compact_envelope())
+                    })
                     .unwrap_or_default(),
             },
         )

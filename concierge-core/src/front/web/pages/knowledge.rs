@@ -22,6 +22,10 @@ use super::super::render::{page, Tr};
 use super::super::Viewer;
 use super::fmt::{format_count, When};
 
+/// Whether uploads and search run in this build (the core's `knowledge` feature). A constant
+/// the template tests, so a build without the feature (the Worker) compiles their forms out.
+pub(crate) const SUPPORTED: bool = cfg!(feature = "knowledge");
+
 /// The longest question the page searches for (the admin API's limit).
 const MAX_QUESTION_CHARS: usize = 1000;
 #[cfg(feature = "knowledge")]
@@ -99,13 +103,17 @@ async fn render(
     view: View,
 ) -> Result<Response, ApiError> {
     let t = Tr(viewer.locale);
-    let documents = front
-        .engine
-        .knowledge_documents(&viewer.tenant)
-        .await?
-        .into_iter()
-        .map(|d| row(t, d))
-        .collect();
+    let documents = if SUPPORTED {
+        front
+            .engine
+            .knowledge_documents(&viewer.tenant)
+            .await?
+            .into_iter()
+            .map(|d| row(t, d))
+            .collect()
+    } else {
+        Vec::new()
+    };
     let question = view.question.trim().to_owned();
     let tried = !question.is_empty();
     let (passages, envelope) = if tried {
@@ -119,7 +127,7 @@ async fn render(
             t,
             viewer,
             nav: "knowledge",
-            supported: cfg!(feature = "knowledge"),
+            supported: SUPPORTED,
             documents,
             notice: view.notice,
             errors: view.errors,
@@ -168,7 +176,7 @@ async fn try_question(
                     channel,
                     None,
                     Some(&section),
-                    front.engine.config().compact_prompt,
+                    front.engine.config().compact_envelope(),
                 )
                 .ok()
         })

@@ -283,7 +283,7 @@ fn render(
     saved: bool,
     status: u16,
 ) -> Result<Response, ApiError> {
-    let (channel, prompt) = envelope(tenant, front.engine.config().compact_prompt);
+    let (channel, prompt) = envelope(tenant, front.engine.config().compact_envelope());
     let t = Tr(viewer.locale);
     page(
         status,
