@@ -139,10 +139,7 @@ fn compact_text(text: &str) -> String {
 /// text (or tokens), never by this function's answer alone, so a persona that contains the
 /// marker only makes the reused prefix shorter.
 pub fn fixed_prefix(system: &str) -> &str {
-    // On a line of its own: the full preamble names the marker mid-sentence.
-    system
-        .find(&format!("\n{PERSONA_END}"))
-        .map_or("", |at| &system[..=at + PERSONA_END.len()])
+    super::persona_end(system).map_or("", |at| &system[..at])
 }
 
 #[cfg(test)]
